@@ -1,0 +1,111 @@
+# tincan - plain, non-recursive GNU Makefile. Everything is built under $(BUILD).
+#   make run     install missing Debian packages (as root), build, serve ./data
+#   make check   the same set-up, then every test (unit, ASan+UBSan, integration,
+#                clients, fuzz time box)
+#   make bench   benchmarks against the peers, writes docs/benchmarks.md
+#   make fuzz    unbounded fuzzing;  make asan  sanitizer build + tests
+#   make format / make lint
+
+BUILD    ?= build
+CC       ?= cc
+PORT     ?= 6380
+PKGS     := libuv libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto)
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP -Isrc $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+
+SRCS     := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+OBJS      := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+ASAN_OBJS := $(SRCS:src/%.c=$(BUILD)/asan/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/asan/%.o)
+UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/unit/%)
+FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+SERVER      := $(BUILD)/tincan-server
+ASAN_SERVER := $(BUILD)/asan/tincan-server
+
+.PHONY: all server asan-server run check check-unit check-integration \
+        check-clients check-fuzz unit asan fuzz bench deps format lint clean
+
+all: server
+server: $(SERVER)
+asan-server: $(ASAN_SERVER)
+
+$(SERVER): $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(ASAN_SERVER): $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Itests/unit -o $@ $< $(ASAN_LIB_OBJS) $(LDLIBS)
+
+# libFuzzer targets need clang; they link the library sources directly.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory server
+	@mkdir -p data
+	exec $(SERVER) --bind 127.0.0.1 --port $(PORT) --dir ./data
+
+unit: $(UNITS) $(ASAN_UNITS)
+	@sh scripts/run-units.sh $(UNITS) $(ASAN_UNITS)
+
+check: deps
+	@$(MAKE) --no-print-directory server asan-server $(UNITS) $(ASAN_UNITS) $(FUZZERS)
+	@BUILD=$(BUILD) sh scripts/check.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory asan-server $(ASAN_UNITS)
+	@BUILD=$(BUILD) TINCAN_ONLY=asan sh scripts/check.sh
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@BUILD=$(BUILD) FUZZ_SECONDS=0 sh scripts/fuzz.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory server
+	@BUILD=$(BUILD) /usr/bin/python3 bench/bench.py
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 \
+	    --error-exitcode=1 -Isrc src
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

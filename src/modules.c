@@ -1,0 +1,10 @@
+/* modules.c - the subsystems, in start order (stopped in reverse). */
+#include "module.h"
+
+extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
+
+const struct module *const modules[] = {
+    &server_module,
+};
+
+const size_t modules_count = sizeof(modules) / sizeof(modules[0]);

@@ -1,0 +1,73 @@
+/* net.h - the event loop, listeners and client connections.
+ *
+ * One libuv loop thread runs every command. net reads bytes, feeds them to the
+ * RESP parser, dispatches complete commands through the command table and
+ * writes the replies with as few syscalls as possible (one writev per loop turn
+ * per client). It enforces the connection limits (max clients, query buffer,
+ * output buffer) and owns two mechanisms subsystems use without touching
+ * sockets:
+ *
+ *   - blocking: client_block() parks a client (BLOCK/WAIT options) until the
+ *     subsystem answers and calls client_unblock(), the timeout fires, or the
+ *     client disconnects;
+ *   - durable replies: client_hold() marks the reply just written as not to be
+ *     sent before the store's sync sequence reaches seq (group commit).
+ *
+ * net knows nothing of disk or of any subsystem. */
+#ifndef TINCAN_NET_H
+#define TINCAN_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct client;
+
+/* ---- loop ---- */
+uv_loop_t *net_loop(void);
+/* Opens the TCP listener (and the unix socket if configured); prints nothing.
+ * Returns 0 or -1 with a message in err. */
+int net_listen(char *err, size_t errlen);
+int net_port(void); /* the TCP port actually bound (for --port 0) */
+void net_run(void);  /* runs until net_stop() */
+void net_stop(void); /* asks the loop to finish (graceful shutdown) */
+void net_close(void); /* closes every client and listener; frees the loop */
+
+/* ---- clients ---- */
+uint64_t client_id(const struct client *c);
+int client_resp(const struct client *c); /* 2 or 3 */
+int client_db(const struct client *c);   /* SELECTed database, 0..15 */
+size_t client_count(void);
+
+/* ---- blocking ----
+ * on_timeout runs when timeout_ms (>0) passes: it must write the client's reply
+ * (usually a nil); the client is then unblocked. on_disconnect runs if the
+ * client goes away while blocked: the subsystem drops its waiter and writes
+ * nothing. After the subsystem writes the reply itself it calls
+ * client_unblock(). A blocked client reads no further commands meanwhile. */
+typedef void client_block_fn(struct client *c, void *ctx);
+void client_block(struct client *c, uint64_t timeout_ms,
+                  client_block_fn *on_timeout, client_block_fn *on_disconnect,
+                  void *ctx);
+void client_unblock(struct client *c);
+int client_is_blocked(const struct client *c);
+
+/* ---- durable replies ----
+ * A sync source is one durable writer (the event store, a journal) with its own
+ * sequence of writes. client_hold() keeps the reply of the command being run
+ * from leaving until src->synced >= seq; later replies queue behind it, so
+ * order is kept. The writer calls net_synced() on the loop thread when an fsync
+ * covering seq completed, or net_sync_failed() when it failed: clients waiting
+ * for that source are then disconnected (their write's outcome is unknown, as
+ * after a crash; they may re-send with an idempotency ID). */
+struct sync_source {
+    const char *name; /* "store", "journal:locks", ... for logs */
+    uint64_t synced;  /* highest seq known durable */
+    int failed;       /* a sync failed: nothing more will be released */
+};
+void client_hold(struct client *c, struct sync_source *src, uint64_t seq);
+void net_synced(struct sync_source *src, uint64_t seq);
+void net_sync_failed(struct sync_source *src);
+
+#endif
