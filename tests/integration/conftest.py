@@ -1,0 +1,611 @@
+"""Shared fixtures for tincan's integration tests (pytest + redis-py).
+
+Every test talks to the real binary through the protocol. The fixtures here:
+
+  server            a started tincan-server (default args, or the args of a
+                    @pytest.mark.tincan_args("--flag", "value", ...) marker)
+  tincan            a factory: tincan("--requirepass", "pw") -> started server;
+                    tincan(..., start=False) to start it yourself later
+  raw               RawConn class: raw(server) opens a plain socket for exact bytes
+
+A TincanServer (see the class below) gives:
+  .host .port .pid .dir .proc
+  .client(protocol=2|3, decode_responses=True, **redis_kwargs) -> redis.Redis
+  .raw() -> RawConn           send bytes, read exactly one raw RESP reply
+  .restart(sig=SIGTERM|SIGKILL, args=None)  stop, then start again on the same dir
+  .stop(sig=SIGTERM) / .kill()              (kill = SIGKILL, no clean exit checked)
+  .stderr_text() / .stdout_text()           all output of every run so far
+  .sanitizer_report()                       first sanitizer report text or None
+
+How a server is run: $TINCAN_BIN (default build/tincan-server) with
+`--port 0 --dir <tmp> --bind 127.0.0.1` plus extra args. stdout and stderr go
+to files next to the data dir (never pipes: a chatty server cannot block on a
+full pipe). The start waits (bounded, $TINCAN_START_TIMEOUT s, default 15) for
+the readiness line `tincan ready port=NNNN pid=NNNN`, then checks that the pid
+is the process we spawned and that the listening socket on that port belongs to
+it. At teardown each server gets SIGTERM; the test fails (as a teardown error)
+if it does not exit in time, exits non-zero after our SIGTERM, or if any run's
+stderr holds a sanitizer report (AddressSanitizer, UBSan "runtime error:",
+LeakSanitizer).
+
+redis-py on Debian 12 is 4.3.x, which only speaks RESP2. protocol=3 clients use
+Resp3Connection/Resp3Parser below: they send `HELLO 3` (with AUTH/SETNAME when
+password/client_name are given) on connect and decode every RESP3 type: maps
+become Resp3Map (a dict), sets Resp3Set (a list), `_` None, `#t/#f` True/False,
+`,` float, `(` int, verbatim strings their text without the `txt:` prefix,
+pushes Resp3Push (a list). redis-py's own reply callbacks are kept, except that
+a RESP3 map reply passes through them unchanged (it already is a dict).
+
+Extend this file only by adding; other test files depend on what is here.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from redis.connection import Connection, PythonParser
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO / "build" / "tincan-server"
+READY_RE = re.compile(rb"tincan ready port=(\d+) pid=(\d+)")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+                     "ERROR: UndefinedBehaviorSanitizer")
+START_TIMEOUT = float(os.environ.get("TINCAN_START_TIMEOUT", "15"))  # s
+STOP_TIMEOUT = float(os.environ.get("TINCAN_STOP_TIMEOUT", "15"))    # s
+
+
+def tincan_bin():
+    """The server binary under test: $TINCAN_BIN or build/tincan-server."""
+    return Path(os.environ.get("TINCAN_BIN", str(DEFAULT_BIN)))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tincan_args(*args): extra command-line args for the `server` fixture")
+
+
+# --------------------------------------------------------------------------
+# RESP encoding / raw socket access
+# --------------------------------------------------------------------------
+
+def resp_encode(*args):
+    """Encodes one command as a RESP multibulk (args: str, bytes or int)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class RawConn:
+    """A plain TCP connection for exact bytes: send() what you like, then
+    read_reply() returns the raw bytes of exactly one RESP2/RESP3 reply
+    (including nested elements), read_until_close() everything up to EOF."""
+
+    def __init__(self, host, port, timeout=5.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def cmd(self, *args):
+        """Sends one command as multibulk and returns its raw reply."""
+        self.send(resp_encode(*args))
+        return self.read_reply()
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no complete reply in time; have %r" % self.buf[:200])
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("no complete reply in time; have %r" % self.buf[:200])
+        if not chunk:
+            raise EOFError("connection closed; unparsed bytes %r" % self.buf[:200])
+        self.buf += chunk
+
+    def _line_end(self, start, deadline):
+        while True:
+            i = self.buf.find(b"\r\n", start)
+            if i >= 0:
+                return i
+            self._fill(deadline)
+
+    def _value_end(self, start, deadline):
+        """Offset just past the RESP value starting at self.buf[start]."""
+        while len(self.buf) <= start:
+            self._fill(deadline)
+        t = self.buf[start:start + 1]
+        eol = self._line_end(start, deadline)
+        head = self.buf[start + 1:eol]
+        pos = eol + 2
+        if t in b"+-:_#,(":
+            return pos
+        if t in b"$=!":
+            n = int(head)
+            if n < 0:
+                return pos
+            while len(self.buf) < pos + n + 2:
+                self._fill(deadline)
+            return pos + n + 2
+        if t in b"*~>%|":
+            n = int(head)
+            if t in b"%|":
+                n *= 2
+            for _ in range(max(n, 0)):
+                pos = self._value_end(pos, deadline)
+            if t == b"|":  # an attribute is followed by the real value
+                pos = self._value_end(pos, deadline)
+            return pos
+        raise ValueError("bad RESP type byte %r in %r" % (t, self.buf[start:start + 80]))
+
+    def read_reply(self, timeout=None):
+        """Raw bytes of the next complete reply (raises EOFError if the
+        server closed first, TimeoutError if nothing complete in time)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        end = self._value_end(0, deadline)
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def read_replies(self, n, timeout=None):
+        return [self.read_reply(timeout) for _ in range(n)]
+
+    def read_until_close(self, timeout=None):
+        """Everything the server sends until it closes the connection; raises
+        TimeoutError if it is still open after timeout."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            try:
+                self._fill(deadline)
+            except EOFError:
+                out, self.buf = self.buf, b""
+                return out
+            except ConnectionResetError:
+                out, self.buf = self.buf, b""
+                return out
+
+    def is_closed(self, timeout=2.0):
+        """True if the server closes the connection within timeout (any bytes
+        it sends first are kept in self.buf)."""
+        try:
+            self.read_until_close(timeout)
+            return True
+        except TimeoutError:
+            return False
+
+
+def raw_request(host, port, data, replies=1, timeout=5.0):
+    """Sends data on a fresh connection, returns the raw bytes of `replies`
+    replies concatenated."""
+    with RawConn(host, port, timeout) as c:
+        c.send(data)
+        return b"".join(c.read_replies(replies))
+
+
+# --------------------------------------------------------------------------
+# RESP3 for redis-py 4.x
+# --------------------------------------------------------------------------
+
+class Resp3Map(dict):
+    """A RESP3 map reply (`%`)."""
+
+
+class Resp3Set(list):
+    """A RESP3 set reply (`~`), kept as a list so order and duplicates show."""
+
+
+class Resp3Push(list):
+    """A RESP3 push (`>`) message."""
+
+
+class Resp3Parser(PythonParser):
+    """PythonParser that understands every RESP3 type as well as RESP2."""
+
+    def read_response(self, disable_decoding=False):
+        raw = self._buffer.readline()
+        if not raw:
+            raise RedisConnectionError("Connection closed by server.")
+        byte, rest = raw[:1], raw[1:]
+
+        def dec(b):
+            if isinstance(b, bytes) and not disable_decoding:
+                return self.encoder.decode(b)
+            return b
+
+        if byte == b"-" or byte == b"!":
+            if byte == b"!":
+                rest = self._buffer.read(int(rest))
+            err = self.parse_error(rest.decode("utf-8", errors="replace"))
+            if isinstance(err, RedisConnectionError):
+                raise err
+            return err
+        if byte == b"+":
+            return dec(rest)
+        if byte == b":" or byte == b"(":
+            return int(rest)
+        if byte == b",":
+            return float(rest)
+        if byte == b"#":
+            if rest not in (b"t", b"f"):
+                raise InvalidResponse("bad RESP3 boolean %r" % raw)
+            return rest == b"t"
+        if byte == b"_":
+            if rest:
+                raise InvalidResponse("bad RESP3 null %r" % raw)
+            return None
+        if byte == b"$" or byte == b"=":
+            n = int(rest)
+            if n == -1:
+                return None
+            data = self._buffer.read(n)
+            if byte == b"=":
+                if data[3:4] != b":":
+                    raise InvalidResponse("bad RESP3 verbatim string %r" % data[:20])
+                data = data[4:]
+            return dec(data)
+        if byte in (b"*", b"~", b">"):
+            n = int(rest)
+            if n == -1:
+                return None
+            items = [self.read_response(disable_decoding) for _ in range(n)]
+            if byte == b"~":
+                return Resp3Set(items)
+            if byte == b">":
+                return Resp3Push(items)
+            return items
+        if byte == b"%" or byte == b"|":
+            n = int(rest)
+            m = Resp3Map()
+            for _ in range(n):
+                k = self.read_response(disable_decoding)
+                v = self.read_response(disable_decoding)
+                if isinstance(k, list):
+                    k = tuple(k)
+                m[k] = v
+            if byte == b"|":  # attributes annotate the next reply; drop them
+                return self.read_response(disable_decoding)
+            return m
+        raise InvalidResponse("Protocol Error: %r" % raw)
+
+
+class Resp3Connection(Connection):
+    """A redis-py Connection that starts with HELLO <protocol>."""
+
+    def __init__(self, *args, protocol=3, **kwargs):
+        kwargs.setdefault("parser_class", Resp3Parser)
+        super().__init__(*args, **kwargs)
+        self.protocol = protocol
+
+    def on_connect(self):
+        self._parser.on_connect(self)
+        hello = ["HELLO", self.protocol]
+        if self.username or self.password:
+            hello += ["AUTH", self.username or "default", self.password or ""]
+        if self.client_name:
+            hello += ["SETNAME", self.client_name]
+        self.send_command(*hello, check_health=False)
+        reply = self.read_response()
+        if isinstance(reply, Exception):
+            raise reply
+        if not isinstance(reply, dict):
+            raise RedisConnectionError("HELLO %s did not return a map: %r"
+                                       % (self.protocol, reply))
+        self.hello_reply = reply
+        if self.db:
+            self.send_command("SELECT", self.db)
+            if str(self.read_response()) not in ("OK", "b'OK'"):
+                raise RedisConnectionError("Invalid Database")
+
+
+def _map_passthrough(cb):
+    def wrapped(response, **options):
+        if isinstance(response, Resp3Map):
+            return response
+        return cb(response, **options)
+    return wrapped
+
+
+def make_client(host, port, protocol=2, decode_responses=True, **kwargs):
+    """A redis.Redis for host:port. protocol=2 uses redis-py as shipped
+    (hiredis parser when present); protocol=3 sends HELLO 3 on connect."""
+    kwargs.setdefault("socket_timeout", 10)
+    kwargs.setdefault("socket_connect_timeout", 5)
+    if protocol == 2:
+        return redis.Redis(host=host, port=port, decode_responses=decode_responses,
+                           **kwargs)
+    pool = redis.ConnectionPool(connection_class=Resp3Connection, host=host, port=port,
+                                decode_responses=decode_responses, protocol=protocol,
+                                **kwargs)
+    r = redis.Redis(connection_pool=pool)
+    r.response_callbacks = {k: _map_passthrough(v)
+                            for k, v in r.response_callbacks.items()}
+    return r
+
+
+# --------------------------------------------------------------------------
+# the server process
+# --------------------------------------------------------------------------
+
+def _listen_inodes(port):
+    """Socket inodes listening on TCP `port` (from /proc/net/tcp{,6})."""
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local, state, inode = parts[1], parts[3], parts[9]
+                    if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                        inodes.add(inode)
+        except OSError:
+            pass
+    return inodes
+
+
+def _pid_sockets(pid):
+    out = set()
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                out.add(target[8:-1])
+    except OSError:
+        pass
+    return out
+
+
+class TincanServer:
+    """One tincan-server process (restartable) with its data dir."""
+
+    def __init__(self, workdir, args=(), env=None, binary=None):
+        self.workdir = Path(workdir)        # logs live here
+        self.dir = self.workdir / "data"    # --dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.args = list(args)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.binary = Path(binary) if binary else tincan_bin()
+        self.host = "127.0.0.1"
+        self.port = None
+        self.pid = None
+        self.proc = None
+        self.runs = 0               # processes started so far
+        self.problems = []          # teardown failures, reported by the fixture
+        self._clients = []
+
+    # ---- life cycle ----
+    def command_line(self):
+        return [str(self.binary), "--port", "0", "--dir", str(self.dir),
+                "--bind", "127.0.0.1"] + [str(a) for a in self.args]
+
+    def start(self, timeout=START_TIMEOUT):
+        if not self.binary.exists():
+            pytest.fail("server binary %s does not exist (build it, or set TINCAN_BIN)"
+                        % self.binary)
+        self.runs += 1
+        out = open(self.workdir / ("stdout.%d.log" % self.runs), "wb")
+        err = open(self.workdir / ("stderr.%d.log" % self.runs), "wb")
+        try:
+            self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, env=self.env,
+                                         cwd=str(self.workdir))
+        finally:
+            out.close()
+            err.close()
+        deadline = time.monotonic() + timeout
+        m = None
+        while time.monotonic() < deadline:
+            m = READY_RE.search(self._read(self.workdir / ("stdout.%d.log" % self.runs)))
+            if m:
+                break
+            if self.proc.poll() is not None:
+                pytest.fail("tincan-server exited with %s before it was ready: %s\n"
+                            "stderr:\n%s" % (self.proc.returncode, self.command_line(),
+                                             self._last_stderr()))
+            time.sleep(0.01)
+        if not m:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail("no readiness line `tincan ready port=N pid=N` within %.0f s "
+                        "(is stdout flushed?)\nstdout:\n%s\nstderr:\n%s" % (
+                            timeout, self.stdout_text(), self._last_stderr()))
+        self.port, self.pid = int(m.group(1)), int(m.group(2))
+        if self.pid != self.proc.pid:
+            self.proc.kill()
+            pytest.fail("readiness line says pid=%d but the process started is %d"
+                        % (self.pid, self.proc.pid))
+        listeners = _listen_inodes(self.port)
+        if listeners and not (listeners & _pid_sockets(self.pid)):
+            self.proc.kill()
+            pytest.fail("port %d is not listened on by the server process %d"
+                        % (self.port, self.pid))
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """Waits for the process to end; returns its exit status or None."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends sig and waits. Returns the exit status. For SIGTERM, a server
+        that does not exit in time is killed and that is recorded as a problem."""
+        self._close_clients()
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.problems.append("server pid %d did not exit within %.0f s of %s"
+                                     % (self.proc.pid, timeout, sig.name))
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL, as in a crash; returns when the process is gone."""
+        return self.stop(signal.SIGKILL)
+
+    def restart(self, sig=signal.SIGTERM, args=None, timeout=START_TIMEOUT):
+        """Stops the server with sig (SIGTERM or SIGKILL) and starts it again on
+        the same data dir (optionally with new extra args). The new port may
+        differ: read .port again (clients from .client() must be re-created)."""
+        rc = self.stop(sig)
+        if sig == signal.SIGTERM and rc not in (0, None):
+            self.problems.append("server exited with status %s after SIGTERM" % rc)
+        if args is not None:
+            self.args = list(args)
+        return self.start(timeout)
+
+    # ---- clients ----
+    def client(self, protocol=2, decode_responses=True, **kwargs):
+        r = make_client(self.host, self.port, protocol, decode_responses, **kwargs)
+        self._clients.append(r)
+        return r
+
+    def raw(self, timeout=5.0):
+        c = RawConn(self.host, self.port, timeout)
+        self._clients.append(c)
+        return c
+
+    def _close_clients(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._clients = []
+
+    # ---- output ----
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def stdout_text(self):
+        return "".join(self._read(self.workdir / ("stdout.%d.log" % i))
+                       .decode("utf-8", "replace") for i in range(1, self.runs + 1))
+
+    def stderr_text(self):
+        return "".join(self._read(self.workdir / ("stderr.%d.log" % i))
+                       .decode("utf-8", "replace") for i in range(1, self.runs + 1))
+
+    def _last_stderr(self, limit=4000):
+        return self._read(self.workdir / ("stderr.%d.log" % self.runs)) \
+            .decode("utf-8", "replace")[-limit:]
+
+    def sanitizer_report(self):
+        text = self.stderr_text()
+        for marker in SANITIZER_MARKERS:
+            i = text.find(marker)
+            if i >= 0:
+                start = text.rfind("\n", 0, max(0, i - 200)) + 1
+                return text[start:start + 6000]
+        return None
+
+    def teardown(self):
+        """Stops with SIGTERM and returns a list of problems (empty if fine)."""
+        was_running = self.alive()
+        rc = self.stop(signal.SIGTERM)
+        if was_running and rc not in (0, None) and rc != -signal.SIGTERM:
+            self.problems.append("server exited with status %s after SIGTERM" % rc)
+        report = self.sanitizer_report()
+        if report:
+            self.problems.append("sanitizer report in server stderr:\n" + report)
+        return self.problems
+
+
+def _sanitizer_env():
+    """Defaults that make a sanitizer report fatal and visible, unless the
+    caller (scripts/check.sh) set its own."""
+    env = {}
+    if "ASAN_OPTIONS" not in os.environ:
+        env["ASAN_OPTIONS"] = "abort_on_error=0:halt_on_error=1:detect_leaks=1"
+    if "UBSAN_OPTIONS" not in os.environ:
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    return env
+
+
+@pytest.fixture
+def tincan(tmp_path):
+    """Factory: tincan(*extra_args, env=None, start=True) -> TincanServer.
+    Every server made is stopped with SIGTERM and checked at teardown."""
+    made = []
+
+    def factory(*args, env=None, start=True, binary=None):
+        workdir = tmp_path / ("tincan%d" % len(made))
+        workdir.mkdir()
+        e = _sanitizer_env()
+        e.update(env or {})
+        s = TincanServer(workdir, args, env=e, binary=binary)
+        made.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield factory
+    problems = []
+    for s in made:
+        problems += s.teardown()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def server(tincan, request):
+    """A started server; args from @pytest.mark.tincan_args(...) if present."""
+    marker = request.node.get_closest_marker("tincan_args")
+    args = marker.args if marker else ()
+    return tincan(*args)
+
+
+@pytest.fixture
+def raw():
+    """The RawConn class (raw(host, port) or server.raw())."""
+    return RawConn
