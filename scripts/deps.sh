@@ -1,0 +1,118 @@
+#!/bin/sh
+# deps.sh - make sure the Debian 12 packages tincan needs are installed.
+#
+#   sh scripts/deps.sh [all|build|test|bench]      (default: all)
+#
+# Checks every package of the table below with dpkg's status database (one
+# dpkg-query call, the query `dpkg -s` runs). If all are installed it exits 0
+# at once. Otherwise, as root, it runs `apt-get update` once and
+# `apt-get install -y --no-install-recommends` for the missing ones, with a
+# policy-rc.d in place so that installing redis-server, nginx, postgresql or
+# beanstalkd does not leave daemons running on their default ports (CI has no
+# systemd; invoke-rc.d would otherwise start them). When not root it prints
+# the exact command to run and fails.
+#
+# It never upgrades or removes anything, and does not touch pip or npm
+# (tests/clients/node pins its npm packages itself).
+set -eu
+
+WHAT=${1:-all}
+
+# The one table: package, the part that needs it, condition.
+#   always       : needed whenever that part is
+#   no-node      : only if there is no `node` on PATH (a newer Node may be installed)
+#   no-npm       : only if there is no `npm` on PATH
+#   later        : listed for completeness, not installed yet
+TABLE='
+gcc                     build   always
+make                    build   always
+pkg-config              build   always
+libuv1-dev              build   always
+libssl-dev              build   always
+clang                   build   always
+libclang-rt-14-dev      build   always
+python3                 test    always
+python3-pytest          test    always
+python3-redis           test    always
+python3-hiredis         test    always
+redis-tools             test    always
+libhiredis-dev          test    always
+nodejs                  test    no-node
+npm                     test    no-npm
+postgresql              test    always
+nginx                   test    always
+libnginx-mod-http-lua   test    always
+procps                  test    always
+iproute2                test    always
+redis-server            bench   always
+beanstalkd              bench   always
+wrk                     bench   always
+rabbitmq-server         bench   later
+'
+# Packages whose install scripts would start a daemon.
+DAEMONS='redis-server nginx postgresql beanstalkd rabbitmq-server'
+
+case $WHAT in
+    all|build|test|bench) ;;
+    *) echo "usage: $0 [all|build|test|bench]" >&2; exit 2 ;;
+esac
+
+want=
+for row in $(printf '%s\n' "$TABLE" | awk 'NF == 3 { print $1 ":" $2 ":" $3 }'); do
+    pkg=${row%%:*}; rest=${row#*:}; part=${rest%%:*}; cond=${rest#*:}
+    if [ "$WHAT" != all ] && [ "$WHAT" != "$part" ]; then continue; fi
+    case $cond in
+        later) continue ;;
+        no-node) command -v node >/dev/null 2>&1 && continue ;;
+        no-npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
+    want="$want $pkg"
+done
+
+# One dpkg-query for all: prints "<pkg> installed" for each installed package.
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $want 2>/dev/null |
+    awk '$2 == "installed" { print $1 }') || true
+missing=
+for pkg in $want; do
+    if ! printf '%s\n' "$installed" | grep -qx "$pkg"; then
+        missing="$missing $pkg"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing Debian packages:$missing" >&2
+    echo "deps.sh: run as root:" >&2
+    echo "    $cmd" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing:$missing"
+# Forbid service starts while we install (exit 101 = action not allowed).
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# written by tincan scripts/deps.sh during apt-get install\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    made_policy=1
+fi
+cleanup() { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; }
+trap cleanup EXIT INT TERM
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086
+apt-get install -y --no-install-recommends $missing
+
+# Belt and braces: stop any daemon a package we just installed managed to start.
+for pkg in $missing; do
+    case " $DAEMONS " in *" $pkg "*) ;; *) continue ;; esac
+    if command -v service >/dev/null 2>&1; then
+        service "$pkg" stop >/dev/null 2>&1 || true
+    fi
+done
+echo "deps.sh: done"
