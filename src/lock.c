@@ -1,0 +1,668 @@
+#include "lock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "config.h"
+#include "errors.h"
+
+struct lock_waiter {
+    struct lock *lock;         /* the lock waited for */
+    char *owner;               /* owned copy, NUL-terminated */
+    size_t owner_len;          /* bytes */
+    uint64_t ttl_ms;           /* ms, lease to grant when its turn comes */
+    void *ctx;                 /* caller's handle (the blocked client) */
+    struct lock_waiter *next;  /* FIFO: towards the tail */
+    struct lock_waiter *prev;  /* FIFO: towards the head */
+};
+
+struct lock {
+    char *name;                /* owned, NUL-terminated */
+    size_t name_len;           /* bytes */
+    char *owner;               /* owned, NUL-terminated */
+    size_t owner_len;          /* bytes */
+    uint64_t token;            /* fencing token of the current grant */
+    uint64_t ttl_ms;           /* ms, last granted/renewed lease length */
+    uint64_t expires;          /* ms, monotonic */
+    uint64_t hash;             /* of name */
+    size_t heap_idx;           /* position in the deadline heap */
+    struct lock *chain;        /* next in the hash bucket */
+    struct lock_waiter *head;  /* first waiter (granted next) */
+    struct lock_waiter *tail;  /* last waiter */
+    size_t nwaiters;
+};
+
+struct lock_table {
+    struct lock_hooks hooks;
+    uint64_t seed;             /* hash seed */
+    struct lock **buckets;     /* chained hash table */
+    size_t nbuckets;           /* power of two */
+    size_t count;              /* held locks */
+    size_t nwaiters;           /* waiters over all locks */
+    struct lock **heap;        /* min-heap on expires */
+    size_t heap_cap;
+    uint64_t token_next;       /* next token to hand out (>= 1) */
+    uint64_t token_limit;      /* tokens < limit are reserved durably */
+};
+
+/* ---- hashing ---- */
+
+static uint64_t hash_name(const struct lock_table *t, const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ t->seed; /* FNV-1a, seeded */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    h ^= h >> 29;
+    return h;
+}
+
+static struct lock *find(const struct lock_table *t, const char *name,
+                         size_t len, uint64_t h)
+{
+    for (struct lock *l = t->buckets[h & (t->nbuckets - 1)]; l; l = l->chain)
+        if (l->hash == h && l->name_len == len &&
+            memcmp(l->name, name, len) == 0)
+            return l;
+    return NULL;
+}
+
+static void rehash(struct lock_table *t, size_t nb)
+{
+    struct lock **nbk = xcalloc(nb, sizeof(*nbk));
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct lock *l = t->buckets[i];
+        while (l) {
+            struct lock *next = l->chain;
+            l->chain = nbk[l->hash & (nb - 1)];
+            nbk[l->hash & (nb - 1)] = l;
+            l = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = nbk;
+    t->nbuckets = nb;
+}
+
+static void unlink_hash(struct lock_table *t, struct lock *l)
+{
+    struct lock **pp = &t->buckets[l->hash & (t->nbuckets - 1)];
+    while (*pp != l)
+        pp = &(*pp)->chain;
+    *pp = l->chain;
+}
+
+/* ---- deadline heap ---- */
+
+static void heap_set(struct lock_table *t, size_t i, struct lock *l)
+{
+    t->heap[i] = l;
+    l->heap_idx = i;
+}
+
+static void heap_up(struct lock_table *t, size_t i)
+{
+    struct lock *l = t->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (t->heap[p]->expires <= l->expires)
+            break;
+        heap_set(t, i, t->heap[p]);
+        i = p;
+    }
+    heap_set(t, i, l);
+}
+
+static void heap_down(struct lock_table *t, size_t i)
+{
+    struct lock *l = t->heap[i];
+    size_t n = t->count;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && t->heap[c + 1]->expires < t->heap[c]->expires)
+            c++;
+        if (t->heap[c]->expires >= l->expires)
+            break;
+        heap_set(t, i, t->heap[c]);
+        i = c;
+    }
+    heap_set(t, i, l);
+}
+
+static void heap_fix(struct lock_table *t, struct lock *l)
+{
+    heap_up(t, l->heap_idx);
+    heap_down(t, l->heap_idx);
+}
+
+/* ---- lock entries ---- */
+
+static void set_owner(struct lock *l, const char *owner, size_t len)
+{
+    free(l->owner);
+    l->owner = xmemdup(owner, len);
+    l->owner_len = len;
+}
+
+/* Adds a held lock (count/heap/hash updated). */
+static struct lock *insert(struct lock_table *t, const char *name, size_t len,
+                           uint64_t h, const char *owner, size_t olen,
+                           uint64_t token, uint64_t ttl_ms, uint64_t expires)
+{
+    if (t->count + 1 > t->nbuckets)
+        rehash(t, t->nbuckets * 2);
+    if (t->count + 1 > t->heap_cap) {
+        t->heap_cap = t->heap_cap ? t->heap_cap * 2 : 16;
+        t->heap = xrealloc(t->heap, t->heap_cap * sizeof(*t->heap));
+    }
+    struct lock *l = xcalloc(1, sizeof(*l));
+    l->name = xmemdup(name, len);
+    l->name_len = len;
+    set_owner(l, owner, olen);
+    l->token = token;
+    l->ttl_ms = ttl_ms;
+    l->expires = expires;
+    l->hash = h;
+    size_t b = h & (t->nbuckets - 1);
+    l->chain = t->buckets[b];
+    t->buckets[b] = l;
+    heap_set(t, t->count, l);
+    t->count++;
+    heap_up(t, l->heap_idx);
+    return l;
+}
+
+/* Removes a lock that has no waiters and frees it. */
+static void remove_lock(struct lock_table *t, struct lock *l)
+{
+    unlink_hash(t, l);
+    size_t i = l->heap_idx;
+    t->count--;
+    if (i != t->count) {
+        heap_set(t, i, t->heap[t->count]);
+        heap_fix(t, t->heap[i]);
+    }
+    free(l->name);
+    free(l->owner);
+    free(l);
+}
+
+static uint64_t new_token(struct lock_table *t)
+{
+    if (t->token_next >= t->token_limit) {
+        t->token_limit = t->token_next + LOCK_TOKEN_BLOCK;
+        if (t->hooks.reserve)
+            t->hooks.reserve(t->hooks.ctx, t->token_limit);
+    }
+    return t->token_next++;
+}
+
+static void waiter_unlink(struct lock_table *t, struct lock_waiter *w)
+{
+    struct lock *l = w->lock;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
+    l->nwaiters--;
+    t->nwaiters--;
+}
+
+/* The lease of l ended (released or expired): hand it to the first waiter,
+ * or drop the entry. */
+static void end_lease(struct lock_table *t, struct lock *l, int expired,
+                      uint64_t now)
+{
+    if (t->hooks.release)
+        t->hooks.release(t->hooks.ctx, l, expired);
+    struct lock_waiter *w = l->head;
+    if (!w) {
+        remove_lock(t, l);
+        return;
+    }
+    waiter_unlink(t, w);
+    free(l->owner);
+    l->owner = w->owner; /* ownership moves */
+    l->owner_len = w->owner_len;
+    l->token = new_token(t);
+    l->ttl_ms = w->ttl_ms;
+    l->expires = now + w->ttl_ms;
+    heap_fix(t, l);
+    if (t->hooks.grant)
+        t->hooks.grant(t->hooks.ctx, l, w->ctx);
+    free(w);
+}
+
+/* Finds name and settles it: a lease that ran out is ended first (possibly
+ * granting it to a waiter). Returns the held lock or NULL. */
+static struct lock *settle(struct lock_table *t, const char *name, size_t len,
+                           uint64_t now, uint64_t *hash_out)
+{
+    uint64_t h = hash_name(t, name, len);
+    if (hash_out)
+        *hash_out = h;
+    struct lock *l = find(t, name, len, h);
+    /* a waiter granted here gets a fresh lease from now, so one pass is
+     * enough (ttl_ms >= 1) */
+    if (l && l->expires <= now) {
+        end_lease(t, l, 1, now);
+        l = find(t, name, len, h);
+    }
+    return l;
+}
+
+/* ---- public API ---- */
+
+struct lock_table *lock_table_new(const struct lock_hooks *hooks,
+                                  uint64_t seed)
+{
+    struct lock_table *t = xcalloc(1, sizeof(*t));
+    if (hooks)
+        t->hooks = *hooks;
+    t->seed = seed;
+    t->nbuckets = 16;
+    t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+    t->token_next = 1;
+    t->token_limit = 1;
+    return t;
+}
+
+void lock_table_free(struct lock_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->count; i++) {
+        struct lock *l = t->heap[i];
+        struct lock_waiter *w = l->head;
+        while (w) {
+            struct lock_waiter *next = w->next;
+            free(w->owner);
+            free(w);
+            w = next;
+        }
+        free(l->name);
+        free(l->owner);
+        free(l);
+    }
+    free(t->heap);
+    free(t->buckets);
+    free(t);
+}
+
+int lock_acquire(struct lock_table *t, const char *name, size_t name_len,
+                 const char *owner, size_t owner_len, uint64_t ttl_ms,
+                 uint64_t now, uint64_t *token)
+{
+    uint64_t h;
+    struct lock *l = settle(t, name, name_len, now, &h);
+    if (l) {
+        if (l->owner_len != owner_len ||
+            memcmp(l->owner, owner, owner_len) != 0)
+            return ERR_BUSY;
+        l->ttl_ms = ttl_ms; /* re-acquire by the holder: extend */
+        l->expires = now + ttl_ms;
+        heap_fix(t, l);
+        if (t->hooks.grant)
+            t->hooks.grant(t->hooks.ctx, l, NULL);
+        *token = l->token;
+        return 0;
+    }
+    uint64_t tok = new_token(t);
+    l = insert(t, name, name_len, h, owner, owner_len, tok, ttl_ms,
+               now + ttl_ms);
+    if (t->hooks.grant)
+        t->hooks.grant(t->hooks.ctx, l, NULL);
+    *token = tok;
+    return 0;
+}
+
+struct lock_waiter *lock_wait(struct lock_table *t, const char *name,
+                              size_t name_len, const char *owner,
+                              size_t owner_len, uint64_t ttl_ms, void *ctx)
+{
+    struct lock *l = find(t, name, name_len, hash_name(t, name, name_len));
+    if (!l)
+        return NULL; /* caller broke the contract: it is free */
+    struct lock_waiter *w = xcalloc(1, sizeof(*w));
+    w->lock = l;
+    w->owner = xmemdup(owner, owner_len);
+    w->owner_len = owner_len;
+    w->ttl_ms = ttl_ms;
+    w->ctx = ctx;
+    w->prev = l->tail;
+    if (l->tail)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    l->nwaiters++;
+    t->nwaiters++;
+    return w;
+}
+
+void lock_wait_cancel(struct lock_table *t, struct lock_waiter *w)
+{
+    if (!w)
+        return;
+    waiter_unlink(t, w);
+    free(w->owner);
+    free(w);
+}
+
+int lock_renew(struct lock_table *t, const char *name, size_t name_len,
+               const char *owner, size_t owner_len, uint64_t token,
+               uint64_t ttl_ms, uint64_t now, uint64_t *current)
+{
+    struct lock *l = settle(t, name, name_len, now, NULL);
+    *current = l ? l->token : 0;
+    if (!l)
+        return LOCK_LOST_FREE;
+    if (token < l->token)
+        return LOCK_LOST_REGRANTED;
+    if (token > l->token)
+        return LOCK_LOST_TOKEN;
+    if (l->owner_len != owner_len || memcmp(l->owner, owner, owner_len) != 0)
+        return LOCK_LOST_OWNER;
+    l->ttl_ms = ttl_ms;
+    l->expires = now + ttl_ms;
+    heap_fix(t, l);
+    if (t->hooks.grant)
+        t->hooks.grant(t->hooks.ctx, l, NULL);
+    return LOCK_RENEWED;
+}
+
+int lock_release(struct lock_table *t, const char *name, size_t name_len,
+                 const char *owner, size_t owner_len, uint64_t token,
+                 uint64_t now)
+{
+    struct lock *l = settle(t, name, name_len, now, NULL);
+    if (!l || l->token != token || l->owner_len != owner_len ||
+        memcmp(l->owner, owner, owner_len) != 0)
+        return 0;
+    end_lease(t, l, 0, now);
+    return 1;
+}
+
+int lock_check(struct lock_table *t, const char *name, size_t name_len,
+               uint64_t token, uint64_t now)
+{
+    struct lock *l = settle(t, name, name_len, now, NULL);
+    return l && l->token == token;
+}
+
+void lock_view_of(const struct lock *l, struct lock_view *v)
+{
+    v->name = l->name;
+    v->name_len = l->name_len;
+    v->owner = l->owner;
+    v->owner_len = l->owner_len;
+    v->token = l->token;
+    v->ttl_ms = l->ttl_ms;
+    v->expires = l->expires;
+    v->waiters = l->nwaiters;
+}
+
+int lock_info(struct lock_table *t, const char *name, size_t name_len,
+              uint64_t now, struct lock_view *v)
+{
+    struct lock *l = settle(t, name, name_len, now, NULL);
+    if (!l)
+        return 0;
+    lock_view_of(l, v);
+    return 1;
+}
+
+size_t lock_expire(struct lock_table *t, uint64_t now)
+{
+    size_t n = 0;
+    /* a waiter granted here gets expires = now + ttl > now: no loop */
+    while (t->count > 0 && t->heap[0]->expires <= now) {
+        end_lease(t, t->heap[0], 1, now);
+        n++;
+    }
+    return n;
+}
+
+int lock_next_deadline(const struct lock_table *t, uint64_t *deadline)
+{
+    if (t->count == 0)
+        return 0;
+    *deadline = t->heap[0]->expires;
+    return 1;
+}
+
+size_t lock_list(struct lock_table *t, const char *pattern, size_t plen,
+                 uint64_t now, void (*fn)(const struct lock_view *, void *),
+                 void *ctx)
+{
+    lock_expire(t, now);
+    size_t n = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        const struct lock *l = t->heap[i];
+        if (pattern &&
+            !config_glob_match(pattern, plen, l->name, l->name_len, 0))
+            continue;
+        struct lock_view v;
+        lock_view_of(l, &v);
+        fn(&v, ctx);
+        n++;
+    }
+    return n;
+}
+
+size_t lock_count(const struct lock_table *t)
+{
+    return t->count;
+}
+
+size_t lock_waiters(const struct lock_table *t)
+{
+    return t->nwaiters;
+}
+
+uint64_t lock_token_next(const struct lock_table *t)
+{
+    return t->token_next;
+}
+
+uint64_t lock_token_limit(const struct lock_table *t)
+{
+    return t->token_limit;
+}
+
+/* ---- journal records ---- */
+
+static size_t put64(uint8_t *b, size_t o, uint64_t v)
+{
+    if (b)
+        for (int i = 0; i < 8; i++)
+            b[o + (size_t)i] = (uint8_t)(v >> (8 * i));
+    return o + 8;
+}
+
+static size_t putstr(uint8_t *b, size_t o, const char *s, size_t n)
+{
+    if (n > 65535)
+        n = 65535; /* callers bound names and owners far below this */
+    if (b) {
+        b[o] = (uint8_t)n;
+        b[o + 1] = (uint8_t)(n >> 8);
+        memcpy(b + o + 2, s, n);
+    }
+    return o + 2 + n;
+}
+
+struct rd {
+    const uint8_t *p;
+    size_t n, o;
+    int bad;
+};
+
+static uint64_t get64(struct rd *r)
+{
+    if (r->n - r->o < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)r->p[r->o + (size_t)i] << (8 * i);
+    r->o += 8;
+    return v;
+}
+
+static const char *getstr(struct rd *r, size_t *len)
+{
+    if (r->n - r->o < 2) {
+        r->bad = 1;
+        return NULL;
+    }
+    size_t n = (size_t)r->p[r->o] | (size_t)r->p[r->o + 1] << 8;
+    r->o += 2;
+    if (r->n - r->o < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const char *s = (const char *)r->p + r->o;
+    r->o += n;
+    *len = n;
+    return s;
+}
+
+size_t lock_rec_reserve(uint8_t *buf, uint64_t limit)
+{
+    return put64(buf, 0, limit);
+}
+
+size_t lock_rec_grant(uint8_t *buf, const struct lock_view *v, uint64_t now,
+                      uint64_t wall_now)
+{
+    uint64_t left = v->expires > now ? v->expires - now : 0;
+    size_t o = put64(buf, 0, v->token);
+    o = put64(buf, o, v->ttl_ms);
+    o = put64(buf, o, wall_now + left);
+    o = putstr(buf, o, v->name, v->name_len);
+    return putstr(buf, o, v->owner, v->owner_len);
+}
+
+size_t lock_rec_release(uint8_t *buf, const struct lock_view *v)
+{
+    size_t o = put64(buf, 0, v->token);
+    return putstr(buf, o, v->name, v->name_len);
+}
+
+static void note_token(struct lock_table *t, uint64_t token)
+{
+    if (token >= t->token_next)
+        t->token_next = token + 1;
+    if (t->token_next > t->token_limit)
+        t->token_limit = t->token_next;
+}
+
+int lock_replay(struct lock_table *t, uint8_t type, const uint8_t *p, size_t n,
+                uint64_t now, uint64_t wall_now, char *err, size_t errlen)
+{
+    struct rd r = {p, n, 0, 0};
+    switch (type) {
+    case LOCK_REC_RESERVE: {
+        uint64_t limit = get64(&r);
+        if (r.bad || r.o != n)
+            goto bad;
+        if (limit > t->token_limit)
+            t->token_limit = limit;
+        return 0;
+    }
+    case LOCK_REC_GRANT: {
+        uint64_t token = get64(&r), ttl = get64(&r), deadline = get64(&r);
+        size_t nlen = 0, olen = 0;
+        const char *name = getstr(&r, &nlen);
+        const char *owner = getstr(&r, &olen);
+        if (r.bad || r.o != n || token == 0)
+            goto bad;
+        note_token(t, token);
+        uint64_t h = hash_name(t, name, nlen);
+        struct lock *l = find(t, name, nlen, h);
+        uint64_t left = deadline > wall_now ? deadline - wall_now : 0;
+        if (left > ttl)
+            left = ttl; /* the wall clock went back: never longer than ttl */
+        if (left == 0) {
+            if (l)
+                remove_lock(t, l);
+            return 0;
+        }
+        if (!l) {
+            insert(t, name, nlen, h, owner, olen, token, ttl, now + left);
+            return 0;
+        }
+        set_owner(l, owner, olen);
+        l->token = token;
+        l->ttl_ms = ttl;
+        l->expires = now + left;
+        heap_fix(t, l);
+        return 0;
+    }
+    case LOCK_REC_RELEASE: {
+        uint64_t token = get64(&r);
+        size_t nlen = 0;
+        const char *name = getstr(&r, &nlen);
+        if (r.bad || r.o != n)
+            goto bad;
+        note_token(t, token);
+        struct lock *l = find(t, name, nlen, hash_name(t, name, nlen));
+        if (l && l->token == token)
+            remove_lock(t, l);
+        return 0;
+    }
+    default:
+        snprintf(err, errlen, "unknown lock record type %u", type);
+        return ERR_CORRUPT;
+    }
+bad:
+    snprintf(err, errlen, "malformed lock record (type %u, %zu bytes)", type,
+             n);
+    return ERR_CORRUPT;
+}
+
+void lock_replay_done(struct lock_table *t)
+{
+    if (t->token_next < t->token_limit)
+        t->token_next = t->token_limit;
+}
+
+int lock_checkpoint(struct lock_table *t, uint64_t now, uint64_t wall_now,
+                    int (*emit)(void *ctx, uint8_t type, const uint8_t *p,
+                                size_t n),
+                    void *ctx)
+{
+    uint8_t small[8];
+    size_t n = lock_rec_reserve(small, t->token_limit);
+    int rc = emit(ctx, LOCK_REC_RESERVE, small, n);
+    if (rc < 0)
+        return rc;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        struct lock_view v;
+        lock_view_of(t->heap[i], &v);
+        size_t need = lock_rec_grant(NULL, &v, now, wall_now);
+        if (need > cap) {
+            cap = need;
+            buf = xrealloc(buf, cap);
+        }
+        n = lock_rec_grant(buf, &v, now, wall_now);
+        rc = emit(ctx, LOCK_REC_GRANT, buf, n);
+        if (rc < 0)
+            break;
+    }
+    free(buf);
+    return rc < 0 ? rc : 0;
+}
