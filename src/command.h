@@ -54,6 +54,25 @@ const struct command_spec *command_lookup(const char *name, size_t len);
 /* Calls fn for every command of every module, in table order. */
 void command_foreach(void (*fn)(const struct command_spec *, void *), void *ctx);
 size_t command_count(void);
+/* Builds the lookup table from every module's commands; call once at start. */
+void command_table_init(void);
+void command_table_free(void);
+/* Runs one parsed command for c: lookup, arity, AUTH, stats, handler. */
+void command_execute(struct client *c, int argc, struct arg *argv);
+
+/* Per-command counters for INFO commandstats. */
+struct command_stats {
+    uint64_t calls;          /* handler invocations */
+    uint64_t usec;           /* us spent in the handler */
+    uint64_t rejected_calls; /* refused before the handler (arity, auth) */
+    uint64_t failed_calls;   /* handler replied with an error */
+};
+/* Calls fn for every command that has been called or rejected. */
+void command_foreach_stats(void (*fn)(const struct command_spec *,
+                                      const struct command_stats *, void *),
+                           void *ctx);
+void command_stats_reset(void);
+extern uint64_t command_errors_total; /* error replies sent (INFO stats) */
 
 /* ---- replies: each handler writes exactly one top-level reply ---- */
 void reply_ok(struct client *c);

@@ -73,7 +73,6 @@ extern int64_t config_max_bulk_len;       /* bytes of one bulk string */
 extern int64_t config_max_multibulk_len;  /* elements of one command */
 extern int64_t config_client_query_buffer_limit;  /* bytes */
 extern int64_t config_client_output_buffer_limit; /* bytes */
-extern int64_t config_timeout;      /* s idle before close; 0 = never */
 extern int config_enable_debug_command;
 extern char *config_logfile;
 extern int config_loglevel;         /* enum log_level */

@@ -32,7 +32,12 @@ int net_listen(char *err, size_t errlen);
 int net_port(void); /* the TCP port actually bound (for --port 0) */
 void net_run(void);  /* runs until net_stop() */
 void net_stop(void); /* asks the loop to finish (graceful shutdown) */
-void net_close(void); /* closes every client and listener; frees the loop */
+/* Shutdown, in this order: net_close_clients() flushes what can be sent and
+ * closes every client (modules then stop with no client left to answer),
+ * net_close() closes the listeners and every remaining handle and frees the
+ * loop. */
+void net_close_clients(void);
+void net_close(void);
 
 /* ---- clients ---- */
 uint64_t client_id(const struct client *c);

@@ -3,6 +3,7 @@
 #include "common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void sbuf_init(struct sbuf *b)

@@ -1,0 +1,50 @@
+/* main.c - starts and stops tincan-server; nothing else. */
+#include "client.h"
+#include "clock.h"
+#include "command.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    signal(SIGPIPE, SIG_IGN);
+    server_register_config();
+    int rc = config_load(argc, argv, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "tincan-server: %s\n", err);
+        return 1;
+    }
+    net_stats.start_ms = clock_mono_ms();
+    command_table_init();
+    net_loop();
+    if (server_start_modules(err, sizeof(err)) < 0) {
+        log_error("cannot start: %s", err);
+        return 1;
+    }
+    if (net_listen(err, sizeof(err)) < 0) {
+        log_error("cannot start: %s", err);
+        server_stop_modules();
+        return 1;
+    }
+    log_info("tincan %s ready on %s:%d, data in %s", TINCAN_VERSION,
+             config_bind, net_port(), config_dir);
+    printf("tincan ready port=%d pid=%d\n", net_port(), (int)getpid());
+    fflush(stdout);
+    net_run();
+    log_info("shutting down");
+    net_close_clients();
+    server_stop_modules();
+    net_close();
+    command_table_free();
+    log_info("bye");
+    return 0;
+}
