@@ -83,6 +83,8 @@ static int header_int(const char *s, const char *e, int64_t *out)
     for (; s < e; s++) {
         if (*s < '0' || *s > '9')
             return -1;
+        if (v > (INT64_MAX - (*s - '0')) / 10)
+            return -1; /* would overflow: far beyond any limit anyway */
         v = v * 10 + (*s - '0');
     }
     *out = neg ? -v : v;

@@ -124,6 +124,16 @@ static inline void test_rm_rf_(const char *dir)
         fprintf(stderr, "  warning: could not remove %s\n", dir);
 }
 
+/* Runs one test; returns 1 if it failed. Kept apart from test_main so the
+ * longjmp back here clobbers no loop variables. */
+static inline int test_run_one_(void (*fn)(void))
+{
+    test_failed_ = 0;
+    if (setjmp(test_jmp_) == 0)
+        fn();
+    return test_failed_;
+}
+
 /* Runs every test (or those named on the command line); returns the exit code. */
 static inline int test_main(int argc, char **argv, const struct test *tests)
 {
@@ -142,10 +152,7 @@ static inline int test_main(int argc, char **argv, const struct test *tests)
             perror("mkdtemp");
             return 2;
         }
-        test_failed_ = 0;
-        if (setjmp(test_jmp_) == 0)
-            t->fn();
-        if (test_failed_) {
+        if (test_run_one_(t->fn)) {
             failed++;
             fprintf(stderr, "not ok %s (files kept in %s)\n", t->name, test_dir_);
         } else {
