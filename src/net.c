@@ -483,6 +483,11 @@ static void name_of(const struct sockaddr_storage *ss, char *out, size_t len)
     snprintf(out, len, "%s:%d", ip, port);
 }
 
+static void free_unaccepted(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     if (status < 0) {
@@ -497,7 +502,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_tcp_init(loop, &c->h.tcp);
     c->h.handle.data = c;
     if (uv_accept(server, &c->h.stream) < 0) {
-        uv_close(&c->h.handle, (uv_close_cb)free);
+        uv_close(&c->h.handle, free_unaccepted);
         return;
     }
     net_stats.connections_received++;
@@ -625,10 +630,37 @@ static void close_any(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static int replies_pending(void)
+{
+    for (struct client *c = clients; c; c = c->next)
+        if (c->nmarks || c->writing || (c->out.len && !c->blocked))
+            return 1;
+    return 0;
+}
+
 void net_close_clients(void)
 {
-    /* flush what can be flushed, then close every client */
-    on_before_sleep(&before_sleep);
+    /* No new connections or commands; replies already computed still go out,
+     * including those held for an fsync that is in flight (bounded wait). */
+    if (tcp_live) {
+        uv_close((uv_handle_t *)&tcp_listener, NULL);
+        tcp_live = 0;
+    }
+    if (unix_live) {
+        uv_close((uv_handle_t *)&unix_listener, NULL);
+        unlink(config_unixsocket);
+        unix_live = 0;
+    }
+    for (struct client *c = clients; c; c = c->next)
+        uv_read_stop(&c->h.stream);
+    uint64_t deadline = clock_mono_ms() + 2000;
+    for (;;) {
+        on_before_sleep(&before_sleep);
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (!replies_pending() || clock_mono_ms() > deadline)
+            break;
+        uv_sleep(1);
+    }
     struct client *next;
     for (struct client *c = clients; c; c = next) {
         next = c->next;
@@ -645,6 +677,7 @@ void net_close(void)
         uv_close((uv_handle_t *)&unix_listener, NULL);
         unlink(config_unixsocket);
     }
+    tcp_live = unix_live = 0;
     if (signals_live) {
         uv_close((uv_handle_t *)&sig_term, NULL);
         uv_close((uv_handle_t *)&sig_int, NULL);
