@@ -2,9 +2,11 @@
 #include "module.h"
 
 extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
+extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 
 const struct module *const modules[] = {
     &server_module,
+    &ring_module,
 };
 
 const size_t modules_count = sizeof(modules) / sizeof(modules[0]);
