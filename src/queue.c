@@ -906,12 +906,42 @@ static void replay_state(struct queue_set *s, struct queue_job *j,
     enter_state(s, j, st);
 }
 
+void queue_rec_batch_header(uint8_t *hdr, uint8_t type, size_t len)
+{
+    put8(hdr, 0, type);
+    put32(hdr, 1, (uint32_t)len);
+}
+
 int queue_replay(struct queue_set *s, uint8_t type, const uint8_t *p, size_t n,
                  uint64_t now, uint64_t wall_now, char *err, size_t errlen)
 {
     struct rd r = {p, n, 0, 0};
     const char *what = "unknown record type";
     switch (type) {
+    case QUEUE_REC_BATCH:
+        /* check the whole batch's framing first: all or nothing */
+        while (r.o < n) {
+            uint8_t t = (uint8_t)get_n(&r, 1);
+            uint64_t len = get_n(&r, 4);
+            if (r.bad || t == QUEUE_REC_BATCH || r.n - r.o < len) {
+                r.bad = 1;
+                break;
+            }
+            r.o += (size_t)len;
+        }
+        what = "bad batch record";
+        if (r.bad)
+            break;
+        for (r.o = 0; r.o < n;) {
+            uint8_t t = (uint8_t)get_n(&r, 1);
+            size_t len = (size_t)get_n(&r, 4);
+            int rc = queue_replay(s, t, p + r.o, len, now, wall_now, err,
+                                  errlen);
+            if (rc < 0)
+                return rc;
+            r.o += len;
+        }
+        return 0;
     case QUEUE_REC_JOB: {
         uint64_t st = get_n(&r, 1);
         uint32_t attempts = (uint32_t)get_n(&r, 4);

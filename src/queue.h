@@ -198,6 +198,9 @@ uint64_t queue_ready_events(const struct queue_set *s);
  *                    u32 len + id, u32 len + reason
  *                    the job's state changed
  *   QUEUE_REC_GONE   u32 len + id         acked or deleted
+ *   QUEUE_REC_BATCH  { u8 type, u32 len, payload[len] } repeated: records of
+ *                    the three types above, applied together (one journal
+ *                    record is all or nothing after a crash)
  *
  * A LEASED state is recorded as such; replay turns it into an ended attempt
  * (queue_replay_done), so after a restart leased jobs are ready again (or
@@ -206,7 +209,13 @@ enum queue_rec_type {
     QUEUE_REC_JOB = 1,
     QUEUE_REC_STATE = 2,
     QUEUE_REC_GONE = 3,
+    QUEUE_REC_BATCH = 4,
 };
+
+#define QUEUE_BATCH_HDR 5 /* bytes before each record inside a batch */
+
+/* Writes the header of one record (type, len bytes) inside a batch. */
+void queue_rec_batch_header(uint8_t *hdr, uint8_t type, size_t len);
 
 /* Size of the record describing change `what` of j. */
 size_t queue_rec_size(const struct queue_job *j, enum queue_change what);

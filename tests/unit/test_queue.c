@@ -563,6 +563,44 @@ TEST(corrupt_records_are_refused)
     queue_set_free(s);
 }
 
+/* A batch record applies all its records, and a malformed one applies none. */
+TEST(batch_records_apply_together)
+{
+    struct queue_set *s = fresh();
+    push(s, "q", "b1", "one", 0, 0, 10);
+    push(s, "q", "b2", "two", 0, 0, 10);
+    /* wrap both JOB records of the in-memory journal in one batch */
+    struct sbuf batch;
+    sbuf_init(&batch);
+    size_t o = 0;
+    while (o < mj.buf.len) {
+        const uint8_t *h = (const uint8_t *)mj.buf.data + o;
+        size_t n = h[1] | (size_t)h[2] << 8 | (size_t)h[3] << 16 |
+                   (size_t)h[4] << 24;
+        uint8_t hdr[QUEUE_BATCH_HDR];
+        queue_rec_batch_header(hdr, h[0], n);
+        sbuf_add(&batch, hdr, sizeof(hdr));
+        sbuf_add(&batch, h + 5, n);
+        o += 5 + n;
+    }
+    struct queue_set *r = queue_set_new(NULL, 3, 1);
+    char err[128];
+    /* cut short: nothing applied */
+    ASSERT_EQ_INT(ERR_CORRUPT, queue_replay(r, QUEUE_REC_BATCH,
+                                            (const uint8_t *)batch.data,
+                                            batch.len - 1, 0, 0, err,
+                                            sizeof(err)));
+    ASSERT_EQ_INT(0, queue_job_count(r));
+    ASSERT_EQ_INT(0, queue_replay(r, QUEUE_REC_BATCH,
+                                  (const uint8_t *)batch.data, batch.len, 0,
+                                  0, err, sizeof(err)));
+    ASSERT_EQ_INT(2, queue_job_count(r));
+    ASSERT_EQ_MEM("two", 3, queue_find(r, "b2", 2)->payload, 3);
+    queue_set_free(r);
+    sbuf_deinit(&batch);
+    done(s);
+}
+
 /* Random operations on many jobs: counters always add up, every hook change
  * replays to the same state, nothing leaks (ASan build). */
 TEST(random_operations_keep_invariants)
@@ -650,6 +688,7 @@ int main(int argc, char **argv)
                                      T(replay_kills_leased_job_out_of_attempts),
                                      T(generated_ids_continue_after_replay),
                                      T(corrupt_records_are_refused),
+                                     T(batch_records_apply_together),
                                      T(random_operations_keep_invariants),
                                      {0}});
 }
