@@ -8,6 +8,9 @@ Every test talks to the real binary through the protocol. The fixtures here:
                     tincan(..., start=False) to start it yourself later
   raw               RawConn class: raw(server) opens a plain socket for exact bytes
 
+Helpers: call(client, *args) runs a command without redis-py's reply
+callbacks; resp_encode(*args) builds a multibulk; raw_request(host, port, data).
+
 A TincanServer (see the class below) gives:
   .host .port .pid .dir .proc
   .client(protocol=2|3, decode_responses=True, **redis_kwargs) -> redis.Redis
@@ -350,6 +353,23 @@ def make_client(host, port, protocol=2, decode_responses=True, **kwargs):
     r.response_callbacks = {k: _map_passthrough(v)
                             for k, v in r.response_callbacks.items()}
     return r
+
+
+def call(client, *args):
+    """Runs one command on a redis.Redis and returns the reply as decoded by
+    the connection's parser, without redis-py's per-command callbacks (which
+    turn PING into True, COMMAND into a dict, ...). Raises ResponseError for
+    an error reply."""
+    pool = client.connection_pool
+    conn = pool.get_connection(args[0])
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    except (RedisConnectionError, OSError):
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
 
 
 # --------------------------------------------------------------------------
