@@ -1,6 +1,8 @@
 #include "chunk.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -60,4 +62,50 @@ struct chunk_range chunk_plan_item(uint32_t i, uint32_t count, uint32_t buckets)
     r.lo = (uint32_t)((uint64_t)i * buckets / count);
     r.hi = (uint32_t)((uint64_t)(i + 1) * buckets / count - 1);
     return r;
+}
+
+/* A whole decimal number in [1, max]; 0 on success. */
+static int parse_count(const char *p, size_t n, uint64_t max, uint64_t *out)
+{
+    if (n == 0 || n > 20 || p[0] == '0')
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int chunk_parse_option(const char *word, size_t wlen, const char *val,
+                       size_t vlen, uint32_t *buckets, uint64_t *target,
+                       char *err, size_t errlen)
+{
+    uint64_t v;
+    if (wlen == 7 && strncasecmp(word, "buckets", 7) == 0) {
+        if (parse_count(val, vlen, CHUNK_BUCKETS_MAX, &v) < 0) {
+            snprintf(err, errlen, "ERR BUCKETS must be 1..%u",
+                     CHUNK_BUCKETS_MAX);
+            return -1;
+        }
+        *buckets = (uint32_t)v;
+        return 1;
+    }
+    if (target && wlen == 6 && strncasecmp(word, "target", 6) == 0) {
+        if (parse_count(val, vlen, UINT64_MAX, &v) < 0) {
+            snprintf(err, errlen,
+                     "ERR TARGET must be a positive whole number of rows");
+            return -1;
+        }
+        *target = v;
+        return 1;
+    }
+    return 0;
 }

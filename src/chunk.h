@@ -58,4 +58,12 @@ uint32_t chunk_plan_count(uint64_t total, uint32_t buckets, uint64_t target);
  * together cover 0..buckets-1 exactly once. count must be in [1, buckets]. */
 struct chunk_range chunk_plan_item(uint32_t i, uint32_t count, uint32_t buckets);
 
+/* The options shared by CHUNK.BUCKET, CHUNK.PLAN and CHUNK.ENQUEUE: if
+ * word is BUCKETS (or TARGET, when target is not NULL), any case, parses val
+ * into *buckets / *target and returns 1, or returns -1 with a message in err
+ * ("ERR BUCKETS must be 1..1000000"). Returns 0 if word is neither. */
+int chunk_parse_option(const char *word, size_t wlen, const char *val,
+                       size_t vlen, uint32_t *buckets, uint64_t *target,
+                       char *err, size_t errlen);
+
 #endif

@@ -4,11 +4,13 @@
 extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
 extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
+extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
 
 const struct module *const modules[] = {
     &server_module,
     &ring_module,
     &lock_module,
+    &chunk_module,
 };
 
 const size_t modules_count = sizeof(modules) / sizeof(modules[0]);
