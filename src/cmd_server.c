@@ -20,6 +20,53 @@
 
 #define REDIS_COMPAT_VERSION "7.2.0"
 
+struct subcommand {
+    const char *name; /* lower case */
+    int arity;        /* as command_spec.arity, counting the parent */
+};
+
+/* Finds argv[1] in subs and checks its arity, replying Redis 7's errors:
+ * "unknown subcommand 'X'. Try CLIENT HELP." or "wrong number of arguments for
+ * 'client|setname' command". Returns 0 when the handler may go on. */
+static int check_subcommand(struct client *c, int argc, struct arg *argv,
+                            const char *parent, const struct subcommand *subs,
+                            size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!arg_is(&argv[1], subs[i].name))
+            continue;
+        int a = subs[i].arity;
+        if ((a > 0 && argc != a) || (a < 0 && argc < -a)) {
+            reply_errorf(c, "ERR wrong number of arguments for '%s|%s' command",
+                         parent, subs[i].name);
+            return -1;
+        }
+        return 0;
+    }
+    char upper[16];
+    size_t k = 0;
+    for (; parent[k] && k + 1 < sizeof(upper); k++)
+        upper[k] = (char)toupper((unsigned char)parent[k]);
+    upper[k] = '\0';
+    reply_errorf(c, "ERR unknown subcommand '%.128s'. Try %s HELP.",
+                 argv[1].ptr, upper);
+    return -1;
+}
+
+static const struct subcommand client_subs[] = {
+    {"id", 2},       {"getname", 2},  {"setname", 3},  {"setinfo", 4},
+    {"list", -2},    {"info", 2},     {"kill", -3},    {"no-evict", 3},
+    {"no-touch", 3}, {"help", 2},
+};
+static const struct subcommand command_subs[] = {
+    {"count", 2}, {"info", -2},    {"docs", -2},
+    {"list", -2}, {"getkeys", -3}, {"help", 2},
+};
+static const struct subcommand config_subs[] = {
+    {"get", -3},       {"set", -4},  {"resetstat", 2},
+    {"rewrite", 2},    {"help", 2},
+};
+
 static void cmd_ping(struct client *c, int argc, struct arg *argv)
 {
     if (argc > 2)
@@ -519,6 +566,9 @@ static void client_kill(struct client *c, int argc, struct arg *argv)
 static void cmd_client(struct client *c, int argc, struct arg *argv)
 {
     struct arg *sub = &argv[1];
+    if (check_subcommand(c, argc, argv, "client", client_subs,
+                         ARRAY_LEN(client_subs)) < 0)
+        return;
     if (arg_is(sub, "ID") && argc == 2) {
         reply_uint(c, c->id);
     } else if (arg_is(sub, "GETNAME") && argc == 2) {
@@ -605,8 +655,7 @@ static void cmd_client(struct client *c, int argc, struct arg *argv)
         for (size_t i = 0; i < ARRAY_LEN(lines); i++)
             reply_simple(c, lines[i]);
     } else {
-        reply_errorf(c, "ERR unknown subcommand or wrong number of arguments "
-                        "for '%s'. Try CLIENT HELP.", sub->ptr);
+        reply_errorf(c, "ERR syntax error in CLIENT %s", sub->ptr);
     }
 }
 
@@ -695,6 +744,9 @@ static void cmd_command(struct client *c, int argc, struct arg *argv)
         return;
     }
     struct arg *sub = &argv[1];
+    if (check_subcommand(c, argc, argv, "command", command_subs,
+                         ARRAY_LEN(command_subs)) < 0)
+        return;
     if (arg_is(sub, "COUNT") && argc == 2) {
         reply_int(c, (int64_t)command_count());
     } else if (arg_is(sub, "INFO")) {
@@ -749,8 +801,13 @@ static void cmd_command(struct client *c, int argc, struct arg *argv)
     } else if (arg_is(sub, "GETKEYS")) {
         reply_error(c, "ERR The command has no key arguments");
     } else {
-        reply_errorf(c, "ERR unknown subcommand or wrong number of arguments "
-                        "for '%s'. Try COMMAND HELP.", sub->ptr);
+        reply_array(c, 6);
+        reply_simple(c, "COMMAND <subcommand> [<arg> ...]. Subcommands are:");
+        reply_simple(c, "(no subcommand): every command's details");
+        reply_simple(c, "COUNT");
+        reply_simple(c, "INFO [<command-name> ...]");
+        reply_simple(c, "DOCS [<command-name> ...]");
+        reply_simple(c, "LIST [FILTERBY (MODULE <group>|PATTERN <pattern>)]");
     }
 }
 
@@ -776,6 +833,9 @@ static void config_get_one(const struct config_spec *r, void *ctx)
 static void cmd_config(struct client *c, int argc, struct arg *argv)
 {
     struct arg *sub = &argv[1];
+    if (check_subcommand(c, argc, argv, "config", config_subs,
+                         ARRAY_LEN(config_subs)) < 0)
+        return;
     if (arg_is(sub, "GET") && argc >= 3) {
         struct config_get_ctx g = {.c = c};
         for (int i = 2; i < argc; i++)
@@ -787,7 +847,9 @@ static void cmd_config(struct client *c, int argc, struct arg *argv)
             reply_cstr(c, g.rows[i]->name);
             reply_cstr(c, value);
         }
-    } else if (arg_is(sub, "SET") && argc >= 4 && argc % 2 == 0) {
+    } else if (arg_is(sub, "SET") && argc % 2 != 0) {
+        reply_error(c, "ERR wrong number of arguments for 'config|set' command");
+    } else if (arg_is(sub, "SET")) {
         char err[600];
         for (int i = 2; i < argc; i += 2)
             if (config_set(argv[i].ptr, argv[i + 1].ptr, 1, err,
@@ -802,15 +864,12 @@ static void cmd_config(struct client *c, int argc, struct arg *argv)
     } else if (arg_is(sub, "REWRITE") && argc == 2) {
         reply_error(c, "ERR CONFIG REWRITE is not supported: keep settings in "
                        "the config file or flags");
-    } else if (arg_is(sub, "HELP") && argc == 2) {
+    } else {
         reply_array(c, 4);
         reply_simple(c, "CONFIG <subcommand> [<arg> ...]. Subcommands are:");
         reply_simple(c, "GET <pattern> [<pattern> ...]");
         reply_simple(c, "SET <name> <value> [<name> <value> ...]");
         reply_simple(c, "RESETSTAT");
-    } else {
-        reply_errorf(c, "ERR unknown subcommand or wrong number of arguments "
-                        "for '%s'. Try CONFIG HELP.", sub->ptr);
     }
 }
 
