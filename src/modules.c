@@ -5,12 +5,14 @@ extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
 extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
 extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
+extern const struct module queue_module;  /* cmd_queue.c: Q.*, CHUNK.ENQUEUE */
 
 const struct module *const modules[] = {
     &server_module,
     &ring_module,
     &lock_module,
     &chunk_module,
+    &queue_module,
 };
 
 const size_t modules_count = sizeof(modules) / sizeof(modules[0]);
