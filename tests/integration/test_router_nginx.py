@@ -41,7 +41,9 @@ def free_port():
 
 
 class WhoAmI(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"   # nginx keeps connections to members open
+    wbufsize = 65536                # one write per response ...
+    disable_nagle_algorithm = True  # ... sent at once (no 40 ms delayed-ACK stall)
 
     def do_GET(self):
         body = ("%s %s\n" % (self.server.name, self.path)).encode()
