@@ -174,9 +174,11 @@ suite_integration() {
     f=$(echo "$last" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
     e=$(echo "$last" | grep -oE '[0-9]+ errors?' | grep -oE '[0-9]+')
     p=${p:-0}; f=$(( ${f:-0} + ${e:-0} ))
+    note=
+    [ "${e:-0}" -gt 0 ] && note="failed counts ${e} setup/teardown errors (e.g. sanitizer reports)"
     case $rc in
         0) record integration "$p" "$f" ;;
-        1) [ "$f" -gt 0 ] || f=1; record integration "$p" "$f" ;;
+        1) [ "$f" -gt 0 ] || f=1; record integration "$p" "$f" "$note" ;;
         5) record integration 0 1 "pytest collected no tests: counted as a failure" ;;
         124) record integration "$p" $((f + 1)) "pytest killed after 900 s" ;;
         *) record integration "$p" $((f + 1)) "pytest exit status $rc" ;;

@@ -37,6 +37,12 @@ fi
 passed=0
 failed=0
 pids=
+# fuzzer pids, so that a signal to this script stops them too
+PIDS=$(mktemp "${TMPDIR:-/tmp}/tincan-fuzz.XXXXXX")
+INTERRUPTED=0
+stop_fuzzers() { INTERRUPTED=1; kill -INT $(cat "$PIDS") 2>/dev/null; }
+trap 'rm -f "$PIDS"' EXIT
+trap 'stop_fuzzers' INT TERM
 
 run_one() { # bin -> exit status of the target (0 = nothing found)
     bin=$1
@@ -60,8 +66,14 @@ run_one() { # bin -> exit status of the target (0 = nothing found)
     fi
     "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=16384 -print_final_stats=1 -artifact_prefix="$regs/" \
-        "$work" "$seeds" >>"$log" 2>&1
-    rc=$?
+        "$work" "$seeds" >>"$log" 2>&1 &
+    fpid=$!
+    echo "$fpid" >>"$PIDS"
+    while :; do # a trapped signal ends wait early: wait for the fuzzer itself
+        wait "$fpid"; rc=$?
+        if [ $rc -gt 128 ] && kill -0 "$fpid" 2>/dev/null; then continue; fi
+        break
+    done
     if [ $rc -eq 72 ]; then # libFuzzer's exit status after SIGINT
         echo "fuzz: $name: interrupted"
         return 0
@@ -85,20 +97,31 @@ if [ -z "$targets" ]; then
 fi
 
 if [ "$FUZZ_SECONDS" = 0 ]; then
-    # Unbounded: all targets in parallel; Ctrl-C stops them all.
-    trap 'kill $pids 2>/dev/null' INT TERM
+    # Unbounded: all targets in parallel; Ctrl-C (or SIGTERM) stops them all.
     for bin in $targets; do
         echo "fuzz: $(basename "$bin") running unbounded, log $BUILD/fuzz/$(basename "$bin").log"
         run_one "$bin" &
         pids="$pids $!"
     done
     for p in $pids; do
-        if wait "$p"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        # wait returns early (> 128) when a trapped signal arrives: wait again
+        while :; do
+            wait "$p"; st=$?
+            if [ $st -gt 128 ] && kill -0 "$p" 2>/dev/null; then continue; fi
+            break
+        done
+        if [ $st -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     done
 else
     for bin in $targets; do
+        [ "$INTERRUPTED" = 1 ] && break
         if run_one "$bin"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     done
+fi
+if [ "$INTERRUPTED" = 1 ] && [ "$FUZZ_SECONDS" != 0 ]; then
+    echo "fuzz: interrupted"
+    echo "$passed passed, $((failed + 1)) failed"
+    exit 130
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
