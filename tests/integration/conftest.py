@@ -5,7 +5,8 @@ Every test talks to the real binary through the protocol. The fixtures here:
   server            a started tincan-server (default args, or the args of a
                     @pytest.mark.tincan_args("--flag", "value", ...) marker)
   tincan            a factory: tincan("--requirepass", "pw") -> started server;
-                    tincan(..., start=False) to start it yourself later
+                    tincan(..., start=False) to start it yourself later;
+                    tincan(..., config_file=path) puts a config file first
   raw               RawConn class: raw(server) opens a plain socket for exact bytes
 
 Helpers: call(client, *args) runs a command without redis-py's reply
@@ -412,7 +413,7 @@ def _pid_sockets(pid):
 class TincanServer:
     """One tincan-server process (restartable) with its data dir."""
 
-    def __init__(self, workdir, args=(), env=None, binary=None):
+    def __init__(self, workdir, args=(), env=None, binary=None, config_file=None):
         self.workdir = Path(workdir)        # logs live here
         self.dir = self.workdir / "data"    # --dir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -420,6 +421,7 @@ class TincanServer:
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.binary = Path(binary) if binary else tincan_bin()
+        self.config_file = config_file  # path given first on the command line
         self.host = "127.0.0.1"
         self.port = None
         self.pid = None
@@ -430,8 +432,11 @@ class TincanServer:
 
     # ---- life cycle ----
     def command_line(self):
-        return [str(self.binary), "--port", "0", "--dir", str(self.dir),
-                "--bind", "127.0.0.1"] + [str(a) for a in self.args]
+        head = [str(self.binary)]
+        if self.config_file:
+            head.append(str(self.config_file))
+        return head + ["--port", "0", "--dir", str(self.dir),
+                       "--bind", "127.0.0.1"] + [str(a) for a in self.args]
 
     def start(self, timeout=START_TIMEOUT):
         if not self.binary.exists():
@@ -598,12 +603,12 @@ def tincan(tmp_path):
     Every server made is stopped with SIGTERM and checked at teardown."""
     made = []
 
-    def factory(*args, env=None, start=True, binary=None):
+    def factory(*args, env=None, start=True, binary=None, config_file=None):
         workdir = tmp_path / ("tincan%d" % len(made))
         workdir.mkdir()
         e = _sanitizer_env()
         e.update(env or {})
-        s = TincanServer(workdir, args, env=e, binary=binary)
+        s = TincanServer(workdir, args, env=e, binary=binary, config_file=config_file)
         made.append(s)
         if start:
             s.start()

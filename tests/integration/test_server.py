@@ -11,13 +11,14 @@ test stays bounded in time and memory.
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 import redis
 
-from conftest import RawConn, call, resp_encode
+from conftest import RawConn, call, resp_encode, tincan_bin
 
 
 def error_text(excinfo):
@@ -568,6 +569,16 @@ def test_config_set_immutable(r):
     assert "immutable" in error_text(e) or "can't set" in error_text(e)
 
 
+def test_config_set_maxclients_applies(server):
+    r = server.client()
+    r.ping()
+    assert r.config_set("maxclients", 2) is True
+    second = server.raw()
+    assert second.cmd("PING") == b"+PONG\r\n"
+    third = server.raw()
+    assert third.read_until_close(5) == b"-ERR max number of clients reached\r\n"
+
+
 def test_config_set_requirepass_applies_to_new_connections(server):
     r = server.client()
     assert r.config_set("requirepass", "later") is True
@@ -728,6 +739,16 @@ def test_pipeline_10k_redis_py(r):
     assert p.execute() == [str(i) for i in range(n)]
 
 
+def test_pipeline_large_replies_partial_writes(server):
+    """16 MiB of replies, far more than the socket buffers hold: partial writes
+    must resume exactly where they stopped (and stay under the output limit)."""
+    c = server.raw(timeout=60)
+    payloads = [bytes([65 + i % 26]) * 8192 for i in range(2000)]
+    c.sock.sendall(b"".join(resp_encode("ECHO", p) for p in payloads))
+    for p in payloads:
+        assert c.read_reply(60) == b"$8192\r\n" + p + b"\r\n"
+
+
 def test_pipeline_mixed_inline_and_multibulk(server):
     c = server.raw()
     c.send(b"PING\r\n" + resp_encode("ECHO", "a") + b"ECHO b\r\n" + resp_encode("PING"))
@@ -807,6 +828,8 @@ def test_max_clients(server):
     time.sleep(0.2)
     again = server.raw()
     assert again.cmd("PING") == b"+PONG\r\n"
+    stats = again.cmd("INFO", "stats")
+    assert b"rejected_connections:1\r\n" in stats
 
 
 @pytest.mark.tincan_args("--proto-max-bulk-len", "1024")
@@ -853,6 +876,8 @@ def test_query_buffer_limit(server):
         closed = c.is_closed(5)
     assert closed, "client over the query buffer limit was not disconnected"
     assert bystander.cmd("PING") == b"+PONG\r\n"
+    stats = server.client().info("stats")
+    assert int(stats["client_query_buffer_limit_disconnections"]) >= 1
 
 
 @pytest.mark.tincan_args("--client-output-buffer-limit", "1mb")
@@ -884,6 +909,8 @@ def test_output_buffer_limit_slow_reader(server):
     grown_mib = (rss_after - rss_before) / 1024
     assert grown_mib < 128, "server RSS grew by %.0f MiB for a 1 MiB limit" % grown_mib
     assert probe.cmd("PING") == b"+PONG\r\n"
+    stats = server.client().info("stats")
+    assert int(stats["client_output_buffer_limit_disconnections"]) >= 1
 
 
 # --------------------------------------------------------------------------
@@ -930,3 +957,86 @@ def test_500_concurrent_clients_threads(server, proto):
         t.join(120)
     assert not errors, errors[:5]
     assert server.client().ping()
+
+
+# --------------------------------------------------------------------------
+# INFO fields tools rely on
+# --------------------------------------------------------------------------
+
+def test_info_fields_monitoring_tools_read(r):
+    info = r.info("all")
+    for key in ("redis_version", "tincan_version", "redis_mode", "process_id", "tcp_port",
+                "uptime_in_seconds", "connected_clients", "maxclients", "used_memory",
+                "used_memory_rss", "total_connections_received", "total_commands_processed",
+                "rejected_connections", "role"):
+        assert key in info, key
+    before = int(r.info("stats")["total_commands_processed"])
+    for _ in range(5):
+        r.ping()
+    assert int(r.info("stats")["total_commands_processed"]) >= before + 5
+
+
+# --------------------------------------------------------------------------
+# command line, config file, unix socket
+# --------------------------------------------------------------------------
+
+def test_help_lists_the_config_table():
+    p = subprocess.run([str(tincan_bin()), "--help"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0
+    for name in ("--port", "--bind", "--dir", "--maxclients", "--requirepass",
+                 "--proto-max-bulk-len", "--client-output-buffer-limit"):
+        assert name in p.stdout + p.stderr, name
+
+
+def test_version_flag():
+    p = subprocess.run([str(tincan_bin()), "--version"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0 and p.stdout.strip()
+
+
+def test_unknown_flag_refused(tmp_path):
+    p = subprocess.run([str(tincan_bin()), "--port", "0", "--dir", str(tmp_path),
+                        "--no-such-setting", "1"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0
+    assert "no-such-setting" in p.stderr + p.stdout
+
+
+def test_bad_value_refused(tmp_path):
+    p = subprocess.run([str(tincan_bin()), "--port", "0", "--dir", str(tmp_path),
+                        "--maxclients", "lots"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "maxclients" in p.stderr + p.stdout
+
+
+def test_config_file(tincan, tmp_path):
+    conf = tmp_path / "tincan.conf"
+    conf.write_text("# a comment\n\nmaxclients 77\nrequirepass from-file\n"
+                    "proto-max-bulk-len 2mb\n")
+    s = tincan(config_file=conf)
+    c = s.raw()
+    assert c.cmd("PING") == b"-NOAUTH Authentication required.\r\n"
+    assert c.cmd("AUTH", "from-file") == b"+OK\r\n"
+    r = s.client(password="from-file")
+    assert r.config_get("maxclients") == {"maxclients": "77"}
+    assert r.config_get("proto-max-bulk-len") == {"proto-max-bulk-len": str(2 * 1024 * 1024)}
+
+
+def test_config_file_flags_override(tincan, tmp_path):
+    conf = tmp_path / "tincan.conf"
+    conf.write_text("maxclients 77\n")
+    s = tincan("--maxclients", "88", config_file=conf)
+    assert s.client().config_get("maxclients") == {"maxclients": "88"}
+
+
+def test_unix_socket(tincan, tmp_path, proto):
+    path = tmp_path / "t.sock"
+    s = tincan("--unixsocket", str(path))
+    r = redis.Redis(unix_socket_path=str(path), decode_responses=True, socket_timeout=10)
+    try:
+        assert r.ping()
+        assert r.echo("over unix") == "over unix"
+    finally:
+        r.close()
+    assert s.client(protocol=proto).ping()
