@@ -115,75 +115,201 @@ static int name_arg(struct client *c, const struct arg *a)
     return 0;
 }
 
-/* ---- state file ---- */
+/* ---- state file ----
+ *
+ * Saves run on libuv's thread pool so the loop never waits for an fsync. A
+ * durable change (join of a new member, leave, weight or check change) takes
+ * the next state_seq and holds its reply (client_hold) until a save covering
+ * that seq is on disk; changes made while a save runs are covered together by
+ * the next one (group commit). Every save writes the whole membership as of
+ * when it was encoded; gen orders saves so an older one can never overwrite a
+ * newer file. A failed save is not retried: the ring state turns read-only
+ * (durable changes get -IOERR) until restart, as the store does. */
+
+static struct sync_source ring_sync = {"ring-state", 0, 0};
+static uint64_t state_seq;      /* durable changes so far */
+static uint64_t save_gen;       /* saves encoded so far (loop thread) */
+static uint64_t written_gen;    /* newest gen on disk; under file_lock */
+static uv_mutex_t file_lock;    /* one writer of the state file at a time */
+static uv_once_t file_lock_once = UV_ONCE_INIT;
+static int save_inflight;       /* a save job is queued or running */
+static int save_again;          /* changes arrived while it ran */
+static int save_failed;         /* a save failed: read-only until restart */
+static char save_failed_msg[512];
+
+struct save_job {
+    uv_work_t req;
+    struct sbuf text;  /* the encoded state */
+    uint64_t seq;      /* covers every durable change <= seq */
+    uint64_t gen;      /* order of encoding */
+    char *dir, *path, *tmp;
+    int rc;            /* 0 or -1 (err filled) */
+    int skipped;       /* a newer save was already on disk */
+    char err[512];
+};
+
+static void init_file_lock(void)
+{
+    uv_mutex_init(&file_lock);
+}
 
 static void state_path(char *buf, size_t cap, const char *suffix)
 {
     snprintf(buf, cap, "%s/%s%s", config_dir, RING_STATE_FILE, suffix);
 }
 
-/* Writes the whole membership; 0, or -1 with err filled. May block (fsync). */
-static int save_state(char *err, size_t errlen)
+/* temp -> fsync -> rename -> fsync(dir). Any thread; blocks. Skips the write
+ * (returns 0, *skipped = 1) if a newer gen is already on disk. */
+static int write_state_file(const char *dir, const char *path, const char *tmp,
+                            const struct sbuf *b, uint64_t gen, int *skipped,
+                            char *err, size_t errlen)
 {
-    char path[4096], tmp[4096];
-    struct sbuf b;
-    int fd = -1, rc;
-    state_path(path, sizeof(path), "");
-    state_path(tmp, sizeof(tmp), ".tmp");
-    sbuf_init(&b);
-    ring_set_encode(&rings, clock_mono_ms(), clock_wall_ms(), &b);
-    last_save_ms = clock_mono_ms();
+    int fd = -1, rc, ret = -1;
+    uv_mutex_lock(&file_lock);
+    *skipped = gen <= written_gen;
+    if (*skipped) {
+        ret = 0;
+        goto out_unlock;
+    }
     fd = fsx_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "open %.200s: %s", tmp, strerror(-fd));
-        goto err_free;
+        goto out_unlock;
     }
-    if ((rc = fsx_write_all(fd, b.data, b.len)) < 0) {
+    if ((rc = fsx_write_all(fd, b->data, b->len)) < 0) {
         snprintf(err, errlen, "write %.200s: %s", tmp, strerror(-rc));
-        goto err_close;
+        goto out_close;
     }
     if ((rc = fsx_fsync(fd)) < 0) {
         snprintf(err, errlen, "fsync %.200s: %s", tmp, strerror(-rc));
-        goto err_close;
+        goto out_close;
     }
     rc = fsx_close(fd);
     fd = -1;
     if (rc < 0) {
         snprintf(err, errlen, "close %.200s: %s", tmp, strerror(-rc));
-        goto err_free;
+        goto out_unlock;
     }
     if ((rc = fsx_rename(tmp, path)) < 0) {
-        snprintf(err, errlen, "rename %.200s to %.200s: %s", tmp, path, strerror(-rc));
-        goto err_free;
+        snprintf(err, errlen, "rename %.200s to %.200s: %s", tmp, path,
+                 strerror(-rc));
+        goto out_unlock;
     }
-    if ((rc = fsx_fsync_dir(config_dir)) < 0) {
-        snprintf(err, errlen, "fsync dir %.200s: %s", config_dir, strerror(-rc));
-        goto err_free;
+    if ((rc = fsx_fsync_dir(dir)) < 0) {
+        snprintf(err, errlen, "fsync dir %.200s: %s", dir, strerror(-rc));
+        goto out_unlock;
     }
-    sbuf_deinit(&b);
-    save_dirty = 0;
-    stats.saves++;
-    return 0;
+    written_gen = gen;
+    ret = 0;
+out_close:
+    if (fd >= 0)
+        fsx_close(fd);
+out_unlock:
+    uv_mutex_unlock(&file_lock);
+    return ret;
+}
 
-err_close:
-    fsx_close(fd);
-err_free:
-    sbuf_deinit(&b);
-    save_dirty = 1;
+static void save_failed_now(const char *err)
+{
+    if (!save_failed)
+        log_error("ring state not saved: %s; ring membership changes are "
+                  "refused until restart", err);
+    save_failed = 1;
+    snprintf(save_failed_msg, sizeof(save_failed_msg), "%s", err);
     stats.save_failures++;
-    log_error("ring state not saved: %s", err);
-    return -1;
+    /* clients waiting for this save learn nothing more: as after a crash */
+    net_sync_failed(&ring_sync);
+}
+
+static struct save_job *save_job_new(void)
+{
+    char path[1024], tmp[1024];
+    struct save_job *job = xcalloc(1, sizeof(*job));
+    state_path(path, sizeof(path), "");
+    state_path(tmp, sizeof(tmp), ".tmp");
+    sbuf_init(&job->text);
+    ring_set_encode(&rings, clock_mono_ms(), clock_wall_ms(), &job->text);
+    job->seq = state_seq;
+    job->gen = ++save_gen;
+    job->dir = xstrdup(config_dir);
+    job->path = xstrdup(path);
+    job->tmp = xstrdup(tmp);
+    save_dirty = 0;
+    last_save_ms = clock_mono_ms();
+    return job;
+}
+
+static void save_job_free(struct save_job *job)
+{
+    sbuf_deinit(&job->text);
+    free(job->dir);
+    free(job->path);
+    free(job->tmp);
+    free(job);
+}
+
+static void save_work(uv_work_t *req)
+{
+    struct save_job *job = req->data;
+    job->rc = write_state_file(job->dir, job->path, job->tmp, &job->text,
+                               job->gen, &job->skipped, job->err,
+                               sizeof(job->err));
+}
+
+static void kick_save(void);
+
+static void save_done(uv_work_t *req, int status)
+{
+    struct save_job *job = req->data;
+    save_inflight = 0;
+    if (status < 0 && job->rc == 0) {
+        job->rc = -1;
+        snprintf(job->err, sizeof(job->err), "save cancelled: %s",
+                 uv_strerror(status));
+    }
+    if (job->rc == 0) {
+        if (!job->skipped)
+            stats.saves++;
+        net_synced(&ring_sync, job->seq);
+    } else {
+        save_failed_now(job->err);
+    }
+    save_job_free(job);
+    if (save_again && started) {
+        save_again = 0;
+        kick_save();
+    }
+}
+
+/* Starts a save of the current state now, or after the one running. */
+static void kick_save(void)
+{
+    if (!started || save_failed)
+        return;
+    if (save_inflight) {
+        save_again = 1;
+        return;
+    }
+    struct save_job *job = save_job_new();
+    job->req.data = job;
+    save_inflight = 1;
+    int rc = uv_queue_work(net_loop(), &job->req, save_work, save_done);
+    if (rc < 0) {
+        save_inflight = 0;
+        save_failed_now(uv_strerror(rc));
+        save_job_free(job);
+    }
 }
 
 static void on_save_timer(uv_timer_t *t)
 {
     (void)t;
-    char err[512];
     if (save_dirty)
-        save_state(err, sizeof(err)); /* logs its own failure */
+        kick_save();
 }
 
-/* Marks the state changed; it is saved within RING_SAVE_COALESCE_MS. */
+/* Marks the state changed (refresh, expiry): saved within
+ * RING_SAVE_COALESCE_MS, nobody waits for it. */
 static void save_soon(void)
 {
     if (!started)
@@ -195,20 +321,52 @@ static void save_soon(void)
     uv_timer_start(save_timer, on_save_timer, due > now ? due - now : 0, 0);
 }
 
-/* Saves before the reply; on failure replies the error and returns -1. */
-static int save_now(struct client *c)
+/* A durable change was made and its reply written: hold that reply until a
+ * save covering it is on disk. */
+static void save_and_hold(struct client *c)
 {
-    char err[512];
-    if (save_state(err, sizeof(err)) == 0)
+    save_dirty = 1;
+    client_hold(c, &ring_sync, ++state_seq);
+    kick_save();
+}
+
+/* Refuses a durable change after a failed save; replies and returns -1. */
+static int check_writable(struct client *c)
+{
+    if (!save_failed)
         return 0;
-    reply_errorf(c, "IOERR ring state not saved (the change is in effect "
-                    "until restart): %s", err);
+    reply_errorf(c, "IOERR ring state is read-only after a failed save (%s); "
+                    "restart the server", save_failed_msg);
     return -1;
+}
+
+/* At stop: the newest state on disk before the module goes (blocks). */
+static void save_final(void)
+{
+    char path[1024], tmp[1024], err[512];
+    struct sbuf b;
+    int skipped;
+    if (save_failed || (!save_dirty && !save_inflight && !save_again))
+        return;
+    state_path(path, sizeof(path), "");
+    state_path(tmp, sizeof(tmp), ".tmp");
+    sbuf_init(&b);
+    ring_set_encode(&rings, clock_mono_ms(), clock_wall_ms(), &b);
+    if (write_state_file(config_dir, path, tmp, &b, ++save_gen, &skipped, err,
+                         sizeof(err)) == 0) {
+        stats.saves++;
+        save_dirty = 0;
+        save_again = 0;
+        net_synced(&ring_sync, state_seq);
+    } else {
+        save_failed_now(err);
+    }
+    sbuf_deinit(&b);
 }
 
 static int load_state(char *err, size_t errlen)
 {
-    char path[4096], tmp[4096], sub[256];
+    char path[1024], tmp[1024], sub[256];
     char *text = NULL;
     int fd, rc = -1;
     state_path(path, sizeof(path), "");
@@ -596,6 +754,15 @@ static void cmd_ring_join(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
+    if (save_failed) {
+        /* read-only: only a pure refresh (no new member, no new weight) */
+        struct ring *cur = ring_set_find(&rings, argv[1].ptr, argv[1].len);
+        long i = cur ? ring_find(cur, argv[2].ptr, argv[2].len) : -1;
+        if (i < 0 || (weight && (uint32_t)weight != cur->members[i].weight)) {
+            check_writable(c);
+            return;
+        }
+    }
     struct ring *r = ring_set_get(&rings, argv[1].ptr, argv[1].len);
     if (!r) {
         reply_errorf(c, "ERR too many rings (max %d)", RING_RINGS_MAX);
@@ -611,15 +778,13 @@ static void cmd_ring_join(struct client *c, int argc, struct arg *argv)
         return;
     }
     schedule_expiry();
-    if (rc == RING_REFRESHED) {
-        save_soon();
-    } else {
-        if (rc == RING_ADDED && r->check_interval_ms)
-            probe_start(r, argv[2].ptr, probe_timeout(r->check_interval_ms));
-        if (save_now(c) < 0)
-            return;
-    }
+    if (rc == RING_ADDED && r->check_interval_ms)
+        probe_start(r, argv[2].ptr, probe_timeout(r->check_interval_ms));
     reply_int(c, rc == RING_ADDED);
+    if (rc == RING_REFRESHED)
+        save_soon();
+    else
+        save_and_hold(c);
 }
 
 /* RING.LEAVE ring node */
@@ -629,15 +794,17 @@ static void cmd_ring_leave(struct client *c, int argc, struct arg *argv)
     if (name_arg(c, &argv[1]) < 0)
         return;
     struct ring *r = ring_set_find(&rings, argv[1].ptr, argv[1].len);
-    if (!r || ring_leave(r, argv[2].ptr, argv[2].len) < 0) {
+    if (!r || ring_find(r, argv[2].ptr, argv[2].len) < 0) {
         reply_int(c, 0);
         return;
     }
+    if (check_writable(c) < 0)
+        return;
+    ring_leave(r, argv[2].ptr, argv[2].len);
     ring_set_prune(&rings, r);
     schedule_expiry();
-    if (save_now(c) < 0)
-        return;
     reply_int(c, 1);
+    save_and_hold(c);
 }
 
 /* RING.CHECK ring TCP|OFF [INTERVAL ms] */
@@ -667,6 +834,8 @@ static void cmd_ring_check(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
+    if (check_writable(c) < 0)
+        return;
     struct ring *r = on ? ring_set_get(&rings, argv[1].ptr, argv[1].len)
                         : ring_set_find(&rings, argv[1].ptr, argv[1].len);
     if (!r) {
@@ -688,9 +857,8 @@ static void cmd_ring_check(struct client *c, int argc, struct arg *argv)
             ring_set_healthy(r, i, 1);
         ring_set_prune(&rings, r);
     }
-    if (save_now(c) < 0)
-        return;
     reply_ok(c);
+    save_and_hold(c);
 }
 
 static void reply_members(struct client *c, struct ring *r)
@@ -859,12 +1027,15 @@ static int ring_start(char *err, size_t errlen)
         ring_set_deinit(&rings);
         return -1;
     }
+    uv_once(&file_lock_once, init_file_lock);
     memset(&stats, 0, sizeof(stats));
     started = 1;
     expiry_timer = timer_new();
     save_timer = timer_new();
     last_save_ms = 0;
     save_dirty = 0;
+    save_failed = 0; /* a restart (DEBUG RELOAD) retries, as the store does */
+    ring_sync.failed = 0;
     size_t members = 0;
     for (size_t i = 0; i < rings.nrings; i++) {
         struct ring *r = rings.rings[i];
@@ -880,11 +1051,9 @@ static int ring_start(char *err, size_t errlen)
 
 static void ring_stop(void)
 {
-    char err[512];
     if (!started)
         return;
-    if (save_dirty)
-        save_state(err, sizeof(err));
+    save_final();
     started = 0;
     timer_free(&expiry_timer);
     timer_free(&save_timer);

@@ -449,3 +449,69 @@ def test_limits(server):
     # a failed join of a new ring leaves no empty ring behind
     r.execute_command("RING.LEAVE", "big", "h0:1")
     assert r.execute_command("RING.JOIN", "big", "x:1", "WEIGHT", 100) == 1
+
+
+def test_failed_save_disconnects_the_waiter_then_refuses_changes(server):
+    r = server.client()
+    assert r.execute_command("RING.JOIN", "io", "a:1", "TTL", 60000) == 1
+    blocker = server.dir / "ring.state.tmp"
+    blocker.mkdir()  # the next save cannot create its temp file
+    (blocker / "x").write_text("x")
+    with pytest.raises(redis.ConnectionError):
+        r.execute_command("RING.JOIN", "io", "b:1")  # outcome unknown, as after a crash
+    r = server.client()
+    assert err(r, "RING.JOIN", "io", "c:1").startswith(
+        "IOERR ring state is read-only after a failed save (open ")
+    assert err(r, "RING.LEAVE", "io", "a:1").startswith("IOERR ring state is read-only")
+    assert err(r, "RING.CHECK", "io", "OFF").startswith("IOERR ring state is read-only")
+    assert r.execute_command("RING.JOIN", "io", "a:1", "TTL", 60000) == 0  # refresh ok
+    assert r.execute_command("RING.GET", "io", "k") in ("a:1", "b:1")  # lookups work
+    info = r.info("ring")
+    assert info["ring_state_save_failures"] == 1
+    assert "ring state not saved" in server.stderr_text()
+    # after a restart with the disk fixed, the last saved state is back
+    (blocker / "x").unlink()
+    blocker.rmdir()
+    server.restart(sig=signal.SIGKILL)
+    r = server.client()
+    assert set(members(r, "io")) == {"a:1"}
+    assert r.execute_command("RING.JOIN", "io", "c:1") == 1
+
+
+def test_concurrent_joins_share_saves_and_all_survive_kill(server):
+    import threading
+    errors = []
+
+    def joiner(t):
+        try:
+            c = server.client()
+            for i in range(20):
+                assert c.execute_command("RING.JOIN", "gc", "h%d-%d:80" % (t, i)) == 1
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=joiner, args=(t,)) for t in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    saves = server.client().info("ring")["ring_state_saves"]
+    assert saves <= 200  # never more saves than acknowledged changes
+    server.restart(sig=signal.SIGKILL)
+    assert len(members(server.client(), "gc")) == 200
+
+
+@pytest.mark.tincan_args("--enable-debug-command", "yes")
+def test_debug_reload_keeps_rings(server):
+    r = server.client()
+    r.execute_command("RING.JOIN", "rl", "a:1", "TTL", 60000)
+    r.execute_command("RING.JOIN", "rl", "b:1", "WEIGHT", 3)
+    before = lookup_many(r, "rl", ["k%d" % i for i in range(100)])
+    r.execute_command("RING.CHECK", "rl", "TCP", "INTERVAL", 100)
+    assert r.execute_command("DEBUG", "RELOAD") == "OK"
+    m = members(r, "rl")
+    assert set(m) == {"a:1", "b:1"} and m["b:1"]["weight"] == 3
+    assert 50000 < m["a:1"]["ttl_ms"] <= 60000
+    r.execute_command("RING.CHECK", "rl", "OFF")
+    assert lookup_many(r, "rl", ["k%d" % i for i in range(100)]) == before
