@@ -75,7 +75,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("BUILD", "build"))
 if not BUILD.is_absolute():
     BUILD = REPO / BUILD
-TINCAN_BIN = Path(os.environ.get("TINCAN_BIN", str(BUILD / "tincan-server")))
+TINCAN_BIN = Path(os.environ.get("TINCAN_BIN", str(BUILD / "tincan-server"))).resolve()
 DOC = REPO / "docs" / "benchmarks.md"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))

@@ -3,7 +3,7 @@
 #
 #   BUILD=build FUZZ_SECONDS=60 sh scripts/fuzz.sh [fuzz_resp ...]
 #
-# For each target <name> (all built ones, or those named):
+# For each target <name> (one per tests/fuzz/<name>.c, or those named):
 #   1. replays every file of tests/fuzz/regressions/<name>/ (old crashers must
 #      stay fixed);
 #   2. fuzzes with the seed corpus tests/fuzz/corpus/<name>/ (read only: new
@@ -31,7 +31,12 @@ if [ $# -gt 0 ]; then
     targets=
     for n in "$@"; do targets="$targets $BUILD/fuzz/$n"; done
 else
-    targets=$(ls "$BUILD"/fuzz/fuzz_* 2>/dev/null | grep -v '\.log$' || true)
+    targets=
+    for src in tests/fuzz/fuzz_*.c; do
+        [ -e "$src" ] || continue
+        t=${src##*/}
+        targets="$targets $BUILD/fuzz/${t%.c}"
+    done
 fi
 
 passed=0
@@ -47,6 +52,10 @@ trap 'stop_fuzzers' INT TERM
 run_one() { # bin -> exit status of the target (0 = nothing found)
     bin=$1
     name=$(basename "$bin")
+    if [ ! -x "$bin" ]; then
+        echo "fuzz: $name: not built ($bin)"
+        return 1
+    fi
     seeds=tests/fuzz/corpus/$name
     regs=tests/fuzz/regressions/$name
     work=$BUILD/fuzz/corpus/$name
@@ -91,7 +100,7 @@ run_one() { # bin -> exit status of the target (0 = nothing found)
 }
 
 if [ -z "$targets" ]; then
-    echo "fuzz: no targets built in $BUILD/fuzz/"
+    echo "fuzz: no targets in tests/fuzz/"
     echo "0 passed, 0 failed"
     exit 0
 fi

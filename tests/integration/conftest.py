@@ -21,7 +21,8 @@ A TincanServer (see the class below) gives:
   .stderr_text() / .stdout_text()           all output of every run so far
   .sanitizer_report()                       first sanitizer report text or None
 
-How a server is run: $TINCAN_BIN (default build/tincan-server) with
+How a server is run: $TINCAN_BIN (else $BUILD/tincan-server, else
+build/tincan-server) with
 `--port 0 --dir <tmp> --bind 127.0.0.1` plus extra args. stdout and stderr go
 to files next to the data dir (never pipes: a chatty server cannot block on a
 full pipe). The start waits (bounded, $TINCAN_START_TIMEOUT s, default 15) for
@@ -67,8 +68,14 @@ STOP_TIMEOUT = float(os.environ.get("TINCAN_STOP_TIMEOUT", "15"))    # s
 
 
 def tincan_bin():
-    """The server binary under test: $TINCAN_BIN or build/tincan-server."""
-    return Path(os.environ.get("TINCAN_BIN", str(DEFAULT_BIN)))
+    """The server binary under test, as an absolute path: $TINCAN_BIN, else
+    $BUILD/tincan-server when BUILD is set (relative to the repo), else
+    build/tincan-server."""
+    if os.environ.get("TINCAN_BIN"):
+        return Path(os.environ["TINCAN_BIN"]).resolve()
+    if os.environ.get("BUILD"):
+        return (REPO / os.environ["BUILD"] / "tincan-server").resolve()
+    return DEFAULT_BIN
 
 
 def pytest_configure(config):
