@@ -515,3 +515,39 @@ def test_debug_reload_keeps_rings(server):
     assert 50000 < m["a:1"]["ttl_ms"] <= 60000
     r.execute_command("RING.CHECK", "rl", "OFF")
     assert lookup_many(r, "rl", ["k%d" % i for i in range(100)]) == before
+
+
+def test_kill_9_during_joins_loses_nothing_acknowledged(server):
+    import threading
+    acked, stop = [], threading.Event()
+    lock = threading.Lock()
+
+    def joiner(t):
+        c = server.client(socket_timeout=5)
+        i = 0
+        while not stop.is_set():
+            node = "k%d-%d:80" % (t, i)
+            try:
+                if c.execute_command("RING.JOIN", "crash%d" % t, node) == 1:
+                    with lock:
+                        acked.append((t, node))
+            except (redis.ConnectionError, redis.TimeoutError):
+                return
+            i += 1
+            if i >= 1000:  # a ring's member limit
+                return
+
+    threads = [threading.Thread(target=joiner, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    server.kill()  # SIGKILL while joins are in flight
+    stop.set()
+    for t in threads:
+        t.join()
+    assert 0 < len(acked) < 4000, len(acked)  # killed mid-stream
+    server.start()
+    c = server.client()
+    have = {(t, n) for t in range(4) for n in members(c, "crash%d" % t)}
+    missing = [n for n in acked if n not in have]
+    assert not missing, "%d acknowledged joins lost, e.g. %s" % (len(missing), missing[:3])

@@ -452,6 +452,77 @@ TEST(state_round_trip_keeps_remaining_ttl_and_counts_downtime)
     ring_set_deinit(&t);
 }
 
+/* A mini fuzz of the state file decoder: random flips, cuts, insertions and
+ * duplicated lines of a valid file never crash (ASan build) and never yield a
+ * partial state: either ERR_CORRUPT with the old content kept, or success. */
+TEST(state_decode_survives_mutations)
+{
+    struct ring_set s, t;
+    struct sbuf good, buf;
+    char err[200], node[64];
+    uint64_t rnd = 0x12345678;
+    ring_set_init(&s);
+    ring_set_init(&t);
+    sbuf_init(&good);
+    sbuf_init(&buf);
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "r%d", k);
+        struct ring *r = ring_set_get(&s, name, strlen(name));
+        for (int i = 0; i < 5; i++) {
+            node_name(node, sizeof(node), k * 10 + i);
+            ASSERT_TRUE(ring_join(r, node, strlen(node), 1 + (uint32_t)i, i ? 5000 : -1,
+                                  0, err, sizeof(err)) >= 0);
+        }
+    }
+    ring_set_encode(&s, 0, 1000000, &good);
+    ASSERT_EQ_INT(0, ring_set_decode(&t, good.data, good.len, 0, 1000000, err,
+                                     sizeof(err)));
+    int ok = 0, bad = 0;
+    for (int round = 0; round < 20000; round++) {
+        sbuf_clear(&buf);
+        sbuf_add(&buf, good.data, good.len);
+        int edits = 1 + (int)((rnd = rnd * 6364136223846793005ull + 1) >> 62);
+        for (int e = 0; e < edits; e++) {
+            rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+            size_t at = buf.len ? (size_t)(rnd >> 33) % buf.len : 0;
+            switch ((rnd >> 20) % 4) {
+            case 0: /* flip a bit */
+                if (buf.len)
+                    buf.data[at] ^= (char)(1u << ((rnd >> 8) % 8));
+                break;
+            case 1: /* cut */
+                buf.len = at;
+                break;
+            case 2: { /* insert a byte */
+                char ch = (char)(rnd >> 40);
+                sbuf_addc(&buf, 0);
+                memmove(buf.data + at + 1, buf.data + at, buf.len - at - 1);
+                buf.data[at] = ch;
+                break;
+            }
+            default: /* duplicate the tail from at */
+                sbuf_add(&buf, good.data + at % good.len, good.len - at % good.len);
+                break;
+            }
+        }
+        int rc = ring_set_decode(&t, buf.data, buf.len, 0, 1000000, err, sizeof(err));
+        if (rc == 0)
+            ok++;
+        else {
+            ASSERT_EQ_INT(ERR_CORRUPT, rc);
+            bad++;
+        }
+        ASSERT_TRUE(t.nrings <= 3);
+    }
+    printf("  20000 mutated files: %d decoded, %d refused\n", ok, bad);
+    ASSERT_TRUE(bad > 19000);
+    sbuf_deinit(&good);
+    sbuf_deinit(&buf);
+    ring_set_deinit(&s);
+    ring_set_deinit(&t);
+}
+
 TEST(lookup_is_cheap_on_a_50_member_ring)
 {
     struct ring r;
@@ -490,6 +561,7 @@ int main(int argc, char **argv)
         T(node_and_name_validation),
         T(limits_on_weight_and_size),
         T(state_round_trip_keeps_remaining_ttl_and_counts_downtime),
+        T(state_decode_survives_mutations),
         T(lookup_is_cheap_on_a_50_member_ring),
         {0}});
 }
