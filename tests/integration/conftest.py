@@ -10,7 +10,8 @@ Every test talks to the real binary through the protocol. The fixtures here:
   raw               RawConn class: raw(server) opens a plain socket for exact bytes
 
 Helpers: call(client, *args) runs a command without redis-py's reply
-callbacks; resp_encode(*args) builds a multibulk; raw_request(host, port, data).
+callbacks; resp_encode(*args) builds a multibulk; raw_request(host, port, data);
+wait_until(pred, timeout) polls with a bounded wait.
 
 A TincanServer (see the class below) gives:
   .host .port .pid .dir .proc
@@ -378,6 +379,19 @@ def call(client, *args):
         raise
     finally:
         pool.release(conn)
+
+
+def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
+    """Polls pred() until it returns a true value (returned) or fails the
+    test after timeout seconds. For lease expiry, redelivery, disconnects."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            pytest.fail("%s not reached within %.1f s" % (what, timeout))
+        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------

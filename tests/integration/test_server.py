@@ -225,6 +225,14 @@ def test_auth_without_password_configured(r):
 
 
 @pytest.mark.tincan_args("--requirepass", "s3cret")
+def test_auth_syntax(server):
+    c = server.raw()
+    assert c.cmd("AUTH", "a", "b", "c") == b"-ERR syntax error\r\n"
+    assert c.cmd("HELLO", "3", "AUTH", "default") == \
+        b"-ERR Syntax error in HELLO option 'AUTH'\r\n"
+
+
+@pytest.mark.tincan_args("--requirepass", "s3cret")
 def test_noauth_before_auth(server):
     c = server.raw()
     assert c.cmd("PING") == b"-NOAUTH Authentication required.\r\n"
@@ -562,6 +570,12 @@ def test_config_set(r):
         "Unknown option or number of arguments for CONFIG SET - 'nosuchsetting'"
 
 
+def test_config_set_several_at_once(r):
+    assert call(r, "CONFIG", "SET", "maxclients", "123", "loglevel", "warning") in ("OK", True)
+    assert r.config_get("maxclients") == {"maxclients": "123"}
+    assert r.config_get("loglevel") == {"loglevel": "warning"}
+
+
 def test_config_set_immutable(r):
     with pytest.raises(redis.ResponseError) as e:
         r.config_set("port", 1)
@@ -747,6 +761,13 @@ def test_pipeline_large_replies_partial_writes(server):
     c.sock.sendall(b"".join(resp_encode("ECHO", p) for p in payloads))
     for p in payloads:
         assert c.read_reply(60) == b"$8192\r\n" + p + b"\r\n"
+
+
+def test_empty_multibulk_is_ignored(server):
+    # Redis ignores "*0" and "*-1" requests: no reply at all
+    c = server.raw()
+    c.send(b"*0\r\n*-1\r\nPING\r\n")
+    assert c.read_reply() == b"+PONG\r\n"
 
 
 def test_pipeline_mixed_inline_and_multibulk(server):
