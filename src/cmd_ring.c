@@ -5,9 +5,11 @@
  * and owns the I/O around it: a libuv timer fires at the next member deadline
  * (nobody polls), one repeating timer per checked ring probes every member
  * with a TCP connect, and the membership is saved to <dir>/ring.state through
- * fsx (temp -> fsync -> rename -> fsync(dir)). Joins, leaves, weight and check
- * changes are saved before the reply; pure heartbeat refreshes and expiries
- * are saved at most once per RING_SAVE_COALESCE_MS. */
+ * fsx (temp -> fsync -> rename -> fsync(dir)) on the thread pool. Joins,
+ * leaves, weight and check changes hold their reply until a save covering them
+ * is on disk (group commit); pure heartbeat refreshes and expiries are saved
+ * at most once per RING_SAVE_COALESCE_MS. Health probes connect to the first
+ * address a host name resolves to. */
 #include "ring.h"
 
 #include <errno.h>
