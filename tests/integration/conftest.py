@@ -55,6 +55,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.client import CaseInsensitiveDict
 from redis.connection import Connection, PythonParser
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
@@ -359,8 +360,8 @@ def make_client(host, port, protocol=2, decode_responses=True, **kwargs):
                                 decode_responses=decode_responses, protocol=protocol,
                                 **kwargs)
     r = redis.Redis(connection_pool=pool)
-    r.response_callbacks = {k: _map_passthrough(v)
-                            for k, v in r.response_callbacks.items()}
+    r.response_callbacks = CaseInsensitiveDict(
+        {k: _map_passthrough(v) for k, v in r.response_callbacks.items()})
     return r
 
 
