@@ -47,6 +47,7 @@ static int64_t cfg_load_factor;  /* percent; 0 = off (config ring-load-factor) *
 static char *cfg_ring_db;        /* "db ring [db ring ...]" (config ring-db) */
 
 static uv_timer_t *expiry_timer; /* fires at the earliest member deadline */
+static uint64_t expiry_due_ms;   /* ms, monotonic, it is armed for; 0 = idle */
 static uv_timer_t *save_timer;   /* coalesced save of refreshes/expiries */
 static int save_dirty;           /* memory differs from the state file */
 static uint64_t last_save_ms;    /* ms, monotonic, of the last save attempt */
@@ -411,6 +412,7 @@ err_close:
 static void on_expiry(uv_timer_t *t)
 {
     (void)t;
+    expiry_due_ms = 0;
     uint64_t now = clock_mono_ms();
     size_t removed = 0;
     for (size_t i = 0; i < rings.nrings; i++)
@@ -436,10 +438,25 @@ static void schedule_expiry(void)
     }
     if (next == 0) {
         uv_timer_stop(expiry_timer);
+        expiry_due_ms = 0;
         return;
     }
     uint64_t now = clock_mono_ms();
     uv_timer_start(expiry_timer, on_expiry, next > now ? next - now : 0, 0);
+    expiry_due_ms = next;
+}
+
+/* After a join on r: O(1). Only an earlier deadline needs the timer moved;
+ * a deadline pushed back by a heartbeat just lets the timer fire early once,
+ * and on_expiry then finds the real next deadline. */
+static void schedule_expiry_for(const struct ring *r)
+{
+    uint64_t e = r->next_expiry_ms;
+    if (!started || e == 0 || (expiry_due_ms && expiry_due_ms <= e))
+        return;
+    uint64_t now = clock_mono_ms();
+    uv_timer_start(expiry_timer, on_expiry, e > now ? e - now : 0, 0);
+    expiry_due_ms = e;
 }
 
 /* Expires what is due on one ring before a lookup answers from it. */
@@ -452,6 +469,7 @@ static void expire_due(struct ring *r)
             /* the timer prunes the ring if it is empty now: r stays valid
              * for the caller until this command is done */
             uv_timer_start(expiry_timer, on_expiry, 0, 0);
+            expiry_due_ms = 1; /* due at once: earlier than any deadline */
         }
     }
 }
@@ -779,7 +797,7 @@ static void cmd_ring_join(struct client *c, int argc, struct arg *argv)
         reply_error_code(c, rc, err);
         return;
     }
-    schedule_expiry();
+    schedule_expiry_for(r);
     if (rc == RING_ADDED && r->check_interval_ms)
         probe_start(r, argv[2].ptr, probe_timeout(r->check_interval_ms));
     reply_int(c, rc == RING_ADDED);
@@ -804,7 +822,6 @@ static void cmd_ring_leave(struct client *c, int argc, struct arg *argv)
         return;
     ring_leave(r, argv[2].ptr, argv[2].len);
     ring_set_prune(&rings, r);
-    schedule_expiry();
     reply_int(c, 1);
     save_and_hold(c);
 }
@@ -1033,6 +1050,7 @@ static int ring_start(char *err, size_t errlen)
     memset(&stats, 0, sizeof(stats));
     started = 1;
     expiry_timer = timer_new();
+    expiry_due_ms = 0;
     save_timer = timer_new();
     last_save_ms = 0;
     save_dirty = 0;
