@@ -22,6 +22,7 @@
  *     max_multibulk, every argument within max_bulk and NUL-terminated;
  *   - a multibulk command's arguments appear, in order, in the bytes it used;
  *   - an error text starts with "Protocol error: ";
+ *   - when more is needed, resp_parser_want() is 0 or more than is buffered;
  *   - every command, re-encoded with the reply encoder as an array of bulks
  *     and parsed again by a fresh parser, comes back identical, using all
  *     the encoded bytes.
@@ -150,8 +151,12 @@ static int drain(struct resp_parser *p, struct qbuf *q, struct outcome *o,
         char *cmd = q->data + q->qpos;
         size_t avail = q->len - q->qpos;
         long used = resp_parse(p, cmd, avail);
-        if (used == RESP_NEED_MORE)
+        if (used == RESP_NEED_MORE) {
+            size_t want = resp_parser_want(p);
+            check(want == 0 || want > avail,
+                  "resp_parser_want() asks for more than is buffered");
             break;
+        }
         if (used < 0) {
             check(strncmp(p->err, "Protocol error: ", 16) == 0,
                   "error text starts with 'Protocol error: '");
