@@ -226,3 +226,24 @@ def test_nginx_with_a_ring_bound_to_another_db(server, upstreams, nginx_factory,
     finally:
         proc.send_signal(signal.SIGQUIT)
         proc.wait(10)
+
+
+def test_nginx_survives_a_tincan_restart_without_503s(tincan, upstreams, nginx_factory):
+    """Idle pooled connections to a restarted tincan are closed by the peer
+    (nginx drops them from the pool when it sees the close; the lookup also
+    retries once on a fresh connection for the race where it does not yet):
+    requests right after a restart get no 503."""
+    port = free_port()
+    server = tincan("--port", str(port))
+    assert server.port == port
+    r = server.client()
+    for u in upstreams:
+        r.execute_command("RING.JOIN", "default", u.name)
+    nport, _ = nginx_factory(port)
+    want = ring_get_all(r, KEYS[:200])
+    assert {k: v[1] for k, v in fetch_all(nport, KEYS[:200]).items()} == want
+    server.restart()  # SIGTERM, then the same port and data dir
+    assert server.port == port
+    got = fetch_all(nport, KEYS[:200])
+    assert {v[0] for v in got.values()} == {200}
+    assert {k: v[1] for k, v in got.items()} == want
