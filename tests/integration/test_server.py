@@ -18,7 +18,7 @@ import time
 import pytest
 import redis
 
-from conftest import RawConn, call, resp_encode, tincan_bin
+from conftest import RawConn, call, resp_encode, tincan_bin, wait_until
 
 
 def error_text(excinfo):
@@ -932,6 +932,58 @@ def test_output_buffer_limit_slow_reader(server):
     assert probe.cmd("PING") == b"+PONG\r\n"
     stats = server.client().info("stats")
     assert int(stats["client_output_buffer_limit_disconnections"]) >= 1
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.tincan_args("--client-output-buffer-limit", "1mb")
+def test_output_buffer_limit_checked_per_command(server):
+    """The limit holds within one read: 13 KiB of small requests whose
+    replies add up to ~30 MiB must not be buffered whole before the client
+    is cut off (Redis checks after every reply). CLIENT LIST with 100 idle
+    clients is a reply formatted afresh each time (~30 KiB), so buffering
+    it is real memory: measured as the growth of the server's RSS, sampled
+    every 0.5 ms while it happens."""
+    idle = [server.raw() for _ in range(100)]
+    for c in idle:
+        c.cmd("CLIENT", "SETNAME", "idle-client-with-a-rather-long-name-%04d" % len(idle))
+    probe = server.raw()
+    one = len(probe.cmd("CLIENT", "LIST"))
+    req = b"CLIENT LIST\r\n"
+    n = 1000
+    assert n * one >= 24 * 1024 * 1024, "CLIENT LIST reply too small for this test"
+    rss_before = rss_kib(server.pid)
+    peak = [rss_before]
+    sampling = [True]
+
+    def sample():  # VmHWM is updated lazily by the kernel: sample VmRSS too
+        while sampling[0]:
+            peak[0] = max(peak[0], rss_kib(server.pid))
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((server.host, server.port))
+        s.sendall(req * n)                     # one read's worth; never read replies
+        wait_until(lambda: probe.cmd("CLIENT", "LIST").count(b"id=") == 101, 30,
+                   what="slow reader disconnected")
+        time.sleep(0.05)
+    finally:
+        sampling[0] = False
+        sampler.join()
+    s.close()
+    grown_mib = (peak[0] - rss_before) / 1024
+    assert grown_mib < 12, ("server peak RSS grew by %.0f MiB (replies asked: %.0f MiB) "
+                            "with a 1 MiB output limit" % (grown_mib, n * one / 2**20))
 
 
 # --------------------------------------------------------------------------
