@@ -551,3 +551,25 @@ def test_kill_9_during_joins_loses_nothing_acknowledged(server):
     have = {(t, n) for t in range(4) for n in members(c, "crash%d" % t)}
     missing = [n for n in acked if n not in have]
     assert not missing, "%d acknowledged joins lost, e.g. %s" % (len(missing), missing[:3])
+
+
+def test_state_file_written_from_the_documented_format(tincan):
+    """A ring.state written by hand from docs/router.md loads: the format and
+    its checksum are specified well enough to be produced elsewhere."""
+    s = tincan(start=False)
+    deadline = int(time.time() * 1000) + 30000
+    body = ("tincan-ring-state 1\n"
+            "ring default 0\n"
+            "member 10.0.0.1:80 2 0\n"
+            "member 10.0.0.2:80 1 %d\n"
+            "ring edge:eu 500\n"
+            "member [::1]:6379 1 0\n" % deadline).encode()
+    (s.dir / "ring.state").write_bytes(body + b"end %016x\n" % mix64(fnv1a64(body)))
+    s.start()
+    r = s.client()
+    m = members(r, "default")
+    assert m["10.0.0.1:80"]["weight"] == 2 and m["10.0.0.1:80"]["ttl_ms"] == -1
+    assert 20000 < m["10.0.0.2:80"]["ttl_ms"] <= 30000
+    rings = {x["name"]: x for x in records(r.execute_command("RING.RINGS"))}
+    assert rings["edge:eu"]["check"] == "tcp" and rings["edge:eu"]["check_interval_ms"] == 500
+    r.execute_command("RING.CHECK", "edge:eu", "OFF")
