@@ -864,6 +864,7 @@ static void cmd_ring_check(struct client *c, int argc, struct arg *argv)
             reply_ok(c);
         return;
     }
+    ring_set_load_factor(r, (uint32_t)cfg_load_factor);
     r->check_interval_ms = on ? (uint64_t)interval : 0;
     checker_set(r, r->check_interval_ms);
     if (on) {
