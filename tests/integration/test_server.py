@@ -471,6 +471,16 @@ def test_client_kill_by_id(r, server):
     assert error_text(e) == "client-id should be greater than 0"
 
 
+def test_client_kill_skipme(server):
+    c = server.raw()
+    my_id = c.cmd("CLIENT", "ID")[1:-2].decode()
+    # the new form skips the caller unless SKIPME no (as Redis)
+    assert c.cmd("CLIENT", "KILL", "ID", my_id) == b":0\r\n"
+    assert c.cmd("PING") == b"+PONG\r\n"
+    c.send(resp_encode("CLIENT", "KILL", "ID", my_id, "SKIPME", "no") + resp_encode("PING"))
+    assert c.read_until_close(5) == b":1\r\n"
+
+
 def test_client_kill_by_addr(r, server):
     victim = server.raw()
     victim.cmd("CLIENT", "SETNAME", "victim")
