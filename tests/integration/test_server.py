@@ -644,18 +644,16 @@ def test_debug_sleep_and_reload(server, proto):
 @pytest.mark.tincan_args("--enable-debug-command", "yes")
 def test_debug_sleep_blocks_the_loop(server):
     # one thread runs all commands: another client waits for the sleep
-    a = server.client()
-    b = server.client()
-    b.ping()
-    done = []
-    t = threading.Thread(target=lambda: done.append(call(a, "DEBUG", "SLEEP", "0.5")))
-    t.start()
-    time.sleep(0.1)
+    sleeper = server.raw(timeout=10)
+    other = server.raw(timeout=10)
+    assert other.cmd("PING") == b"+PONG\r\n"
+    sleeper.send(resp_encode("DEBUG", "SLEEP", "0.5"))
+    time.sleep(0.05)                      # let the server pick it up first
     t0 = time.monotonic()
-    b.ping()
+    assert other.cmd("PING") == b"+PONG\r\n"
     waited = time.monotonic() - t0
-    t.join(10)
-    assert done and waited >= 0.2
+    assert sleeper.read_reply() == b"+OK\r\n"
+    assert waited >= 0.2, "PING answered after %.3f s during DEBUG SLEEP 0.5" % waited
 
 
 # --------------------------------------------------------------------------
@@ -826,7 +824,9 @@ def test_protocol_error_bulk_not_terminated(server):
 def test_protocol_error_too_big_inline(server):
     c = server.raw(timeout=10)
     try:
-        c.send(b"ECHO " + b"x" * (80 * 1024))
+        # just over the 64 KiB inline limit, so that the server has read it
+        # all when it closes (unread input would turn its FIN into a RST)
+        c.send(b"ECHO " + b"x" * (65 * 1024))
     except OSError:
         pass
     out = c.read_until_close(10)
