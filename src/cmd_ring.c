@@ -8,8 +8,8 @@
  * fsx (temp -> fsync -> rename -> fsync(dir)) on the thread pool. Joins,
  * leaves, weight and check changes hold their reply until a save covering them
  * is on disk (group commit); pure heartbeat refreshes and expiries are saved
- * at most once per RING_SAVE_COALESCE_MS. Health probes connect to the first
- * address a host name resolves to. */
+ * at most once per RING_SAVE_COALESCE_MS. A probe of a host name tries its
+ * addresses in turn: the member is up if any of them accepts. */
 #include "ring.h"
 
 #include <errno.h>
@@ -70,8 +70,11 @@ struct probe {
     uv_tcp_t tcp;
     uv_connect_t req;
     uv_getaddrinfo_t gai;
+    struct addrinfo *ai;       /* resolved addresses (owned), or NULL */
+    struct addrinfo *ai_cur;   /* the one being tried */
     int refs;                  /* open handles + resolve in flight */
-    int tcp_open;              /* tcp was initialized */
+    int tcp_open;              /* tcp is initialized and not yet closed */
+    int reconnect;             /* try ai_cur once tcp is closed */
     int gai_live;              /* getaddrinfo in flight */
     int done;                  /* result reported (or dropped at stop) */
 };
@@ -486,6 +489,8 @@ static void probe_maybe_free(struct probe *p)
         probes = p->next;
     if (p->next)
         p->next->prev = p->prev;
+    if (p->ai)
+        uv_freeaddrinfo(p->ai);
     free(p->ring);
     free(p->node);
     free(p);
@@ -495,6 +500,21 @@ static void probe_closed(uv_handle_t *h)
 {
     struct probe *p = h->data;
     p->refs--;
+    probe_maybe_free(p);
+}
+
+static void probe_connect(struct probe *p, const struct sockaddr *addr);
+
+static void probe_tcp_closed(uv_handle_t *h)
+{
+    struct probe *p = h->data;
+    p->refs--;
+    p->tcp_open = 0;
+    if (p->reconnect && !p->done) {
+        p->reconnect = 0;
+        probe_connect(p, p->ai_cur->ai_addr);
+        return;
+    }
     probe_maybe_free(p);
 }
 
@@ -525,8 +545,8 @@ static void probe_finish(struct probe *p, int ok, int report)
     }
     uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, probe_closed);
-    if (p->tcp_open)
-        uv_close((uv_handle_t *)&p->tcp, probe_closed);
+    if (p->tcp_open && !uv_is_closing((uv_handle_t *)&p->tcp))
+        uv_close((uv_handle_t *)&p->tcp, probe_tcp_closed);
     if (p->gai_live)
         uv_cancel((uv_req_t *)&p->gai);
 }
@@ -538,7 +558,17 @@ static void on_probe_timeout(uv_timer_t *t)
 
 static void on_probe_connect(uv_connect_t *req, int status)
 {
-    probe_finish(req->data, status == 0, 1);
+    struct probe *p = req->data;
+    if (p->done)
+        return;
+    if (status < 0 && p->ai_cur && p->ai_cur->ai_next) {
+        /* a name with several addresses: up if any accepts */
+        p->ai_cur = p->ai_cur->ai_next;
+        p->reconnect = 1;
+        uv_close((uv_handle_t *)&p->tcp, probe_tcp_closed);
+        return;
+    }
+    probe_finish(p, status == 0, 1);
 }
 
 static void probe_connect(struct probe *p, const struct sockaddr *addr)
@@ -558,12 +588,14 @@ static void on_probe_resolved(uv_getaddrinfo_t *req, int status,
     struct probe *p = req->data;
     p->gai_live = 0;
     p->refs--;
-    if (!p->done) {
-        if (status < 0 || !res)
-            probe_finish(p, 0, 1);
-        else
-            probe_connect(p, res->ai_addr);
+    if (!p->done && status == 0 && res) {
+        p->ai = res;
+        p->ai_cur = res;
+        probe_connect(p, res->ai_addr);
+        return;
     }
+    if (!p->done)
+        probe_finish(p, 0, 1);
     if (res)
         uv_freeaddrinfo(res);
     probe_maybe_free(p);
