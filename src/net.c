@@ -220,21 +220,28 @@ static int over_output_limit(struct client *c)
                (size_t)config_client_output_buffer_limit;
 }
 
+/* Closes c if its unsent replies passed the limit; returns 1 if it did. */
+static int enforce_output_limit(struct client *c)
+{
+    if (!over_output_limit(c))
+        return 0;
+    net_stats.output_limit_disconnects++;
+    log_ratelimited(LOG_WARN,
+                    "client %llu (%s) closed: output buffer of %zu bytes "
+                    "over client-output-buffer-limit %lld",
+                    (unsigned long long)c->id, c->addr,
+                    c->out.len + c->wbuf.len,
+                    (long long)config_client_output_buffer_limit);
+    client_close(c, "output buffer limit");
+    return 1;
+}
+
 static void flush_client(struct client *c)
 {
     if (c->flags & CLIENT_CLOSING)
         return;
-    if (over_output_limit(c)) {
-        net_stats.output_limit_disconnects++;
-        log_ratelimited(LOG_WARN,
-                        "client %llu (%s) closed: output buffer of %zu bytes "
-                        "over client-output-buffer-limit %lld",
-                        (unsigned long long)c->id, c->addr,
-                        c->out.len + c->wbuf.len,
-                        (long long)config_client_output_buffer_limit);
-        client_close(c, "output buffer limit");
+    if (enforce_output_limit(c))
         return;
-    }
     if (c->writing)
         return; /* on_written schedules the next flush */
     size_t n = flushable(c);
@@ -407,6 +414,10 @@ static void process_input(struct client *c)
         c->flags |= CLIENT_IN_COMMAND;
         command_execute(c, c->parser.argc, c->parser.argv);
         c->flags &= ~CLIENT_IN_COMMAND;
+        /* checked per reply, so one read of small requests with big replies
+         * cannot make the server allocate far past the limit */
+        if (enforce_output_limit(c))
+            return;
         if (c->out.len || c->nmarks)
             client_want_write(c);
     }
