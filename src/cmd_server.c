@@ -895,6 +895,7 @@ static void cmd_debug(struct client *c, int argc, struct arg *argv)
         reply_ok(c);
     } else if (arg_is(&argv[1], "RELOAD") && argc == 2) {
         char err[512];
+        net_abort_blocked("ERR blocking command aborted by DEBUG RELOAD");
         if (server_reload(err, sizeof(err)) < 0) {
             reply_errorf(c, "ERR DEBUG RELOAD failed: %s", err);
             return;

@@ -383,6 +383,18 @@ void client_unblock(struct client *c)
     }
 }
 
+void net_abort_blocked(const char *err)
+{
+    for (struct client *c = clients; c; c = c->next) {
+        if (!c->blocked || (c->flags & CLIENT_CLOSING))
+            continue;
+        if (c->on_disconnect)
+            c->on_disconnect(c, c->block_ctx);
+        resp_add_error(&c->out, err);
+        client_unblock(c);
+    }
+}
+
 /* ---- input ---- */
 
 static void protocol_error(struct client *c, const char *msg)

@@ -56,6 +56,10 @@ void client_block(struct client *c, uint64_t timeout_ms,
                   client_block_fn *on_timeout, client_block_fn *on_disconnect,
                   void *ctx);
 void client_unblock(struct client *c);
+/* Ends every block (as if each client had gone away, so subsystems drop their
+ * waiters) and replies "-<err>" to each instead. Used before the subsystems
+ * are stopped under live clients (DEBUG RELOAD). */
+void net_abort_blocked(const char *err);
 int client_is_blocked(const struct client *c);
 
 /* ---- durable replies ----
