@@ -34,8 +34,6 @@
 #define RING_STATE_FILE "ring.state"
 #define RING_SAVE_COALESCE_MS 1000     /* ms between heartbeat-only saves */
 #define RING_CHECK_DEFAULT_MS 1000     /* ms, RING.CHECK default INTERVAL */
-#define RING_CHECK_MIN_MS 100
-#define RING_CHECK_MAX_MS 3600000
 #define RING_PROBE_TIMEOUT_MAX_MS 2000 /* ms a connect may take */
 
 /* ---- state ---- */

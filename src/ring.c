@@ -745,7 +745,9 @@ int ring_set_decode(struct ring_set *s, const char *text, size_t len,
         if (nw == 3 && word_is(w[0], wl[0], "ring")) {
             uint64_t interval;
             if (ring_name_check(w[1], wl[1], sub, sizeof(sub)) < 0 ||
-                parse_u64(w[2], wl[2], &interval) < 0) {
+                parse_u64(w[2], wl[2], &interval) < 0 ||
+                (interval != 0 && (interval < RING_CHECK_MIN_MS ||
+                                   interval > RING_CHECK_MAX_MS))) {
                 snprintf(err, errlen, "line %zu: bad ring line", line);
                 goto err_free;
             }

@@ -34,6 +34,8 @@ struct sbuf;
 #define RING_RINGS_MAX 10000        /* rings of one ring set */
 #define RING_LOAD_FACTOR_MIN 100    /* percent; 0 means off */
 #define RING_LOAD_FACTOR_MAX 1000   /* percent */
+#define RING_CHECK_MIN_MS 100       /* health check interval bounds, ms */
+#define RING_CHECK_MAX_MS 3600000
 
 struct ring_member {
     char *node;          /* "host:port", NUL-terminated, owned */
