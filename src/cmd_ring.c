@@ -768,7 +768,8 @@ static int apply_load_factor(char *err, size_t errlen)
 }
 
 static const struct config_spec ring_config[] = {
-    {"ring-db", CONFIG_STRING, &cfg_ring_db, "", 0, 0, NULL, CONFIG_MUTABLE, 2,
+    {"ring-db", CONFIG_STRING, &cfg_ring_db, "", 0, 0, NULL,
+     CONFIG_MUTABLE | CONFIG_APPEND, 2,
      apply_ring_db,
      "binds a database to a ring for plain GET: --ring-db <db> <ring> "
      "(several pairs allowed: \"1 sessions 2 carts\"); db 0 is bound to "

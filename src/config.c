@@ -245,9 +245,34 @@ void config_format(const struct config_spec *r, char *buf, size_t len)
     }
 }
 
+/* Rows given so far by this config_load (file lines and flags): a second
+ * value of a CONFIG_APPEND row is appended instead of replacing. */
+static const struct config_spec *loaded_rows[64];
+static size_t nloaded;
+static int loading;
+
 int config_set(const char *name, const char *value, int runtime, char *err,
                size_t errlen)
 {
+    if (loading && !runtime) {
+        const struct config_spec *a = config_find(name);
+        if (a && (a->flags & CONFIG_APPEND) && a->type == CONFIG_STRING) {
+            size_t i = 0;
+            while (i < nloaded && loaded_rows[i] != a)
+                i++;
+            if (i < nloaded) {
+                const char *old = *(char **)a->ptr ? *(char **)a->ptr : "";
+                size_t n = strlen(old) + strlen(value) + 2;
+                char *joined = xmalloc(n);
+                snprintf(joined, n, "%s\n%s", old, value);
+                free(*(char **)a->ptr);
+                *(char **)a->ptr = joined;
+                return 0;
+            }
+            if (nloaded < ARRAY_LEN(loaded_rows))
+                loaded_rows[nloaded++] = a;
+        }
+    }
     const struct config_spec *r = config_find(name);
     if (!r) {
         snprintf(err, errlen, "Unknown option or number of arguments for "
@@ -339,7 +364,18 @@ void config_print_help(void)
            "  --version                      the version\n");
 }
 
+static int config_load_args(int argc, char **argv, char *err, size_t errlen);
+
 int config_load(int argc, char **argv, char *err, size_t errlen)
+{
+    loading = 1;
+    nloaded = 0;
+    int rc = config_load_args(argc, argv, err, errlen);
+    loading = 0;
+    return rc;
+}
+
+static int config_load_args(int argc, char **argv, char *err, size_t errlen)
 {
     ensure_core();
     config_defaults();

@@ -24,6 +24,8 @@ enum config_type {
 enum config_flag {
     CONFIG_MUTABLE = 1u << 0, /* CONFIG SET allowed */
     CONFIG_SECRET = 1u << 1,  /* not shown by --help defaults */
+    CONFIG_APPEND = 1u << 2,  /* STRING: a repeated flag or file line appends
+                                 its value after a newline instead of replacing */
 };
 
 struct config_spec {
