@@ -231,6 +231,17 @@ def test_ring_db_flag(server):
     assert r.config_get("ring-db") == {"ring-db": "1 sessions"}
 
 
+@pytest.mark.tincan_args("--ring-db", "1", "sessions", "--ring-db", "2", "carts")
+def test_ring_db_flag_repeated_adds_bindings(server):
+    r = server.client()
+    r.execute_command("RING.JOIN", "sessions", "s:1")
+    r.execute_command("RING.JOIN", "carts", "c:1")
+    assert server.client(db=1).get("x") == "s:1"
+    assert server.client(db=2).get("x") == "c:1"
+    assert r.info("ring")["ring_db_bindings"] == {"0": "default", "1": "sessions",
+                                                  "2": "carts"}
+
+
 def test_ring_db_flag_errors(tincan):
     s = tincan("--ring-db", "16", "x", start=False)
     with pytest.raises(pytest.fail.Exception):
