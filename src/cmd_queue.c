@@ -592,10 +592,30 @@ static void reply_not_leased(struct client *c, const struct arg *id,
                  queue_state_name(j->state));
 }
 
-/* Q.NACK id [DELAY ms] [REASON text] */
+/* With ATTEMPT n: 0 if the job is leased under attempt n, else replies that
+ * the worker's lease is over (it expired and the job moved on) and returns
+ * -1. Without (attempt 0): 0. */
+static int check_attempt(struct client *c, const struct arg *id,
+                         int64_t attempt)
+{
+    if (!attempt)
+        return 0;
+    struct queue_job *j = queue_find(set, id->ptr, id->len);
+    if (!j || (j->state == QUEUE_LEASED && j->attempts == (uint64_t)attempt))
+        return 0; /* NOJOB (or success) is reported by the operation */
+    char q[160];
+    reply_errorf(c,
+                 "ERR job '%s' is not leased under attempt %" PRId64
+                 " (it is %s, attempt %" PRIu32 ")",
+                 printable(q, sizeof(q), id->ptr, id->len), attempt,
+                 queue_state_name(j->state), j->attempts);
+    return -1;
+}
+
+/* Q.NACK id [DELAY ms] [REASON text] [ATTEMPT n] */
 static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
 {
-    int64_t delay = 0;
+    int64_t delay = 0, attempt = 0;
     const struct arg *reason = NULL;
     if (parse_id(c, &argv[1]) < 0)
         return;
@@ -610,6 +630,9 @@ static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
                 return;
         } else if (arg_is(o, "reason")) {
             reason = val;
+        } else if (arg_is(o, "attempt")) {
+            if (parse_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
+                return;
         } else {
             reply_syntax_error(c, o);
             return;
@@ -618,10 +641,17 @@ static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
     if (writable(c) < 0)
         return;
     hook_err = 0;
+    uint64_t now = clock_mono_ms();
+    queue_tick(set, now); /* a lease that ran out is lost, timer or not */
     struct queue_job *j = NULL;
-    int rc = queue_nack(set, argv[1].ptr, argv[1].len, (uint64_t)delay,
-                        reason ? reason->ptr : NULL, reason ? reason->len : 0,
-                        clock_mono_ms(), &j);
+    int rc = 0;
+    if (check_attempt(c, &argv[1], attempt) < 0) {
+        hold(c); /* the tick may have journaled changes: keep order */
+        goto out;
+    }
+    rc = queue_nack(set, argv[1].ptr, argv[1].len, (uint64_t)delay,
+                    reason ? reason->ptr : NULL, reason ? reason->len : 0, now,
+                    &j);
     if (journaled(c) < 0)
         goto out;
     if (rc == ERR_NOJOB) {
@@ -637,16 +667,19 @@ out:
     after_change();
 }
 
-/* Q.TOUCH id [LEASE ms] */
+/* Q.TOUCH id [LEASE ms] [ATTEMPT n] */
 static void cmd_q_touch(struct client *c, int argc, struct arg *argv)
 {
-    int64_t lease = 0;
+    int64_t lease = 0, attempt = 0;
     if (parse_id(c, &argv[1]) < 0)
         return;
     for (int i = 2; i < argc; i += 2) {
         const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (val && arg_is(o, "lease")) {
             if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) < 0)
+                return;
+        } else if (val && arg_is(o, "attempt")) {
+            if (parse_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
                 return;
         } else {
             reply_syntax_error(c, o);
@@ -657,6 +690,8 @@ static void cmd_q_touch(struct client *c, int argc, struct arg *argv)
     uint64_t now = clock_mono_ms();
     queue_tick(set, now); /* a lease that ran out is lost, timer or not */
     struct queue_job *j = NULL;
+    if (check_attempt(c, &argv[1], attempt) < 0)
+        goto out;
     int rc = queue_touch(set, argv[1].ptr, argv[1].len, (uint64_t)lease, now,
                          &j);
     if (journaled(c) < 0)
@@ -909,12 +944,12 @@ static const struct command_spec queue_commands[] = {
     {"q.ack", -2, CMD_WRITE | CMD_FAST, cmd_q_ack, "queue", "id [id ...]",
      "Marks jobs done (removes them); replies how many existed", 0, 0, 0},
     {"q.nack", -2, CMD_WRITE | CMD_FAST, cmd_q_nack, "queue",
-     "id [DELAY ms] [REASON text]",
+     "id [DELAY ms] [REASON text] [ATTEMPT n]",
      "Fails the attempt of a leased job: ready again after DELAY, or dead; "
      "replies its new state",
      0, 0, 0},
     {"q.touch", -2, CMD_WRITE | CMD_FAST, cmd_q_touch, "queue",
-     "id [LEASE ms]",
+     "id [LEASE ms] [ATTEMPT n]",
      "Extends the lease of a leased job; replies the new lease deadline (ms, "
      "wall clock)",
      0, 0, 0},

@@ -145,6 +145,17 @@ def test_lease_expires_to_another_worker(server):
     assert time.monotonic() - t0 < 2.0
     assert j2["id"] == jid and int(j2["attempt"]) == 2
     assert info(w1, "q")["leased"] == 1
+    # w1's late answer, fenced by its attempt, cannot touch w2's lease
+    assert err_of(w1, "Q.NACK", jid, "ATTEMPT", 1) == \
+        "job '%s' is not leased under attempt 1 (it is leased, attempt 2)" % jid
+    assert err_of(w1, "Q.TOUCH", jid, "ATTEMPT", 1) == \
+        "job '%s' is not leased under attempt 1 (it is leased, attempt 2)" % jid
+    assert info(w1, "q")["leased"] == 1
+    assert w2.execute_command("Q.TOUCH", jid, "ATTEMPT", 2) > 0
+    assert w2.execute_command("Q.NACK", jid, "ATTEMPT", 2, "DELAY", 60000) == "delayed"
+    assert err_of(w2, "Q.NACK", jid, "ATTEMPT", 2) == \
+        "job '%s' is not leased under attempt 2 (it is delayed, attempt 2)" % jid
+    assert err_of(w2, "Q.NACK", "nope", "ATTEMPT", 2) == "NOJOB no such job 'nope'"
 
 
 def test_expired_lease_reason_and_touch_refused(server):
@@ -373,6 +384,8 @@ def test_error_texts(server):
     assert e("Q.PUSH", "q", "x", "PRIORITY") == "syntax error near 'PRIORITY'"
     assert e("Q.PUSH", "q", "x" * (1024 * 1024 + 1)) == \
         "payload is 1048577 bytes, over the limit of 1048576 (queue-max-payload)"
+    assert e("Q.NACK", jid, "ATTEMPT", 0) == "ATTEMPT must be 1..4294967295 (got '0')"
+    assert e("Q.TOUCH", jid, "ATTEMPT", "x") == "ATTEMPT must be 1..4294967295 (got 'x')"
     assert e("Q.NACK", jid, "DELAY", "soon") == "DELAY must be 0..31536000000 ms (got 'soon')"
     assert e("Q.PEEK", "q", "COUNT", 1001) == "COUNT must be 1..1000 (got '1001')"
     assert e("Q.DEAD", "q", "LIMIT", 1) == "syntax error near 'LIMIT'"
