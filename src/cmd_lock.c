@@ -535,7 +535,8 @@ static void cmd_lock_list(struct client *c, int argc, struct arg *argv)
               clock_mono_ms(), collect, &ns);
     hook_err = 0;
     arm();
-    qsort(ns.v, ns.n, sizeof(*ns.v), by_name);
+    if (ns.n > 1)
+        qsort(ns.v, ns.n, sizeof(*ns.v), by_name);
     reply_array(c, ns.n);
     for (size_t i = 0; i < ns.n; i++)
         reply_bulk(c, ns.v[i].name, ns.v[i].name_len);

@@ -496,7 +496,8 @@ static size_t putstr(uint8_t *b, size_t o, const char *s, size_t n)
     if (b) {
         b[o] = (uint8_t)n;
         b[o + 1] = (uint8_t)(n >> 8);
-        memcpy(b + o + 2, s, n);
+        if (n)
+            memcpy(b + o + 2, s, n);
     }
     return o + 2 + n;
 }
