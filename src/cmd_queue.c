@@ -86,24 +86,6 @@ static struct {
 
 /* ---- helpers ---- */
 
-/* A printable, bounded copy of binary bytes for error messages. */
-static const char *printable(char *dst, size_t cap, const char *p, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 32 && ch < 127 && ch != '\'' && ch != '\\')
-            dst[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", ch);
-        if (i + 1 < n && o + 8 >= cap) {
-            o += (size_t)snprintf(dst + o, cap - o, "...");
-            break;
-        }
-    }
-    dst[o] = '\0';
-    return dst;
-}
 
 static uint64_t wall_of(uint64_t mono, uint64_t now, uint64_t wall)
 {
@@ -401,7 +383,7 @@ static int parse_range(struct client *c, const struct arg *a, const char *name,
     char q[64];
     reply_errorf(c, "ERR %s must be %" PRId64 "..%" PRId64 "%s%s (got '%s')",
                  name, min, max, unit[0] ? " " : "", unit,
-                 printable(q, sizeof(q), a->ptr, a->len));
+                 arg_printable(q, sizeof(q), a->ptr, a->len));
     return -1;
 }
 
@@ -420,7 +402,7 @@ static void reply_nojob(struct client *c, const struct arg *id)
 {
     char q[160];
     reply_errorf(c, "NOJOB no such job '%s'",
-                 printable(q, sizeof(q), id->ptr, id->len));
+                 arg_printable(q, sizeof(q), id->ptr, id->len));
 }
 
 /* ---- commands ---- */
@@ -588,7 +570,7 @@ static void reply_not_leased(struct client *c, const struct arg *id,
 {
     char q[160];
     reply_errorf(c, "ERR job '%s' is not leased (it is %s)",
-                 printable(q, sizeof(q), id->ptr, id->len),
+                 arg_printable(q, sizeof(q), id->ptr, id->len),
                  queue_state_name(j->state));
 }
 
@@ -607,7 +589,7 @@ static int check_attempt(struct client *c, const struct arg *id,
     reply_errorf(c,
                  "ERR job '%s' is not leased under attempt %" PRId64
                  " (it is %s, attempt %" PRIu32 ")",
-                 printable(q, sizeof(q), id->ptr, id->len), attempt,
+                 arg_printable(q, sizeof(q), id->ptr, id->len), attempt,
                  queue_state_name(j->state), j->attempts);
     return -1;
 }

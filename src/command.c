@@ -115,19 +115,27 @@ void command_stats_reset(void)
     command_errors_total = 0;
 }
 
-/* Quotes up to 128 bytes of an argument for an error message the way Redis
- * does: printable bytes as they are. */
-static void quoted(char *dst, size_t cap, const struct arg *a)
+const char *arg_printable(char *dst, size_t cap, const char *p, size_t n)
 {
     size_t o = 0;
-    for (size_t i = 0; i < a->len && o + 5 < cap && i < 128; i++) {
-        unsigned char ch = (unsigned char)a->ptr[i];
-        if (ch >= 32 && ch < 127 && ch != '\'')
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 32 && ch < 127 && ch != '\'' && ch != '\\')
             dst[o++] = (char)ch;
         else
             o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", ch);
+        if (i + 1 < n && o + 8 >= cap) {
+            o += (size_t)snprintf(dst + o, cap - o, "...");
+            break;
+        }
     }
     dst[o] = '\0';
+    return dst;
+}
+
+static void quoted(char *dst, size_t cap, const struct arg *a)
+{
+    arg_printable(dst, cap, a->ptr, a->len);
 }
 
 void command_execute(struct client *c, int argc, struct arg *argv)

@@ -117,6 +117,10 @@ int arg_u64(struct client *c, const struct arg *a, const char *what,
 /* Pure parser: 0 and *out on success, -1 if not a whole decimal int64. */
 int arg_parse_i64(const char *p, size_t n, int64_t *out);
 
+/* A printable, bounded copy of n bytes at p for an error message: bytes
+ * outside printable ASCII (and ' and \) as \xHH, "..." when cut. Returns dst. */
+const char *arg_printable(char *dst, size_t cap, const char *p, size_t n);
+
 /* Replies "-ERR syntax error" style for an unexpected option word. */
 void reply_syntax_error(struct client *c, const struct arg *a);
 
