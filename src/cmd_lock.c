@@ -55,6 +55,7 @@ static int hook_err;              /* a record could not be journaled */
 static uint64_t replay_now;       /* ms, monotonic, during recovery */
 static uint64_t replay_wall;      /* ms, wall clock, during recovery */
 static int cfg_fsync;             /* enum journal_fsync (config lock-fsync) */
+static int64_t cfg_compact;       /* bytes of log before a checkpoint */
 static uint64_t max_token;        /* highest token seen by on_grant */
 
 static struct {
@@ -577,6 +578,10 @@ static const struct config_spec lock_config[] = {
      CONFIG_MUTABLE, 0, NULL,
      "when lock changes are fdatasync'ed: always (a reply waits for it, "
      "group commit), everysec, no; token reservations are synced always"},
+    {"lock-compact-bytes", CONFIG_BYTES, &cfg_compact, "8mb", 4096,
+     (int64_t)1 << 40, NULL, 0, 0, NULL,
+     "checkpoint the lock journal once its log is this big (and twice the "
+     "last checkpoint): disk use follows the live locks, not the history"},
 };
 
 /* ---- module ---- */
@@ -603,6 +608,7 @@ static int lock_start(char *err, size_t errlen)
     o.name = LOCK_JOURNAL_NAME;
     o.loop = net_loop();
     o.fsync_mode = &cfg_fsync;
+    o.compact_bytes = (uint64_t)cfg_compact;
     o.replay = on_replay;
     int rc = journal_open(&jnl, &o, err, errlen);
     if (rc < 0) {
