@@ -307,7 +307,7 @@ def test_restart_keeps_held_leases(server):
 
 def _crash_fighter(server, port, names, owner, stop, ttl, log, mu):
     """Records every grant it got: [name, token, owner, t_before_acquire,
-    release_sent]."""
+    monotonic time the release was sent or None]."""
     r = redis.Redis(host=server.host, port=port, socket_timeout=5)
     rnd = random.Random(owner)
     try:
@@ -317,11 +317,11 @@ def _crash_fighter(server, port, names, owner, stop, ttl, log, mu):
             tok = acquire(r, name, owner, ttl, 100)
             if tok is None:
                 continue
-            entry = [name, tok, owner, t0, False]
+            entry = [name, tok, owner, t0, None]
             with mu:
                 log.append(entry)
             time.sleep(rnd.random() * 0.01)
-            entry[4] = True  # from here the release may take effect unseen
+            entry[4] = time.monotonic()  # from here the release may take effect
             r.execute_command("LOCK.RELEASE", name, owner, tok)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
         if not stop.is_set():
@@ -361,6 +361,7 @@ def test_crash_loop_no_token_repeats_no_early_grant(server):
         by_name = {}
         for name, tok, owner, t0, released in sorted(log, key=lambda e: e[1]):
             assert tok > high.get(name, 0), (name, tok, high.get(name))
+            released = released is not None and released < killed_at
             by_name.setdefault(name, []).append((tok, released, t0))
         for name, grants in by_name.items():
             high[name] = grants[-1][0]
