@@ -1,0 +1,372 @@
+#include "index.h"
+
+#include "common.h"
+#include "crc32c.h"
+#include "errors.h"
+#include "fsx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR 64u
+#define SPARSE_SZ 24u
+#define TYPE_FIXED 64u
+
+void index_init(struct index *ix, uint64_t base)
+{
+    memset(ix, 0, sizeof(*ix));
+    ix->base = base;
+    ix->end = SEGMENT_HEADER_SIZE;
+    ix->fd = -1;
+}
+
+void index_deinit(struct index *ix)
+{
+    for (size_t i = 0; i < ix->ntypes; i++)
+        free(ix->types[i].post);
+    free(ix->types);
+    free(ix->sparse);
+    if (ix->fd >= 0)
+        fsx_close(ix->fd);
+    memset(ix, 0, sizeof(*ix));
+    ix->fd = -1;
+}
+
+struct index_type *index_type_find(const struct index *ix, const char *t, size_t n)
+{
+    for (size_t i = 0; i < ix->ntypes; i++)
+        if (ix->types[i].name_len == n && memcmp(ix->types[i].name, t, n) == 0)
+            return &ix->types[i];
+    return NULL;
+}
+
+void index_add(struct index *ix, const struct segment_record *r, uint32_t offset,
+               uint32_t size)
+{
+    if (ix->count % INDEX_SPARSE_EVERY == 0) {
+        if (ix->nsparse == ix->capsparse) {
+            ix->capsparse = ix->capsparse ? ix->capsparse * 2 : 64;
+            ix->sparse = xrealloc(ix->sparse, ix->capsparse * sizeof(*ix->sparse));
+        }
+        ix->sparse[ix->nsparse++] =
+            (struct index_sparse){r->position, r->time_ms, offset};
+    }
+    if (!ix->count) {
+        ix->first_pos = r->position;
+        ix->first_time = r->time_ms;
+    }
+    ix->count++;
+    ix->last_pos = r->position;
+    ix->last_time = r->time_ms;
+    ix->end = (uint64_t)offset + size;
+    struct index_type *t = index_type_find(ix, r->type, r->type_len);
+    if (!t) {
+        if (ix->ntypes == ix->captypes) {
+            ix->captypes = ix->captypes ? ix->captypes * 2 : 8;
+            ix->types = xrealloc(ix->types, ix->captypes * sizeof(*ix->types));
+        }
+        t = &ix->types[ix->ntypes++];
+        memset(t, 0, sizeof(*t));
+        memcpy(t->name, r->type, r->type_len);
+        t->name_len = (uint8_t)r->type_len;
+        t->first_pos = r->position;
+        t->first_time = r->time_ms;
+    }
+    if (t->count == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->post = xrealloc(t->post, t->cap * sizeof(*t->post));
+    }
+    t->post[t->count++] =
+        (struct index_posting){(uint32_t)(r->position - ix->base), offset};
+    t->last_pos = r->position;
+    t->last_time = r->time_ms;
+    t->last_seq = r->entry_seq;
+}
+
+void index_encode(const struct index *ix, uint8_t **out, size_t *len)
+{
+    size_t n = HDR + ix->nsparse * SPARSE_SZ;
+    for (size_t i = 0; i < ix->ntypes; i++)
+        n += TYPE_FIXED + ix->types[i].name_len + ix->types[i].count * 8;
+    n += 4;
+    uint8_t *p = xcalloc(1, n);
+    memcpy(p, INDEX_MAGIC, 8);
+    segment_put32(p + 8, INDEX_VERSION);
+    segment_put64(p + 16, ix->base);
+    segment_put64(p + 24, ix->end);
+    segment_put64(p + 32, ix->count);
+    segment_put64(p + 40, ix->nsparse);
+    segment_put64(p + 48, ix->ntypes);
+    size_t o = HDR;
+    for (size_t i = 0; i < ix->nsparse; i++, o += SPARSE_SZ) {
+        segment_put64(p + o, ix->sparse[i].position);
+        segment_put64(p + o + 8, ix->sparse[i].time_ms);
+        segment_put32(p + o + 16, ix->sparse[i].offset);
+    }
+    size_t post = o;
+    for (size_t i = 0; i < ix->ntypes; i++)
+        post += TYPE_FIXED + ix->types[i].name_len;
+    for (size_t i = 0; i < ix->ntypes; i++) {
+        const struct index_type *t = &ix->types[i];
+        p[o] = t->name_len;
+        segment_put64(p + o + 8, t->count);
+        segment_put64(p + o + 16, t->first_pos);
+        segment_put64(p + o + 24, t->last_pos);
+        segment_put64(p + o + 32, t->first_time);
+        segment_put64(p + o + 40, t->last_time);
+        segment_put64(p + o + 48, t->last_seq);
+        segment_put64(p + o + 56, post);
+        memcpy(p + o + TYPE_FIXED, t->name, t->name_len);
+        o += TYPE_FIXED + t->name_len;
+        for (uint64_t k = 0; k < t->count; k++, post += 8) {
+            segment_put32(p + post, t->post[k].rel);
+            segment_put32(p + post + 4, t->post[k].offset);
+        }
+    }
+    segment_put32(p + n - 4, crc32c(0, p, n - 4));
+    *out = p;
+    *len = n;
+}
+
+int index_save(const struct index *ix, const char *dir, const char *name)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    uint8_t *buf;
+    size_t len;
+    index_encode(ix, &buf, &len);
+    int rc = 0;
+    int fd = fsx_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        rc = fd;
+        goto out_free;
+    }
+    rc = fsx_write_all(fd, buf, len);
+    if (!rc)
+        rc = fsx_fsync(fd);
+    int crc = fsx_close(fd);
+    if (!rc)
+        rc = crc;
+    if (!rc)
+        rc = fsx_rename(tmp, path);
+    if (!rc)
+        rc = fsx_fsync_dir(dir);
+    if (rc)
+        fsx_unlink(tmp);
+out_free:
+    free(buf);
+    return rc;
+}
+
+static int bad(char *err, size_t errlen, const char *why)
+{
+    snprintf(err, errlen, "%s", why);
+    return ERR_CORRUPT;
+}
+
+int index_decode(struct index *ix, const uint8_t *p, size_t n, uint64_t seg_size,
+                 char *err, size_t errlen)
+{
+    if (n < HDR + 4 || memcmp(p, INDEX_MAGIC, 8) != 0)
+        return bad(err, errlen, "bad magic or too short");
+    if (segment_get32(p + 8) != INDEX_VERSION)
+        return bad(err, errlen, "unknown version");
+    if (segment_get32(p + n - 4) != crc32c(0, p, n - 4))
+        return bad(err, errlen, "checksum mismatch");
+    if (segment_get64(p + 16) != ix->base)
+        return bad(err, errlen, "base position does not match the segment");
+    uint64_t end = segment_get64(p + 24);
+    if (end != seg_size)
+        return bad(err, errlen, "stale: segment size differs");
+    uint64_t count = segment_get64(p + 32);
+    uint64_t nsparse = segment_get64(p + 40);
+    uint64_t ntypes = segment_get64(p + 48);
+    size_t body = n - 4;
+    if (nsparse > (body - HDR) / SPARSE_SZ || ntypes > body / TYPE_FIXED ||
+        count > body / 8)
+        return bad(err, errlen, "counts exceed the file");
+    size_t o = HDR;
+    ix->sparse = xmalloc((nsparse ? nsparse : 1) * sizeof(*ix->sparse));
+    ix->nsparse = ix->capsparse = nsparse;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < nsparse; i++, o += SPARSE_SZ) {
+        struct index_sparse *s = &ix->sparse[i];
+        s->position = segment_get64(p + o);
+        s->time_ms = segment_get64(p + o + 8);
+        s->offset = segment_get32(p + o + 16);
+        if (s->position <= prev || s->position < ix->base ||
+            s->offset < SEGMENT_HEADER_SIZE || s->offset >= end)
+            return bad(err, errlen, "sparse entry out of order");
+        prev = s->position;
+    }
+    ix->types = xcalloc(ntypes ? ntypes : 1, sizeof(*ix->types));
+    ix->captypes = ntypes;
+    uint64_t total = 0;
+    for (size_t i = 0; i < ntypes; i++) {
+        if (body - o < TYPE_FIXED)
+            return bad(err, errlen, "type directory truncated");
+        struct index_type *t = &ix->types[i];
+        t->name_len = p[o];
+        t->count = segment_get64(p + o + 8);
+        t->first_pos = segment_get64(p + o + 16);
+        t->last_pos = segment_get64(p + o + 24);
+        t->first_time = segment_get64(p + o + 32);
+        t->last_time = segment_get64(p + o + 40);
+        t->last_seq = segment_get64(p + o + 48);
+        t->file_off = segment_get64(p + o + 56);
+        o += TYPE_FIXED;
+        if (t->name_len == 0 || body - o < t->name_len)
+            return bad(err, errlen, "type name truncated");
+        memcpy(t->name, p + o, t->name_len);
+        o += t->name_len;
+        ix->ntypes++;
+        if (t->count == 0 || t->count > count || t->file_off > body ||
+            (body - t->file_off) / 8 < t->count || t->first_pos > t->last_pos)
+            return bad(err, errlen, "type postings out of range");
+        total += t->count;
+    }
+    if (total != count)
+        return bad(err, errlen, "type counts do not add up");
+    ix->count = count;
+    ix->end = end;
+    if (count) {
+        if (!nsparse)
+            return bad(err, errlen, "no sparse entries");
+        ix->first_pos = ix->sparse[0].position;
+        ix->first_time = ix->sparse[0].time_ms;
+        ix->last_pos = 0;
+        for (size_t i = 0; i < ntypes; i++) {
+            if (ix->types[i].last_pos > ix->last_pos) {
+                ix->last_pos = ix->types[i].last_pos;
+                ix->last_time = ix->types[i].last_time;
+            }
+        }
+    }
+    return 0;
+}
+
+int index_load(struct index *ix, const char *path, uint64_t seg_size, char *err,
+               size_t errlen)
+{
+    int fd = fsx_open(path, O_RDONLY, 0);
+    if (fd == -ENOENT) {
+        snprintf(err, errlen, "missing");
+        return ERR_NOTFOUND;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "open: %s", strerror(-fd));
+        return ERR_IO;
+    }
+    off_t size = fsx_size(fd);
+    int rc;
+    if (size < 0 || size > (off_t)1 << 34) {
+        rc = bad(err, errlen, "unreadable size");
+        goto err_close;
+    }
+    uint8_t *buf = xmalloc((size_t)size + 1);
+    rc = fsx_pread_all(fd, buf, (size_t)size, 0);
+    if (rc) {
+        snprintf(err, errlen, "read: %s", strerror(-rc));
+        rc = ERR_IO;
+    } else {
+        rc = index_decode(ix, buf, (size_t)size, seg_size, err, errlen);
+    }
+    free(buf);
+    if (rc)
+        goto err_close;
+    ix->fd = fd;
+    return 0;
+err_close:
+    fsx_close(fd);
+    return rc;
+}
+
+int index_postings(const struct index *ix, const struct index_type *t, uint64_t i,
+                   size_t n, struct index_posting *out)
+{
+    if (i + n > t->count)
+        return ERR_CORRUPT;
+    if (t->post) {
+        memcpy(out, t->post + i, n * sizeof(*out));
+        return 0;
+    }
+    uint8_t raw[8 * 256];
+    while (n) {
+        size_t k = n < 256 ? n : 256;
+        int rc = fsx_pread_all(ix->fd, raw, k * 8, (off_t)(t->file_off + i * 8));
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            out[j].rel = segment_get32(raw + j * 8);
+            out[j].offset = segment_get32(raw + j * 8 + 4);
+        }
+        out += k;
+        i += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int index_postings_lower(const struct index *ix, const struct index_type *t,
+                         uint32_t rel, uint64_t *i)
+{
+    uint64_t lo = 0, hi = t->count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        struct index_posting p;
+        int rc = index_postings(ix, t, mid, 1, &p);
+        if (rc)
+            return rc;
+        if (p.rel < rel)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *i = lo;
+    return 0;
+}
+
+uint32_t index_offset_before(const struct index *ix, uint64_t pos)
+{
+    size_t lo = 0, hi = ix->nsparse; /* first entry with position > pos */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->sparse[mid].position <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? ix->sparse[lo - 1].offset : SEGMENT_HEADER_SIZE;
+}
+
+uint64_t index_pos_for_time(const struct index *ix, uint64_t t)
+{
+    size_t lo = 0, hi = ix->nsparse; /* first entry with time >= t */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->sparse[mid].time_ms < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? ix->sparse[lo - 1].position : ix->base;
+}
+
+uint64_t index_pos_until_time(const struct index *ix, uint64_t t)
+{
+    size_t lo = 0, hi = ix->nsparse; /* first entry with time > t */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->sparse[mid].time_ms <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ix->nsparse)
+        return UINT64_MAX;
+    return ix->sparse[lo].position ? ix->sparse[lo].position - 1 : 0;
+}
