@@ -1,6 +1,7 @@
 /* test_lock.c - the lease state machine with a fake clock. */
 #include "lock.h"
 
+#include "common.h"
 #include "errors.h"
 #include "test.h"
 
@@ -372,6 +373,229 @@ TEST(replay_grant_release_sequence)
     lock_table_free(t);
 }
 
+/* ---- randomized comparison with a simple reference model ---- */
+
+#define M_NAMES 4
+#define M_OWNERS 5
+#define M_WAIT 64
+
+struct m_waiter {
+    int owner;
+    uint64_t ttl;
+    struct lock_waiter *h; /* the table's handle */
+    int id;
+};
+
+struct m_lock {
+    int held;
+    int owner;
+    uint64_t token, expires;
+    struct m_waiter q[M_WAIT];
+    int nq;
+};
+
+static struct m_lock model[M_NAMES];
+static uint64_t m_last_token;
+/* Waiter grants reported by the hook and not yet matched by the model. */
+static struct {
+    int id;
+    uint64_t token;
+} m_events[M_NAMES * 2];
+static int m_nevents;
+static int m_matched; /* waiter grants checked */
+
+static void m_on_grant(void *ctx, const struct lock *l, void *wctx)
+{
+    (void)ctx;
+    if (!wctx)
+        return;
+    struct lock_view v;
+    lock_view_of(l, &v);
+    if (m_nevents < (int)ARRAY_LEN(m_events)) {
+        m_events[m_nevents].id = *(int *)wctx;
+        m_events[m_nevents].token = v.token;
+    }
+    m_nevents++;
+}
+
+/* Takes the hook's report for waiter id; the test fails if there is none. */
+static uint64_t m_take(int id)
+{
+    for (int k = 0; k < m_nevents && k < (int)ARRAY_LEN(m_events); k++) {
+        if (m_events[k].id != id)
+            continue;
+        uint64_t tok = m_events[k].token;
+        memmove(m_events + k, m_events + k + 1,
+                (size_t)(m_nevents - k - 1) * sizeof(m_events[0]));
+        m_nevents--;
+        m_matched++;
+        return tok;
+    }
+    return 0;
+}
+
+static const char *m_name(int i)
+{
+    static const char *n[M_NAMES] = {"a", "b", "c", "d"};
+    return n[i];
+}
+
+static const char *m_owner(int i)
+{
+    static const char *o[M_OWNERS] = {"o0", "o1", "o2", "o3", "o4"};
+    return o[i];
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rnd(uint64_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state % n;
+}
+
+/* The model's view of expiry at now: hand to waiters in order. The table
+ * must have reported the same grant through the hook. */
+static void m_settle(int i, uint64_t now)
+{
+    struct m_lock *m = &model[i];
+    if (!m->held || m->expires > now)
+        return;
+    if (m->nq == 0) {
+        m->held = 0;
+        return;
+    }
+    struct m_waiter w = m->q[0];
+    memmove(m->q, m->q + 1, (size_t)(m->nq - 1) * sizeof(m->q[0]));
+    m->nq--;
+    uint64_t tok = m_take(w.id);
+    ASSERT_TRUE(tok != 0);
+    ASSERT_TRUE(tok > m->token);
+    m->owner = w.owner;
+    m->expires = now + w.ttl;
+    m->token = tok;
+    if (tok > m_last_token)
+        m_last_token = tok;
+}
+
+static int ids[100000];
+
+TEST(random_ops_match_reference_model)
+{
+    static const struct lock_hooks mh = {NULL, NULL, m_on_grant, NULL};
+    struct lock_table *t = lock_table_new(&mh, 7);
+    memset(model, 0, sizeof(model));
+    m_last_token = 0;
+    m_matched = 0;
+    uint64_t now = 1000;
+    int next_id = 1;
+    for (int step = 0; step < 60000; step++) {
+        int i = (int)rnd(M_NAMES), o = (int)rnd(M_OWNERS);
+        struct m_lock *m = &model[i];
+        uint64_t ttl = 1 + rnd(50), tok;
+        m_nevents = 0;
+        switch (rnd(8)) {
+        case 0: /* time passes */
+            now += rnd(30);
+            break;
+        case 1: { /* acquire, maybe wait */
+            int rc = lock_acquire(t, m_name(i), 1, m_owner(o), 2, ttl, now,
+                                  &tok);
+            m_settle(i, now);
+            if (!m->held) {
+                ASSERT_EQ_INT(0, rc);
+                ASSERT_TRUE(tok > m_last_token); /* tokens only grow */
+                m->held = 1;
+                m->owner = o;
+                m->token = m_last_token = tok;
+                m->expires = now + ttl;
+            } else if (m->owner == o) {
+                ASSERT_EQ_INT(0, rc);
+                ASSERT_EQ_U64(m->token, tok);
+                m->expires = now + ttl;
+            } else {
+                ASSERT_EQ_INT(ERR_BUSY, rc);
+                if (m->nq < M_WAIT && rnd(2)) {
+                    int id = next_id++ % 100000;
+                    ids[id] = id;
+                    struct m_waiter *w = &m->q[m->nq++];
+                    w->owner = o;
+                    w->ttl = ttl;
+                    w->id = id;
+                    w->h = lock_wait(t, m_name(i), 1, m_owner(o), 2, ttl,
+                                     &ids[id]);
+                    ASSERT_TRUE(w->h != NULL);
+                }
+            }
+            break;
+        }
+        case 2: { /* a waiter gives up */
+            if (m->nq == 0)
+                break;
+            int k = (int)rnd((uint64_t)m->nq);
+            lock_wait_cancel(t, m->q[k].h);
+            memmove(m->q + k, m->q + k + 1,
+                    (size_t)(m->nq - k - 1) * sizeof(m->q[0]));
+            m->nq--;
+            break;
+        }
+        case 3: { /* renew with the right or a wrong token */
+            uint64_t cur, use = m->held && rnd(3) ? m->token : rnd(m_last_token + 3);
+            int rc = lock_renew(t, m_name(i), 1, m_owner(o), 2, use, ttl, now,
+                                &cur);
+            m_settle(i, now);
+            int ok = m->held && m->token == use && m->owner == o;
+            ASSERT_EQ_INT(ok ? LOCK_RENEWED : 1, ok ? rc : rc != LOCK_RENEWED);
+            if (ok)
+                m->expires = now + ttl;
+            break;
+        }
+        case 4: { /* release */
+            uint64_t use = m->held && rnd(3) ? m->token : rnd(m_last_token + 3);
+            int rc = lock_release(t, m_name(i), 1, m_owner(o), 2, use, now);
+            m_settle(i, now); /* settled first, then the release may hand over */
+            int ok = m->held && m->token == use && m->owner == o;
+            ASSERT_EQ_INT(ok, rc);
+            if (ok) {
+                m->expires = now; /* ends now: next waiter, if any */
+                m_settle(i, now);
+            }
+            break;
+        }
+        case 5: { /* check */
+            uint64_t use = rnd(2) && m->held ? m->token : rnd(m_last_token + 3);
+            int rc = lock_check(t, m_name(i), 1, use, now);
+            m_settle(i, now);
+            ASSERT_EQ_INT(m->held && m->token == use, rc);
+            break;
+        }
+        case 6: { /* the timer */
+            lock_expire(t, now);
+            for (int k = 0; k < M_NAMES; k++)
+                m_settle(k, now);
+            break;
+        }
+        default: { /* info */
+            struct lock_view v;
+            int held = lock_info(t, m_name(i), 1, now, &v);
+            m_settle(i, now);
+            ASSERT_EQ_INT(m->held, held);
+            if (held) {
+                ASSERT_EQ_U64(m->token, v.token);
+                ASSERT_EQ_U64(m->expires, v.expires);
+                ASSERT_EQ_INT(m->nq, (int)v.waiters);
+                ASSERT_EQ_STR(m_owner(m->owner), v.owner);
+            }
+            break;
+        }
+        }
+        ASSERT_EQ_INT(0, m_nevents); /* every grant the table made is expected */
+    }
+    ASSERT_TRUE(m_matched > 300); /* the waiter paths really ran (709) */
+    lock_table_free(t);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv,
@@ -387,6 +611,7 @@ int main(int argc, char **argv)
                          T(list_with_pattern),
                          T(checkpoint_replay_roundtrip_and_conservative_expiry),
                          T(replay_grant_release_sequence),
+                         T(random_ops_match_reference_model),
                          {0},
                      });
 }
