@@ -51,6 +51,7 @@ static struct journal *jnl;
 static uv_timer_t *timer;         /* fires at the earliest lease deadline */
 static struct waiter_ctx *parked; /* list of parked clients */
 static int force_sync;            /* a reservation was appended: sync it */
+static uint64_t reserve_seq;      /* journal seq of the last reservation */
 static int hook_err;              /* a record could not be journaled */
 static uint64_t replay_now;       /* ms, monotonic, during recovery */
 static uint64_t replay_wall;      /* ms, wall clock, during recovery */
@@ -94,6 +95,10 @@ static void hold(struct client *c)
 {
     uint64_t seq = journal_commit(jnl, force_sync);
     force_sync = 0;
+    /* under everysec/no a later grant from a fresh block must still wait
+     * for the block's reservation (its sync was requested when written) */
+    if (seq < reserve_seq)
+        seq = reserve_seq;
     if (seq)
         client_hold(c, journal_source(jnl), seq);
 }
@@ -151,6 +156,7 @@ static void on_reserve(void *ctx, uint64_t limit)
     (void)ctx;
     uint8_t b[8];
     append(LOCK_REC_RESERVE, b, lock_rec_reserve(b, limit));
+    reserve_seq = journal_records(jnl);
     force_sync = 1; /* whatever the fsync mode: tokens must never repeat */
 }
 
@@ -600,6 +606,7 @@ static int lock_start(char *err, size_t errlen)
 {
     memset(&stats, 0, sizeof(stats));
     max_token = 0;
+    reserve_seq = 0;
     table = lock_table_new(&hooks, clock_wall_ms() ^ ((uint64_t)getpid() << 32));
     replay_now = clock_mono_ms();
     replay_wall = clock_wall_ms();
