@@ -406,7 +406,10 @@ def write_doc(sections, started, elapsed):
                 all_rows.append(row)
                 lines.append("| %s | %s %s | %s: %s | %s | %s | %s |" % (
                     row.name, fmt_num(row.tincan_median), row.unit, row.peer_name,
-                    fmt_num(row.peer_median), fmt_ratio(row.ratio),
+                    fmt_num(row.peer_median),
+                    # a module's own figure against a non-ratio target: as is
+                    ("%.3g" % row.ratio if row.ratio is not None else "-")
+                    if row.target is None and row.target_text else fmt_ratio(row.ratio),
                     ">= %.2fx" % row.target if row.target is not None
                     else (row.target_text or "-"),
                     row.error or row.verdict))
