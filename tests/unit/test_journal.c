@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "errors.h"
 #include "fsx.h"
 #include "test.h"
@@ -332,6 +333,61 @@ TEST(fsync_modes_decide_what_commit_waits_for)
     journal_close(j);
 }
 
+static void run_until(uv_loop_t *loop, const uint64_t *v, uint64_t want)
+{
+    for (int i = 0; i < 5000 && *v < want; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+TEST(group_commit_through_the_sync_thread)
+{
+    uv_loop_t loop;
+    ASSERT_EQ_INT(0, uv_loop_init(&loop));
+    int mode = JOURNAL_FSYNC_ALWAYS;
+    struct journal_opts o = {0};
+    o.dir = test_dir();
+    o.name = "g";
+    o.loop = &loop;
+    o.fsync_mode = &mode;
+    o.replay = on_replay;
+    char err[256];
+    struct journal *j = NULL;
+    ASSERT_EQ_INT(0, journal_open(&j, &o, err, sizeof(err)));
+    uint64_t seq = 0;
+    for (uint32_t i = 1; i <= 50; i++) {
+        add(j, 1, i, 10);
+        seq = journal_commit(j, 0); /* never blocks */
+    }
+    ASSERT_EQ_U64(50, seq);
+    const struct sync_source *src = journal_source(j);
+    run_until(&loop, &src->synced, 50);
+    ASSERT_EQ_U64(50, src->synced);
+    /* everysec: nothing held, the timer syncs within about a second */
+    mode = JOURNAL_FSYNC_EVERYSEC;
+    add(j, 1, 51, 0);
+    ASSERT_EQ_U64(0, journal_commit(j, 0));
+    uint64_t t0 = clock_mono_ms();
+    run_until(&loop, &src->synced, 51);
+    ASSERT_EQ_U64(51, src->synced);
+    ASSERT_TRUE(clock_mono_ms() - t0 < 3000);
+    /* a checkpoint while syncs may be in flight */
+    add(j, 1, 52, 0);
+    journal_commit(j, 1);
+    struct walk_ctx c = {1, 3};
+    ASSERT_EQ_INT(0, journal_checkpoint(j, walk, &c, err, sizeof(err)));
+    ASSERT_EQ_U64(52, src->synced);
+    journal_close(j);
+    uv_run(&loop, UV_RUN_DEFAULT); /* lets the handles close */
+    ASSERT_EQ_INT(0, uv_loop_close(&loop));
+    o.loop = NULL;
+    seen.n = 0;
+    ASSERT_EQ_INT(0, journal_open(&j, &o, err, sizeof(err)));
+    ASSERT_EQ_INT(3, (int)seen.n);
+    journal_close(j);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv,
@@ -346,6 +402,7 @@ int main(int argc, char **argv)
                          T(power_loss_drop_keeps_synced_records),
                          T(power_loss_half_and_zero_cut_at_last_good),
                          T(fsync_modes_decide_what_commit_waits_for),
+                         T(group_commit_through_the_sync_thread),
                          {0},
                      });
 }
