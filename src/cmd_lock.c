@@ -33,16 +33,16 @@
 #include "net.h"
 #include "sbuf.h"
 
-#define LOCK_NAME_MAX 512         /* bytes of a lock name */
-#define LOCK_OWNER_MAX 256        /* bytes of an owner */
-#define LOCK_TTL_MAX 86400000     /* ms, one day */
-#define LOCK_WAIT_MAX 86400000    /* ms */
+#define LOCK_NAME_MAX     512      /* bytes of a lock name */
+#define LOCK_OWNER_MAX    256      /* bytes of an owner */
+#define LOCK_TTL_MAX      86400000 /* ms, one day */
+#define LOCK_WAIT_MAX     86400000 /* ms */
 #define LOCK_JOURNAL_NAME "locks"
 
 /* A client parked in LOCK.ACQUIRE ... WAIT. */
 struct waiter_ctx {
     struct client *c;
-    struct lock_waiter *w;        /* the table's handle */
+    struct lock_waiter *w;          /* the table's handle */
     struct waiter_ctx *prev, *next; /* all parked clients, for stop */
 };
 
@@ -60,13 +60,13 @@ static int64_t cfg_compact;       /* bytes of log before a checkpoint */
 static uint64_t max_token;        /* highest token seen by on_grant */
 
 static struct {
-    uint64_t grants;       /* new tokens handed out */
-    uint64_t extends;      /* re-acquires and renews */
-    uint64_t releases;     /* by LOCK.RELEASE */
-    uint64_t expired;      /* leases that ran out */
-    uint64_t waits;        /* clients that parked */
+    uint64_t grants;   /* new tokens handed out */
+    uint64_t extends;  /* re-acquires and renews */
+    uint64_t releases; /* by LOCK.RELEASE */
+    uint64_t expired;  /* leases that ran out */
+    uint64_t waits;    /* clients that parked */
     uint64_t wait_timeouts;
-    uint64_t lost;         /* LOCK.RENEW answered LOCKLOST */
+    uint64_t lost; /* LOCK.RENEW answered LOCKLOST */
     uint64_t checkpoints;
 } stats;
 
@@ -216,8 +216,7 @@ static void on_release(void *ctx, const struct lock *l, int expired)
         free(b);
 }
 
-static const struct lock_hooks hooks = {NULL, on_reserve, on_grant,
-                                        on_release};
+static const struct lock_hooks hooks = {NULL, on_reserve, on_grant, on_release};
 
 /* ---- expiry timer ---- */
 
@@ -391,7 +390,8 @@ static void cmd_lock_renew(struct client *c, int argc, struct arg *argv)
     (void)argc;
     uint64_t token, ttl, current;
     if (parse_name(c, &argv[1]) < 0 || parse_owner(c, &argv[2]) < 0 ||
-        parse_token(c, &argv[3], &token) < 0 || parse_ttl(c, &argv[4], &ttl) < 0)
+        parse_token(c, &argv[3], &token) < 0 ||
+        parse_ttl(c, &argv[4], &ttl) < 0)
         return;
     if (writable(c) < 0)
         return;
@@ -470,8 +470,8 @@ static void cmd_lock_check(struct client *c, int argc, struct arg *argv)
     if (parse_name(c, &argv[1]) < 0 || parse_token(c, &argv[2], &token) < 0)
         return;
     hook_err = 0;
-    int ok = lock_check(table, argv[1].ptr, argv[1].len, token,
-                        clock_mono_ms());
+    int ok =
+        lock_check(table, argv[1].ptr, argv[1].len, token, clock_mono_ms());
     hook_err = 0;
     reply_int(c, ok);
     arm();
@@ -558,12 +558,10 @@ static const struct command_spec lock_commands[] = {
      1, 1, 1},
     {"lock.renew", 5, CMD_WRITE | CMD_FAST, cmd_lock_renew, "lock",
      "name owner token ttl_ms",
-     "Heartbeat: extends the lease to ttl_ms from now, or -LOCKLOST", 1, 1,
-     1},
+     "Heartbeat: extends the lease to ttl_ms from now, or -LOCKLOST", 1, 1, 1},
     {"lock.release", 4, CMD_WRITE | CMD_FAST, cmd_lock_release, "lock",
      "name owner token",
-     "Ends the lease; replies 1 if it was held by owner under token", 1, 1,
-     1},
+     "Ends the lease; replies 1 if it was held by owner under token", 1, 1, 1},
     {"lock.check", 3, CMD_READONLY | CMD_FAST, cmd_lock_check, "lock",
      "name token", "Replies 1 if token is the current, unexpired grant", 1, 1,
      1},
@@ -596,8 +594,7 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
                      char *err, size_t errlen)
 {
     (void)ctx;
-    return lock_replay(table, type, p, n, replay_now, replay_wall, err,
-                       errlen);
+    return lock_replay(table, type, p, n, replay_now, replay_wall, err, errlen);
 }
 
 static void lock_stop(void);
@@ -607,7 +604,8 @@ static int lock_start(char *err, size_t errlen)
     memset(&stats, 0, sizeof(stats));
     max_token = 0;
     reserve_seq = 0;
-    table = lock_table_new(&hooks, clock_wall_ms() ^ ((uint64_t)getpid() << 32));
+    table =
+        lock_table_new(&hooks, clock_wall_ms() ^ ((uint64_t)getpid() << 32));
     replay_now = clock_mono_ms();
     replay_wall = clock_wall_ms();
     struct journal_opts o = {0};

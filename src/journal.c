@@ -16,40 +16,40 @@
 #include "sbuf.h"
 #include "syncer.h"
 
-#define HDR_LEN 16   /* bytes: magic + generation */
-#define FRAME_LEN 8  /* bytes: len + crc, before the type byte */
+#define HDR_LEN    16          /* bytes: magic + generation */
+#define FRAME_LEN  8           /* bytes: len + crc, before the type byte */
 #define CKPT_FLUSH (64 * 1024) /* bytes buffered while writing a checkpoint */
 
 static const char MAGIC[8] = {'T', 'C', 'J', 'R', 'N', 'L', 0, 1};
 
 struct journal {
-    char *dir;                /* owned */
-    char *name;               /* owned */
-    uv_loop_t *loop;          /* NULL: inline syncs */
-    const int *mode;          /* enum journal_fsync, or NULL = always */
-    uint64_t compact_bytes;   /* bytes, see journal_opts */
-    struct syncer *syncer;    /* NULL without a loop */
-    uv_timer_t *timer;        /* everysec; heap, freed by its close cb */
-    int fd;                   /* current log, -1 if none */
-    uint64_t gen;             /* generation of the current log */
-    uint64_t log_bytes;       /* bytes, size of the current log */
-    uint64_t ckpt_bytes;      /* bytes, the current generation's checkpoint */
-    uint64_t seq;             /* records appended since open (sync seq) */
-    uint64_t requested;       /* highest seq a sync was requested for */
-    uint64_t truncated;       /* bytes cut from a torn tail at open */
-    int err;                  /* sticky ERR_IO / ERR_NOSPACE, 0 if healthy */
-    struct sync_source src;   /* what held replies wait on */
-    char src_name[64];        /* "journal:NAME" */
-    struct sbuf scratch;      /* frame being written */
+    char *dir;              /* owned */
+    char *name;             /* owned */
+    uv_loop_t *loop;        /* NULL: inline syncs */
+    const int *mode;        /* enum journal_fsync, or NULL = always */
+    uint64_t compact_bytes; /* bytes, see journal_opts */
+    struct syncer *syncer;  /* NULL without a loop */
+    uv_timer_t *timer;      /* everysec; heap, freed by its close cb */
+    int fd;                 /* current log, -1 if none */
+    uint64_t gen;           /* generation of the current log */
+    uint64_t log_bytes;     /* bytes, size of the current log */
+    uint64_t ckpt_bytes;    /* bytes, the current generation's checkpoint */
+    uint64_t seq;           /* records appended since open (sync seq) */
+    uint64_t requested;     /* highest seq a sync was requested for */
+    uint64_t truncated;     /* bytes cut from a torn tail at open */
+    int err;                /* sticky ERR_IO / ERR_NOSPACE, 0 if healthy */
+    struct sync_source src; /* what held replies wait on */
+    char src_name[64];      /* "journal:NAME" */
+    struct sbuf scratch;    /* frame being written */
 };
 
 struct journal_ckpt {
     struct journal *j;
     int fd;
-    struct sbuf buf;          /* framed records not yet written */
-    uint64_t off;             /* bytes written to fd so far */
-    uint64_t count;           /* records added */
-    int err;                  /* first -errno, sticky */
+    struct sbuf buf; /* framed records not yet written */
+    uint64_t off;    /* bytes written to fd so far */
+    uint64_t count;  /* records added */
+    int err;         /* first -errno, sticky */
 };
 
 /* ---- helpers ---- */
@@ -197,8 +197,8 @@ int journal_append(struct journal *j, uint8_t type, const void *p, size_t n,
 {
     if (j->err) {
         if (err)
-            snprintf(err, errlen,
-                     "journal %s is read-only after an i/o error", j->name);
+            snprintf(err, errlen, "journal %s is read-only after an i/o error",
+                     j->name);
         return ERR_READONLY;
     }
     if (type == 0 || n > JOURNAL_MAX_RECORD) {
@@ -212,8 +212,7 @@ int journal_append(struct journal *j, uint8_t type, const void *p, size_t n,
     int rc = fsx_pwrite_all(j->fd, j->scratch.data, j->scratch.len,
                             (off_t)j->log_bytes);
     if (rc < 0) {
-        log_error("journal %s: write %s.%016" PRIx64 ".log at %" PRIu64
-                  ": %s",
+        log_error("journal %s: write %s.%016" PRIx64 ".log at %" PRIu64 ": %s",
                   j->name, j->name, j->gen, j->log_bytes, strerror(-rc));
         if (err)
             snprintf(err, errlen, "journal %s: write failed: %s", j->name,
@@ -253,8 +252,7 @@ static size_t parse_record(const uint8_t *b, size_t n, size_t off,
     if (n - off < FRAME_LEN + 1)
         return 0;
     uint32_t len = get32(b + off);
-    if (len == 0 || len > JOURNAL_MAX_RECORD + 1 ||
-        n - off - FRAME_LEN < len)
+    if (len == 0 || len > JOURNAL_MAX_RECORD + 1 || n - off - FRAME_LEN < len)
         return 0;
     uint32_t crc = crc32c(0, b + off, 4);
     crc = crc32c(crc, b + off + FRAME_LEN, len);
@@ -337,8 +335,7 @@ out_free:
 }
 
 /* Creates log gen with its header, synced, and its dir entry synced. */
-static int create_log(struct journal *j, uint64_t gen, char *err,
-                      size_t errlen)
+static int create_log(struct journal *j, uint64_t gen, char *err, size_t errlen)
 {
     char *path = path_of(j, gen, "log");
     uint8_t h[HDR_LEN];
@@ -517,8 +514,8 @@ static void remove_old(struct journal *j, uint64_t keep)
     closedir(d);
 }
 
-int journal_open(struct journal **out, const struct journal_opts *o,
-                 char *err, size_t errlen)
+int journal_open(struct journal **out, const struct journal_opts *o, char *err,
+                 size_t errlen)
 {
     struct journal *j = xcalloc(1, sizeof(*j));
     j->dir = xstrdup(o->dir);
@@ -684,8 +681,8 @@ int journal_checkpoint(struct journal *j,
     sbuf_add(&w.buf, h, sizeof(h));
     ret = walk(ctx, &w);
     if (ret < 0 && !w.err) {
-        snprintf(err, errlen, "journal %s: checkpoint walk failed: %s",
-                 j->name, error_text(ret));
+        snprintf(err, errlen, "journal %s: checkpoint walk failed: %s", j->name,
+                 error_text(ret));
         goto err_unlink;
     }
     uint8_t cnt[8];

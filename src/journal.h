@@ -62,17 +62,17 @@ typedef int journal_replay_fn(void *ctx, uint8_t type, const uint8_t *p,
                               size_t n, char *err, size_t errlen);
 
 struct journal_opts {
-    const char *dir;            /* existing directory for the files */
-    const char *name;           /* file prefix, e.g. "locks"; [a-z0-9_-] */
-    uv_loop_t *loop;            /* for the sync thread and the everysec timer;
-                                   NULL = fdatasync inline (tests, tools) */
-    const int *fsync_mode;      /* enum journal_fsync, read at every commit;
-                                   NULL = always */
-    uint64_t compact_bytes;     /* bytes: journal_should_checkpoint() once the
-                                   log is this big and 2x the last checkpoint;
-                                   0 = 8 MiB */
-    journal_replay_fn *replay;  /* required */
-    void *ctx;                  /* passed to replay */
+    const char *dir;           /* existing directory for the files */
+    const char *name;          /* file prefix, e.g. "locks"; [a-z0-9_-] */
+    uv_loop_t *loop;           /* for the sync thread and the everysec timer;
+                                  NULL = fdatasync inline (tests, tools) */
+    const int *fsync_mode;     /* enum journal_fsync, read at every commit;
+                                  NULL = always */
+    uint64_t compact_bytes;    /* bytes: journal_should_checkpoint() once the
+                                  log is this big and 2x the last checkpoint;
+                                  0 = 8 MiB */
+    journal_replay_fn *replay; /* required */
+    void *ctx;                 /* passed to replay */
 };
 
 struct journal;
@@ -81,8 +81,8 @@ struct journal;
  * stored record before this returns. Returns 0 with *out, or ERR_IO /
  * ERR_CORRUPT / the replay's code with err filled ("journal locks: ..."). May
  * block on disk. */
-int journal_open(struct journal **out, const struct journal_opts *o,
-                 char *err, size_t errlen);
+int journal_open(struct journal **out, const struct journal_opts *o, char *err,
+                 size_t errlen);
 /* Waits for pending syncs, closes the files, stops the thread. NULL is ok. */
 void journal_close(struct journal *j);
 
@@ -119,7 +119,7 @@ int journal_should_checkpoint(const struct journal *j);
 uint64_t journal_log_bytes(const struct journal *j);  /* current log size */
 uint64_t journal_ckpt_bytes(const struct journal *j); /* last checkpoint */
 uint64_t journal_generation(const struct journal *j);
-uint64_t journal_records(const struct journal *j);    /* appended since start */
+uint64_t journal_records(const struct journal *j);   /* appended since start */
 uint64_t journal_truncated(const struct journal *j); /* bytes cut at open */
 
 #endif

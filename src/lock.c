@@ -9,42 +9,42 @@
 #include "errors.h"
 
 struct lock_waiter {
-    struct lock *lock;         /* the lock waited for */
-    char *owner;               /* owned copy, NUL-terminated */
-    size_t owner_len;          /* bytes */
-    uint64_t ttl_ms;           /* ms, lease to grant when its turn comes */
-    void *ctx;                 /* caller's handle (the blocked client) */
-    struct lock_waiter *next;  /* FIFO: towards the tail */
-    struct lock_waiter *prev;  /* FIFO: towards the head */
+    struct lock *lock;        /* the lock waited for */
+    char *owner;              /* owned copy, NUL-terminated */
+    size_t owner_len;         /* bytes */
+    uint64_t ttl_ms;          /* ms, lease to grant when its turn comes */
+    void *ctx;                /* caller's handle (the blocked client) */
+    struct lock_waiter *next; /* FIFO: towards the tail */
+    struct lock_waiter *prev; /* FIFO: towards the head */
 };
 
 struct lock {
-    char *name;                /* owned, NUL-terminated */
-    size_t name_len;           /* bytes */
-    char *owner;               /* owned, NUL-terminated */
-    size_t owner_len;          /* bytes */
-    uint64_t token;            /* fencing token of the current grant */
-    uint64_t ttl_ms;           /* ms, last granted/renewed lease length */
-    uint64_t expires;          /* ms, monotonic */
-    uint64_t hash;             /* of name */
-    size_t heap_idx;           /* position in the deadline heap */
-    struct lock *chain;        /* next in the hash bucket */
-    struct lock_waiter *head;  /* first waiter (granted next) */
-    struct lock_waiter *tail;  /* last waiter */
+    char *name;               /* owned, NUL-terminated */
+    size_t name_len;          /* bytes */
+    char *owner;              /* owned, NUL-terminated */
+    size_t owner_len;         /* bytes */
+    uint64_t token;           /* fencing token of the current grant */
+    uint64_t ttl_ms;          /* ms, last granted/renewed lease length */
+    uint64_t expires;         /* ms, monotonic */
+    uint64_t hash;            /* of name */
+    size_t heap_idx;          /* position in the deadline heap */
+    struct lock *chain;       /* next in the hash bucket */
+    struct lock_waiter *head; /* first waiter (granted next) */
+    struct lock_waiter *tail; /* last waiter */
     size_t nwaiters;
 };
 
 struct lock_table {
     struct lock_hooks hooks;
-    uint64_t seed;             /* hash seed */
-    struct lock **buckets;     /* chained hash table */
-    size_t nbuckets;           /* power of two */
-    size_t count;              /* held locks */
-    size_t nwaiters;           /* waiters over all locks */
-    struct lock **heap;        /* min-heap on expires */
+    uint64_t seed;         /* hash seed */
+    struct lock **buckets; /* chained hash table */
+    size_t nbuckets;       /* power of two */
+    size_t count;          /* held locks */
+    size_t nwaiters;       /* waiters over all locks */
+    struct lock **heap;    /* min-heap on expires */
     size_t heap_cap;
-    uint64_t token_next;       /* next token to hand out (>= 1) */
-    uint64_t token_limit;      /* tokens < limit are reserved durably */
+    uint64_t token_next;  /* next token to hand out (>= 1) */
+    uint64_t token_limit; /* tokens < limit are reserved durably */
 };
 
 /* ---- hashing ---- */
@@ -262,8 +262,7 @@ static struct lock *settle(struct lock_table *t, const char *name, size_t len,
 
 /* ---- public API ---- */
 
-struct lock_table *lock_table_new(const struct lock_hooks *hooks,
-                                  uint64_t seed)
+struct lock_table *lock_table_new(const struct lock_hooks *hooks, uint64_t seed)
 {
     struct lock_table *t = xcalloc(1, sizeof(*t));
     if (hooks)

@@ -50,14 +50,14 @@ struct lock_hooks {
 /* A read-only view of one held lock (pointers valid until the next call that
  * changes the table). */
 struct lock_view {
-    const char *name;   /* not NUL-terminated */
-    size_t name_len;    /* bytes */
-    const char *owner;  /* not NUL-terminated */
-    size_t owner_len;   /* bytes */
-    uint64_t token;     /* fencing token of the current grant */
-    uint64_t ttl_ms;    /* ms, the lease length last granted or renewed */
-    uint64_t expires;   /* ms, monotonic: the lease ends at this instant */
-    size_t waiters;     /* clients queued behind the holder */
+    const char *name;  /* not NUL-terminated */
+    size_t name_len;   /* bytes */
+    const char *owner; /* not NUL-terminated */
+    size_t owner_len;  /* bytes */
+    uint64_t token;    /* fencing token of the current grant */
+    uint64_t ttl_ms;   /* ms, the lease length last granted or renewed */
+    uint64_t expires;  /* ms, monotonic: the lease ends at this instant */
+    size_t waiters;    /* clients queued behind the holder */
 };
 
 struct lock_table;
@@ -128,8 +128,8 @@ size_t lock_list(struct lock_table *t, const char *pattern, size_t plen,
                  uint64_t now, void (*fn)(const struct lock_view *, void *),
                  void *ctx);
 
-size_t lock_count(const struct lock_table *t);   /* held locks */
-size_t lock_waiters(const struct lock_table *t); /* waiters, all locks */
+size_t lock_count(const struct lock_table *t);         /* held locks */
+size_t lock_waiters(const struct lock_table *t);       /* waiters, all locks */
 uint64_t lock_token_next(const struct lock_table *t);  /* next token to hand */
 uint64_t lock_token_limit(const struct lock_table *t); /* reserved, exclusive */
 

@@ -52,8 +52,7 @@ static void on_release(void *ctx, const struct lock *l, int expired)
         seen.nrelease++;
 }
 
-static const struct lock_hooks hooks = {NULL, on_reserve, on_grant,
-                                        on_release};
+static const struct lock_hooks hooks = {NULL, on_reserve, on_grant, on_release};
 
 static struct lock_table *fresh(void)
 {
@@ -149,8 +148,8 @@ TEST(waiters_are_granted_fifo)
     /* w3 gave up: the next release frees the lock */
     lock_wait_cancel(t, w3);
     ASSERT_EQ_INT(0, (int)lock_waiters(t));
-    ASSERT_EQ_INT(1, lock_release(t, S("q"), S("w2"), seen.granted_token[1],
-                                  260));
+    ASSERT_EQ_INT(1,
+                  lock_release(t, S("q"), S("w2"), seen.granted_token[1], 260));
     ASSERT_EQ_INT(2, (int)seen.ngrant_waiter);
     ASSERT_EQ_INT(0, (int)lock_count(t));
     lock_table_free(t);
@@ -326,7 +325,7 @@ TEST(checkpoint_replay_roundtrip_and_conservative_expiry)
     ASSERT_EQ_U64(7 + 10000 - 50 - 200, v.expires);
     ASSERT_EQ_INT(1, lock_info(u, S("b"), 7, &v));
     ASSERT_EQ_U64(7 + 500 - 50 - 200, v.expires);
-    ASSERT_EQ_STR("bob", v.owner); /* NUL-terminated copy */
+    ASSERT_EQ_STR("bob", v.owner);                 /* NUL-terminated copy */
     ASSERT_EQ_INT(0, lock_info(u, S("c"), 7, &v)); /* ran out while down */
     /* not granted early to another owner */
     uint64_t x;
@@ -353,20 +352,20 @@ TEST(replay_grant_release_sequence)
     char err[128];
     struct lock_view v = {"n", 1, "o", 1, 5, 1000, 1000, 0};
     size_t n = lock_rec_grant(buf, &v, 0, 100);
-    ASSERT_EQ_INT(0, lock_replay(t, LOCK_REC_GRANT, buf, n, 0, 100, err,
-                                 sizeof(err)));
+    ASSERT_EQ_INT(
+        0, lock_replay(t, LOCK_REC_GRANT, buf, n, 0, 100, err, sizeof(err)));
     ASSERT_EQ_INT(1, (int)lock_count(t));
     n = lock_rec_release(buf, &v);
-    ASSERT_EQ_INT(0, lock_replay(t, LOCK_REC_RELEASE, buf, n, 0, 100, err,
-                                 sizeof(err)));
+    ASSERT_EQ_INT(
+        0, lock_replay(t, LOCK_REC_RELEASE, buf, n, 0, 100, err, sizeof(err)));
     ASSERT_EQ_INT(0, (int)lock_count(t));
     lock_replay_done(t);
     uint64_t tok;
     ASSERT_EQ_INT(0, lock_acquire(t, S("n"), S("o"), 10, 0, &tok));
     ASSERT_TRUE(tok > 5);
     /* malformed input is refused with a reason */
-    ASSERT_EQ_INT(ERR_CORRUPT, lock_replay(t, LOCK_REC_GRANT, buf, 3, 0, 0,
-                                           err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT, lock_replay(t, LOCK_REC_GRANT, buf, 3, 0, 0, err,
+                                           sizeof(err)));
     ASSERT_TRUE(strstr(err, "malformed") != NULL);
     ASSERT_EQ_INT(ERR_CORRUPT,
                   lock_replay(t, 99, buf, 8, 0, 0, err, sizeof(err)));
@@ -375,9 +374,9 @@ TEST(replay_grant_release_sequence)
 
 /* ---- randomized comparison with a simple reference model ---- */
 
-#define M_NAMES 4
+#define M_NAMES  4
 #define M_OWNERS 5
-#define M_WAIT 64
+#define M_WAIT   64
 
 struct m_waiter {
     int owner;
@@ -500,8 +499,8 @@ TEST(random_ops_match_reference_model)
             now += rnd(30);
             break;
         case 1: { /* acquire, maybe wait */
-            int rc = lock_acquire(t, m_name(i), 1, m_owner(o), 2, ttl, now,
-                                  &tok);
+            int rc =
+                lock_acquire(t, m_name(i), 1, m_owner(o), 2, ttl, now, &tok);
             m_settle(i, now);
             if (!m->held) {
                 ASSERT_EQ_INT(0, rc);
@@ -541,9 +540,10 @@ TEST(random_ops_match_reference_model)
             break;
         }
         case 3: { /* renew with the right or a wrong token */
-            uint64_t cur, use = m->held && rnd(3) ? m->token : rnd(m_last_token + 3);
-            int rc = lock_renew(t, m_name(i), 1, m_owner(o), 2, use, ttl, now,
-                                &cur);
+            uint64_t cur,
+                use = m->held && rnd(3) ? m->token : rnd(m_last_token + 3);
+            int rc =
+                lock_renew(t, m_name(i), 1, m_owner(o), 2, use, ttl, now, &cur);
             m_settle(i, now);
             int ok = m->held && m->token == use && m->owner == o;
             ASSERT_EQ_INT(ok ? LOCK_RENEWED : 1, ok ? rc : rc != LOCK_RENEWED);
@@ -554,7 +554,8 @@ TEST(random_ops_match_reference_model)
         case 4: { /* release */
             uint64_t use = m->held && rnd(3) ? m->token : rnd(m_last_token + 3);
             int rc = lock_release(t, m_name(i), 1, m_owner(o), 2, use, now);
-            m_settle(i, now); /* settled first, then the release may hand over */
+            m_settle(i,
+                     now); /* settled first, then the release may hand over */
             int ok = m->held && m->token == use && m->owner == o;
             ASSERT_EQ_INT(ok, rc);
             if (ok) {
@@ -590,7 +591,8 @@ TEST(random_ops_match_reference_model)
             break;
         }
         }
-        ASSERT_EQ_INT(0, m_nevents); /* every grant the table made is expected */
+        ASSERT_EQ_INT(0,
+                      m_nevents); /* every grant the table made is expected */
     }
     ASSERT_TRUE(m_matched > 300); /* the waiter paths really ran (709) */
     lock_table_free(t);
