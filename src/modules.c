@@ -6,6 +6,7 @@ extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
 extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
 extern const struct module queue_module;  /* cmd_queue.c: Q.*, CHUNK.ENQUEUE */
+extern const struct module bus_module;    /* cmd_bus.c: EV.SUB/READ/ACK/... (after the store) */
 
 const struct module *const modules[] = {
     &server_module,
@@ -13,6 +14,7 @@ const struct module *const modules[] = {
     &lock_module,
     &chunk_module,
     &queue_module,
+    &bus_module,
 };
 
 const size_t modules_count = sizeof(modules) / sizeof(modules[0]);

@@ -1,0 +1,1438 @@
+/* cmd_bus.c - EV.SUB ... EV.SUBS: topic subscriptions over the event store,
+ * and the bus module's I/O: the state journal, the deadline timer, blocked
+ * readers and the link to the store.
+ *
+ * The subscription logic is bus.c (pure). This file parses arguments, calls
+ * it, replies, and owns what is around it:
+ *   - every change of a durable subscription is a record in the journal
+ *     <dir>/bus.*.{ckpt,log}; the replies of EV.SUB, EV.UNSUB, EV.ACK,
+ *     EV.NACK, EV.REDRIVE and EV.REPLAY are held until the fdatasync covering
+ *     their records (group commit), so an acked event never comes back after
+ *     a crash. Deliveries (cursor moves + new pending entries, one record per
+ *     read) and expiries are written at once (they survive kill -9) and synced
+ *     with the next group: losing one to a power cut only means a redelivery;
+ *   - one libuv timer is armed at the earliest ack deadline or NACK delay, so
+ *     missed deadlines redeliver by themselves (nobody polls);
+ *   - EV.READ ... BLOCK parks the client (client_block) in one FIFO list;
+ *     parked readers are served, oldest first, whenever the store says new
+ *     events are visible (after their fsync under --fsync always) and after
+ *     every change that made entries deliverable again;
+ *   - ephemeral subscriptions are never journaled and vanish when the last
+ *     connection that created or read them is gone.
+ * Events are read through the store adapter below (the only place that calls
+ * the store); replies show each event exactly as EV.GET does, plus fields.
+ * Recovery: the journal is replayed (deliveries that were held keep their
+ * consumer and wall-clock deadline), then a checkpoint compacts it. */
+#include "bus.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h" /* client_by_id() for ephemeral subscriptions; see gc() */
+#include "clock.h"
+#include "command.h"
+#include "common.h"
+#include "config.h"
+#include "errors.h"
+#include "journal.h"
+#include "log.h"
+#include "module.h"
+#include "net.h"
+#include "sbuf.h"
+#include "store.h"
+#include "topic.h"
+
+#define BUS_JOURNAL_NAME "bus"
+#define BUS_ACKWAIT_MAX 86400000LL       /* ms, one day */
+#define BUS_DELAY_MAX 86400000LL         /* ms, one day */
+#define BUS_BLOCK_MAX 86400000LL         /* ms */
+#define BUS_MAXDELIVER_MAX 1000000LL
+#define BUS_COUNT_MAX 10000              /* events of one READ/PENDING/DEAD */
+#define BUS_LIST_DEFAULT 100             /* PENDING/DEAD without COUNT */
+#define BUS_GC_INTERVAL 250              /* ms between ephemeral checks */
+
+/* ---- the store adapter (see /work/bus-needs.md) ----
+ * The only place that calls the store. The store itself (store.h) answers
+ * pattern and time queries; the module around it (cmd_store.c) owns the one
+ * open store, knows what is synced, wakes us on publish and writes EV.GET
+ * replies. Those four are weak until cmd_store.c defines them: without them
+ * every read command replies "-ERR event store not available". */
+struct store *store_default(void) __attribute__((weak));
+uint64_t store_visible(void) __attribute__((weak));
+void store_on_visible(void (*fn)(void *ctx, uint64_t visible), void *ctx)
+    __attribute__((weak));
+int store_reply_event(struct client *c, uint64_t pos, size_t extra)
+    __attribute__((weak));
+
+static int store_linked(void)
+{
+    return store_default && store_visible && store_on_visible &&
+           store_reply_event && store_default();
+}
+
+static int src_next(void *ctx, const struct bus_pattern *pats, size_t npats,
+                    uint64_t after, uint64_t until, uint64_t *pos)
+{
+    (void)ctx;
+    const char *p[BUS_PATTERNS_MAX];
+    size_t l[BUS_PATTERNS_MAX];
+    for (size_t i = 0; i < npats && i < BUS_PATTERNS_MAX; i++) {
+        p[i] = pats[i].p;
+        l[i] = pats[i].len;
+    }
+    return store_next_match(store_default(), p, l, npats, after, until, pos);
+}
+
+static uint64_t src_visible(void *ctx)
+{
+    (void)ctx;
+    return store_visible();
+}
+
+static int first_visit(void *ctx, const struct segment_record *r)
+{
+    *(uint64_t *)ctx = r->position;
+    return 1;
+}
+
+/* The last position whose event time is < time_ms (ms, wall clock). */
+static uint64_t position_before(uint64_t time_ms)
+{
+    struct store_query q = {0};
+    uint64_t first = 0;
+    q.pattern = "#";
+    q.pattern_len = 1;
+    q.to_pos = UINT64_MAX;
+    q.from_time = time_ms;
+    q.to_time = UINT64_MAX;
+    q.count = 1;
+    if (store_range(store_default(), &q, first_visit, &first) < 0 || !first)
+        return store_visible(); /* nothing at or after that time */
+    return first - 1;
+}
+
+static const struct bus_source source = {NULL, src_next, src_visible};
+
+/* ---- state ---- */
+
+/* A client parked in EV.READ ... BLOCK. */
+struct waiter {
+    struct client *c;
+    char *sub;                  /* owned name of the subscription */
+    size_t sub_len;             /* bytes */
+    char *consumer;             /* owned consumer name */
+    size_t consumer_len;        /* bytes */
+    size_t count;               /* events wanted */
+    struct waiter *prev, *next; /* FIFO: oldest first */
+};
+
+/* A connection that created or read an ephemeral subscription. */
+struct eph_link {
+    uint64_t client;            /* client_id() */
+    char *sub;                  /* owned subscription name */
+    size_t sub_len;
+    char *consumer;             /* owned consumer name, NULL for the creator */
+    size_t consumer_len;
+    struct eph_link *next;
+};
+
+static struct bus_set *set;
+static struct journal *jnl;
+static uv_timer_t *timer;          /* fires at the next deadline */
+static uv_timer_t *gc_timer;       /* checks ephemeral links while any */
+static struct waiter *wait_head, *wait_tail;
+static size_t nwaiters;
+static struct eph_link *links;
+static int hook_err;               /* a record could not be journaled */
+static uint64_t replay_now;        /* ms, monotonic, during recovery */
+static int cfg_fsync;              /* enum journal_fsync (bus-fsync) */
+
+static struct {
+    uint64_t delivered;      /* events handed to consumers */
+    uint64_t acks;
+    uint64_t nacks;
+    uint64_t redriven;
+    uint64_t replays;        /* EV.REPLAY ranges added */
+    uint64_t blocked;        /* clients that parked */
+    uint64_t block_timeouts;
+    uint64_t wakeups;        /* visibility callbacks from the store */
+    uint64_t checkpoints;
+    uint64_t read_errors;    /* events that could not be read for a reply */
+} stats;
+
+/* ---- helpers ---- */
+
+static void update_wall_offset(void)
+{
+    bus_set_wall_offset(set, (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
+}
+
+static uint64_t wall_of(uint64_t mono, uint64_t now, uint64_t wall)
+{
+    return mono >= now ? wall + (mono - now) : wall - (now - mono);
+}
+
+/* Holds c's reply until everything journaled so far is durable. */
+static void hold(struct client *c)
+{
+    uint64_t seq = journal_commit(jnl, 0);
+    if (seq)
+        client_hold(c, journal_source(jnl), seq);
+}
+
+static void reply_journal_error(struct client *c)
+{
+    int code = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
+    reply_error_code(c, code == ERR_IO ? ERR_READONLY : code,
+                     "bus journal is read-only after an i/o error; restart "
+                     "the server");
+}
+
+static int writable(struct client *c)
+{
+    if (!journal_error(jnl))
+        return 0;
+    reply_journal_error(c);
+    return -1;
+}
+
+/* After a change: replies the error and returns -1 if a record was lost. */
+static int journaled(struct client *c)
+{
+    if (!hook_err)
+        return 0;
+    hook_err = 0;
+    reply_journal_error(c);
+    return -1;
+}
+
+static int store_ok(struct client *c)
+{
+    if (store_linked())
+        return 0;
+    reply_error(c, "ERR event store not available");
+    return -1;
+}
+
+static int walk_emit(void *ctx, uint8_t type, const uint8_t *p, size_t n)
+{
+    return journal_ckpt_add(ctx, type, p, n);
+}
+
+static int walk(void *ctx, struct journal_ckpt *w)
+{
+    (void)ctx;
+    update_wall_offset();
+    return bus_checkpoint(set, JOURNAL_MAX_RECORD / 4, walk_emit, w);
+}
+
+static int checkpoint(char *err, size_t errlen)
+{
+    int rc = journal_checkpoint(jnl, walk, NULL, err, errlen);
+    if (rc == 0)
+        stats.checkpoints++;
+    return rc;
+}
+
+static void maybe_checkpoint(void)
+{
+    if (!journal_should_checkpoint(jnl))
+        return;
+    char err[256];
+    if (checkpoint(err, sizeof(err)) < 0)
+        log_error("bus: checkpoint failed: %s", err);
+}
+
+static void on_record(void *ctx, uint8_t type, const uint8_t *p, size_t n)
+{
+    (void)ctx;
+    char err[256];
+    if (journal_append(jnl, type, p, n, err, sizeof(err)) < 0) {
+        hook_err = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
+        log_ratelimited(LOG_ERROR, "bus: %s", err);
+    }
+}
+
+static const struct bus_hooks hooks = {NULL, on_record};
+
+static void reply_nosub(struct client *c, const char *name, size_t len)
+{
+    char q[300];
+    reply_errorf(c, "NOSUB no such subscription '%s'",
+                 arg_printable(q, sizeof(q), name, len));
+}
+
+static void reply_not_pending(struct client *c, uint64_t pos,
+                              const struct bus_sub *sub, const char *what)
+{
+    size_t len;
+    const char *name = bus_sub_name(sub, &len);
+    char q[300];
+    reply_errorf(c, "ERR position %" PRIu64 " is not %s in '%s'", pos, what,
+                 arg_printable(q, sizeof(q), name, len));
+}
+
+/* ---- replies ---- */
+
+/* Writes one event as EV.GET gives it plus deliveries (and reason if
+ * with_reason); returns 0, or -1 if the event could not be read. */
+static int reply_event(struct client *c, const struct bus_entry *e,
+                       int with_reason)
+{
+    int rc = store_reply_event(c, e->pos, with_reason ? 2 : 1);
+    if (rc < 0) {
+        stats.read_errors++;
+        log_ratelimited(LOG_WARN, "bus: event %" PRIu64 " could not be read: %s",
+                        e->pos, error_text(rc));
+        return -1;
+    }
+    reply_cstr(c, "deliveries");
+    reply_uint(c, e->deliveries);
+    if (with_reason) {
+        reply_cstr(c, "reason");
+        if (e->reason)
+            reply_bulk(c, e->reason, e->reason_len);
+        else
+            reply_null(c);
+    }
+    return 0;
+}
+
+static void reply_events(struct client *c, struct bus_entry **es, size_t n,
+                         int with_reason)
+{
+    size_t h = reply_array_begin(c);
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += reply_event(c, es[i], with_reason) == 0;
+    reply_array_end(c, h, ok);
+}
+
+/* ---- ephemeral links ---- */
+
+static void link_add(uint64_t client, const char *sub, size_t sub_len,
+                     const char *consumer, size_t consumer_len)
+{
+    for (struct eph_link *l = links; l; l = l->next)
+        if (l->client == client && l->sub_len == sub_len &&
+            memcmp(l->sub, sub, sub_len) == 0 &&
+            (consumer ? l->consumer && l->consumer_len == consumer_len &&
+                            memcmp(l->consumer, consumer, consumer_len) == 0
+                      : !l->consumer))
+            return;
+    struct eph_link *l = xcalloc(1, sizeof(*l));
+    l->client = client;
+    l->sub = xmemdup(sub, sub_len);
+    l->sub_len = sub_len;
+    if (consumer) {
+        l->consumer = xmemdup(consumer, consumer_len);
+        l->consumer_len = consumer_len;
+    }
+    l->next = links;
+    links = l;
+}
+
+static void link_free(struct eph_link *l)
+{
+    free(l->sub);
+    free(l->consumer);
+    free(l);
+}
+
+/* Drops every link of a subscription (it was removed). */
+static void links_drop_sub(const char *sub, size_t sub_len)
+{
+    struct eph_link **pp = &links;
+    while (*pp) {
+        struct eph_link *l = *pp;
+        if (l->sub_len == sub_len && memcmp(l->sub, sub, sub_len) == 0) {
+            *pp = l->next;
+            link_free(l);
+        } else {
+            pp = &l->next;
+        }
+    }
+}
+
+/* ---- parked readers ---- */
+
+static void waiter_unlink(struct waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        wait_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        wait_tail = w->prev;
+    nwaiters--;
+    free(w->sub);
+    free(w->consumer);
+    free(w);
+}
+
+/* Ends the block of every reader of a removed subscription with -NOSUB. */
+static void fail_waiters(const char *name, size_t len)
+{
+    struct waiter *next;
+    for (struct waiter *w = wait_head; w; w = next) {
+        next = w->next;
+        if (w->sub_len != len || memcmp(w->sub, name, len) != 0)
+            continue;
+        struct client *c = w->c;
+        reply_nosub(c, name, len);
+        waiter_unlink(w);
+        client_unblock(c);
+    }
+}
+
+/* Reads for one parked client; 1 if it was answered. */
+static int serve_one(struct waiter *w, struct bus_sub *sub, uint64_t now)
+{
+    struct bus_entry **es = xmalloc(w->count * sizeof(*es));
+    int n = bus_read(set, sub, w->consumer, w->consumer_len, w->count, &source,
+                     now, es);
+    if (n > 0) {
+        struct client *c = w->c;
+        stats.delivered += (uint64_t)n;
+        reply_events(c, es, (size_t)n, 0);
+        waiter_unlink(w);
+        client_unblock(c);
+    }
+    free(es);
+    return n > 0;
+}
+
+/* Serves parked readers, oldest first. A subscription found with nothing to
+ * deliver is skipped for the rest of the pass. */
+static void serve(void)
+{
+    if (!wait_head || !store_linked())
+        return;
+    uint64_t now = clock_mono_ms();
+    hook_err = 0;
+    bus_tick(set, now);
+    struct bus_sub *dry[32];
+    size_t ndry = 0;
+    struct waiter *next;
+    for (struct waiter *w = wait_head; w; w = next) {
+        next = w->next;
+        struct bus_sub *sub = bus_find(set, w->sub, w->sub_len);
+        int skip = !sub;
+        for (size_t i = 0; i < ndry && !skip; i++)
+            skip = dry[i] == sub;
+        if (skip)
+            continue;
+        if (!serve_one(w, sub, now) && ndry < ARRAY_LEN(dry))
+            dry[ndry++] = sub;
+    }
+    hook_err = 0;
+    journal_commit(jnl, 0);
+}
+
+static void on_block_timeout(struct client *c, void *ctx)
+{
+    stats.block_timeouts++;
+    waiter_unlink(ctx);
+    reply_array(c, 0);
+}
+
+static void on_block_disconnect(struct client *c, void *ctx)
+{
+    (void)c;
+    waiter_unlink(ctx);
+}
+
+/* ---- timers ---- */
+
+static void arm(void);
+
+static void on_timer(uv_timer_t *t)
+{
+    (void)t;
+    update_wall_offset();
+    hook_err = 0;
+    bus_tick(set, clock_mono_ms());
+    serve();
+    hook_err = 0;
+    journal_commit(jnl, 0);
+    arm();
+    maybe_checkpoint();
+}
+
+static void arm(void)
+{
+    uint64_t deadline;
+    if (!timer)
+        return;
+    if (!bus_next_deadline(set, &deadline)) {
+        uv_timer_stop(timer);
+        return;
+    }
+    uint64_t now = clock_mono_ms();
+    uv_timer_start(timer, on_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+/* The common tail of every command that may have changed the set. */
+static void after_change(void)
+{
+    hook_err = 0;
+    serve();
+    hook_err = 0;
+    arm();
+    maybe_checkpoint();
+}
+
+/* Removes links of clients that are gone: their consumers leave (an
+ * ephemeral subscription with no consumer left vanishes), and an ephemeral
+ * subscription no live connection created or read is removed. */
+static void gc(void)
+{
+    int changed = 0;
+    struct eph_link **pp = &links;
+    while (*pp) {
+        struct eph_link *l = *pp;
+        if (client_by_id(l->client)) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        changed = 1;
+        struct bus_sub *sub = bus_find(set, l->sub, l->sub_len);
+        int shared = 0;
+        for (struct eph_link *o = links; o && l->consumer; o = o->next)
+            shared |= o->consumer && o->sub_len == l->sub_len &&
+                      memcmp(o->sub, l->sub, l->sub_len) == 0 &&
+                      o->consumer_len == l->consumer_len &&
+                      memcmp(o->consumer, l->consumer, l->consumer_len) == 0;
+        if (sub && l->consumer && !shared &&
+            bus_consumer_remove(set, sub, l->consumer, l->consumer_len) == 1) {
+            fail_waiters(l->sub, l->sub_len);
+            links_drop_sub(l->sub, l->sub_len);
+            link_free(l);
+            pp = &links; /* the list changed under us */
+            continue;
+        }
+        link_free(l);
+    }
+    /* ephemeral subscriptions nobody alive is linked to */
+    for (size_t i = 0; i < bus_count(set);) {
+        struct bus_sub *sub = bus_at(set, i);
+        struct bus_sub_info in;
+        bus_sub_info(sub, &in);
+        int linked = 0;
+        for (struct eph_link *l = links; l && !linked; l = l->next)
+            linked = l->sub_len == in.name_len &&
+                     memcmp(l->sub, in.name, in.name_len) == 0;
+        if (!in.ephemeral || linked) {
+            i++;
+            continue;
+        }
+        char *name = xmemdup(in.name, in.name_len);
+        size_t len = in.name_len;
+        bus_unsub(set, name, len);
+        fail_waiters(name, len);
+        free(name);
+        changed = 1;
+    }
+    if (changed)
+        after_change();
+}
+
+static void on_gc_timer(uv_timer_t *t)
+{
+    gc();
+    if (!links)
+        uv_timer_stop(t);
+}
+
+/* Starts the ephemeral check timer if links exist. */
+static void gc_arm(void)
+{
+    if (gc_timer && links && !uv_is_active((uv_handle_t *)gc_timer))
+        uv_timer_start(gc_timer, on_gc_timer, BUS_GC_INTERVAL, BUS_GC_INTERVAL);
+}
+
+/* ---- store visibility ---- */
+
+static void on_visible(void *ctx, uint64_t visible)
+{
+    (void)ctx;
+    (void)visible;
+    stats.wakeups++;
+    if (!set)
+        return;
+    serve();
+    arm();
+}
+
+/* ---- argument parsing ---- */
+
+static int parse_name(struct client *c, const struct arg *a, const char *what,
+                      size_t max)
+{
+    if (a->len == 0 || a->len > max) {
+        reply_errorf(c, "ERR %s must be 1 to %zu bytes (got %zu)", what, max,
+                     a->len);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_range(struct client *c, const struct arg *a, const char *name,
+                       int64_t min, int64_t max, const char *unit,
+                       int64_t *out)
+{
+    int64_t v;
+    if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= min && v <= max) {
+        *out = v;
+        return 0;
+    }
+    char q[64];
+    reply_errorf(c, "ERR %s must be %" PRId64 "..%" PRId64 "%s%s (got '%s')",
+                 name, min, max, unit[0] ? " " : "", unit,
+                 arg_printable(q, sizeof(q), a->ptr, a->len));
+    return -1;
+}
+
+static int parse_pos(struct client *c, const struct arg *a, uint64_t *out)
+{
+    int64_t v;
+    if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= 1) {
+        *out = (uint64_t)v;
+        return 0;
+    }
+    char q[64];
+    reply_errorf(c, "ERR position must be a positive integer (got '%s')",
+                 arg_printable(q, sizeof(q), a->ptr, a->len));
+    return -1;
+}
+
+static int parse_pattern(struct client *c, const struct arg *a)
+{
+    char why[128], q[300];
+    if (topic_pattern_check(a->ptr, a->len, why, sizeof(why)) == 0)
+        return 0;
+    reply_errorf(c, "ERR invalid pattern '%s': %s",
+                 arg_printable(q, sizeof(q), a->ptr, a->len), why);
+    return -1;
+}
+
+enum point_kind { POINT_FROM, POINT_TO };
+
+/* A start or end point: BEGINNING (FROM only), NOW, <ms> (wall-clock time)
+ * or @<position>. FROM gives the last position NOT included, TO the last
+ * position included (never past what is visible). */
+static int parse_point(struct client *c, const struct arg *a,
+                       enum point_kind kind, uint64_t *out)
+{
+    uint64_t visible = store_visible();
+    int64_t v;
+    char q[64];
+    if (kind == POINT_FROM && arg_is(a, "beginning")) {
+        *out = 0;
+        return 0;
+    }
+    if (arg_is(a, "now")) {
+        *out = visible;
+        return 0;
+    }
+    if (a->len > 1 && a->ptr[0] == '@') {
+        if (arg_parse_i64(a->ptr + 1, a->len - 1, &v) == 0 && v >= 1) {
+            uint64_t p = (uint64_t)v;
+            if (kind == POINT_FROM)
+                *out = p - 1;
+            else
+                *out = p < visible ? p : visible;
+            return 0;
+        }
+    } else if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= 0) {
+        uint64_t t = (uint64_t)v;
+        if (kind == POINT_FROM)
+            *out = position_before(t);
+        else
+            *out = t == UINT64_MAX ? visible : position_before(t + 1);
+        if (*out > visible)
+            *out = visible;
+        return 0;
+    }
+    reply_errorf(c,
+                 "ERR %s must be %s a time in ms or @position (got '%s')",
+                 kind == POINT_FROM ? "FROM" : "TO",
+                 kind == POINT_FROM ? "BEGINNING, NOW," : "NOW,",
+                 arg_printable(q, sizeof(q), a->ptr, a->len));
+    return -1;
+}
+
+/* The subscription named by argv[i]; replies -NOSUB and returns NULL if
+ * there is none. */
+static struct bus_sub *find_sub(struct client *c, const struct arg *a)
+{
+    if (parse_name(c, a, "subscription name", BUS_NAME_MAX) < 0)
+        return NULL;
+    struct bus_sub *sub = bus_find(set, a->ptr, a->len);
+    if (!sub)
+        reply_nosub(c, a->ptr, a->len);
+    return sub;
+}
+
+static int is_sub_option(const struct arg *a)
+{
+    return arg_is(a, "from") || arg_is(a, "ackwait") ||
+           arg_is(a, "maxdeliver") || arg_is(a, "ephemeral");
+}
+
+/* ---- commands ---- */
+
+/* EV.SUB name pattern [pattern ...] [FROM ...] [ACKWAIT ms] [MAXDELIVER n]
+ * [EPHEMERAL] */
+static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
+{
+    struct bus_pattern pats[BUS_PATTERNS_MAX];
+    struct bus_sub_args a = {0};
+    int64_t v;
+    if (store_ok(c) < 0 ||
+        parse_name(c, &argv[1], "subscription name", BUS_NAME_MAX) < 0)
+        return;
+    int i = 2;
+    for (; i < argc && !is_sub_option(&argv[i]); i++) {
+        if (parse_pattern(c, &argv[i]) < 0)
+            return;
+        if (a.npats == BUS_PATTERNS_MAX) {
+            reply_errorf(c, "ERR too many patterns (at most %d)",
+                         BUS_PATTERNS_MAX);
+            return;
+        }
+        pats[a.npats].p = argv[i].ptr;
+        pats[a.npats].len = argv[i].len;
+        a.npats++;
+    }
+    if (a.npats == 0) {
+        reply_error(c, "ERR EV.SUB needs at least one pattern");
+        return;
+    }
+    a.cursor = store_visible(); /* FROM NOW */
+    for (; i < argc; i++) {
+        const struct arg *o = &argv[i];
+        const struct arg *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        if (arg_is(o, "ephemeral")) {
+            a.ephemeral = 1;
+            continue;
+        }
+        if (!val) {
+            reply_syntax_error(c, o);
+            return;
+        }
+        i++;
+        if (arg_is(o, "from")) {
+            if (parse_point(c, val, POINT_FROM, &a.cursor) < 0)
+                return;
+        } else if (arg_is(o, "ackwait")) {
+            if (parse_range(c, val, "ACKWAIT", 1, BUS_ACKWAIT_MAX, "ms", &v) < 0)
+                return;
+            a.ackwait = (uint64_t)v;
+        } else if (arg_is(o, "maxdeliver")) {
+            if (parse_range(c, val, "MAXDELIVER", 1, BUS_MAXDELIVER_MAX, "",
+                            &v) < 0)
+                return;
+            a.maxdeliver = (uint32_t)v;
+        } else {
+            reply_syntax_error(c, o);
+            return;
+        }
+    }
+    if (!a.ephemeral && writable(c) < 0)
+        return;
+    a.name = argv[1].ptr;
+    a.name_len = argv[1].len;
+    a.pats = pats;
+    struct bus_sub *sub;
+    char err[300];
+    hook_err = 0;
+    int rc = bus_sub(set, &a, &sub, err, sizeof(err));
+    if (rc < 0) {
+        reply_errorf(c, "ERR %s", err);
+        return;
+    }
+    if (journaled(c) == 0) {
+        if (a.ephemeral) {
+            link_add(client_id(c), a.name, a.name_len, NULL, 0);
+            gc_arm();
+        }
+        reply_int(c, rc);
+        hold(c);
+    }
+    after_change();
+}
+
+/* EV.UNSUB name */
+static void cmd_ev_unsub(struct client *c, int argc, struct arg *argv)
+{
+    (void)argc;
+    if (!find_sub(c, &argv[1]) || writable(c) < 0)
+        return;
+    hook_err = 0;
+    bus_unsub(set, argv[1].ptr, argv[1].len);
+    links_drop_sub(argv[1].ptr, argv[1].len);
+    fail_waiters(argv[1].ptr, argv[1].len);
+    if (journaled(c) == 0) {
+        reply_int(c, 1);
+        hold(c);
+    }
+    after_change();
+}
+
+/* EV.READ name consumer [COUNT n] [BLOCK ms] */
+static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
+{
+    int64_t count = 1, block = -1;
+    if (store_ok(c) < 0 ||
+        parse_name(c, &argv[2], "consumer name", BUS_CONSUMER_MAX) < 0)
+        return;
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    if (!sub)
+        return;
+    for (int i = 3; i < argc; i += 2) {
+        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        if (!val) {
+            reply_syntax_error(c, o);
+            return;
+        }
+        if (arg_is(o, "count")) {
+            if (parse_range(c, val, "COUNT", 1, BUS_COUNT_MAX, "", &count) < 0)
+                return;
+        } else if (arg_is(o, "block")) {
+            if (parse_range(c, val, "BLOCK", 0, BUS_BLOCK_MAX, "ms", &block) < 0)
+                return;
+        } else {
+            reply_syntax_error(c, o);
+            return;
+        }
+    }
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    if (!in.ephemeral && writable(c) < 0)
+        return;
+    if (in.ephemeral) {
+        link_add(client_id(c), argv[1].ptr, argv[1].len, argv[2].ptr,
+                 argv[2].len);
+        gc_arm();
+    }
+    struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
+    hook_err = 0;
+    int n = bus_read(set, sub, argv[2].ptr, argv[2].len, (size_t)count,
+                     &source, clock_mono_ms(), es);
+    if (n < 0) {
+        reply_errorf(c, "IOERR reading the event store: %s", error_text(n));
+    } else if (journaled(c) < 0) {
+        /* the deliveries stand in memory; their records are missing */
+    } else if (n > 0 || block < 0) {
+        stats.delivered += (uint64_t)n;
+        reply_events(c, es, (size_t)n, 0);
+    } else {
+        struct waiter *w = xcalloc(1, sizeof(*w));
+        w->c = c;
+        w->sub = xmemdup(argv[1].ptr, argv[1].len);
+        w->sub_len = argv[1].len;
+        w->consumer = xmemdup(argv[2].ptr, argv[2].len);
+        w->consumer_len = argv[2].len;
+        w->count = (size_t)count;
+        w->prev = wait_tail;
+        if (wait_tail)
+            wait_tail->next = w;
+        else
+            wait_head = w;
+        wait_tail = w;
+        nwaiters++;
+        stats.blocked++;
+        client_block(c, (uint64_t)block, on_block_timeout,
+                     on_block_disconnect, w);
+    }
+    free(es);
+    journal_commit(jnl, 0);
+    after_change();
+}
+
+/* Parses positions argv[from..argc) into a new array (*out, caller frees). */
+static int parse_positions(struct client *c, int argc, struct arg *argv,
+                           int from, uint64_t **out)
+{
+    uint64_t *p = xmalloc((size_t)(argc - from + 1) * sizeof(*p));
+    for (int i = from; i < argc; i++)
+        if (parse_pos(c, &argv[i], &p[i - from]) < 0) {
+            free(p);
+            return -1;
+        }
+    *out = p;
+    return 0;
+}
+
+/* EV.ACK name position [position ...] */
+static void cmd_ev_ack(struct client *c, int argc, struct arg *argv)
+{
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    uint64_t *pos;
+    if (!sub || parse_positions(c, argc, argv, 2, &pos) < 0)
+        return;
+    if (writable(c) < 0) {
+        free(pos);
+        return;
+    }
+    hook_err = 0;
+    size_t n = bus_ack(set, sub, pos, (size_t)(argc - 2));
+    stats.acks += n;
+    free(pos);
+    if (journaled(c) == 0) {
+        reply_uint(c, n);
+        hold(c);
+    }
+    after_change();
+}
+
+/* EV.NACK name position [DELAY ms] [REASON text] */
+static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
+{
+    int64_t delay = 0;
+    uint64_t pos;
+    const struct arg *reason = NULL;
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    if (!sub || parse_pos(c, &argv[2], &pos) < 0)
+        return;
+    for (int i = 3; i < argc; i += 2) {
+        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        if (!val) {
+            reply_syntax_error(c, o);
+            return;
+        }
+        if (arg_is(o, "delay")) {
+            if (parse_range(c, val, "DELAY", 0, BUS_DELAY_MAX, "ms", &delay) < 0)
+                return;
+        } else if (arg_is(o, "reason")) {
+            reason = val;
+        } else {
+            reply_syntax_error(c, o);
+            return;
+        }
+    }
+    if (writable(c) < 0)
+        return;
+    hook_err = 0;
+    uint64_t now = clock_mono_ms();
+    bus_tick(set, now); /* a deadline that passed is lost, timer or not */
+    struct bus_entry *e;
+    int rc = bus_nack(set, sub, pos, (uint64_t)delay,
+                      reason ? reason->ptr : NULL, reason ? reason->len : 0,
+                      now, &e);
+    if (journaled(c) == 0) {
+        if (rc < 0) {
+            reply_not_pending(c, pos, sub, "pending");
+        } else {
+            stats.nacks++;
+            reply_cstr(c, bus_state_name(e->state));
+        }
+        hold(c);
+    }
+    after_change();
+}
+
+/* EV.TOUCH name position [position ...] */
+static void cmd_ev_touch(struct client *c, int argc, struct arg *argv)
+{
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    uint64_t *pos;
+    if (!sub || parse_positions(c, argc, argv, 2, &pos) < 0)
+        return;
+    hook_err = 0;
+    uint64_t now = clock_mono_ms();
+    bus_tick(set, now);
+    int n = argc - 2;
+    for (int i = 0; i < n; i++) {
+        const struct bus_entry *e = bus_entry_find(sub, pos[i]);
+        if (!e || e->state != BUS_HELD) {
+            reply_not_pending(c, pos[i], sub, "pending");
+            goto out;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        struct bus_entry *e;
+        bus_touch(set, sub, pos[i], now, &e);
+    }
+    if (journaled(c) == 0)
+        reply_int(c, n);
+out:
+    free(pos);
+    after_change();
+}
+
+/* EV.PENDING name [consumer] [COUNT n] */
+static void cmd_ev_pending(struct client *c, int argc, struct arg *argv)
+{
+    int64_t count = BUS_LIST_DEFAULT;
+    const struct arg *consumer = NULL;
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    if (!sub)
+        return;
+    int i = 2;
+    if (i < argc && !(arg_is(&argv[i], "count") && i + 1 < argc)) {
+        consumer = &argv[i++];
+        if (parse_name(c, consumer, "consumer name", BUS_CONSUMER_MAX) < 0)
+            return;
+    }
+    for (; i < argc; i += 2) {
+        if (i + 1 < argc && arg_is(&argv[i], "count")) {
+            if (parse_range(c, &argv[i + 1], "COUNT", 1, BUS_COUNT_MAX, "",
+                            &count) < 0)
+                return;
+        } else {
+            reply_syntax_error(c, &argv[i]);
+            return;
+        }
+    }
+    uint64_t now = clock_mono_ms(), wall = clock_wall_ms();
+    hook_err = 0;
+    bus_tick(set, now);
+    struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
+    size_t n = bus_pending(sub, consumer ? consumer->ptr : NULL,
+                           consumer ? consumer->len : 0, (size_t)count, es);
+    reply_array(c, n);
+    for (size_t k = 0; k < n; k++) {
+        const struct bus_entry *e = es[k];
+        reply_map(c, 7);
+        reply_cstr(c, "position");
+        reply_uint(c, e->pos);
+        reply_cstr(c, "consumer");
+        if (e->consumer) {
+            size_t cl;
+            const char *cn = bus_consumer_name(e->consumer, &cl);
+            reply_bulk(c, cn, cl);
+        } else {
+            reply_null(c);
+        }
+        reply_cstr(c, "state");
+        reply_cstr(c, bus_state_name(e->state));
+        reply_cstr(c, "deliveries");
+        reply_uint(c, e->deliveries);
+        reply_cstr(c, "idle_ms");
+        reply_uint(c, e->delivered_at && now > e->delivered_at
+                          ? now - e->delivered_at
+                          : 0);
+        reply_cstr(c, "deadline");
+        if (e->state == BUS_READY)
+            reply_null(c);
+        else
+            reply_uint(c, wall_of(e->deadline, now, wall));
+        reply_cstr(c, "reason");
+        if (e->reason)
+            reply_bulk(c, e->reason, e->reason_len);
+        else
+            reply_null(c);
+    }
+    free(es);
+    after_change();
+}
+
+/* EV.DEAD name [COUNT n] */
+static void cmd_ev_dead(struct client *c, int argc, struct arg *argv)
+{
+    int64_t count = BUS_LIST_DEFAULT;
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    if (!sub || store_ok(c) < 0)
+        return;
+    for (int i = 2; i < argc; i += 2) {
+        if (i + 1 < argc && arg_is(&argv[i], "count")) {
+            if (parse_range(c, &argv[i + 1], "COUNT", 1, BUS_COUNT_MAX, "",
+                            &count) < 0)
+                return;
+        } else {
+            reply_syntax_error(c, &argv[i]);
+            return;
+        }
+    }
+    struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
+    size_t n = bus_dead(sub, (size_t)count, es);
+    reply_events(c, es, n, 1);
+    free(es);
+}
+
+/* EV.REDRIVE name [position ...|ALL] */
+static void cmd_ev_redrive(struct client *c, int argc, struct arg *argv)
+{
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    if (!sub)
+        return;
+    int all = argc == 2 || (argc == 3 && arg_is(&argv[2], "all"));
+    uint64_t *pos = NULL;
+    if (!all) {
+        if (parse_positions(c, argc, argv, 2, &pos) < 0)
+            return;
+        for (int i = 0; i < argc - 2; i++) {
+            const struct bus_entry *e = bus_entry_find(sub, pos[i]);
+            if (!e || e->state != BUS_DEAD) {
+                reply_not_pending(c, pos[i], sub, "a dead letter");
+                free(pos);
+                return;
+            }
+        }
+    }
+    if (writable(c) < 0) {
+        free(pos);
+        return;
+    }
+    hook_err = 0;
+    uint64_t n = 0;
+    if (all) {
+        n = bus_redrive_all(set, sub);
+    } else {
+        for (int i = 0; i < argc - 2; i++)
+            n += bus_redrive(set, sub, pos[i]) == 0;
+    }
+    free(pos);
+    stats.redriven += n;
+    if (journaled(c) == 0) {
+        reply_uint(c, n);
+        hold(c);
+    }
+    after_change();
+}
+
+/* EV.REPLAY name pattern [FROM point] [TO point] */
+static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
+{
+    uint64_t after = 0, to;
+    if (store_ok(c) < 0)
+        return;
+    struct bus_sub *sub = find_sub(c, &argv[1]);
+    if (!sub || parse_pattern(c, &argv[2]) < 0)
+        return;
+    to = store_visible();
+    for (int i = 3; i < argc; i += 2) {
+        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        if (!val) {
+            reply_syntax_error(c, o);
+            return;
+        }
+        if (arg_is(o, "from")) {
+            if (parse_point(c, val, POINT_FROM, &after) < 0)
+                return;
+        } else if (arg_is(o, "to")) {
+            if (parse_point(c, val, POINT_TO, &to) < 0)
+                return;
+        } else {
+            reply_syntax_error(c, o);
+            return;
+        }
+    }
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    if (!in.ephemeral && writable(c) < 0)
+        return;
+    if (to < after)
+        to = after; /* an empty range */
+    struct bus_pattern p = {argv[2].ptr, argv[2].len};
+    hook_err = 0;
+    uint64_t id = bus_replay(set, sub, &p, after, to);
+    stats.replays++;
+    if (journaled(c) == 0) {
+        reply_map(c, 3);
+        reply_cstr(c, "replay_id");
+        reply_uint(c, id);
+        reply_cstr(c, "from_position");
+        reply_uint(c, after + 1);
+        reply_cstr(c, "to_position");
+        reply_uint(c, to);
+        hold(c);
+    }
+    after_change();
+}
+
+static size_t waiters_of(const char *name, size_t len)
+{
+    size_t n = 0;
+    for (struct waiter *w = wait_head; w; w = w->next)
+        n += w->sub_len == len && memcmp(w->sub, name, len) == 0;
+    return n;
+}
+
+static void reply_sub(struct client *c, struct bus_sub *sub, uint64_t visible,
+                      uint64_t now)
+{
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    reply_map(c, 15);
+    reply_cstr(c, "name");
+    reply_bulk(c, in.name, in.name_len);
+    reply_cstr(c, "patterns");
+    reply_array(c, in.npats);
+    for (size_t i = 0; i < in.npats; i++)
+        reply_bulk(c, in.pats[i].p, in.pats[i].len);
+    reply_cstr(c, "durable");
+    reply_bool(c, !in.ephemeral);
+    reply_cstr(c, "ackwait_ms");
+    reply_uint(c, in.ackwait);
+    reply_cstr(c, "maxdeliver");
+    reply_uint(c, in.maxdeliver);
+    reply_cstr(c, "cursor");
+    reply_uint(c, in.cursor);
+    reply_cstr(c, "lag");
+    reply_uint(c, visible > in.cursor ? visible - in.cursor : 0);
+    reply_cstr(c, "pending");
+    reply_uint(c, in.held + in.waiting);
+    reply_cstr(c, "delivered");
+    reply_uint(c, in.held);
+    reply_cstr(c, "waiting");
+    reply_uint(c, in.waiting);
+    reply_cstr(c, "dead");
+    reply_uint(c, in.dead);
+    reply_cstr(c, "replays");
+    reply_uint(c, in.replays);
+    reply_cstr(c, "blocked");
+    reply_uint(c, waiters_of(in.name, in.name_len));
+    reply_cstr(c, "consumers_count");
+    reply_uint(c, in.consumers);
+    reply_cstr(c, "consumers");
+    size_t nc = in.consumers;
+    struct bus_consumer_info *ci = xmalloc((nc ? nc : 1) * sizeof(*ci));
+    nc = bus_consumers(sub, nc, ci);
+    reply_array(c, nc);
+    for (size_t i = 0; i < nc; i++) {
+        reply_map(c, 3);
+        reply_cstr(c, "name");
+        reply_bulk(c, ci[i].name, ci[i].name_len);
+        reply_cstr(c, "delivered");
+        reply_uint(c, ci[i].held);
+        reply_cstr(c, "idle_ms");
+        reply_uint(c, ci[i].seen && now > ci[i].seen ? now - ci[i].seen : 0);
+    }
+    free(ci);
+}
+
+/* EV.SUBS [pattern] */
+static void cmd_ev_subs(struct client *c, int argc, struct arg *argv)
+{
+    if (argc > 2) {
+        reply_syntax_error(c, &argv[2]);
+        return;
+    }
+    uint64_t visible = store_linked() ? store_visible() : 0;
+    uint64_t now = clock_mono_ms();
+    size_t h = reply_array_begin(c), n = 0;
+    for (size_t i = 0; i < bus_count(set); i++) {
+        struct bus_sub *sub = bus_at(set, i);
+        size_t len;
+        const char *name = bus_sub_name(sub, &len);
+        if (argc == 2 &&
+            !config_glob_match(argv[1].ptr, argv[1].len, name, len, 0))
+            continue;
+        reply_sub(c, sub, visible, now);
+        n++;
+    }
+    reply_array_end(c, h, n);
+}
+
+static const struct command_spec bus_commands[] = {
+    {"ev.sub", -3, CMD_WRITE, cmd_ev_sub, "bus",
+     "name pattern [pattern ...] [FROM BEGINNING|NOW|ms|@position] "
+     "[ACKWAIT ms] [MAXDELIVER n] [EPHEMERAL]",
+     "Creates a subscription (1) or replaces its bindings and settings (0)",
+     1, 1, 1},
+    {"ev.unsub", 2, CMD_WRITE, cmd_ev_unsub, "bus", "name",
+     "Removes a subscription with its pending events and dead letters", 1, 1,
+     1},
+    {"ev.read", -3, CMD_WRITE | CMD_BLOCKING, cmd_ev_read, "bus",
+     "name consumer [COUNT n] [BLOCK ms]",
+     "Delivers up to COUNT events (as EV.GET plus deliveries) to a consumer",
+     1, 1, 1},
+    {"ev.ack", -3, CMD_WRITE | CMD_FAST, cmd_ev_ack, "bus",
+     "name position [position ...]",
+     "Marks delivered events done; replies how many were pending", 1, 1, 1},
+    {"ev.nack", -3, CMD_WRITE | CMD_FAST, cmd_ev_nack, "bus",
+     "name position [DELAY ms] [REASON text]",
+     "Gives a delivered event back: ready again after DELAY, or dead; replies "
+     "its new state",
+     1, 1, 1},
+    {"ev.touch", -3, CMD_WRITE | CMD_FAST, cmd_ev_touch, "bus",
+     "name position [position ...]",
+     "Restarts the ack deadline of delivered events", 1, 1, 1},
+    {"ev.pending", -2, CMD_READONLY, cmd_ev_pending, "bus",
+     "name [consumer] [COUNT n]",
+     "Events delivered or waiting for redelivery, lowest position first", 1, 1,
+     1},
+    {"ev.dead", -2, CMD_READONLY, cmd_ev_dead, "bus", "name [COUNT n]",
+     "Dead letters (as EV.GET plus deliveries and reason), oldest first", 1, 1,
+     1},
+    {"ev.redrive", -2, CMD_WRITE, cmd_ev_redrive, "bus",
+     "name [position ...|ALL]",
+     "Moves dead letters back to delivery with fresh counts; replies how many",
+     1, 1, 1},
+    {"ev.replay", -3, CMD_WRITE, cmd_ev_replay, "bus",
+     "name pattern [FROM BEGINNING|NOW|ms|@position] [TO NOW|ms|@position]",
+     "Delivers matching history into a subscription again (streamed)", 1, 1,
+     1},
+    {"ev.subs", -1, CMD_READONLY, cmd_ev_subs, "bus", "[pattern]",
+     "Every subscription (name glob) with bindings, lag, pending, consumers, "
+     "dead letters",
+     0, 0, 0},
+};
+
+/* ---- config ---- */
+
+static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
+
+static const struct config_spec bus_config[] = {
+    {"bus-fsync", CONFIG_ENUM, &cfg_fsync, "always", 0, 0, fsync_names,
+     CONFIG_MUTABLE, 0, NULL,
+     "when subscription changes are fdatasync'ed: always (EV.ACK/NACK/SUB/... "
+     "replies wait for it, group commit), everysec, no"},
+};
+
+/* ---- module ---- */
+
+static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
+                     char *err, size_t errlen)
+{
+    (void)ctx;
+    return bus_recover(set, type, p, n, replay_now, err, errlen);
+}
+
+static void bus_stop(void);
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static int bus_start(char *err, size_t errlen)
+{
+    memset(&stats, 0, sizeof(stats));
+    set = bus_set_new(&hooks, (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
+    replay_now = clock_mono_ms();
+    struct journal_opts o = {0};
+    o.dir = config_dir;
+    o.name = BUS_JOURNAL_NAME;
+    o.loop = net_loop();
+    o.fsync_mode = &cfg_fsync;
+    o.replay = on_replay;
+    if (journal_open(&jnl, &o, err, errlen) < 0) {
+        bus_set_free(set);
+        set = NULL;
+        return -1;
+    }
+    if (checkpoint(err, errlen) < 0) {
+        bus_stop();
+        return -1;
+    }
+    timer = xcalloc(1, sizeof(*timer));
+    uv_timer_init(net_loop(), timer);
+    uv_unref((uv_handle_t *)timer);
+    gc_timer = xcalloc(1, sizeof(*gc_timer));
+    uv_timer_init(net_loop(), gc_timer);
+    uv_unref((uv_handle_t *)gc_timer);
+    arm();
+    if (store_linked())
+        store_on_visible(on_visible, NULL);
+    else
+        log_warn("bus: the event store is not linked in; EV.* subscription "
+                 "commands will fail");
+    log_info("bus: %zu subscriptions after recovery", bus_count(set));
+    return 0;
+}
+
+static void bus_stop(void)
+{
+    while (wait_head) {
+        struct client *c = wait_head->c;
+        waiter_unlink(wait_head);
+        reply_error(c, "ERR bus module stopping; retry");
+        client_unblock(c);
+    }
+    while (links) {
+        struct eph_link *l = links;
+        links = l->next;
+        link_free(l);
+    }
+    if (store_linked())
+        store_on_visible(NULL, NULL);
+    if (timer) {
+        uv_timer_stop(timer);
+        uv_close((uv_handle_t *)timer, free_handle);
+        timer = NULL;
+    }
+    if (gc_timer) {
+        uv_timer_stop(gc_timer);
+        uv_close((uv_handle_t *)gc_timer, free_handle);
+        gc_timer = NULL;
+    }
+    journal_close(jnl);
+    jnl = NULL;
+    bus_set_free(set);
+    set = NULL;
+}
+
+static void bus_info_section(struct sbuf *out, const char *section)
+{
+    if (strcmp(section, "bus") != 0 || !set)
+        return;
+    uint64_t held = 0, waiting = 0, dead = 0, eph = 0, consumers = 0;
+    uint64_t visible = store_linked() ? store_visible() : 0;
+    for (size_t i = 0; i < bus_count(set); i++) {
+        struct bus_sub_info in;
+        bus_sub_info(bus_at(set, i), &in);
+        held += in.held;
+        waiting += in.waiting;
+        dead += in.dead;
+        eph += in.ephemeral != 0;
+        consumers += in.consumers;
+    }
+    sbuf_addf(out,
+              "bus_subscriptions:%zu\r\nbus_ephemeral:%" PRIu64
+              "\r\nbus_consumers:%" PRIu64 "\r\nbus_delivered_pending:%" PRIu64
+              "\r\nbus_waiting:%" PRIu64 "\r\nbus_dead:%" PRIu64
+              "\r\nbus_blocked_clients:%zu\r\nbus_deliveries:%" PRIu64
+              "\r\nbus_acks:%" PRIu64 "\r\nbus_nacks:%" PRIu64
+              "\r\nbus_redriven:%" PRIu64 "\r\nbus_replays:%" PRIu64
+              "\r\nbus_blocks:%" PRIu64 "\r\nbus_block_timeouts:%" PRIu64
+              "\r\nbus_wakeups:%" PRIu64 "\r\nbus_read_errors:%" PRIu64
+              "\r\n",
+              bus_count(set), eph, consumers, held, waiting, dead, nwaiters,
+              stats.delivered, stats.acks, stats.nacks, stats.redriven,
+              stats.replays, stats.blocked, stats.block_timeouts,
+              stats.wakeups, stats.read_errors);
+    if (jnl)
+        sbuf_addf(out,
+                  "bus_journal_generation:%" PRIu64
+                  "\r\nbus_journal_log_bytes:%" PRIu64
+                  "\r\nbus_journal_checkpoint_bytes:%" PRIu64
+                  "\r\nbus_journal_checkpoints:%" PRIu64
+                  "\r\nbus_journal_error:%d\r\n",
+                  journal_generation(jnl), journal_log_bytes(jnl),
+                  journal_ckpt_bytes(jnl), stats.checkpoints,
+                  journal_error(jnl) != 0);
+    /* one line per subscription (first 100), like Redis's keyspace lines */
+    for (size_t i = 0; i < bus_count(set) && i < 100; i++) {
+        struct bus_sub_info in;
+        bus_sub_info(bus_at(set, i), &in);
+        char q[300];
+        sbuf_addf(out,
+                  "bus_sub%zu:name=%s,durable=%d,lag=%" PRIu64
+                  ",pending=%" PRIu64 ",consumers=%" PRIu64 ",dead=%" PRIu64
+                  "\r\n",
+                  i, arg_printable(q, sizeof(q), in.name, in.name_len),
+                  !in.ephemeral,
+                  visible > in.cursor ? visible - in.cursor : 0,
+                  in.held + in.waiting, in.consumers, in.dead);
+    }
+}
+
+const struct module bus_module = {
+    .name = "bus",
+    .commands = bus_commands,
+    .ncommands = ARRAY_LEN(bus_commands),
+    .config = bus_config,
+    .nconfig = ARRAY_LEN(bus_config),
+    .start = bus_start,
+    .stop = bus_stop,
+    .info = bus_info_section,
+};
