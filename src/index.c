@@ -46,7 +46,8 @@ struct index_type *index_type_find(const struct index *ix, const char *t, size_t
 void index_add(struct index *ix, const struct segment_record *r, uint32_t offset,
                uint32_t size)
 {
-    if (ix->count % INDEX_SPARSE_EVERY == 0) {
+    if (ix->count % INDEX_SPARSE_EVERY == 0 || ix->sparse_next) {
+        ix->sparse_next = 0;
         if (ix->nsparse == ix->capsparse) {
             ix->capsparse = ix->capsparse ? ix->capsparse * 2 : 64;
             ix->sparse = xrealloc(ix->sparse, ix->capsparse * sizeof(*ix->sparse));

@@ -67,6 +67,8 @@ struct index {
     struct index_type *types;       /* owned */
     size_t ntypes, captypes;
     int fd;               /* sealed: the index file, for postings; else -1 */
+    int sparse_next;      /* 1: the next record gets a sparse entry (it
+                             follows a skipped, quarantined range) */
 };
 
 void index_init(struct index *ix, uint64_t base);

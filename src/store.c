@@ -1,0 +1,1196 @@
+#include "store.h"
+
+#include "common.h"
+#include "errors.h"
+#include "fsx.h"
+#include "index.h"
+#include "log.h"
+#include "topic.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK (1u << 20) /* bytes read at a time when scanning */
+
+struct seg {
+    uint64_t base;     /* first position it may hold (its file name) */
+    int fd;            /* O_RDWR for the open segment, kept for reads */
+    uint64_t size;     /* bytes: open = end of the last good record;
+                          sealed = file size */
+    struct index ix;
+};
+
+/* A type over the whole store. */
+struct gtype {
+    char name[256];
+    uint8_t len;
+    uint64_t count;
+    uint64_t first_pos, last_pos;
+    uint64_t first_time, last_time; /* ms */
+    uint64_t last_seq;              /* entry seq of its last event */
+};
+
+/* One remembered client id. */
+struct dd {
+    uint64_t pos, time; /* its event's position and time (ms) */
+    uint64_t hash;
+    struct dd *next;    /* bucket chain */
+    size_t len;
+    char id[];
+};
+
+struct store {
+    char *dir;
+    struct store_config cfg;
+    struct seg *segs;       /* by base; the last one is open */
+    size_t nsegs, capsegs;
+    uint64_t next_pos;      /* position of the next append */
+    uint64_t last_time;     /* ms of the last event (times never go back) */
+    struct gtype *types;
+    size_t ntypes, captypes;
+    uint32_t *thash;        /* open addressing: type index + 1, 0 = empty */
+    size_t thash_cap;       /* power of two */
+    /* dedup window */
+    struct dd **dbuckets;
+    size_t dbuckets_cap;    /* power of two */
+    struct dd **dfifo;      /* ring of entries in time order */
+    size_t dfifo_cap, dfifo_head, dfifo_n;
+    /* failure state */
+    int ro_err;             /* -errno of the failure that made it read-only */
+    char ro_op[32];         /* "write", "fdatasync", ... */
+    uint8_t *wbuf;          /* encode buffer */
+    size_t wcap;
+    struct store_stats st;
+};
+
+/* ---- small helpers ---- */
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void seg_name(char *out, size_t n, uint64_t base, const char *ext)
+{
+    snprintf(out, n, "%020" PRIu64 ".%s", base, ext);
+}
+
+static void seg_path(const struct store *s, char *out, size_t n, uint64_t base,
+                     const char *ext)
+{
+    char name[64];
+    seg_name(name, sizeof(name), base, ext);
+    snprintf(out, n, "%s/%s", s->dir, name);
+}
+
+static void set_readonly(struct store *s, const char *op, int err)
+{
+    if (s->ro_err)
+        return;
+    s->ro_err = err ? err : -EIO;
+    snprintf(s->ro_op, sizeof(s->ro_op), "%s", op);
+    s->st.readonly = 1;
+    log_error("store %s: %s failed: %s; the store is read-only until restart",
+              s->dir, op, strerror(-s->ro_err));
+}
+
+int store_readonly(const struct store *s, char *err, size_t errlen)
+{
+    if (!s->ro_err)
+        return 0;
+    snprintf(err, errlen, "store is read-only after %s failed: %s", s->ro_op,
+             strerror(-s->ro_err));
+    return ERR_READONLY;
+}
+
+size_t store_generated_id(uint64_t pos, char *out)
+{
+    return (size_t)snprintf(out, 32, "tc-%" PRIu64, pos);
+}
+
+/* ---- types ---- */
+static struct gtype *type_get(struct store *s, const char *t, size_t n, int create)
+{
+    uint64_t h = hash_bytes(t, n);
+    if (s->thash_cap) {
+        for (size_t i = h & (s->thash_cap - 1);; i = (i + 1) & (s->thash_cap - 1)) {
+            uint32_t v = s->thash[i];
+            if (!v)
+                break;
+            struct gtype *g = &s->types[v - 1];
+            if (g->len == n && memcmp(g->name, t, n) == 0)
+                return g;
+        }
+    }
+    if (!create)
+        return NULL;
+    if (s->ntypes == s->captypes) {
+        s->captypes = s->captypes ? s->captypes * 2 : 16;
+        s->types = xrealloc(s->types, s->captypes * sizeof(*s->types));
+    }
+    struct gtype *g = &s->types[s->ntypes++];
+    memset(g, 0, sizeof(*g));
+    memcpy(g->name, t, n);
+    g->len = (uint8_t)n;
+    if (s->ntypes * 2 > s->thash_cap) {
+        free(s->thash);
+        s->thash_cap = s->thash_cap ? s->thash_cap * 2 : 64;
+        s->thash = xcalloc(s->thash_cap, sizeof(*s->thash));
+        for (size_t k = 0; k < s->ntypes; k++) {
+            uint64_t hk = hash_bytes(s->types[k].name, s->types[k].len);
+            size_t i = hk & (s->thash_cap - 1);
+            while (s->thash[i])
+                i = (i + 1) & (s->thash_cap - 1);
+            s->thash[i] = (uint32_t)(k + 1);
+        }
+    } else {
+        size_t i = h & (s->thash_cap - 1);
+        while (s->thash[i])
+            i = (i + 1) & (s->thash_cap - 1);
+        s->thash[i] = (uint32_t)s->ntypes;
+    }
+    return g;
+}
+
+/* Folds a segment's per-type summary into the global one (segments in order). */
+static void types_merge(struct store *s, const struct index *ix)
+{
+    for (size_t i = 0; i < ix->ntypes; i++) {
+        const struct index_type *t = &ix->types[i];
+        struct gtype *g = type_get(s, t->name, t->name_len, 1);
+        if (!g->count) {
+            g->first_pos = t->first_pos;
+            g->first_time = t->first_time;
+        }
+        g->count += t->count;
+        g->last_pos = t->last_pos;
+        g->last_time = t->last_time;
+        g->last_seq = t->last_seq;
+    }
+}
+
+/* ---- dedup window ---- */
+static struct dd **dd_slot(struct store *s, const char *id, size_t n, uint64_t h)
+{
+    struct dd **p = &s->dbuckets[h & (s->dbuckets_cap - 1)];
+    while (*p && !((*p)->hash == h && (*p)->len == n && memcmp((*p)->id, id, n) == 0))
+        p = &(*p)->next;
+    return p;
+}
+
+static void dd_expire(struct store *s, uint64_t now)
+{
+    while (s->dfifo_n) {
+        struct dd *e = s->dfifo[s->dfifo_head];
+        if (e->time + s->cfg.dedup_window_ms > now)
+            break;
+        struct dd **p = dd_slot(s, e->id, e->len, e->hash);
+        if (*p == e)
+            *p = e->next;
+        free(e);
+        s->dfifo_head = (s->dfifo_head + 1) % s->dfifo_cap;
+        s->dfifo_n--;
+    }
+}
+
+static struct dd *dd_find(struct store *s, const char *id, size_t n)
+{
+    if (!s->dbuckets_cap)
+        return NULL;
+    return *dd_slot(s, id, n, hash_bytes(id, n));
+}
+
+static void dd_add(struct store *s, const char *id, size_t n, uint64_t pos,
+                   uint64_t time)
+{
+    if (!s->cfg.dedup_window_ms || !n)
+        return;
+    if (s->dfifo_n == s->dfifo_cap) {
+        size_t cap = s->dfifo_cap ? s->dfifo_cap * 2 : 1024;
+        struct dd **f = xmalloc(cap * sizeof(*f));
+        for (size_t i = 0; i < s->dfifo_n; i++)
+            f[i] = s->dfifo[(s->dfifo_head + i) % s->dfifo_cap];
+        free(s->dfifo);
+        s->dfifo = f;
+        s->dfifo_cap = cap;
+        s->dfifo_head = 0;
+        /* keep buckets at least as many as entries */
+        free(s->dbuckets);
+        s->dbuckets_cap = cap;
+        s->dbuckets = xcalloc(cap, sizeof(*s->dbuckets));
+        for (size_t i = 0; i < s->dfifo_n; i++) {
+            struct dd *e = f[i];
+            struct dd **b = &s->dbuckets[e->hash & (cap - 1)];
+            e->next = *b;
+            *b = e;
+        }
+    }
+    struct dd *e = xmalloc(sizeof(*e) + n);
+    e->pos = pos;
+    e->time = time;
+    e->hash = hash_bytes(id, n);
+    e->len = n;
+    memcpy(e->id, id, n);
+    struct dd **b = &s->dbuckets[e->hash & (s->dbuckets_cap - 1)];
+    e->next = *b;
+    *b = e;
+    s->dfifo[(s->dfifo_head + s->dfifo_n) % s->dfifo_cap] = e;
+    s->dfifo_n++;
+}
+
+/* ---- reading records ---- */
+static void grow(uint8_t **buf, size_t *cap, size_t want)
+{
+    if (*cap >= want)
+        return;
+    size_t c = *cap ? *cap : 4096;
+    while (c < want)
+        c *= 2;
+    *buf = xrealloc(*buf, c);
+    *cap = c;
+}
+
+/* Reads the record framed at off of g; *used = its framed size. */
+static int read_at(struct seg *g, uint64_t off, struct segment_record *r,
+                   uint8_t **buf, size_t *cap, size_t *used)
+{
+    if (off >= g->size)
+        return ERR_NOTFOUND;
+    uint64_t avail = g->size - off;
+    grow(buf, cap, 4096);
+    size_t want = avail < 4096 ? (size_t)avail : 4096;
+    int rc = fsx_pread_all(g->fd, *buf, want, (off_t)off);
+    if (rc)
+        return ERR_IO;
+    rc = segment_record_decode(*buf, want, r, used);
+    if (rc == SEGMENT_NEED_MORE && *used <= avail && *used > want) {
+        grow(buf, cap, *used);
+        if (fsx_pread_all(g->fd, *buf, *used, (off_t)off))
+            return ERR_IO;
+        rc = segment_record_decode(*buf, *used, r, used);
+    }
+    return rc == 0 ? 0 : ERR_CORRUPT;
+}
+
+static struct seg *seg_for(struct store *s, uint64_t pos)
+{
+    size_t lo = 0, hi = s->nsegs; /* first seg with base > pos */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->segs[mid].base <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? &s->segs[lo - 1] : NULL;
+}
+
+int store_get(struct store *s, uint64_t pos, struct segment_record *r,
+              uint8_t **buf, size_t *cap)
+{
+    struct seg *g = seg_for(s, pos);
+    if (!g || !g->ix.count || pos < g->ix.first_pos || pos > g->ix.last_pos)
+        return ERR_NOTFOUND;
+    uint64_t off = index_offset_before(&g->ix, pos);
+    for (;;) {
+        size_t used;
+        int rc = read_at(g, off, r, buf, cap, &used);
+        if (rc == ERR_CORRUPT && s->st.quarantined_bytes)
+            return ERR_NOTFOUND; /* inside a range --repair skipped */
+        if (rc)
+            return rc;
+        if (r->position == pos)
+            return 0;
+        if (r->position > pos)
+            return ERR_NOTFOUND;
+        off += used;
+    }
+}
+
+/* ---- scanning (recovery, rebuild, dedup) ---- */
+
+/* Adds every good record from off on to g->ix; *stop = where it stopped
+ * (file_size if the data ended cleanly). */
+static int scan_from(struct seg *g, uint64_t off, uint64_t file_size, uint64_t *stop)
+{
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    uint64_t prev = g->ix.count ? g->ix.last_pos : 0;
+    grow(&buf, &cap, READ_CHUNK);
+    while (off < file_size) {
+        size_t n = file_size - off < cap ? (size_t)(file_size - off) : cap;
+        rc = fsx_pread_all(g->fd, buf, n, (off_t)off);
+        if (rc)
+            goto out;
+        size_t at = 0;
+        for (;;) {
+            struct segment_record r;
+            size_t used;
+            int d = segment_record_decode(buf + at, n - at, &r, &used);
+            if (d == SEGMENT_NEED_MORE) {
+                if (off + at + used > file_size) {
+                    *stop = off + at; /* torn: the record runs past the end */
+                    goto out;
+                }
+                if (used > cap)
+                    grow(&buf, &cap, used);
+                break; /* re-read from this record */
+            }
+            if (d != 0 || r.position <= prev || r.position < g->base) {
+                *stop = off + at;
+                goto out;
+            }
+            index_add(&g->ix, &r, (uint32_t)(off + at), (uint32_t)used);
+            prev = r.position;
+            at += used;
+            if (at == n)
+                break;
+        }
+        off += at;
+    }
+    *stop = file_size;
+out:
+    free(buf);
+    return rc;
+}
+
+/* The offset after bad where a valid record with position > after_pos starts,
+ * or 0 if none: tells a torn tail (nothing valid follows) from damage inside
+ * the data (valid records follow). Byte-by-byte, so only used on bad data. */
+static uint64_t find_valid_after(struct seg *g, uint64_t bad, uint64_t file_size,
+                                 uint64_t after_pos)
+{
+    const size_t win = 4u << 20;
+    uint8_t *buf = xmalloc(win);
+    uint8_t *rec = NULL;
+    size_t reccap = 0;
+    uint64_t found = 0;
+    for (uint64_t base = bad + 1; base + SEGMENT_MIN_RECORD <= file_size && !found;
+         base += win - SEGMENT_FRAME_SIZE) {
+        size_t n = file_size - base < win ? (size_t)(file_size - base) : win;
+        if (fsx_pread_all(g->fd, buf, n, (off_t)base))
+            break;
+        for (size_t i = 0; i + SEGMENT_FRAME_SIZE <= n; i++) {
+            uint32_t len = segment_get32(buf + i);
+            if (len < SEGMENT_BODY_FIXED + 1 || len > SEGMENT_MAX_BODY ||
+                base + i + SEGMENT_FRAME_SIZE + len > file_size)
+                continue;
+            size_t total = SEGMENT_FRAME_SIZE + len;
+            const uint8_t *p = buf + i;
+            if (i + total > n) {
+                grow(&rec, &reccap, total);
+                if (fsx_pread_all(g->fd, rec, total, (off_t)(base + i)))
+                    continue;
+                p = rec;
+            }
+            struct segment_record r;
+            size_t used;
+            if (segment_record_decode(p, total, &r, &used) == 0 &&
+                r.position > after_pos) {
+                found = base + i;
+                break;
+            }
+        }
+        if (n < win)
+            break;
+    }
+    free(buf);
+    free(rec);
+    return found;
+}
+
+static int quarantine(struct store *s, struct seg *g, uint64_t from, uint64_t to)
+{
+    char path[4200];
+    char name[64];
+    seg_name(name, sizeof(name), g->base, "seg");
+    snprintf(path, sizeof(path), "%s/%s.bad-%" PRIu64, s->dir, name, from);
+    uint8_t *buf = xmalloc(to - from ? (size_t)(to - from) : 1);
+    int rc = fsx_pread_all(g->fd, buf, (size_t)(to - from), (off_t)from);
+    int fd = rc ? rc : fsx_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        rc = fsx_write_all(fd, buf, (size_t)(to - from));
+        if (!rc)
+            rc = fsx_fsync(fd);
+        fsx_close(fd);
+    } else {
+        rc = fd;
+    }
+    free(buf);
+    log_warn("store: --repair: quarantined %" PRIu64 " bad bytes of segment %s "
+             "at offset %" PRIu64 " into %s%s",
+             to - from, name, from, path, rc ? " (copy failed)" : "");
+    s->st.quarantined_bytes += to - from;
+    return 0;
+}
+
+/* Scans a whole segment into g->ix. Open segment: a torn tail is cut (and
+ * counted in *cut); sealed segment: any bad byte is damage. */
+static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
+                        int is_open, uint64_t *cut, char *err, size_t errlen)
+{
+    char name[64];
+    seg_name(name, sizeof(name), g->base, "seg");
+    uint64_t off = SEGMENT_HEADER_SIZE;
+    for (;;) {
+        uint64_t stop;
+        int rc = scan_from(g, off, file_size, &stop);
+        if (rc) {
+            snprintf(err, errlen, "segment %s: read failed: %s", name, strerror(-rc));
+            return ERR_IO;
+        }
+        if (stop >= file_size)
+            break;
+        uint64_t next = find_valid_after(g, stop, file_size,
+                                         g->ix.count ? g->ix.last_pos : 0);
+        if (!next && is_open) {
+            /* torn or zero-filled tail of the open segment: cut it */
+            rc = fsx_ftruncate(g->fd, (off_t)stop);
+            if (!rc)
+                rc = fsx_fdatasync(g->fd);
+            if (rc) {
+                snprintf(err, errlen, "segment %s: cutting the torn tail failed: %s",
+                         name, strerror(-rc));
+                return ERR_IO;
+            }
+            log_warn("store: segment %s: cut a torn tail of %" PRIu64
+                     " bytes at offset %" PRIu64 " (last good position %" PRIu64 ")",
+                     name, file_size - stop, stop, g->ix.last_pos);
+            *cut += file_size - stop;
+            file_size = stop;
+            break;
+        }
+        if (!s->cfg.repair) {
+            snprintf(err, errlen,
+                     "segment %s: bad record at offset %" PRIu64 " (%s); start "
+                     "with --repair yes to quarantine the bad range",
+                     name, stop,
+                     next ? "valid records follow" : "sealed segment ends badly");
+            return ERR_CORRUPT;
+        }
+        quarantine(s, g, stop, next ? next : file_size);
+        if (!next)
+            break;
+        off = next;
+        g->ix.sparse_next = 1; /* reads must be able to start past the hole */
+    }
+    g->size = is_open ? g->ix.end : file_size;
+    if (!is_open)
+        g->ix.end = file_size;
+    return 0;
+}
+
+/* ---- open ---- */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static struct seg *seg_push(struct store *s, uint64_t base)
+{
+    if (s->nsegs == s->capsegs) {
+        s->capsegs = s->capsegs ? s->capsegs * 2 : 16;
+        s->segs = xrealloc(s->segs, s->capsegs * sizeof(*s->segs));
+    }
+    struct seg *g = &s->segs[s->nsegs++];
+    memset(g, 0, sizeof(*g));
+    g->base = base;
+    g->fd = -1;
+    index_init(&g->ix, base);
+    return g;
+}
+
+/* Creates a new empty segment file for base and makes it the open one. */
+static int seg_create(struct store *s, uint64_t base, char *err, size_t errlen)
+{
+    char path[4200];
+    seg_path(s, path, sizeof(path), base, "seg");
+    uint8_t hdr[SEGMENT_HEADER_SIZE];
+    segment_header_encode(hdr, base);
+    const char *op = "open";
+    int fd = fsx_open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int rc = fd < 0 ? fd : 0;
+    if (!rc) {
+        op = "write";
+        rc = fsx_pwrite_all(fd, hdr, sizeof(hdr), 0);
+    }
+    if (!rc) {
+        op = "fdatasync";
+        rc = fsx_fdatasync(fd);
+    }
+    if (!rc) {
+        op = "fsync(dir)";
+        rc = fsx_fsync_dir(s->dir);
+    }
+    if (rc) {
+        snprintf(err, errlen, "creating segment %s: %s failed: %s", path, op,
+                 strerror(-rc));
+        if (fd >= 0) {
+            fsx_close(fd);
+            fsx_unlink(path);
+        }
+        if (rc == -ENOSPC)
+            return ERR_NOSPACE;
+        if (strcmp(op, "open") != 0)
+            set_readonly(s, op, rc);
+        return ERR_IO;
+    }
+    struct seg *g = seg_push(s, base);
+    g->fd = fd;
+    g->size = SEGMENT_HEADER_SIZE;
+    return 0;
+}
+
+/* Loads or rebuilds the index of sealed segment g. */
+static int open_sealed(struct store *s, struct seg *g, uint64_t file_size, char *err,
+                       size_t errlen)
+{
+    char path[4200], why[160], name[64];
+    seg_path(s, path, sizeof(path), g->base, "idx");
+    seg_name(name, sizeof(name), g->base, "idx");
+    int rc = index_load(&g->ix, path, file_size, why, sizeof(why));
+    if (rc == 0) {
+        g->size = file_size;
+        return 0;
+    }
+    log_warn("store: index %s %s: rebuilding it from the segment", name, why);
+    index_deinit(&g->ix);
+    index_init(&g->ix, g->base);
+    uint64_t cut = 0;
+    rc = scan_segment(s, g, file_size, 0, &cut, err, errlen);
+    if (rc)
+        return rc;
+    s->st.rebuilt_indexes++;
+    rc = index_save(&g->ix, s->dir, name);
+    if (rc) {
+        log_warn("store: saving index %s failed: %s (kept in memory)", name,
+                 strerror(-rc));
+        return 0;
+    }
+    struct index nix;
+    index_init(&nix, g->base);
+    if (index_load(&nix, path, file_size, why, sizeof(why)) == 0) {
+        index_deinit(&g->ix);
+        g->ix = nix;
+    } else {
+        index_deinit(&nix);
+    }
+    return 0;
+}
+
+static int list_segments(struct store *s, uint64_t **bases, size_t *n, char *err,
+                         size_t errlen)
+{
+    DIR *d = opendir(s->dir);
+    if (!d) {
+        snprintf(err, errlen, "opendir %s: %s", s->dir, strerror(errno));
+        return ERR_IO;
+    }
+    size_t cap = 16;
+    *bases = xmalloc(cap * sizeof(**bases));
+    *n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len != 24 || strcmp(e->d_name + 20, ".seg") != 0)
+            continue;
+        char *end;
+        uint64_t b = strtoull(e->d_name, &end, 10);
+        if (end != e->d_name + 20 || b == 0)
+            continue;
+        if (*n == cap) {
+            cap *= 2;
+            *bases = xrealloc(*bases, cap * sizeof(**bases));
+        }
+        (*bases)[(*n)++] = b;
+    }
+    closedir(d);
+    qsort(*bases, *n, sizeof(**bases), cmp_u64);
+    return 0;
+}
+
+static void dedup_rebuild(struct store *s, uint64_t now)
+{
+    if (!s->cfg.dedup_window_ms)
+        return;
+    uint64_t cutoff = now > s->cfg.dedup_window_ms ? now - s->cfg.dedup_window_ms : 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct seg *g = &s->segs[i];
+        if (!g->ix.count || g->ix.last_time < cutoff)
+            continue;
+        uint64_t off = index_offset_before(&g->ix, index_pos_for_time(&g->ix, cutoff));
+        for (;;) {
+            struct segment_record r;
+            size_t used;
+            int rc = read_at(g, off, &r, &buf, &cap, &used);
+            if (rc == ERR_CORRUPT) { /* a quarantined range: skip to the next */
+                off++;
+                if (off >= g->size)
+                    break;
+                continue;
+            }
+            if (rc)
+                break;
+            if (r.id_len && r.time_ms >= cutoff && !dd_find(s, r.id, r.id_len))
+                dd_add(s, r.id, r.id_len, r.position, r.time_ms);
+            off += used;
+        }
+    }
+    free(buf);
+}
+
+int store_open(struct store **out, const struct store_config *cfg, uint64_t now_ms,
+               char *err, size_t errlen)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    s->dir = xstrdup(cfg->dir);
+    s->cfg = *cfg;
+    s->cfg.dir = s->dir;
+    if (s->cfg.segment_size < 4096)
+        s->cfg.segment_size = 4096;
+    uint64_t *bases = NULL;
+    size_t nb = 0;
+    int rc = fsx_mkdir(s->dir, 0755);
+    if (rc && rc != -EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", s->dir, strerror(-rc));
+        rc = ERR_IO;
+        goto err_free;
+    }
+    rc = list_segments(s, &bases, &nb, err, errlen);
+    if (rc)
+        goto err_free;
+    uint64_t cut = 0;
+    for (size_t i = 0; i < nb; i++) {
+        int is_open = i + 1 == nb;
+        char path[4200], name[64];
+        seg_path(s, path, sizeof(path), bases[i], "seg");
+        seg_name(name, sizeof(name), bases[i], "seg");
+        int fd = fsx_open(path, is_open ? O_RDWR : O_RDONLY, 0);
+        if (fd < 0) {
+            snprintf(err, errlen, "open %s: %s", path, strerror(-fd));
+            rc = ERR_IO;
+            goto err_free;
+        }
+        struct seg *g = seg_push(s, bases[i]);
+        g->fd = fd;
+        off_t size = fsx_size(fd);
+        uint8_t hdr[SEGMENT_HEADER_SIZE];
+        uint64_t hbase = 0;
+        int hrc = size >= (off_t)SEGMENT_HEADER_SIZE
+                      ? fsx_pread_all(fd, hdr, sizeof(hdr), 0)
+                      : ERR_CORRUPT;
+        if (!hrc)
+            hrc = segment_header_decode(hdr, sizeof(hdr), &hbase);
+        if (!hrc && hbase != bases[i])
+            hrc = ERR_CORRUPT;
+        if (hrc) {
+            if (is_open && size <= (off_t)SEGMENT_HEADER_SIZE) {
+                /* crashed while being created: nothing was in it yet */
+                log_warn("store: segment %s has a torn header (%lld bytes): "
+                         "rewriting it",
+                         name, (long long)size);
+                segment_header_encode(hdr, bases[i]);
+                rc = fsx_ftruncate(fd, 0);
+                if (!rc)
+                    rc = fsx_pwrite_all(fd, hdr, sizeof(hdr), 0);
+                if (!rc)
+                    rc = fsx_fdatasync(fd);
+                if (rc) {
+                    snprintf(err, errlen, "rewriting header of %s: %s", path,
+                             strerror(-rc));
+                    rc = ERR_IO;
+                    goto err_free;
+                }
+                cut += (uint64_t)size;
+                g->size = SEGMENT_HEADER_SIZE;
+                continue;
+            }
+            snprintf(err, errlen, "segment %s: bad file header", name);
+            rc = ERR_CORRUPT;
+            goto err_free;
+        }
+        if (is_open)
+            rc = scan_segment(s, g, (uint64_t)size, 1, &cut, err, errlen);
+        else
+            rc = open_sealed(s, g, (uint64_t)size, err, errlen);
+        if (rc)
+            goto err_free;
+        if (i > 0 && g->ix.count && s->segs[i - 1].ix.count &&
+            g->ix.first_pos <= s->segs[i - 1].ix.last_pos) {
+            snprintf(err, errlen, "segment %s: positions overlap the previous one",
+                     name);
+            rc = ERR_CORRUPT;
+            goto err_free;
+        }
+    }
+    if (!nb) {
+        rc = seg_create(s, 1, err, errlen);
+        if (rc)
+            goto err_free;
+    }
+    /* the position and time to continue from */
+    struct seg *last = &s->segs[s->nsegs - 1];
+    s->next_pos = last->base;
+    for (size_t i = s->nsegs; i-- > 0;) {
+        if (s->segs[i].ix.count) {
+            s->next_pos = s->segs[i].ix.last_pos + 1;
+            s->last_time = s->segs[i].ix.last_time;
+            break;
+        }
+    }
+    if (s->next_pos < last->base)
+        s->next_pos = last->base;
+    /* positions that might have been handed out for the cut bytes are never
+     * given to other events */
+    if (cut)
+        s->next_pos += cut / SEGMENT_MIN_RECORD + 1;
+    for (size_t i = 0; i < s->nsegs; i++)
+        types_merge(s, &s->segs[i].ix);
+    /* whatever the last run wrote is made durable before anything builds on it */
+    rc = fsx_fdatasync(last->fd);
+    if (rc) {
+        snprintf(err, errlen, "fdatasync of the open segment: %s", strerror(-rc));
+        rc = ERR_IO;
+        goto err_free;
+    }
+    s->st.recovered_cut_bytes = cut;
+    dedup_rebuild(s, now_ms);
+    free(bases);
+    *out = s;
+    return 0;
+err_free:
+    free(bases);
+    store_close(s);
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        index_deinit(&s->segs[i].ix);
+        if (s->segs[i].fd >= 0)
+            fsx_close(s->segs[i].fd);
+    }
+    for (size_t i = 0; i < s->dfifo_n; i++)
+        free(s->dfifo[(s->dfifo_head + i) % s->dfifo_cap]);
+    free(s->dfifo);
+    free(s->dbuckets);
+    free(s->segs);
+    free(s->types);
+    free(s->thash);
+    free(s->wbuf);
+    free(s->dir);
+    free(s);
+}
+
+/* ---- writing ---- */
+static int seal(struct store *s, char *err, size_t errlen)
+{
+    struct seg *g = &s->segs[s->nsegs - 1];
+    char name[64], path[4200], why[160];
+    int rc = fsx_fdatasync(g->fd);
+    if (rc) {
+        set_readonly(s, "fdatasync", rc);
+        return store_readonly(s, err, errlen);
+    }
+    seg_name(name, sizeof(name), g->base, "idx");
+    seg_path(s, path, sizeof(path), g->base, "idx");
+    rc = index_save(&g->ix, s->dir, name);
+    if (rc) {
+        log_warn("store: saving index %s failed: %s (rebuilt at next start)", name,
+                 strerror(-rc));
+    } else {
+        struct index nix;
+        index_init(&nix, g->base);
+        if (index_load(&nix, path, g->size, why, sizeof(why)) == 0) {
+            index_deinit(&g->ix);
+            g->ix = nix;
+        } else {
+            index_deinit(&nix);
+        }
+    }
+    /* g may move when segs grows */
+    uint64_t sealed_size = g->size;
+    rc = seg_create(s, s->next_pos, err, errlen);
+    if (rc)
+        return rc;
+    s->segs[s->nsegs - 2].size = sealed_size;
+    return 0;
+}
+
+int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
+                 uint64_t *pos, int *dup, char *err, size_t errlen)
+{
+    *dup = 0;
+    int rc = store_readonly(s, err, errlen);
+    if (rc)
+        return rc;
+    if (s->cfg.dedup_window_ms)
+        dd_expire(s, now_ms);
+    if (pub->id_len) {
+        struct dd *e = dd_find(s, pub->id, pub->id_len);
+        if (e) {
+            *pos = e->pos;
+            *dup = 1;
+            return 0;
+        }
+    }
+    uint64_t time = now_ms > s->last_time ? now_ms : s->last_time;
+    struct gtype *t = type_get(s, pub->type, pub->type_len, 0);
+    struct segment_record r = {
+        .position = s->next_pos,
+        .time_ms = time,
+        .entry_seq = (t && t->count && t->last_time == time) ? t->last_seq + 1 : 0,
+        .kind = pub->kind,
+        .type = pub->type,
+        .type_len = pub->type_len,
+        .id = pub->id,
+        .id_len = pub->id_len,
+        .key = pub->key,
+        .key_len = pub->key_len,
+        .nheaders = (unsigned)pub->nhdrs,
+        .payload = pub->payload,
+        .payload_len = pub->payload_len,
+    };
+    size_t hlen = segment_headers_size(pub->hdrs, pub->nhdrs);
+    r.headers_len = hlen;
+    size_t size = segment_record_size(&r);
+    if (size - SEGMENT_FRAME_SIZE > SEGMENT_MAX_BODY) {
+        snprintf(err, errlen, "event of %zu bytes is too large", size);
+        return ERR_INVAL;
+    }
+    struct seg *g = &s->segs[s->nsegs - 1];
+    if (g->ix.count && g->size + size > s->cfg.segment_size) {
+        rc = seal(s, err, errlen);
+        if (rc) {
+            if (rc == ERR_NOSPACE)
+                s->st.nospace_errors++;
+            return rc;
+        }
+        g = &s->segs[s->nsegs - 1];
+    }
+    grow(&s->wbuf, &s->wcap, size + hlen);
+    uint8_t *hb = s->wbuf + size; /* headers encoded after the record space */
+    segment_headers_encode(pub->hdrs, pub->nhdrs, hb);
+    r.headers = (const char *)hb;
+    segment_record_encode(&r, s->wbuf);
+    rc = fsx_pwrite_all(g->fd, s->wbuf, size, (off_t)g->size);
+    if (rc == -ENOSPC) {
+        /* cut what part of the record made it, so the file ends cleanly */
+        int trc = fsx_ftruncate(g->fd, (off_t)g->size);
+        if (trc) {
+            set_readonly(s, "ftruncate", trc);
+            return store_readonly(s, err, errlen);
+        }
+        s->st.nospace_errors++;
+        log_ratelimited(LOG_WARN, "store: disk full, publish of %zu bytes refused",
+                        size);
+        snprintf(err, errlen,
+                 "no space left on device: event of %zu bytes not stored (writes "
+                 "resume when space is freed)",
+                 size);
+        return ERR_NOSPACE;
+    }
+    if (rc) {
+        set_readonly(s, "write", rc);
+        return store_readonly(s, err, errlen);
+    }
+    index_add(&g->ix, &r, (uint32_t)g->size, (uint32_t)size);
+    g->size += size;
+    t = type_get(s, pub->type, pub->type_len, 1);
+    if (!t->count) {
+        t->first_pos = r.position;
+        t->first_time = time;
+    }
+    t->count++;
+    t->last_pos = r.position;
+    t->last_time = time;
+    t->last_seq = r.entry_seq;
+    s->last_time = time;
+    s->next_pos++;
+    dd_add(s, pub->id, pub->id_len, r.position, time);
+    *pos = r.position;
+    return 0;
+}
+
+int store_fd(const struct store *s)
+{
+    return s->segs[s->nsegs - 1].fd;
+}
+
+uint64_t store_last_pos(const struct store *s)
+{
+    return s->next_pos - 1;
+}
+
+int store_sync(struct store *s, char *err, size_t errlen)
+{
+    int rc = store_readonly(s, err, errlen);
+    if (rc)
+        return rc;
+    rc = fsx_fdatasync(store_fd(s));
+    if (rc) {
+        set_readonly(s, "fdatasync", rc);
+        return store_readonly(s, err, errlen);
+    }
+    return 0;
+}
+
+void store_sync_failed(struct store *s, int err)
+{
+    set_readonly(s, "fdatasync", err);
+}
+
+/* ---- range reads ---- */
+struct cursor {
+    struct index_type *t;
+    uint64_t lo, hi;    /* posting indexes still to visit: [lo, hi) */
+    struct index_posting chunk[128];
+    uint64_t cstart;    /* index of chunk[0] */
+    size_t cn;          /* postings in chunk */
+};
+
+static int cursor_at(const struct index *ix, struct cursor *c, uint64_t k, int rev,
+                     struct index_posting *p)
+{
+    if (k < c->cstart || k >= c->cstart + c->cn) {
+        uint64_t start = k;
+        if (rev)
+            start = k + 1 >= 128 ? k + 1 - 128 : 0;
+        if (start < c->lo && !rev)
+            start = c->lo;
+        uint64_t end = start + 128 < c->t->count ? start + 128 : c->t->count;
+        int rc = index_postings(ix, c->t, start, (size_t)(end - start), c->chunk);
+        if (rc)
+            return rc;
+        c->cstart = start;
+        c->cn = (size_t)(end - start);
+    }
+    *p = c->chunk[k - c->cstart];
+    return 0;
+}
+
+static int range_segment(struct seg *g, const struct store_query *q,
+                         size_t *left, int *stop, store_visit_fn *fn, void *ctx,
+                         uint8_t **buf, size_t *cap)
+{
+    struct index *ix = &g->ix;
+    uint64_t lo = q->from_pos > ix->first_pos ? q->from_pos : ix->first_pos;
+    uint64_t hi = q->to_pos < ix->last_pos ? q->to_pos : ix->last_pos;
+    if (q->from_time) {
+        uint64_t p = index_pos_for_time(ix, q->from_time);
+        if (p > lo)
+            lo = p;
+    }
+    if (q->to_time != UINT64_MAX) {
+        uint64_t p = index_pos_until_time(ix, q->to_time);
+        if (p < hi)
+            hi = p;
+    }
+    if (lo > hi)
+        return 0;
+    struct cursor *cs = NULL;
+    size_t nc = 0;
+    int rc = 0;
+    for (size_t i = 0; i < ix->ntypes; i++) {
+        struct index_type *t = &ix->types[i];
+        if (t->last_pos < lo || t->first_pos > hi ||
+            !topic_match(q->pattern, q->pattern_len, t->name, t->name_len))
+            continue;
+        cs = xrealloc(cs, (nc + 1) * sizeof(*cs));
+        struct cursor *c = &cs[nc];
+        memset(c, 0, sizeof(*c));
+        c->t = t;
+        rc = index_postings_lower(ix, t, (uint32_t)(lo - g->base), &c->lo);
+        if (!rc)
+            rc = hi - g->base + 1 > UINT32_MAX
+                     ? (c->hi = t->count, 0)
+                     : index_postings_lower(ix, t, (uint32_t)(hi - g->base + 1), &c->hi);
+        if (rc)
+            goto out;
+        if (c->lo < c->hi)
+            nc++;
+    }
+    while (nc && *left && !*stop) {
+        /* the cursor with the lowest (highest when reverse) next position */
+        size_t best = 0;
+        struct index_posting bp = {0, 0};
+        for (size_t i = 0; i < nc; i++) {
+            struct index_posting p;
+            uint64_t k = q->reverse ? cs[i].hi - 1 : cs[i].lo;
+            rc = cursor_at(ix, &cs[i], k, q->reverse, &p);
+            if (rc)
+                goto out;
+            if (i == 0 || (q->reverse ? p.rel > bp.rel : p.rel < bp.rel)) {
+                best = i;
+                bp = p;
+            }
+        }
+        if (q->reverse)
+            cs[best].hi--;
+        else
+            cs[best].lo++;
+        if (cs[best].lo >= cs[best].hi)
+            cs[best] = cs[--nc];
+        struct segment_record r;
+        size_t used;
+        rc = read_at(g, bp.offset, &r, buf, cap, &used);
+        if (rc)
+            goto out;
+        if (r.position != g->base + bp.rel) {
+            rc = ERR_CORRUPT;
+            goto out;
+        }
+        if (r.time_ms < q->from_time) {
+            if (q->reverse)
+                *stop = 1;
+            continue;
+        }
+        if (r.time_ms > q->to_time) {
+            if (!q->reverse)
+                *stop = 1;
+            continue;
+        }
+        if (q->key && (r.key_len != q->key_len || memcmp(r.key, q->key, q->key_len)))
+            continue;
+        (*left)--;
+        if (fn(ctx, &r))
+            *stop = 1;
+    }
+out:
+    free(cs);
+    return rc;
+}
+
+int store_range(struct store *s, const struct store_query *q, store_visit_fn *fn,
+                void *ctx)
+{
+    size_t left = q->count;
+    int stop = 0, rc = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    for (size_t k = 0; k < s->nsegs && left && !stop; k++) {
+        struct seg *g = &s->segs[q->reverse ? s->nsegs - 1 - k : k];
+        struct index *ix = &g->ix;
+        if (!ix->count || ix->last_pos < q->from_pos || ix->first_pos > q->to_pos ||
+            ix->last_time < q->from_time || ix->first_time > q->to_time)
+            continue;
+        rc = range_segment(g, q, &left, &stop, fn, ctx, &buf, &cap);
+        if (rc)
+            break;
+    }
+    free(buf);
+    return rc;
+}
+
+int store_next_match(struct store *s, const char *const *pats, const size_t *lens,
+                     size_t npats, uint64_t after, uint64_t until, uint64_t *pos)
+{
+    for (size_t k = 0; k < s->nsegs; k++) {
+        struct seg *g = &s->segs[k];
+        struct index *ix = &g->ix;
+        if (!ix->count || ix->last_pos <= after)
+            continue;
+        if (ix->first_pos > until)
+            break;
+        uint64_t best = UINT64_MAX;
+        uint64_t from = after + 1 > g->base ? after + 1 - g->base : 0;
+        for (size_t i = 0; i < ix->ntypes; i++) {
+            struct index_type *t = &ix->types[i];
+            if (t->last_pos <= after || t->first_pos >= best)
+                continue;
+            size_t m;
+            for (m = 0; m < npats; m++)
+                if (topic_match(pats[m], lens[m], t->name, t->name_len))
+                    break;
+            if (m == npats)
+                continue;
+            uint64_t idx;
+            int rc = index_postings_lower(ix, t, (uint32_t)from, &idx);
+            if (rc)
+                return rc;
+            if (idx >= t->count)
+                continue;
+            struct index_posting p;
+            rc = index_postings(ix, t, idx, 1, &p);
+            if (rc)
+                return rc;
+            if (g->base + p.rel < best)
+                best = g->base + p.rel;
+        }
+        if (best != UINT64_MAX) {
+            if (best > until)
+                break;
+            *pos = best;
+            return 1;
+        }
+    }
+    *pos = until;
+    return 0;
+}
+
+static int cmp_type(const void *a, const void *b)
+{
+    const struct gtype *x = *(const struct gtype *const *)a;
+    const struct gtype *y = *(const struct gtype *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+void store_types(struct store *s, const char *pattern, size_t pattern_len,
+                 void (*fn)(void *ctx, const struct store_type_info *t), void *ctx)
+{
+    const struct gtype **v = xmalloc((s->ntypes ? s->ntypes : 1) * sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < s->ntypes; i++)
+        if (!pattern ||
+            topic_match(pattern, pattern_len, s->types[i].name, s->types[i].len))
+            v[n++] = &s->types[i];
+    qsort(v, n, sizeof(*v), cmp_type);
+    for (size_t i = 0; i < n; i++) {
+        struct store_type_info ti = {v[i]->name,       v[i]->len,
+                                     v[i]->count,      v[i]->first_pos,
+                                     v[i]->last_pos,   v[i]->first_time,
+                                     v[i]->last_time};
+        fn(ctx, &ti);
+    }
+    free(v);
+}
+
+void store_stats(const struct store *s, struct store_stats *out)
+{
+    *out = s->st;
+    out->next_pos = s->next_pos;
+    out->segments = s->nsegs;
+    out->types = s->ntypes;
+    out->dedup_ids = s->dfifo_n;
+    out->events = 0;
+    out->bytes = 0;
+    out->first_pos = out->last_pos = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        const struct seg *g = &s->segs[i];
+        out->events += g->ix.count;
+        out->bytes += g->size;
+        if (g->ix.count) {
+            if (!out->first_pos)
+                out->first_pos = g->ix.first_pos;
+            out->last_pos = g->ix.last_pos;
+        }
+    }
+}

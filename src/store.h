@@ -1,0 +1,151 @@
+/* store.h - the durable event store: segments, positions, recovery, reads.
+ *
+ * The store appends events to the open segment of its directory, gives each a
+ * global position (u64, strictly increasing, never reused for an event a
+ * client could have been told about) and a per-type entry id
+ * <time_ms>-<entry_seq>, keeps the indexes (index.h) and answers reads by
+ * position, by topic pattern and by time. At open it loads the indexes of the
+ * sealed segments (rebuilding missing or bad ones) and scans only the open
+ * segment: a torn or zero-filled tail is cut, fsynced and logged; a bad record
+ * inside the data refuses the open unless cfg.repair (the bad bytes are then
+ * copied to "<segment>.bad-<offset>" and skipped).
+ *
+ * Writes go straight to the file (pwrite through fsx) but are not synced here:
+ * the caller makes them durable (syncer.h group commit, or store_sync). A failed
+ * write, fsync or rename turns the store read-only for good (reads go on; every
+ * write gets ERR_READONLY "store is read-only after <op> failed: <why>"), except
+ * ENOSPC on a write: the partial record is cut away, that publish gets
+ * ERR_NOSPACE and the next one simply tries again.
+ *
+ * Event times are the server's wall clock, but never go backwards within the
+ * store (max(now, last time)), so time order equals position order.
+ *
+ * Not thread-safe (the loop thread owns it); knows nothing of RESP, clients
+ * or sync policy. */
+#ifndef TINCAN_STORE_H
+#define TINCAN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segment.h"
+
+#define STORE_ID_MAX 512       /* bytes of a client event id */
+#define STORE_KEY_MAX 1024     /* bytes of an entity key */
+#define STORE_HEADERS_MAX 64   /* header pairs per event */
+#define STORE_HDR_FIELD_MAX 255 /* bytes of a header field */
+
+struct store;
+
+struct store_config {
+    const char *dir;            /* directory of segments and indexes (created) */
+    uint64_t segment_size;      /* bytes at which a segment seals */
+    uint64_t dedup_window_ms;   /* ms an ID stays known; 0 = no dedup */
+    int repair;                 /* quarantine bad ranges instead of refusing */
+};
+
+/* What a publish carries (all pointers borrowed for the call). */
+struct store_pub {
+    const char *type;           /* valid type (topic_type_check) */
+    size_t type_len;
+    const char *id;             /* NULL/0 = server-generated */
+    size_t id_len;
+    const char *key;            /* NULL/0 = none */
+    size_t key_len;
+    unsigned kind;              /* enum segment_kind */
+    const struct segment_hdr *hdrs;
+    size_t nhdrs;
+    const char *payload;
+    size_t payload_len;
+};
+
+struct store_stats {
+    uint64_t first_pos, last_pos; /* 0 when empty */
+    uint64_t next_pos;            /* what the next publish gets */
+    uint64_t events;              /* stored events */
+    uint64_t bytes;               /* bytes of all segment files */
+    uint64_t segments;
+    uint64_t types;
+    uint64_t dedup_ids;           /* ids in the dedup window */
+    uint64_t recovered_cut_bytes; /* tail bytes cut at the last open */
+    uint64_t rebuilt_indexes;     /* indexes rebuilt at the last open */
+    uint64_t quarantined_bytes;   /* bytes skipped by --repair */
+    uint64_t open_ms;             /* ms the last open took */
+    int readonly;                 /* 1 after a failed write/fsync */
+    uint64_t nospace_errors;      /* publishes refused with ERR_NOSPACE */
+};
+
+/* Opens (creating dir if needed) and recovers. 0 with *out, or a negative
+ * code with why in err (ERR_CORRUPT for bad data without repair, ERR_IO...).
+ * now_ms: wall clock, for the dedup window. May block (reads, fsyncs). */
+int store_open(struct store **out, const struct store_config *cfg, uint64_t now_ms,
+               char *err, size_t errlen);
+/* Closes every file (does not sync: call store_sync first if wanted). */
+void store_close(struct store *s);
+
+/* Appends one event at time max(now_ms, last time). On success 0, *pos, and
+ * *dup = 1 if pub->id was seen within the dedup window (then *pos is the
+ * original position and nothing is written). Errors: ERR_READONLY,
+ * ERR_NOSPACE, ERR_IO with text in err. Does not sync. May seal the segment
+ * (which fsyncs it and writes its index: blocks for that). */
+int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
+                 uint64_t *pos, int *dup, char *err, size_t errlen);
+/* The fd holding the most recent appends (for syncer_request). */
+int store_fd(const struct store *s);
+/* fdatasync of the open segment, now (blocking). 0, or the store turns
+ * read-only and ERR_READONLY/err is returned. */
+int store_sync(struct store *s, char *err, size_t errlen);
+/* Tells the store a sync done elsewhere (the syncer) failed with -errno err:
+ * it turns read-only. */
+void store_sync_failed(struct store *s, int err);
+/* ERR_READONLY with its message, or 0. */
+int store_readonly(const struct store *s, char *err, size_t errlen);
+uint64_t store_last_pos(const struct store *s);
+
+/* Reads the event at pos into *r; its pointers point into *buf (owned by the
+ * caller, grown with realloc; free() it when done). 0, ERR_NOTFOUND, ERR_IO
+ * or ERR_CORRUPT. */
+int store_get(struct store *s, uint64_t pos, struct segment_record *r,
+              uint8_t **buf, size_t *cap);
+
+/* A range read. Bounds are inclusive; time bounds in ms. */
+struct store_query {
+    const char *pattern;        /* valid topic pattern */
+    size_t pattern_len;
+    uint64_t from_pos, to_pos;  /* 0, UINT64_MAX = unbounded */
+    uint64_t from_time, to_time;
+    const char *key;            /* only events with this key; NULL = any */
+    size_t key_len;
+    size_t count;               /* at most this many events */
+    int reverse;                /* newest first */
+};
+/* Called per matching event in order; r's memory is valid during the call
+ * only. Return 0 to go on, 1 to stop. */
+typedef int store_visit_fn(void *ctx, const struct segment_record *r);
+/* 0 or a negative code (I/O). */
+int store_range(struct store *s, const struct store_query *q, store_visit_fn *fn,
+                void *ctx);
+/* The first position in (after, until] whose type matches one of the patterns
+ * (each {ptr,len} pair in pats): 1 with *pos; 0 with *pos = until when none;
+ * negative on I/O error. Looks at postings only (no event bytes read). */
+int store_next_match(struct store *s, const char *const *pats, const size_t *lens,
+                     size_t npats, uint64_t after, uint64_t until, uint64_t *pos);
+
+/* Summary of one type over the whole store. */
+struct store_type_info {
+    const char *name;
+    size_t name_len;
+    uint64_t count;
+    uint64_t first_pos, last_pos;
+    uint64_t first_time, last_time; /* ms */
+};
+/* Calls fn for every type matching pattern (NULL = all), sorted by name. */
+void store_types(struct store *s, const char *pattern, size_t pattern_len,
+                 void (*fn)(void *ctx, const struct store_type_info *t), void *ctx);
+void store_stats(const struct store *s, struct store_stats *out);
+
+/* Writes the server-generated id of an event without a client id into out
+ * ("tc-<position>"); returns its length. out must hold 32 bytes. */
+size_t store_generated_id(uint64_t pos, char *out);
+
+#endif
