@@ -2,6 +2,7 @@
 #include "module.h"
 
 extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
+extern const struct module store_module;  /* cmd_store.c: EV.PUB/GET/RANGE/... */
 extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
 extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
@@ -10,6 +11,7 @@ extern const struct module bus_module;    /* cmd_bus.c: EV.SUB/READ/ACK/... (aft
 
 const struct module *const modules[] = {
     &server_module,
+    &store_module,
     &ring_module,
     &lock_module,
     &chunk_module,

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include "clock.h"
 #include "common.h"
 #include "errors.h"
 #include "fsx.h"
@@ -655,6 +656,7 @@ static void dedup_rebuild(struct store *s, uint64_t now)
 int store_open(struct store **out, const struct store_config *cfg, uint64_t now_ms,
                char *err, size_t errlen)
 {
+    uint64_t t0 = clock_mono_ms();
     struct store *s = xcalloc(1, sizeof(*s));
     s->dir = xstrdup(cfg->dir);
     s->cfg = *cfg;
@@ -768,6 +770,7 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
     }
     s->st.recovered_cut_bytes = cut;
     dedup_rebuild(s, now_ms);
+    s->st.open_ms = clock_mono_ms() - t0;
     free(bases);
     *out = s;
     return 0;

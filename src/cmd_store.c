@@ -1,0 +1,653 @@
+/* cmd_store.c - EV.PUB/GET/RANGE/REVRANGE/TYPES/INFO and the store module's
+ * sync policy.
+ *
+ * The engine is store.c (no RESP, no sync policy). This file parses arguments,
+ * calls it, replies, and decides when bytes become durable:
+ *   - fsync always: after each append the sync thread (syncer.c) is asked to
+ *     fdatasync; the EV.PUB reply is held (client_hold) until the fdatasync
+ *     covering its position completed, so many publishers share one fsync;
+ *   - everysec: a 1 s timer asks for an fdatasync; replies are not held;
+ *   - no: never fsync explicitly (the kernel writes back when it likes).
+ * A failed fdatasync turns the store read-only and disconnects the clients
+ * waiting on it (their outcome is unknown, as after a crash). */
+#include "cmd_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "command.h"
+#include "common.h"
+#include "config.h"
+#include "errors.h"
+#include "log.h"
+#include "module.h"
+#include "net.h"
+#include "sbuf.h"
+#include "segment.h"
+#include "store.h"
+#include "syncer.h"
+#include "topic.h"
+
+enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
+
+#define RANGE_COUNT_DEFAULT 100
+#define RANGE_COUNT_MAX 10000
+#define HDR_VALUE_MAX 65535 /* bytes of one header value */
+
+static int cfg_fsync;             /* FSYNC_* */
+static int64_t cfg_segment_size;  /* bytes */
+static int64_t cfg_max_payload;   /* bytes */
+static int64_t cfg_dedup_window;  /* s */
+static int cfg_repair;            /* yes/no */
+
+static struct store *st;
+static struct syncer *syncer;
+static struct sync_source src = {"store", 0, 0};
+static uv_timer_t *timer;         /* everysec */
+static uint64_t requested;        /* highest position handed to the syncer */
+static void (*visible_fn)(void *ctx, uint64_t visible);
+static void *visible_ctx;
+static uint64_t last_visible;
+static uint8_t *rbuf;             /* read buffer for replies */
+static size_t rcap;
+static struct {
+    uint64_t published;  /* events stored by EV.PUB */
+    uint64_t duplicates; /* EV.PUB answered from the dedup window */
+} stats;
+
+static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
+
+/* ---- the interface for other modules ---- */
+struct store *store_default(void)
+{
+    return st;
+}
+
+uint64_t store_visible(void)
+{
+    if (!st)
+        return 0;
+    uint64_t last = store_last_pos(st);
+    if (cfg_fsync == FSYNC_ALWAYS && src.synced < last)
+        return src.synced;
+    return last;
+}
+
+void store_on_visible(void (*fn)(void *ctx, uint64_t visible), void *ctx)
+{
+    visible_fn = fn;
+    visible_ctx = ctx;
+}
+
+static void notify_visible(void)
+{
+    uint64_t v = store_visible();
+    if (v > last_visible) {
+        last_visible = v;
+        if (visible_fn)
+            visible_fn(visible_ctx, v);
+    }
+}
+
+static void on_synced(void *ctx, uint64_t seq, int err)
+{
+    (void)ctx;
+    if (err) {
+        if (st)
+            store_sync_failed(st, err);
+        net_sync_failed(&src);
+        return;
+    }
+    net_synced(&src, seq);
+    notify_visible();
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (!st || cfg_fsync != FSYNC_EVERYSEC)
+        return;
+    uint64_t last = store_last_pos(st);
+    if (last > requested) {
+        requested = last;
+        syncer_request(syncer, store_fd(st), last);
+    }
+}
+
+/* ---- replies ---- */
+static void reply_hdrs(struct client *c, const struct segment_record *r)
+{
+    reply_map(c, r->nheaders);
+    size_t at = 0;
+    struct segment_hdr h;
+    while (segment_headers_next(r->headers, r->headers_len, &at, &h)) {
+        reply_bulk(c, h.field, h.field_len);
+        reply_bulk(c, h.value, h.value_len);
+    }
+}
+
+static void reply_record(struct client *c, const struct segment_record *r,
+                         size_t extra)
+{
+    char id[32];
+    reply_map(c, 9 + extra);
+    reply_cstr(c, "position");
+    reply_uint(c, r->position);
+    reply_cstr(c, "id");
+    if (r->id_len)
+        reply_bulk(c, r->id, r->id_len);
+    else
+        reply_bulk(c, id, store_generated_id(r->position, id));
+    reply_cstr(c, "entry_id");
+    reply_bulkf(c, "%" PRIu64 "-%" PRIu64, r->time_ms, r->entry_seq);
+    reply_cstr(c, "type");
+    reply_bulk(c, r->type, r->type_len);
+    reply_cstr(c, "kind");
+    reply_cstr(c, r->kind == SEGMENT_KIND_COMMAND ? "command" : "event");
+    reply_cstr(c, "time");
+    reply_uint(c, r->time_ms);
+    reply_cstr(c, "key");
+    if (r->key_len)
+        reply_bulk(c, r->key, r->key_len);
+    else
+        reply_null(c);
+    reply_cstr(c, "headers");
+    reply_hdrs(c, r);
+    reply_cstr(c, "payload");
+    reply_bulk(c, r->payload, r->payload_len);
+}
+
+int store_reply_event(struct client *c, uint64_t pos, size_t extra)
+{
+    if (!st)
+        return ERR_NOTFOUND;
+    struct segment_record r;
+    int rc = store_get(st, pos, &r, &rbuf, &rcap);
+    if (rc)
+        return rc;
+    reply_record(c, &r, extra);
+    return 0;
+}
+
+static int store_ready(struct client *c)
+{
+    if (st)
+        return 0;
+    reply_error(c, "ERR event store not available");
+    return -1;
+}
+
+/* ---- EV.PUB type payload [ID id] [KEY key] [KIND event|command]
+ *             [HDR field value ...] ---- */
+static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
+{
+    char err[300], pr[80];
+    if (store_ready(c) < 0)
+        return;
+    const struct arg *type = &argv[1], *payload = &argv[2];
+    if (topic_type_check(type->ptr, type->len, err, sizeof(err))) {
+        reply_errorf(c, "ERR invalid event type '%s': %s",
+                     arg_printable(pr, sizeof(pr), type->ptr, type->len), err);
+        return;
+    }
+    if ((int64_t)payload->len > cfg_max_payload) {
+        reply_errorf(c, "ERR payload of %zu bytes exceeds max-payload %" PRId64,
+                     payload->len, cfg_max_payload);
+        return;
+    }
+    struct store_pub p = {type->ptr, type->len, NULL, 0, NULL, 0,
+                          SEGMENT_KIND_EVENT, NULL, 0, payload->ptr, payload->len};
+    struct segment_hdr hdrs[STORE_HEADERS_MAX];
+    for (int i = 3; i < argc; i++) {
+        const struct arg *a = &argv[i];
+        if (arg_is(a, "HDR")) {
+            int left = argc - i - 1;
+            if (left == 0 || left % 2) {
+                reply_error(c, "ERR HDR needs field value pairs (HDR comes last)");
+                return;
+            }
+            if (left / 2 > STORE_HEADERS_MAX) {
+                reply_errorf(c, "ERR too many headers: %d (at most %d)", left / 2,
+                             STORE_HEADERS_MAX);
+                return;
+            }
+            for (int k = i + 1; k < argc; k += 2) {
+                const struct arg *f = &argv[k], *v = &argv[k + 1];
+                if (f->len == 0 || f->len > STORE_HDR_FIELD_MAX) {
+                    reply_errorf(c,
+                                 "ERR invalid header field '%s': must be 1 to %d "
+                                 "bytes",
+                                 arg_printable(pr, sizeof(pr), f->ptr, f->len),
+                                 STORE_HDR_FIELD_MAX);
+                    return;
+                }
+                if (v->len > HDR_VALUE_MAX) {
+                    reply_errorf(c,
+                                 "ERR header '%s' value of %zu bytes exceeds %d",
+                                 arg_printable(pr, sizeof(pr), f->ptr, f->len),
+                                 v->len, HDR_VALUE_MAX);
+                    return;
+                }
+                hdrs[p.nhdrs++] = (struct segment_hdr){f->ptr, f->len, v->ptr, v->len};
+            }
+            p.hdrs = hdrs;
+            break;
+        }
+        if (i + 1 >= argc) {
+            reply_syntax_error(c, a);
+            return;
+        }
+        const struct arg *v = &argv[++i];
+        if (arg_is(a, "ID")) {
+            if (v->len == 0 || v->len > STORE_ID_MAX) {
+                reply_errorf(c, "ERR invalid ID '%s': must be 1 to %d bytes",
+                             arg_printable(pr, sizeof(pr), v->ptr, v->len),
+                             STORE_ID_MAX);
+                return;
+            }
+            p.id = v->ptr;
+            p.id_len = v->len;
+        } else if (arg_is(a, "KEY")) {
+            if (v->len == 0 || v->len > STORE_KEY_MAX) {
+                reply_errorf(c, "ERR invalid KEY '%s': must be 1 to %d bytes",
+                             arg_printable(pr, sizeof(pr), v->ptr, v->len),
+                             STORE_KEY_MAX);
+                return;
+            }
+            p.key = v->ptr;
+            p.key_len = v->len;
+        } else if (arg_is(a, "KIND")) {
+            if (arg_is(v, "event"))
+                p.kind = SEGMENT_KIND_EVENT;
+            else if (arg_is(v, "command"))
+                p.kind = SEGMENT_KIND_COMMAND;
+            else {
+                reply_errorf(c, "ERR invalid KIND '%s': must be event or command",
+                             arg_printable(pr, sizeof(pr), v->ptr, v->len));
+                return;
+            }
+        } else {
+            reply_syntax_error(c, a);
+            return;
+        }
+    }
+    uint64_t pos = 0;
+    int dup = 0;
+    int rc = store_append(st, &p, clock_wall_ms(), &pos, &dup, err, sizeof(err));
+    if (rc) {
+        reply_error_code(c, rc, err);
+        return;
+    }
+    if (dup)
+        stats.duplicates++;
+    else
+        stats.published++;
+    reply_uint(c, pos);
+    if (cfg_fsync == FSYNC_ALWAYS) {
+        if (!dup && pos > requested) {
+            requested = pos;
+            syncer_request(syncer, store_fd(st), pos);
+        }
+        if (pos > src.synced)
+            client_hold(c, &src, pos);
+    } else {
+        notify_visible();
+    }
+}
+
+/* ---- EV.GET position ---- */
+static void cmd_ev_get(struct client *c, int argc, struct arg *argv)
+{
+    (void)argc;
+    uint64_t pos;
+    if (store_ready(c) < 0 || arg_u64(c, &argv[1], "position", &pos) < 0)
+        return;
+    int rc = store_reply_event(c, pos, 0);
+    if (rc == ERR_NOTFOUND)
+        reply_null(c);
+    else if (rc)
+        reply_error_code(c, rc, "event could not be read");
+}
+
+/* ---- EV.RANGE / EV.REVRANGE pattern [FROM t|@pos] [TO t|@pos] [COUNT n]
+ *      [KEY key] ---- */
+struct range_ctx {
+    struct client *c;
+    size_t n; /* events written */
+};
+
+static int range_visit(void *ctx, const struct segment_record *r)
+{
+    struct range_ctx *rc = ctx;
+    reply_record(rc->c, r, 0);
+    rc->n++;
+    return 0;
+}
+
+/* "@123" -> position bound; "123" -> time bound (ms). */
+static int parse_bound(struct client *c, const struct arg *a, const char *what,
+                       int *is_pos, uint64_t *v)
+{
+    const char *p = a->ptr;
+    size_t n = a->len;
+    *is_pos = n && p[0] == '@';
+    if (*is_pos) {
+        p++;
+        n--;
+    }
+    int64_t x;
+    if (arg_parse_i64(p, n, &x) < 0 || x < 0) {
+        char pr[80];
+        reply_errorf(c,
+                     "ERR invalid %s '%s': must be a time in ms or @position",
+                     what, arg_printable(pr, sizeof(pr), a->ptr, a->len));
+        return -1;
+    }
+    *v = (uint64_t)x;
+    return 0;
+}
+
+static void range_cmd(struct client *c, int argc, struct arg *argv, int reverse)
+{
+    char err[200], pr[80];
+    if (store_ready(c) < 0)
+        return;
+    struct store_query q = {argv[1].ptr, argv[1].len, 0, UINT64_MAX, 0, UINT64_MAX,
+                            NULL, 0, RANGE_COUNT_DEFAULT, reverse};
+    if (topic_pattern_check(q.pattern, q.pattern_len, err, sizeof(err))) {
+        reply_errorf(c, "ERR invalid pattern '%s': %s",
+                     arg_printable(pr, sizeof(pr), argv[1].ptr, argv[1].len), err);
+        return;
+    }
+    for (int i = 2; i < argc; i++) {
+        const struct arg *a = &argv[i];
+        if (i + 1 >= argc) {
+            reply_syntax_error(c, a);
+            return;
+        }
+        const struct arg *v = &argv[++i];
+        int is_pos;
+        uint64_t x;
+        if (arg_is(a, "FROM")) {
+            if (parse_bound(c, v, "FROM", &is_pos, &x) < 0)
+                return;
+            if (is_pos)
+                q.from_pos = x;
+            else
+                q.from_time = x;
+        } else if (arg_is(a, "TO")) {
+            if (parse_bound(c, v, "TO", &is_pos, &x) < 0)
+                return;
+            if (is_pos)
+                q.to_pos = x;
+            else
+                q.to_time = x;
+        } else if (arg_is(a, "COUNT")) {
+            int64_t n;
+            if (arg_i64(c, v, "COUNT", 1, RANGE_COUNT_MAX, &n) < 0)
+                return;
+            q.count = (size_t)n;
+        } else if (arg_is(a, "KEY")) {
+            q.key = v->ptr;
+            q.key_len = v->len;
+        } else {
+            reply_syntax_error(c, a);
+            return;
+        }
+    }
+    /* never show what a crash could still take back */
+    uint64_t vis = store_visible();
+    if (q.to_pos > vis)
+        q.to_pos = vis;
+    struct range_ctx rc = {c, 0};
+    size_t h = reply_array_begin(c);
+    int r = store_range(st, &q, range_visit, &rc);
+    reply_array_end(c, h, rc.n);
+    if (r)
+        log_ratelimited(LOG_ERROR, "store: range read failed: %s", error_text(r));
+}
+
+static void cmd_ev_range(struct client *c, int argc, struct arg *argv)
+{
+    range_cmd(c, argc, argv, 0);
+}
+
+static void cmd_ev_revrange(struct client *c, int argc, struct arg *argv)
+{
+    range_cmd(c, argc, argv, 1);
+}
+
+/* ---- EV.TYPES [pattern] ---- */
+struct types_ctx {
+    struct client *c;
+    size_t n;
+};
+
+static void types_visit(void *ctx, const struct store_type_info *t)
+{
+    struct types_ctx *tc = ctx;
+    reply_map(tc->c, 6);
+    reply_cstr(tc->c, "type");
+    reply_bulk(tc->c, t->name, t->name_len);
+    reply_cstr(tc->c, "count");
+    reply_uint(tc->c, t->count);
+    reply_cstr(tc->c, "first_position");
+    reply_uint(tc->c, t->first_pos);
+    reply_cstr(tc->c, "last_position");
+    reply_uint(tc->c, t->last_pos);
+    reply_cstr(tc->c, "first_time");
+    reply_uint(tc->c, t->first_time);
+    reply_cstr(tc->c, "last_time");
+    reply_uint(tc->c, t->last_time);
+    tc->n++;
+}
+
+static void cmd_ev_types(struct client *c, int argc, struct arg *argv)
+{
+    char err[200], pr[80];
+    if (store_ready(c) < 0)
+        return;
+    const char *pat = NULL;
+    size_t plen = 0;
+    if (argc > 2) {
+        reply_syntax_error(c, &argv[2]);
+        return;
+    }
+    if (argc == 2) {
+        pat = argv[1].ptr;
+        plen = argv[1].len;
+        if (topic_pattern_check(pat, plen, err, sizeof(err))) {
+            reply_errorf(c, "ERR invalid pattern '%s': %s",
+                         arg_printable(pr, sizeof(pr), pat, plen), err);
+            return;
+        }
+    }
+    struct types_ctx tc = {c, 0};
+    size_t h = reply_array_begin(c);
+    store_types(st, pat, plen, types_visit, &tc);
+    reply_array_end(c, h, tc.n);
+}
+
+/* ---- EV.INFO ---- */
+static void cmd_ev_info(struct client *c, int argc, struct arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (store_ready(c) < 0)
+        return;
+    struct store_stats s;
+    store_stats(st, &s);
+    char ro[200] = "";
+    store_readonly(st, ro, sizeof(ro));
+    reply_map(c, 19);
+    reply_cstr(c, "first_position");
+    reply_uint(c, s.first_pos);
+    reply_cstr(c, "last_position");
+    reply_uint(c, s.last_pos);
+    reply_cstr(c, "next_position");
+    reply_uint(c, s.next_pos);
+    reply_cstr(c, "synced_position");
+    reply_uint(c, src.synced);
+    reply_cstr(c, "events");
+    reply_uint(c, s.events);
+    reply_cstr(c, "bytes");
+    reply_uint(c, s.bytes);
+    reply_cstr(c, "segments");
+    reply_uint(c, s.segments);
+    reply_cstr(c, "types");
+    reply_uint(c, s.types);
+    reply_cstr(c, "fsync");
+    reply_cstr(c, fsync_names[cfg_fsync]);
+    reply_cstr(c, "segment_size");
+    reply_int(c, cfg_segment_size);
+    reply_cstr(c, "last_sync_latency_us");
+    reply_uint(c, syncer ? syncer_last_latency_us(syncer) : 0);
+    reply_cstr(c, "sync_rounds");
+    reply_uint(c, syncer ? syncer_rounds(syncer) : 0);
+    reply_cstr(c, "dedup_ids");
+    reply_uint(c, s.dedup_ids);
+    reply_cstr(c, "read_only");
+    reply_cstr(c, ro[0] ? ro : "no");
+    reply_cstr(c, "nospace_errors");
+    reply_uint(c, s.nospace_errors);
+    reply_cstr(c, "recovered_cut_bytes");
+    reply_uint(c, s.recovered_cut_bytes);
+    reply_cstr(c, "rebuilt_indexes");
+    reply_uint(c, s.rebuilt_indexes);
+    reply_cstr(c, "quarantined_bytes");
+    reply_uint(c, s.quarantined_bytes);
+    reply_cstr(c, "open_ms");
+    reply_uint(c, s.open_ms);
+}
+
+static const struct command_spec store_commands[] = {
+    {"ev.pub", -3, CMD_WRITE | CMD_FAST, cmd_ev_pub, "store",
+     "type payload [ID id] [KEY key] [KIND event|command] [HDR field value ...]",
+     "Stores an event durably; returns its position", 0, 0, 0},
+    {"ev.get", 2, CMD_READONLY | CMD_FAST, cmd_ev_get, "store", "position",
+     "The event at a position, or nil", 0, 0, 0},
+    {"ev.range", -2, CMD_READONLY, cmd_ev_range, "store",
+     "pattern [FROM ms|@position] [TO ms|@position] [COUNT n] [KEY key]",
+     "Stored events whose type matches the pattern, oldest first", 0, 0, 0},
+    {"ev.revrange", -2, CMD_READONLY, cmd_ev_revrange, "store",
+     "pattern [FROM ms|@position] [TO ms|@position] [COUNT n] [KEY key]",
+     "Stored events whose type matches the pattern, newest first", 0, 0, 0},
+    {"ev.types", -1, CMD_READONLY, cmd_ev_types, "store", "[pattern]",
+     "Every stored type with count, first/last position and time", 0, 0, 0},
+    {"ev.info", 1, CMD_READONLY | CMD_FAST, cmd_ev_info, "store", "",
+     "Positions, counts, bytes, segments, fsync setting, sync latency", 0, 0, 0},
+};
+
+static const struct config_spec store_config[] = {
+    {"fsync", CONFIG_ENUM, &cfg_fsync, "always", 0, 0, fsync_names, CONFIG_MUTABLE,
+     0, NULL,
+     "when published events are fdatasync'ed: always (the reply waits for it; "
+     "group commit), everysec, no (see docs/durability.md)"},
+    {"segment-size", CONFIG_BYTES, &cfg_segment_size, "256mb", 65536,
+     (int64_t)1 << 30, NULL, 0, 0, NULL,
+     "bytes at which the open event segment is sealed and a new one started"},
+    {"max-payload", CONFIG_BYTES, &cfg_max_payload, "1mb", 0, (int64_t)64 << 20,
+     NULL, CONFIG_MUTABLE, 0, NULL, "largest EV.PUB payload accepted, in bytes"},
+    {"dedup-window", CONFIG_INT, &cfg_dedup_window, "600", 0, 86400 * 7, NULL, 0, 0,
+     NULL,
+     "seconds an EV.PUB ID is remembered (a re-publish returns the original "
+     "position); survives restarts; 0 = off"},
+    {"repair", CONFIG_BOOL, &cfg_repair, "no", 0, 0, NULL, 0, 0, NULL,
+     "start even if a segment has bad records: quarantine the bad bytes into "
+     "<segment>.bad-<offset> files and skip them"},
+};
+
+/* ---- module ---- */
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static int store_start(char *err, size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/events", config_dir);
+    struct store_config cfg = {dir, (uint64_t)cfg_segment_size,
+                               (uint64_t)cfg_dedup_window * 1000, cfg_repair};
+    uint64_t t0 = clock_mono_ms();
+    char why[400];
+    int rc = store_open(&st, &cfg, clock_wall_ms(), why, sizeof(why));
+    if (rc) {
+        snprintf(err, errlen, "event store %s: %s", dir, why);
+        st = NULL;
+        return -1;
+    }
+    memset(&stats, 0, sizeof(stats));
+    src.synced = store_last_pos(st); /* store_open fdatasync'ed it all */
+    src.failed = 0;
+    requested = src.synced;
+    last_visible = src.synced;
+    syncer = syncer_new(net_loop(), on_synced, NULL);
+    timer = xcalloc(1, sizeof(*timer));
+    uv_timer_init(net_loop(), timer);
+    uv_timer_start(timer, on_timer, 1000, 1000);
+    uv_unref((uv_handle_t *)timer);
+    struct store_stats s;
+    store_stats(st, &s);
+    log_info("store: %" PRIu64 " events in %" PRIu64 " segments, next position %"
+             PRIu64 ", opened in %" PRIu64 " ms (fsync %s)",
+             s.events, s.segments, s.next_pos, clock_mono_ms() - t0,
+             fsync_names[cfg_fsync]);
+    return 0;
+}
+
+static void store_stop(void)
+{
+    if (timer) {
+        uv_timer_stop(timer);
+        uv_close((uv_handle_t *)timer, free_handle);
+        timer = NULL;
+    }
+    if (syncer) {
+        syncer_free(syncer);
+        syncer = NULL;
+    }
+    if (st) {
+        char err[200];
+        if (store_sync(st, err, sizeof(err)) && !store_readonly(st, err, sizeof(err)))
+            log_error("store: final sync failed: %s", err);
+        store_close(st);
+        st = NULL;
+    }
+    free(rbuf);
+    rbuf = NULL;
+    rcap = 0;
+}
+
+static void store_info(struct sbuf *out, const char *section)
+{
+    if (strcmp(section, "persistence") != 0 || !st)
+        return;
+    struct store_stats s;
+    store_stats(st, &s);
+    sbuf_addf(out,
+              "store_events:%" PRIu64 "\r\nstore_last_position:%" PRIu64
+              "\r\nstore_synced_position:%" PRIu64 "\r\nstore_bytes:%" PRIu64
+              "\r\nstore_segments:%" PRIu64 "\r\nstore_fsync:%s\r\n"
+              "store_last_sync_latency_us:%" PRIu64 "\r\nstore_sync_rounds:%" PRIu64
+              "\r\nstore_read_only:%d\r\nstore_nospace_errors:%" PRIu64
+              "\r\nstore_published:%" PRIu64 "\r\nstore_duplicates:%" PRIu64 "\r\n",
+              s.events, s.last_pos, src.synced, s.bytes, s.segments,
+              fsync_names[cfg_fsync], syncer ? syncer_last_latency_us(syncer) : 0,
+              syncer ? syncer_rounds(syncer) : 0, s.readonly, s.nospace_errors,
+              stats.published, stats.duplicates);
+}
+
+const struct module store_module = {
+    .name = "store",
+    .commands = store_commands,
+    .ncommands = ARRAY_LEN(store_commands),
+    .config = store_config,
+    .nconfig = ARRAY_LEN(store_config),
+    .start = store_start,
+    .stop = store_stop,
+    .info = store_info,
+};
