@@ -19,8 +19,8 @@
  *     every change that made entries deliverable again;
  *   - ephemeral subscriptions are never journaled and vanish when the last
  *     connection that created or read them is gone.
- * Events are read through the store adapter below (the only place that calls
- * the store); replies show each event exactly as EV.GET does, plus fields.
+ * Events are read through the store adapter below (store.h, cmd_store.h);
+ * replies show each event exactly as EV.GET does, plus fields.
  * Recovery: the journal is replayed (deliveries that were held keep their
  * consumer and wall-clock deadline), then a checkpoint compacts it. */
 #include "bus.h"
@@ -32,6 +32,7 @@
 
 #include "client.h" /* client_by_id() for ephemeral subscriptions; see gc() */
 #include "clock.h"
+#include "cmd_store.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -53,23 +54,14 @@
 #define BUS_LIST_DEFAULT 100             /* PENDING/DEAD without COUNT */
 #define BUS_GC_INTERVAL 250              /* ms between ephemeral checks */
 
-/* ---- the store adapter (see /work/bus-needs.md) ----
- * The only place that calls the store. The store itself (store.h) answers
- * pattern and time queries; the module around it (cmd_store.c) owns the one
- * open store, knows what is synced, wakes us on publish and writes EV.GET
- * replies. Those four are weak until cmd_store.c defines them: without them
- * every read command replies "-ERR event store not available". */
-struct store *store_default(void) __attribute__((weak));
-uint64_t store_visible(void) __attribute__((weak));
-void store_on_visible(void (*fn)(void *ctx, uint64_t visible), void *ctx)
-    __attribute__((weak));
-int store_reply_event(struct client *c, uint64_t pos, size_t extra)
-    __attribute__((weak));
+/* ---- the store adapter ----
+ * The only place that calls the store. The storage engine (store.h) answers
+ * pattern and time queries; the store module (cmd_store.h) owns the one open
+ * store, knows what is synced, wakes us on publish and writes EV.GET replies. */
 
 static int store_linked(void)
 {
-    return store_default && store_visible && store_on_visible &&
-           store_reply_event && store_default();
+    return store_default() != NULL;
 }
 
 static int src_next(void *ctx, const struct bus_pattern *pats, size_t npats,
