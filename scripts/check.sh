@@ -255,6 +255,11 @@ suite_fuzz() {
     record fuzz "${1:-0}" "${2:-1}"
 }
 
+if [ ! -c /dev/null ]; then
+    echo "check: /dev/null is not a character device (something replaced it);"
+    echo "check: as root: mknod -m 666 /dev/null.new c 1 3 && mv -f /dev/null.new /dev/null"
+    exit 1
+fi
 start=$(date +%s)
 wanted unit && suite_units unit "$BUILD/unit"
 wanted asan-unit && suite_units asan-unit "$BUILD/asan/unit"

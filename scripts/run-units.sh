@@ -47,6 +47,13 @@ for bin in "$@"; do
     if [ "$rc" -ne 0 ]; then
         bad="$bad $bin"
     fi
+    # a test that renames or unlinks the wrong path can replace /dev/null by a
+    # regular file, which breaks everything after it: name the culprit
+    if [ ! -c /dev/null ]; then
+        echo "run-units: /dev/null is no longer a character device after $bin"
+        failed=$((failed + 1))
+        bad="$bad $bin(/dev/null)"
+    fi
 done
 
 if [ -n "$bad" ]; then

@@ -644,6 +644,22 @@ def tincan(tmp_path):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _dev_null_intact():
+    """Fails the test after which /dev/null is no longer the null device (a
+    rename or unlink of the wrong path replaces it by a regular file, and
+    every later test and tool breaks in confusing ways)."""
+    yield
+    import stat
+    try:
+        ok = stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    except OSError:
+        ok = False
+    if not ok:
+        pytest.fail("/dev/null is no longer a character device after this test",
+                    pytrace=False)
+
+
 @pytest.fixture
 def server(tincan, request):
     """A started server; args from @pytest.mark.tincan_args(...) if present."""
