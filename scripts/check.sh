@@ -45,7 +45,12 @@ SUMMARY=$LOGS/summary
 SRV_PID=
 cleanup() {
     if [ -n "$SRV_PID" ]; then kill -KILL "$SRV_PID" 2>/dev/null; fi
-    rm -rf "$TMP"
+    if grep -qE ' [1-9][0-9]* failed' "$SUMMARY" 2>/dev/null; then
+        # keep the failing tests' data dirs and server logs for a look
+        echo "check: test dirs and server logs kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
