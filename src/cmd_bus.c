@@ -138,6 +138,8 @@ static struct waiter *wait_head, *wait_tail;
 static size_t nwaiters;
 static struct eph_link *links;
 static int hook_err;               /* a record could not be journaled */
+static int wake;                   /* something may have become deliverable
+                                      since parked readers were last served */
 static uint64_t replay_now;        /* ms, monotonic, during recovery */
 static int cfg_fsync;              /* enum journal_fsync (bus-fsync) */
 
@@ -159,6 +161,15 @@ static struct {
 static void update_wall_offset(void)
 {
     bus_set_wall_offset(set, (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
+}
+
+/* Settles due deadlines; parked readers are worth serving if any entry
+ * became deliverable. Every bus_read settles deadlines itself too, so call
+ * this first wherever readers are served from. */
+static void tick(uint64_t now)
+{
+    if (bus_tick(set, now))
+        wake = 1;
 }
 
 static uint64_t wall_of(uint64_t mono, uint64_t now, uint64_t wall)
@@ -402,11 +413,12 @@ static int serve_one(struct waiter *w, struct bus_sub *sub, uint64_t now)
  * deliver is skipped for the rest of the pass. */
 static void serve(void)
 {
-    if (!wait_head || !store_linked())
+    if (!wait_head || !wake || !store_linked())
         return;
+    wake = 0;
     uint64_t now = clock_mono_ms();
     hook_err = 0;
-    bus_tick(set, now);
+    tick(now);
     struct bus_sub *dry[32];
     size_t ndry = 0;
     struct waiter *next;
@@ -447,7 +459,8 @@ static void on_timer(uv_timer_t *t)
     (void)t;
     update_wall_offset();
     hook_err = 0;
-    bus_tick(set, clock_mono_ms());
+    wake = 1;
+    tick(clock_mono_ms());
     serve();
     hook_err = 0;
     journal_commit(jnl, 0);
@@ -530,8 +543,10 @@ static void gc(void)
         free(name);
         changed = 1;
     }
-    if (changed)
+    if (changed) {
+        wake = 1;
         after_change();
+    }
 }
 
 static void on_gc_timer(uv_timer_t *t)
@@ -557,6 +572,7 @@ static void on_visible(void *ctx, uint64_t visible)
     stats.wakeups++;
     if (!set)
         return;
+    wake = 1;
     serve();
     arm();
 }
@@ -749,6 +765,7 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
         reply_errorf(c, "ERR %s", err);
         return;
     }
+    wake = 1; /* new bindings may match stored events */
     if (journaled(c) == 0) {
         if (a.ephemeral) {
             link_add(client_id(c), a.name, a.name_len, NULL, 0);
@@ -814,9 +831,11 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
         gc_arm();
     }
     struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
+    uint64_t now = clock_mono_ms();
     hook_err = 0;
+    tick(now);
     int n = bus_read(set, sub, argv[2].ptr, argv[2].len, (size_t)count,
-                     &source, clock_mono_ms(), es);
+                     &source, now, es);
     if (n < 0) {
         reply_errorf(c, "IOERR reading the event store: %s", error_text(n));
     } else if (journaled(c) < 0) {
@@ -913,7 +932,7 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
         return;
     hook_err = 0;
     uint64_t now = clock_mono_ms();
-    bus_tick(set, now); /* a deadline that passed is lost, timer or not */
+    tick(now); /* a deadline that passed is lost, timer or not */
     struct bus_entry *e;
     int rc = bus_nack(set, sub, pos, (uint64_t)delay,
                       reason ? reason->ptr : NULL, reason ? reason->len : 0,
@@ -923,6 +942,7 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
             reply_not_pending(c, pos, sub, "pending");
         } else {
             stats.nacks++;
+            wake = 1;
             reply_cstr(c, bus_state_name(e->state));
         }
         hold(c);
@@ -939,7 +959,7 @@ static void cmd_ev_touch(struct client *c, int argc, struct arg *argv)
         return;
     hook_err = 0;
     uint64_t now = clock_mono_ms();
-    bus_tick(set, now);
+    tick(now);
     int n = argc - 2;
     for (int i = 0; i < n; i++) {
         const struct bus_entry *e = bus_entry_find(sub, pos[i]);
@@ -985,7 +1005,7 @@ static void cmd_ev_pending(struct client *c, int argc, struct arg *argv)
     }
     uint64_t now = clock_mono_ms(), wall = clock_wall_ms();
     hook_err = 0;
-    bus_tick(set, now);
+    tick(now);
     struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
     size_t n = bus_pending(sub, consumer ? consumer->ptr : NULL,
                            consumer ? consumer->len : 0, (size_t)count, es);
@@ -1083,6 +1103,7 @@ static void cmd_ev_redrive(struct client *c, int argc, struct arg *argv)
     }
     free(pos);
     stats.redriven += n;
+    wake = 1;
     if (journaled(c) == 0) {
         reply_uint(c, n);
         hold(c);
@@ -1127,6 +1148,7 @@ static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
     hook_err = 0;
     uint64_t id = bus_replay(set, sub, &p, after, to);
     stats.replays++;
+    wake = 1;
     if (journaled(c) == 0) {
         reply_map(c, 3);
         reply_cstr(c, "replay_id");
