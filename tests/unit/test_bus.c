@@ -3,8 +3,12 @@
  * set, or a checkpoint of it, gives the same state). */
 #include "bus.h"
 
+#include <sys/stat.h>
+
 #include "common.h"
 #include "errors.h"
+#include "fsx.h"
+#include "journal.h"
 #include "sbuf.h"
 #include "test.h"
 #include "topic.h"
@@ -939,6 +943,104 @@ TEST(corrupt_records_are_refused)
     sbuf_deinit(&m.buf);
 }
 
+/* ---- the real journal under a simulated power loss ---- */
+
+static struct bus_set *pl_set;
+static struct journal *pl_jnl;
+
+static void pl_record(void *ctx, uint8_t type, const uint8_t *p, size_t n)
+{
+    (void)ctx;
+    char err[256];
+    ASSERT_EQ_INT(0, journal_append(pl_jnl, type, p, n, err, sizeof(err)));
+}
+
+static int pl_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
+                     char *err, size_t errlen)
+{
+    (void)ctx;
+    return bus_recover(pl_set, type, p, n, 0, err, errlen);
+}
+
+static void pl_open(void)
+{
+    static const struct bus_hooks h = {NULL, pl_record};
+    pl_set = bus_set_new(&h, WALL);
+    struct journal_opts o = {0};
+    o.dir = test_dir();
+    o.name = "bus";
+    o.replay = pl_replay;
+    char err[256] = "";
+    int rc = journal_open(&pl_jnl, &o, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "  journal_open: %s\n", err);
+    ASSERT_EQ_INT(0, rc);
+}
+
+static void pl_close(void)
+{
+    journal_close(pl_jnl);
+    pl_jnl = NULL;
+    bus_set_free(pl_set);
+    pl_set = NULL;
+}
+
+static void bus_power_loss(enum fsx_loss mode)
+{
+    struct fake_src f = fake10();
+    struct bus_entry *out[10], *e;
+    fsx_powerloss_track(1);
+    pl_open();
+    struct bus_sub *sub = mksub(pl_set, "x", "#", NULL, 0);
+    ASSERT_EQ_INT(5, rd(pl_set, sub, "c", 5, &f, 100, out));
+    uint64_t acked[2] = {1, 3};
+    ASSERT_EQ_INT(2, bus_ack(pl_set, sub, acked, 2));
+    ASSERT_EQ_INT(0, bus_nack(pl_set, sub, 2, 0, "bad", 3, 100, &e));
+    ASSERT_TRUE(journal_commit(pl_jnl, 0) > 0); /* inline fdatasync */
+    /* not committed: may be lost */
+    ASSERT_EQ_INT(3, rd(pl_set, sub, "d", 3, &f, 200, out)); /* 2, 6, 7 */
+    ASSERT_EQ_INT(1, bus_ack(pl_set, sub, &(uint64_t){4}, 1));
+    pl_close();
+    ASSERT_TRUE(fsx_powerloss_apply(mode) > 0);
+    fsx_powerloss_track(0);
+    pl_open();
+    sub = bus_find(pl_set, "x", 1);
+    ASSERT_TRUE(sub != NULL);
+    /* committed acks stay acked; committed deliveries stay pending */
+    ASSERT_TRUE(bus_entry_find(sub, 1) == NULL);
+    ASSERT_TRUE(bus_entry_find(sub, 3) == NULL);
+    ASSERT_TRUE(bus_entry_find(sub, 5) != NULL);
+    e = bus_entry_find(sub, 2);
+    ASSERT_TRUE(e != NULL);
+    ASSERT_EQ_STR("bad", e->reason);
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    ASSERT_TRUE(in.cursor >= 5);
+    if (mode == FSX_LOSS_DROP) {
+        /* the uncommitted read and ack are gone: 4 is pending again, 6 and
+         * 7 are delivered again (at least once), 2 is ready again */
+        ASSERT_EQ_U64(5, in.cursor);
+        ASSERT_TRUE(bus_entry_find(sub, 4) != NULL);
+        ASSERT_EQ_INT(BUS_READY, bus_entry_find(sub, 2)->state);
+    }
+    /* nothing acked-and-committed is ever delivered again */
+    size_t n = rd(pl_set, sub, "z", 10, &f, 1000000, out);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_TRUE(out[i]->pos != 1 && out[i]->pos != 3);
+    pl_close();
+}
+
+TEST(power_loss_keeps_committed_bus_state)
+{
+    bus_power_loss(FSX_LOSS_DROP);
+    test_rm_rf_(test_dir());
+    ASSERT_EQ_INT(0, mkdir(test_dir(), 0700));
+    bus_power_loss(FSX_LOSS_HALF);
+    test_rm_rf_(test_dir());
+    ASSERT_EQ_INT(0, mkdir(test_dir(), 0700));
+    bus_power_loss(FSX_LOSS_ZERO);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(
@@ -964,5 +1066,6 @@ int main(int argc, char **argv)
             T(ephemeral_subscriptions_write_no_records),
             T(big_operations_are_split_into_bounded_records),
             T(corrupt_records_are_refused),
+            T(power_loss_keeps_committed_bus_state),
             {0}});
 }
