@@ -581,3 +581,34 @@ def test_replay_of_a_large_range_keeps_server_memory_bounded(tincan):
     # the replayed events' bytes are n/2 * size; the server may not hold them
     assert peak - base < max(32 * 1024, n // 8), (base, peak)
     assert subs(r)["replay"]["replays"] == 0
+
+
+def test_journal_compaction_bounds_disk_use(server):
+    """Every delivery and ack is a journal record; checkpoints replace the log
+    by the live state, so disk use follows what is pending, not the history."""
+    r = server.client()
+    sub(r, "c", "comp.*")
+    n = 200000
+    for i in range(0, n, 2000):
+        pipe = r.pipeline(transaction=False)
+        for _ in range(2000):
+            pipe.execute_command("EV.PUB", "comp.x", "v")
+        pipe.execute()
+    keep = read(r, "c", "slow", "COUNT", 3)     # stays pending throughout
+    done = 0
+    while True:
+        evs = r.execute_command("EV.READ", "c", "fast", "COUNT", 2000)
+        if not evs:
+            break
+        ps = [int(rec(e)["position"]) for e in evs]
+        done += r.execute_command("EV.ACK", "c", *ps)
+    assert done == n - 3
+    i = info_bus(r)
+    assert i["bus_journal_checkpoints"] >= 2, i    # the start one and more
+    total = sum(f.stat().st_size for f in server.dir.iterdir()
+                if f.name.startswith("bus."))
+    assert total < 12 * 1024 * 1024, total
+    server.restart(signal.SIGKILL)
+    r = server.client()
+    assert [x["position"] for x in pending(r, "c")] == positions(keep)
+    assert read(r, "c", "fast") == []
