@@ -333,12 +333,14 @@ struct bus_entry *bus_entry_find(const struct bus_sub *sub, uint64_t pos)
     return NULL;
 }
 
-static void grow(struct bus_sub *sub)
+/* Rehashes into n buckets (a power of two): doubled when full, halved when
+ * under 1/8 full, so memory follows the live entries. */
+static void rehash(struct bus_sub *sub, size_t n)
 {
     size_t old = sub->nbuckets;
     struct bus_entry **ob = sub->buckets;
-    sub->nbuckets = old * 2;
-    sub->buckets = xcalloc(sub->nbuckets, sizeof(*sub->buckets));
+    sub->nbuckets = n;
+    sub->buckets = xcalloc(n, sizeof(*sub->buckets));
     for (size_t i = 0; i < old; i++) {
         struct bus_entry *e = ob[i], *next;
         for (; e; e = next) {
@@ -355,7 +357,7 @@ static void grow(struct bus_sub *sub)
 static struct bus_entry *entry_new(struct bus_sub *sub, uint64_t pos)
 {
     if (sub->nentries + 1 > sub->nbuckets)
-        grow(sub);
+        rehash(sub, sub->nbuckets * 2);
     struct bus_entry *e = xcalloc(1, sizeof(*e));
     e->pos = pos;
     e->sub = sub;
@@ -453,6 +455,8 @@ static void entry_free(struct bus_set *s, struct bus_entry *e)
     sub->nentries--;
     free(e->reason);
     free(e);
+    if (sub->nbuckets > 64 && sub->nentries * 8 < sub->nbuckets)
+        rehash(sub, sub->nbuckets / 2);
 }
 
 static void set_reason(struct bus_entry *e, const char *r, size_t n)
