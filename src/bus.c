@@ -9,8 +9,9 @@
 #include "sbuf.h"
 #include "topic.h"
 
-#define TX_FLUSH_BYTES (1u << 20) /* bytes of entries before a STATE record
-                                     is written mid-operation */
+#define TX_FLUSH_BYTES                                                         \
+    (1u << 20) /* bytes of entries before a STATE record                       \
+                  is written mid-operation */
 
 /* A binary min-heap of entries; `by_pos` orders by position only (READY),
  * else by (deadline, position) (HELD and DELAYED). */
@@ -21,35 +22,35 @@ struct heap {
 };
 
 struct bus_consumer {
-    char *name;                 /* owned, NUL-terminated */
-    size_t len;                 /* bytes */
-    uint64_t held;              /* entries HELD by it */
-    uint64_t seen;              /* ms, monotonic: last read */
-    struct bus_consumer *next;  /* the subscription's list, arrival order */
+    char *name;                /* owned, NUL-terminated */
+    size_t len;                /* bytes */
+    uint64_t held;             /* entries HELD by it */
+    uint64_t seen;             /* ms, monotonic: last read */
+    struct bus_consumer *next; /* the subscription's list, arrival order */
 };
 
 struct bus_replay {
-    uint64_t id;                /* set-wide, from 1 */
-    char *pat;                  /* owned pattern */
-    size_t pat_len;             /* bytes */
-    uint64_t after;             /* last position scanned */
-    uint64_t to;                /* last position of the range */
-    struct bus_replay *next;    /* oldest first */
+    uint64_t id;             /* set-wide, from 1 */
+    char *pat;               /* owned pattern */
+    size_t pat_len;          /* bytes */
+    uint64_t after;          /* last position scanned */
+    uint64_t to;             /* last position of the range */
+    struct bus_replay *next; /* oldest first */
 };
 
 struct bus_sub {
-    char *name;                 /* owned, NUL-terminated */
-    size_t name_len;            /* bytes */
-    struct bus_pattern *pats;   /* owned patterns (each p owned) */
+    char *name;               /* owned, NUL-terminated */
+    size_t name_len;          /* bytes */
+    struct bus_pattern *pats; /* owned patterns (each p owned) */
     size_t npats;
     int ephemeral;
-    uint64_t ackwait;           /* ms */
-    uint32_t maxdeliver;        /* deliveries */
-    uint64_t cursor;            /* last position scanned live */
-    struct bus_entry **buckets; /* position hash */
-    size_t nbuckets;            /* power of two */
-    size_t nentries;            /* entries of any state */
-    struct heap ready;          /* READY entries */
+    uint64_t ackwait;                        /* ms */
+    uint32_t maxdeliver;                     /* deliveries */
+    uint64_t cursor;                         /* last position scanned live */
+    struct bus_entry **buckets;              /* position hash */
+    size_t nbuckets;                         /* power of two */
+    size_t nentries;                         /* entries of any state */
+    struct heap ready;                       /* READY entries */
     struct bus_entry *dead_head, *dead_tail; /* DEAD, death order */
     uint64_t nheld, ndelayed, ndead;
     struct bus_consumer *consumers; /* arrival order */
@@ -62,17 +63,17 @@ struct bus_sub {
 
 struct bus_set {
     struct bus_hooks hooks;
-    int64_t wall_offset;        /* ms: wall minus monotonic */
-    struct bus_sub **subs;      /* sorted by name */
+    int64_t wall_offset;   /* ms: wall minus monotonic */
+    struct bus_sub **subs; /* sorted by name */
     size_t nsubs, cap;
-    struct heap deadlines;      /* HELD and DELAYED entries of every sub */
+    struct heap deadlines; /* HELD and DELAYED entries of every sub */
     uint64_t next_replay_id;
-    int quiet;                  /* recovering: no records */
+    int quiet; /* recovering: no records */
     /* the record being built for one subscription (BUS_REC_STATE) */
     struct bus_sub *tx_sub;
-    struct sbuf tx_reps;        /* {u64 id, u64 after} of finished replays */
+    struct sbuf tx_reps; /* {u64 id, u64 after} of finished replays */
     uint32_t tx_nrep;
-    struct sbuf tx_ents;        /* entries */
+    struct sbuf tx_ents; /* entries */
     uint32_t tx_nent;
 };
 
@@ -254,8 +255,8 @@ static void encode_entry(const struct bus_set *s, struct sbuf *b,
     put_u64(b, e->pos);
     put_u8(b, (uint8_t)st);
     put_u32(b, e->deliveries);
-    put_u64(b, st == BUS_HELD || st == BUS_DELAYED ? to_wall(s, e->deadline)
-                                                   : 0);
+    put_u64(b,
+            st == BUS_HELD || st == BUS_DELAYED ? to_wall(s, e->deadline) : 0);
     put_u64(b, to_wall(s, e->delivered_at));
     if (st == BUS_HELD && e->consumer)
         put_str16(b, e->consumer->name, e->consumer->len);
@@ -934,8 +935,8 @@ int bus_read(struct bus_set *s, struct bus_sub *sub, const char *consumer,
     for (; r && n < count && rc == 0; r = rn) {
         rn = r->next;
         struct bus_pattern p = {r->pat, r->pat_len};
-        rc = drain(s, sub, src, &p, 1, &r->after, r->to, c, count, now, out,
-                   &n);
+        rc =
+            drain(s, sub, src, &p, 1, &r->after, r->to, c, count, now, out, &n);
         if (r->after >= r->to)
             replay_finish(s, sub, r);
     }
@@ -1067,8 +1068,8 @@ uint64_t bus_replay(struct bus_set *s, struct bus_sub *sub,
                     const struct bus_pattern *pat, uint64_t after, uint64_t to)
 {
     tx_flush(s);
-    struct bus_replay *r = replay_add(sub, s->next_replay_id++, pat->p,
-                                      pat->len, after, to);
+    struct bus_replay *r =
+        replay_add(sub, s->next_replay_id++, pat->p, pat->len, after, to);
     record_replay(s, sub, r);
     if (r->after >= r->to) {
         replay_finish(s, sub, r);
@@ -1087,8 +1088,8 @@ static int by_pos(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-size_t bus_pending(const struct bus_sub *sub, const char *consumer,
-                   size_t clen, size_t count, struct bus_entry **out)
+size_t bus_pending(const struct bus_sub *sub, const char *consumer, size_t clen,
+                   size_t count, struct bus_entry **out)
 {
     const struct bus_consumer *c = NULL;
     if (consumer) {
@@ -1115,8 +1116,7 @@ size_t bus_pending(const struct bus_sub *sub, const char *consumer,
     return n;
 }
 
-size_t bus_dead(const struct bus_sub *sub, size_t count,
-                struct bus_entry **out)
+size_t bus_dead(const struct bus_sub *sub, size_t count, struct bus_entry **out)
 {
     size_t n = 0;
     for (struct bus_entry *e = sub->dead_head; e && n < count; e = e->next)

@@ -40,12 +40,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUS_ACKWAIT_DEFAULT 30000   /* ms */
-#define BUS_MAXDELIVER_DEFAULT 10   /* deliveries */
-#define BUS_NAME_MAX 256            /* bytes of a subscription name */
-#define BUS_CONSUMER_MAX 256        /* bytes of a consumer name */
-#define BUS_REASON_MAX 1024         /* bytes of a NACK reason (longer is cut) */
-#define BUS_PATTERNS_MAX 64         /* bound patterns of one subscription */
+#define BUS_ACKWAIT_DEFAULT    30000 /* ms */
+#define BUS_MAXDELIVER_DEFAULT 10    /* deliveries */
+#define BUS_NAME_MAX           256   /* bytes of a subscription name */
+#define BUS_CONSUMER_MAX       256   /* bytes of a consumer name */
+#define BUS_REASON_MAX         1024 /* bytes of a NACK reason (longer is cut) */
+#define BUS_PATTERNS_MAX       64   /* bound patterns of one subscription */
 
 enum bus_state {
     BUS_HELD = 0,
@@ -83,7 +83,7 @@ struct bus_source {
 /* One entry, read-only outside bus.c; valid until the next call that changes
  * the set. */
 struct bus_entry {
-    uint64_t pos;                  /* store position of the event */
+    uint64_t pos; /* store position of the event */
     struct bus_sub *sub;
     enum bus_state state;
     uint32_t deliveries;           /* deliveries so far */
@@ -100,15 +100,15 @@ struct bus_entry {
 
 /* Settings of a new or updated subscription. */
 struct bus_sub_args {
-    const char *name;                /* 1..BUS_NAME_MAX bytes */
+    const char *name; /* 1..BUS_NAME_MAX bytes */
     size_t name_len;
-    const struct bus_pattern *pats;  /* 1..BUS_PATTERNS_MAX valid patterns */
+    const struct bus_pattern *pats; /* 1..BUS_PATTERNS_MAX valid patterns */
     size_t npats;
-    uint64_t cursor;      /* new subscription: last position NOT to deliver
-                             (0 = from the beginning) */
-    uint64_t ackwait;     /* ms, >= 1; 0 = keep (update) / default (create) */
-    uint32_t maxdeliver;  /* >= 1; 0 = keep / default */
-    int ephemeral;        /* new subscription only */
+    uint64_t cursor;     /* new subscription: last position NOT to deliver
+                            (0 = from the beginning) */
+    uint64_t ackwait;    /* ms, >= 1; 0 = keep (update) / default (create) */
+    uint32_t maxdeliver; /* >= 1; 0 = keep / default */
+    int ephemeral;       /* new subscription only */
 };
 
 /* What EV.SUBS shows of one subscription. */
@@ -118,25 +118,25 @@ struct bus_sub_info {
     const struct bus_pattern *pats; /* valid until the next change */
     size_t npats;
     int ephemeral;
-    uint64_t ackwait;      /* ms */
+    uint64_t ackwait; /* ms */
     uint32_t maxdeliver;
-    uint64_t cursor;       /* last position scanned by the live stream */
-    uint64_t held;         /* entries HELD */
-    uint64_t waiting;      /* entries READY or DELAYED */
-    uint64_t dead;         /* entries DEAD */
+    uint64_t cursor;  /* last position scanned by the live stream */
+    uint64_t held;    /* entries HELD */
+    uint64_t waiting; /* entries READY or DELAYED */
+    uint64_t dead;    /* entries DEAD */
     uint64_t consumers;
-    uint64_t replays;      /* replay ranges not yet finished */
-    uint64_t delivered;    /* deliveries since start (not journaled) */
-    uint64_t acked;        /* acks since start */
-    uint64_t redelivered;  /* deliveries that were not the first */
+    uint64_t replays;     /* replay ranges not yet finished */
+    uint64_t delivered;   /* deliveries since start (not journaled) */
+    uint64_t acked;       /* acks since start */
+    uint64_t redelivered; /* deliveries that were not the first */
 };
 
 /* What EV.SUBS shows of one consumer (bus_consumers). */
 struct bus_consumer_info {
     const char *name;
     size_t name_len;
-    uint64_t held;         /* entries it holds */
-    uint64_t seen;         /* ms, monotonic: its last read */
+    uint64_t held; /* entries it holds */
+    uint64_t seen; /* ms, monotonic: its last read */
 };
 
 struct bus_hooks {
@@ -210,15 +210,14 @@ uint64_t bus_redrive_all(struct bus_set *s, struct bus_sub *sub);
  * subscription already has an entry for are skipped. Returns the replay's
  * id (> 0). */
 uint64_t bus_replay(struct bus_set *s, struct bus_sub *sub,
-                    const struct bus_pattern *pat, uint64_t after,
-                    uint64_t to);
+                    const struct bus_pattern *pat, uint64_t after, uint64_t to);
 
 /* ---- listing ---- */
 
 /* Up to count not-acked, not-dead entries (of one consumer's HELD ones when
  * consumer is not NULL), lowest position first. Returns how many. */
-size_t bus_pending(const struct bus_sub *sub, const char *consumer,
-                   size_t clen, size_t count, struct bus_entry **out);
+size_t bus_pending(const struct bus_sub *sub, const char *consumer, size_t clen,
+                   size_t count, struct bus_entry **out);
 /* Up to count DEAD entries, oldest death first. */
 size_t bus_dead(const struct bus_sub *sub, size_t count,
                 struct bus_entry **out);

@@ -45,19 +45,20 @@
 #include "store.h"
 #include "topic.h"
 
-#define BUS_JOURNAL_NAME "bus"
-#define BUS_ACKWAIT_MAX 86400000LL       /* ms, one day */
-#define BUS_DELAY_MAX 86400000LL         /* ms, one day */
-#define BUS_BLOCK_MAX 86400000LL         /* ms */
+#define BUS_JOURNAL_NAME   "bus"
+#define BUS_ACKWAIT_MAX    86400000LL /* ms, one day */
+#define BUS_DELAY_MAX      86400000LL /* ms, one day */
+#define BUS_BLOCK_MAX      86400000LL /* ms */
 #define BUS_MAXDELIVER_MAX 1000000LL
-#define BUS_COUNT_MAX 10000              /* events of one READ/PENDING/DEAD */
-#define BUS_LIST_DEFAULT 100             /* PENDING/DEAD without COUNT */
-#define BUS_GC_INTERVAL 250              /* ms between ephemeral checks */
+#define BUS_COUNT_MAX      10000 /* events of one READ/PENDING/DEAD */
+#define BUS_LIST_DEFAULT   100   /* PENDING/DEAD without COUNT */
+#define BUS_GC_INTERVAL    250   /* ms between ephemeral checks */
 
 /* ---- the store adapter ----
  * The only place that calls the store. The storage engine (store.h) answers
  * pattern and time queries; the store module (cmd_store.h) owns the one open
- * store, knows what is synced, wakes us on publish and writes EV.GET replies. */
+ * store, knows what is synced, wakes us on publish and writes EV.GET replies.
+ */
 
 static int store_linked(void)
 {
@@ -122,45 +123,46 @@ struct waiter {
 
 /* A connection that created or read an ephemeral subscription. */
 struct eph_link {
-    uint64_t client;            /* client_id() */
-    char *sub;                  /* owned subscription name */
+    uint64_t client; /* client_id() */
+    char *sub;       /* owned subscription name */
     size_t sub_len;
-    char *consumer;             /* owned consumer name, NULL for the creator */
+    char *consumer; /* owned consumer name, NULL for the creator */
     size_t consumer_len;
     struct eph_link *next;
 };
 
 static struct bus_set *set;
 static struct journal *jnl;
-static uv_timer_t *timer;          /* fires at the next deadline */
-static uv_timer_t *gc_timer;       /* checks ephemeral links while any */
+static uv_timer_t *timer;    /* fires at the next deadline */
+static uv_timer_t *gc_timer; /* checks ephemeral links while any */
 static struct waiter *wait_head, *wait_tail;
 static size_t nwaiters;
 static struct eph_link *links;
-static int hook_err;               /* a record could not be journaled */
-static int wake;                   /* something may have become deliverable
-                                      since parked readers were last served */
-static uint64_t replay_now;        /* ms, monotonic, during recovery */
-static int cfg_fsync;              /* enum journal_fsync (bus-fsync) */
+static int hook_err;        /* a record could not be journaled */
+static int wake;            /* something may have become deliverable
+                               since parked readers were last served */
+static uint64_t replay_now; /* ms, monotonic, during recovery */
+static int cfg_fsync;       /* enum journal_fsync (bus-fsync) */
 
 static struct {
-    uint64_t delivered;      /* events handed to consumers */
+    uint64_t delivered; /* events handed to consumers */
     uint64_t acks;
     uint64_t nacks;
     uint64_t redriven;
-    uint64_t replays;        /* EV.REPLAY ranges added */
-    uint64_t blocked;        /* clients that parked */
+    uint64_t replays; /* EV.REPLAY ranges added */
+    uint64_t blocked; /* clients that parked */
     uint64_t block_timeouts;
-    uint64_t wakeups;        /* visibility callbacks from the store */
+    uint64_t wakeups; /* visibility callbacks from the store */
     uint64_t checkpoints;
-    uint64_t read_errors;    /* events that could not be read for a reply */
+    uint64_t read_errors; /* events that could not be read for a reply */
 } stats;
 
 /* ---- helpers ---- */
 
 static void update_wall_offset(void)
 {
-    bus_set_wall_offset(set, (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
+    bus_set_wall_offset(set,
+                        (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
 }
 
 /* Settles due deadlines; parked readers are worth serving if any entry
@@ -287,8 +289,9 @@ static int reply_event(struct client *c, const struct bus_entry *e,
     int rc = store_reply_event(c, e->pos, with_reason ? 2 : 1);
     if (rc < 0) {
         stats.read_errors++;
-        log_ratelimited(LOG_WARN, "bus: event %" PRIu64 " could not be read: %s",
-                        e->pos, error_text(rc));
+        log_ratelimited(LOG_WARN,
+                        "bus: event %" PRIu64 " could not be read: %s", e->pos,
+                        error_text(rc));
         return -1;
     }
     reply_cstr(c, "deliveries");
@@ -591,8 +594,7 @@ static int parse_name(struct client *c, const struct arg *a, const char *what,
 }
 
 static int parse_range(struct client *c, const struct arg *a, const char *name,
-                       int64_t min, int64_t max, const char *unit,
-                       int64_t *out)
+                       int64_t min, int64_t max, const char *unit, int64_t *out)
 {
     int64_t v;
     if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= min && v <= max) {
@@ -667,8 +669,7 @@ static int parse_point(struct client *c, const struct arg *a,
             *out = visible;
         return 0;
     }
-    reply_errorf(c,
-                 "ERR %s must be %s a time in ms or @position (got '%s')",
+    reply_errorf(c, "ERR %s must be %s a time in ms or @position (got '%s')",
                  kind == POINT_FROM ? "FROM" : "TO",
                  kind == POINT_FROM ? "BEGINNING, NOW," : "NOW,",
                  arg_printable(q, sizeof(q), a->ptr, a->len));
@@ -739,7 +740,8 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
             if (parse_point(c, val, POINT_FROM, &a.cursor) < 0)
                 return;
         } else if (arg_is(o, "ackwait")) {
-            if (parse_range(c, val, "ACKWAIT", 1, BUS_ACKWAIT_MAX, "ms", &v) < 0)
+            if (parse_range(c, val, "ACKWAIT", 1, BUS_ACKWAIT_MAX, "ms", &v) <
+                0)
                 return;
             a.ackwait = (uint64_t)v;
         } else if (arg_is(o, "maxdeliver")) {
@@ -805,7 +807,8 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
     if (!sub)
         return;
     for (int i = 3; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (!val) {
             reply_syntax_error(c, o);
             return;
@@ -814,7 +817,8 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
             if (parse_range(c, val, "COUNT", 1, BUS_COUNT_MAX, "", &count) < 0)
                 return;
         } else if (arg_is(o, "block")) {
-            if (parse_range(c, val, "BLOCK", 0, BUS_BLOCK_MAX, "ms", &block) < 0)
+            if (parse_range(c, val, "BLOCK", 0, BUS_BLOCK_MAX, "ms", &block) <
+                0)
                 return;
         } else {
             reply_syntax_error(c, o);
@@ -834,8 +838,8 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
     uint64_t now = clock_mono_ms();
     hook_err = 0;
     tick(now);
-    int n = bus_read(set, sub, argv[2].ptr, argv[2].len, (size_t)count,
-                     &source, now, es);
+    int n = bus_read(set, sub, argv[2].ptr, argv[2].len, (size_t)count, &source,
+                     now, es);
     if (n < 0) {
         reply_errorf(c, "IOERR reading the event store: %s", error_text(n));
     } else if (journaled(c) < 0) {
@@ -859,8 +863,8 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
         wait_tail = w;
         nwaiters++;
         stats.blocked++;
-        client_block(c, (uint64_t)block, on_block_timeout,
-                     on_block_disconnect, w);
+        client_block(c, (uint64_t)block, on_block_timeout, on_block_disconnect,
+                     w);
     }
     free(es);
     journal_commit(jnl, 0);
@@ -913,13 +917,15 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
     if (!sub || parse_pos(c, &argv[2], &pos) < 0)
         return;
     for (int i = 3; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (!val) {
             reply_syntax_error(c, o);
             return;
         }
         if (arg_is(o, "delay")) {
-            if (parse_range(c, val, "DELAY", 0, BUS_DELAY_MAX, "ms", &delay) < 0)
+            if (parse_range(c, val, "DELAY", 0, BUS_DELAY_MAX, "ms", &delay) <
+                0)
                 return;
         } else if (arg_is(o, "reason")) {
             reason = val;
@@ -934,9 +940,9 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
     uint64_t now = clock_mono_ms();
     tick(now); /* a deadline that passed is lost, timer or not */
     struct bus_entry *e;
-    int rc = bus_nack(set, sub, pos, (uint64_t)delay,
-                      reason ? reason->ptr : NULL, reason ? reason->len : 0,
-                      now, &e);
+    int rc =
+        bus_nack(set, sub, pos, (uint64_t)delay, reason ? reason->ptr : NULL,
+                 reason ? reason->len : 0, now, &e);
     if (journaled(c) == 0) {
         if (rc < 0) {
             reply_not_pending(c, pos, sub, "pending");
@@ -1122,7 +1128,8 @@ static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
         return;
     to = store_visible();
     for (int i = 3; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (!val) {
             reply_syntax_error(c, o);
             return;
@@ -1250,15 +1257,15 @@ static const struct command_spec bus_commands[] = {
     {"ev.sub", -3, CMD_WRITE, cmd_ev_sub, "bus",
      "name pattern [pattern ...] [FROM BEGINNING|NOW|ms|@position] "
      "[ACKWAIT ms] [MAXDELIVER n] [EPHEMERAL]",
-     "Creates a subscription (1) or replaces its bindings and settings (0)",
-     1, 1, 1},
+     "Creates a subscription (1) or replaces its bindings and settings (0)", 1,
+     1, 1},
     {"ev.unsub", 2, CMD_WRITE, cmd_ev_unsub, "bus", "name",
      "Removes a subscription with its pending events and dead letters", 1, 1,
      1},
     {"ev.read", -3, CMD_WRITE | CMD_BLOCKING, cmd_ev_read, "bus",
      "name consumer [COUNT n] [BLOCK ms]",
-     "Delivers up to COUNT events (as EV.GET plus deliveries) to a consumer",
-     1, 1, 1},
+     "Delivers up to COUNT events (as EV.GET plus deliveries) to a consumer", 1,
+     1, 1},
     {"ev.ack", -3, CMD_WRITE | CMD_FAST, cmd_ev_ack, "bus",
      "name position [position ...]",
      "Marks delivered events done; replies how many were pending", 1, 1, 1},
@@ -1283,8 +1290,7 @@ static const struct command_spec bus_commands[] = {
      1, 1, 1},
     {"ev.replay", -3, CMD_WRITE, cmd_ev_replay, "bus",
      "name pattern [FROM BEGINNING|NOW|ms|@position] [TO NOW|ms|@position]",
-     "Delivers matching history into a subscription again (streamed)", 1, 1,
-     1},
+     "Delivers matching history into a subscription again (streamed)", 1, 1, 1},
     {"ev.subs", -1, CMD_READONLY, cmd_ev_subs, "bus", "[pattern]",
      "Every subscription (name glob) with bindings, lag, pending, consumers, "
      "dead letters",
@@ -1321,7 +1327,8 @@ static void free_handle(uv_handle_t *h)
 static int bus_start(char *err, size_t errlen)
 {
     memset(&stats, 0, sizeof(stats));
-    set = bus_set_new(&hooks, (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
+    set = bus_set_new(&hooks,
+                      (int64_t)clock_wall_ms() - (int64_t)clock_mono_ms());
     replay_now = clock_mono_ms();
     struct journal_opts o = {0};
     o.dir = config_dir;
@@ -1408,12 +1415,11 @@ static void bus_info_section(struct sbuf *out, const char *section)
               "\r\nbus_acks:%" PRIu64 "\r\nbus_nacks:%" PRIu64
               "\r\nbus_redriven:%" PRIu64 "\r\nbus_replays:%" PRIu64
               "\r\nbus_blocks:%" PRIu64 "\r\nbus_block_timeouts:%" PRIu64
-              "\r\nbus_wakeups:%" PRIu64 "\r\nbus_read_errors:%" PRIu64
-              "\r\n",
+              "\r\nbus_wakeups:%" PRIu64 "\r\nbus_read_errors:%" PRIu64 "\r\n",
               bus_count(set), eph, consumers, held, waiting, dead, nwaiters,
               stats.delivered, stats.acks, stats.nacks, stats.redriven,
-              stats.replays, stats.blocked, stats.block_timeouts,
-              stats.wakeups, stats.read_errors);
+              stats.replays, stats.blocked, stats.block_timeouts, stats.wakeups,
+              stats.read_errors);
     if (jnl)
         sbuf_addf(out,
                   "bus_journal_generation:%" PRIu64
@@ -1434,8 +1440,7 @@ static void bus_info_section(struct sbuf *out, const char *section)
                   ",pending=%" PRIu64 ",consumers=%" PRIu64 ",dead=%" PRIu64
                   "\r\n",
                   i, arg_printable(q, sizeof(q), in.name, in.name_len),
-                  !in.ephemeral,
-                  visible > in.cursor ? visible - in.cursor : 0,
+                  !in.ephemeral, visible > in.cursor ? visible - in.cursor : 0,
                   in.held + in.waiting, in.consumers, in.dead);
     }
 }

@@ -53,9 +53,9 @@ static uint64_t fake_visible(void *ctx)
 }
 
 static const char *types10[] = {
-    "order.created", "payment.taken", "order.shipped", "user.signup",
-    "order.created", "payment.refund.full", "order", "audit", "order.created",
-    "payment.taken",
+    "order.created", "payment.taken",       "order.shipped", "user.signup",
+    "order.created", "payment.refund.full", "order",         "audit",
+    "order.created", "payment.taken",
 };
 
 static struct fake_src fake10(void)
@@ -101,8 +101,8 @@ static struct bus_set *recover_all(const struct mem_journal *m, uint64_t now,
     size_t o = 0;
     while (o < m->buf.len) {
         const uint8_t *h = (const uint8_t *)m->buf.data + o;
-        size_t n = h[1] | (size_t)h[2] << 8 | (size_t)h[3] << 16 |
-                   (size_t)h[4] << 24;
+        size_t n =
+            h[1] | (size_t)h[2] << 8 | (size_t)h[3] << 16 | (size_t)h[4] << 24;
         char err[256] = "";
         int rc = bus_recover(s, h[0], h + 5, n, now, err, sizeof(err));
         if (rc != 0)
@@ -135,15 +135,14 @@ static void dump(struct bus_set *s, struct sbuf *out)
         for (size_t k = 0; k < n; k++) {
             const struct bus_entry *e = es[k];
             size_t cl = 0;
-            const char *cn = e->consumer ? bus_consumer_name(e->consumer, &cl)
-                                         : "";
-            sbuf_addf(out, " %llu %s d=%u dl=%llu c=%.*s r=%.*s\n",
-                      (unsigned long long)e->pos, bus_state_name(e->state),
-                      e->deliveries,
-                      (unsigned long long)(e->state == BUS_READY ? 0
-                                                                 : e->deadline),
-                      (int)cl, cn, (int)e->reason_len,
-                      e->reason ? e->reason : "");
+            const char *cn =
+                e->consumer ? bus_consumer_name(e->consumer, &cl) : "";
+            sbuf_addf(
+                out, " %llu %s d=%u dl=%llu c=%.*s r=%.*s\n",
+                (unsigned long long)e->pos, bus_state_name(e->state),
+                e->deliveries,
+                (unsigned long long)(e->state == BUS_READY ? 0 : e->deadline),
+                (int)cl, cn, (int)e->reason_len, e->reason ? e->reason : "");
         }
         n = bus_dead(sub, 100000, es);
         for (size_t k = 0; k < n; k++)
@@ -155,7 +154,8 @@ static void dump(struct bus_set *s, struct sbuf *out)
 }
 
 /* Fails with the first line that differs. */
-#define ASSERT_SAME_DUMP(want, got) assert_same_dump_(__FILE__, __LINE__, want, got)
+#define ASSERT_SAME_DUMP(want, got)                                            \
+    assert_same_dump_(__FILE__, __LINE__, want, got)
 static void assert_same_dump_(const char *file, int line, const char *w,
                               const char *g)
 {
@@ -168,8 +168,9 @@ static void assert_same_dump_(const char *file, int line, const char *w,
     if (!w[i] && !g[i])
         return;
     char m[600];
-    snprintf(m, sizeof(m), "state differs at line: want \"%.200s\" got \"%.200s\"",
-             w + ls, g + ls);
+    snprintf(m, sizeof(m),
+             "state differs at line: want \"%.200s\" got \"%.200s\"", w + ls,
+             g + ls);
     test_fail_(file, line, m);
 }
 
@@ -245,10 +246,9 @@ TEST(pattern_table_through_subscriptions)
         const char *pattern;
         uint64_t count;
     } rows[] = {
-        {"#", 10},           {"order", 1},       {"order.#", 5},
-        {"*.created", 3},    {"payment.*", 2},   {"payment.#", 3},
-        {"*.*.full", 1},     {"#.full", 1},      {"nothing", 0},
-        {"*", 2},            {"#.taken", 2},     {"order.*.x", 0},
+        {"#", 10},        {"order", 1},     {"order.#", 5},  {"*.created", 3},
+        {"payment.*", 2}, {"payment.#", 3}, {"*.*.full", 1}, {"#.full", 1},
+        {"nothing", 0},   {"*", 2},         {"#.taken", 2},  {"order.*.x", 0},
     };
     for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
         struct bus_set *s = bus_set_new(NULL, WALL);
@@ -486,7 +486,8 @@ TEST(maxdeliver_then_dead_then_redrive)
     ASSERT_EQ_INT(3, d[0]->deliveries);
     ASSERT_EQ_STR("ack deadline missed", d[0]->reason);
     ASSERT_EQ_INT(0, rd(s, sub, "c", 5, &f, t, out));
-    ASSERT_EQ_INT(0, bus_ack(s, sub, &(uint64_t){2}, 1)); /* dead is not pending */
+    ASSERT_EQ_INT(0,
+                  bus_ack(s, sub, &(uint64_t){2}, 1)); /* dead is not pending */
     ASSERT_EQ_INT(ERR_NOTFOUND, bus_redrive(s, sub, 10));
     ASSERT_EQ_INT(0, bus_redrive(s, sub, 2));
     ASSERT_EQ_INT(0, bus_dead(sub, 5, d));
@@ -692,8 +693,7 @@ static struct bus_set *workload(struct mem_journal *m, struct fake_src *f,
         case 0:
         case 1:
         case 2:
-            n = rd(s, sub, cons[(r >> 4) % 3], 1 + (r >> 12) % 4, f, *now,
-                   out);
+            n = rd(s, sub, cons[(r >> 4) % 3], 1 + (r >> 12) % 4, f, *now, out);
             for (size_t k = 0; k < n; k++)
                 if ((r >> (k + 3)) & 1)
                     bus_ack(s, sub, &(uint64_t){out[k]->pos}, 1);
@@ -767,8 +767,7 @@ TEST(journal_records_rebuild_the_same_state)
         struct bus_entry *o1[50], *o2[50];
         f.visible = 60;
         size_t n1 = rd(s, bus_find(s, "b", 1), "z", 50, &f, now + 100000, o1);
-        size_t n2 = rd(r2, bus_find(r2, "b", 1), "z", 50, &f, now + 100000,
-                       o2);
+        size_t n2 = rd(r2, bus_find(r2, "b", 1), "z", 50, &f, now + 100000, o2);
         ASSERT_EQ_INT(n1, n2);
         for (size_t k = 0; k < n1; k++)
             ASSERT_EQ_U64(o1[k]->pos, o2[k]->pos);
@@ -912,8 +911,8 @@ TEST(corrupt_records_are_refused)
                 /* the subscription must exist for the later records */
                 const uint8_t *h0 = (const uint8_t *)m.buf.data;
                 size_t n0 = h0[1] | (size_t)h0[2] << 8;
-                ASSERT_EQ_INT(0, bus_recover(r, h0[0], h0 + 5, n0, 0, err,
-                                             sizeof(err)));
+                ASSERT_EQ_INT(
+                    0, bus_recover(r, h0[0], h0 + 5, n0, 0, err, sizeof(err)));
             }
             int rc = bus_recover(r, hd[0], hd + 5, cut, 0, err, sizeof(err));
             ASSERT_EQ_INT(ERR_CORRUPT, rc);
