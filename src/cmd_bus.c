@@ -269,14 +269,26 @@ static void reply_nosub(struct client *c, const char *name, size_t len)
                  arg_printable(q, sizeof(q), name, len));
 }
 
+/* "-ERR position 42 is not pending in 'x'", plus what the position is when
+ * the subscription knows it (e.g. "(it is ready for redelivery)"). */
 static void reply_not_pending(struct client *c, uint64_t pos,
                               const struct bus_sub *sub, const char *what)
 {
     size_t len;
     const char *name = bus_sub_name(sub, &len);
+    const struct bus_entry *e = bus_entry_find(sub, pos);
+    const char *state = "";
+    if (e && e->state == BUS_READY)
+        state = " (it is ready for redelivery)";
+    else if (e && e->state == BUS_DELAYED)
+        state = " (it is delayed after a NACK)";
+    else if (e && e->state == BUS_DEAD)
+        state = " (it is a dead letter)";
+    else if (e && e->state == BUS_HELD)
+        state = " (it is delivered)";
     char q[300];
-    reply_errorf(c, "ERR position %" PRIu64 " is not %s in '%s'", pos, what,
-                 arg_printable(q, sizeof(q), name, len));
+    reply_errorf(c, "ERR position %" PRIu64 " is not %s in '%s'%s", pos, what,
+                 arg_printable(q, sizeof(q), name, len), state);
 }
 
 /* ---- replies ---- */

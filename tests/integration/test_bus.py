@@ -494,6 +494,14 @@ def test_every_error_text(server):
         assert got.startswith(want), (args, got)
     # an error changed nothing
     assert positions(read(r, "s", "c")) == [p]
+    # a known position says what it is
+    assert err_of(r, "EV.REDRIVE", "s", p) == \
+        "position %d is not a dead letter in 's' (it is delivered)" % p
+    assert r.execute_command("EV.NACK", "s", p, "DELAY", 60000) == "delayed"
+    assert err_of(r, "EV.NACK", "s", p) == \
+        "position %d is not pending in 's' (it is delayed after a NACK)" % p
+    assert err_of(r, "EV.TOUCH", "s", p) == \
+        "position %d is not pending in 's' (it is delayed after a NACK)" % p
 
 
 # ---------------------------------------------------------------------------
