@@ -1181,7 +1181,8 @@ static int recover_sub(struct bus_set *s, struct rd *r, char *err,
     for (size_t i = 0; i < a.npats && !r->bad; i++)
         pats[i].p = get_str(r, 1, &pats[i].len);
     if (r->bad || r->off != r->n || a.name_len == 0 || a.npats == 0 ||
-        !a.ackwait || !a.maxdeliver)
+        !a.ackwait || a.ackwait > BUS_ACKWAIT_MAX || !a.maxdeliver ||
+        a.maxdeliver > BUS_MAXDELIVER_MAX)
         return corrupt(err, errlen, "bad SUB", a.name, a.name_len);
     for (size_t i = 0; i < a.npats; i++)
         if (topic_pattern_check(pats[i].p, pats[i].len, err, errlen) < 0)

@@ -40,10 +40,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUS_ACKWAIT_DEFAULT    30000 /* ms */
-#define BUS_MAXDELIVER_DEFAULT 10    /* deliveries */
-#define BUS_NAME_MAX           256   /* bytes of a subscription name */
-#define BUS_CONSUMER_MAX       256   /* bytes of a consumer name */
+#define BUS_ACKWAIT_DEFAULT    30000    /* ms */
+#define BUS_MAXDELIVER_DEFAULT 10       /* deliveries */
+#define BUS_ACKWAIT_MAX        86400000 /* ms, one day */
+#define BUS_MAXDELIVER_MAX     1000000  /* deliveries */
+#define BUS_NAME_MAX           256      /* bytes of a subscription name */
+#define BUS_CONSUMER_MAX       256      /* bytes of a consumer name */
 #define BUS_REASON_MAX         1024 /* bytes of a NACK reason (longer is cut) */
 #define BUS_PATTERNS_MAX       64   /* bound patterns of one subscription */
 

@@ -45,14 +45,12 @@
 #include "store.h"
 #include "topic.h"
 
-#define BUS_JOURNAL_NAME   "bus"
-#define BUS_ACKWAIT_MAX    86400000LL /* ms, one day */
-#define BUS_DELAY_MAX      86400000LL /* ms, one day */
-#define BUS_BLOCK_MAX      86400000LL /* ms */
-#define BUS_MAXDELIVER_MAX 1000000LL
-#define BUS_COUNT_MAX      10000 /* events of one READ/PENDING/DEAD */
-#define BUS_LIST_DEFAULT   100   /* PENDING/DEAD without COUNT */
-#define BUS_GC_INTERVAL    250   /* ms between ephemeral checks */
+#define BUS_JOURNAL_NAME "bus"
+#define BUS_DELAY_MAX    86400000LL /* ms, one day */
+#define BUS_BLOCK_MAX    86400000LL /* ms */
+#define BUS_COUNT_MAX    10000      /* events of one READ/PENDING/DEAD */
+#define BUS_LIST_DEFAULT 100        /* PENDING/DEAD without COUNT */
+#define BUS_GC_INTERVAL  250        /* ms between ephemeral checks */
 
 /* ---- the store adapter ----
  * The only place that calls the store. The storage engine (store.h) answers
