@@ -305,6 +305,10 @@ static void cmd_ev_get(struct client *c, int argc, struct arg *argv)
     uint64_t pos;
     if (store_ready(c) < 0 || arg_u64(c, &argv[1], "position", &pos) < 0)
         return;
+    if (pos > store_visible()) { /* not durable yet: a crash could take it back */
+        reply_null(c);
+        return;
+    }
     int rc = store_reply_event(c, pos, 0);
     if (rc == ERR_NOTFOUND)
         reply_null(c);
