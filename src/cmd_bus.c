@@ -428,10 +428,10 @@ static void serve(void)
 {
     if (!wait_head || !wake || !store_linked())
         return;
-    wake = 0;
     uint64_t now = clock_mono_ms();
     hook_err = 0;
     tick(now);
+    wake = 0; /* this pass serves whatever is deliverable now */
     struct bus_sub *dry[32];
     size_t ndry = 0;
     struct waiter *next;
