@@ -620,3 +620,15 @@ def test_journal_compaction_bounds_disk_use(server):
     r = server.client()
     assert [x["position"] for x in pending(r, "c")] == positions(keep)
     assert read(r, "c", "fast") == []
+
+
+def test_bus_fsync_setting(server):
+    r = server.client()
+    assert r.config_get("bus-fsync") == {"bus-fsync": "always"}
+    assert r.config_set("bus-fsync", "everysec")
+    sub(r, "s", "#")
+    p = pub(r, "a.b")
+    assert positions(read(r, "s", "c")) == [p]
+    assert r.execute_command("EV.ACK", "s", p) == 1
+    assert "bus-fsync" in err_of(r, "CONFIG", "SET", "bus-fsync", "sometimes")
+    assert r.config_get("bus-fsync") == {"bus-fsync": "everysec"}
