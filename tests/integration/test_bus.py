@@ -632,3 +632,40 @@ def test_bus_fsync_setting(server):
     assert r.execute_command("EV.ACK", "s", p) == 1
     assert "bus-fsync" in err_of(r, "CONFIG", "SET", "bus-fsync", "sometimes")
     assert r.config_get("bus-fsync") == {"bus-fsync": "everysec"}
+
+
+def test_touch_and_redrive_several_positions_all_or_nothing(server):
+    r = server.client()
+    sub(r, "s", "t.*", "MAXDELIVER", 1, "ACKWAIT", 60000)
+    ps = [pub(r, "t.x") for _ in range(4)]
+    assert positions(read(r, "s", "c", "COUNT", 4)) == ps
+    before = {x["position"]: x["deadline"] for x in pending(r, "s")}
+    time.sleep(0.05)
+    # one bad position: nothing is touched
+    assert err_of(r, "EV.TOUCH", "s", ps[0], 999) == "position 999 is not pending in 's'"
+    same = {x["position"]: x["deadline"] for x in pending(r, "s")}
+    assert all(abs(same[p] - before[p]) <= 2 for p in ps)   # ms of clock rounding
+    assert r.execute_command("EV.TOUCH", "s", ps[0], ps[1]) == 2
+    after = {x["position"]: x["deadline"] for x in pending(r, "s")}
+    assert after[ps[0]] >= before[ps[0]] + 40 and abs(after[ps[2]] - before[ps[2]]) <= 2
+    for p in ps[:3]:
+        assert r.execute_command("EV.NACK", "s", p) == "dead"
+    assert err_of(r, "EV.REDRIVE", "s", ps[0], ps[3]) == \
+        "position %d is not a dead letter in 's' (it is delivered)" % ps[3]
+    assert subs(r)["s"]["dead"] == 3
+    assert r.execute_command("EV.REDRIVE", "s", ps[0], ps[2]) == 2
+    assert positions(read(r, "s", "c", "COUNT", 10)) == [ps[0], ps[2]]
+    assert [rec(d)["position"] for d in r.execute_command("EV.DEAD", "s", "COUNT", 1)] == [ps[1]]
+
+
+def test_too_many_patterns_and_listing_limits(server):
+    r = server.client()
+    pats = ["p%d.*" % i for i in range(65)]
+    assert err_of(r, "EV.SUB", "s", *pats) == "too many patterns (at most 64)"
+    assert sub(r, "s", *pats[:64], "FROM", "BEGINNING") == 1
+    assert len(subs(r)["s"]["patterns"]) == 64
+    ps = [pub(r, "p%d.x" % i) for i in range(30)]
+    assert positions(read(r, "s", "c", "COUNT", 30)) == ps
+    assert len(pending(r, "s")) == 30
+    assert len(pending(r, "s", "COUNT", 7)) == 7
+    assert len(pending(r, "s", "c", "COUNT", 5)) == 5
