@@ -260,24 +260,63 @@ static void grow(uint8_t **buf, size_t *cap, size_t want)
     *cap = c;
 }
 
-/* Reads the record framed at off of g; *used = its framed size. */
-static int read_at(struct seg *g, uint64_t off, struct segment_record *r,
-                   uint8_t **buf, size_t *cap, size_t *used)
+/* A window of one segment's bytes kept across the reads of one request, so
+ * that events close to each other cost one pread, not one each. */
+struct rwin {
+    struct seg *g;  /* segment the window holds, NULL = empty */
+    uint64_t off;   /* file offset of buf[0] */
+    size_t len;     /* valid bytes in buf */
+    size_t size;    /* bytes to read per refill */
+    int rev;        /* refills end at the record (reverse reads) */
+    uint8_t **buf;  /* the caller's buffer (grown with realloc) */
+    size_t *cap;
+};
+
+static int win_fill(struct rwin *w, struct seg *g, uint64_t off, size_t want)
+{
+    uint64_t start = off;
+    size_t n = want > w->size ? want : w->size;
+    if (w->rev && want <= 4096 && off + 4096 > n)
+        start = off + 4096 - n; /* most of the window before the record */
+    else if (w->rev && want <= 4096)
+        start = 0;
+    if (start < SEGMENT_HEADER_SIZE)
+        start = off < SEGMENT_HEADER_SIZE ? off : SEGMENT_HEADER_SIZE;
+    if (start + n > g->size)
+        n = (size_t)(g->size - start);
+    grow(w->buf, w->cap, n ? n : 1);
+    w->g = NULL;
+    if (fsx_pread_all(g->fd, *w->buf, n, (off_t)start))
+        return ERR_IO;
+    w->g = g;
+    w->off = start;
+    w->len = n;
+    return 0;
+}
+
+/* Reads the record framed at off of g; *used = its framed size. The record's
+ * pointers point into the window's buffer until the next read. */
+static int read_at(struct rwin *w, struct seg *g, uint64_t off,
+                   struct segment_record *r, size_t *used)
 {
     if (off >= g->size)
         return ERR_NOTFOUND;
-    uint64_t avail = g->size - off;
-    grow(buf, cap, 4096);
-    size_t want = avail < 4096 ? (size_t)avail : 4096;
-    int rc = fsx_pread_all(g->fd, *buf, want, (off_t)off);
-    if (rc)
-        return ERR_IO;
-    rc = segment_record_decode(*buf, want, r, used);
-    if (rc == SEGMENT_NEED_MORE && *used <= avail && *used > want) {
-        grow(buf, cap, *used);
-        if (fsx_pread_all(g->fd, *buf, *used, (off_t)off))
-            return ERR_IO;
-        rc = segment_record_decode(*buf, *used, r, used);
+    int rc;
+    if (w->g != g || off < w->off || off + SEGMENT_FRAME_SIZE > w->off + w->len) {
+        rc = win_fill(w, g, off, SEGMENT_FRAME_SIZE);
+        if (rc)
+            return rc;
+    }
+    size_t at = (size_t)(off - w->off);
+    rc = segment_record_decode(*w->buf + at, w->len - at, r, used);
+    if (rc == SEGMENT_NEED_MORE && *used <= g->size - off) {
+        int was_rev = w->rev;
+        w->rev = 0;
+        rc = win_fill(w, g, off, *used);
+        w->rev = was_rev;
+        if (rc)
+            return rc;
+        rc = segment_record_decode(*w->buf, w->len, r, used);
     }
     return rc == 0 ? 0 : ERR_CORRUPT;
 }
@@ -302,9 +341,10 @@ int store_get(struct store *s, uint64_t pos, struct segment_record *r,
     if (!g || !g->ix.count || pos < g->ix.first_pos || pos > g->ix.last_pos)
         return ERR_NOTFOUND;
     uint64_t off = index_offset_before(&g->ix, pos);
+    struct rwin w = {NULL, 0, 0, 8192, 0, buf, cap};
     for (;;) {
         size_t used;
-        int rc = read_at(g, off, r, buf, cap, &used);
+        int rc = read_at(&w, g, off, r, &used);
         if (rc == ERR_CORRUPT && s->st.quarantined_bytes)
             return ERR_NOTFOUND; /* inside a range --repair skipped */
         if (rc)
@@ -633,10 +673,11 @@ static void dedup_rebuild(struct store *s, uint64_t now)
         if (!g->ix.count || g->ix.last_time < cutoff)
             continue;
         uint64_t off = index_offset_before(&g->ix, index_pos_for_time(&g->ix, cutoff));
+        struct rwin w = {NULL, 0, 0, 1u << 20, 0, &buf, &cap};
         for (;;) {
             struct segment_record r;
             size_t used;
-            int rc = read_at(g, off, &r, &buf, &cap, &used);
+            int rc = read_at(&w, g, off, &r, &used);
             if (rc == ERR_CORRUPT) { /* a quarantined range: skip to the next */
                 off++;
                 if (off >= g->size)
@@ -990,7 +1031,7 @@ static int cursor_at(const struct index *ix, struct cursor *c, uint64_t k, int r
 
 static int range_segment(struct seg *g, const struct store_query *q,
                          size_t *left, int *stop, store_visit_fn *fn, void *ctx,
-                         uint8_t **buf, size_t *cap)
+                         struct rwin *w)
 {
     struct index *ix = &g->ix;
     uint64_t lo = q->from_pos > ix->first_pos ? q->from_pos : ix->first_pos;
@@ -1052,7 +1093,7 @@ static int range_segment(struct seg *g, const struct store_query *q,
             cs[best] = cs[--nc];
         struct segment_record r;
         size_t used;
-        rc = read_at(g, bp.offset, &r, buf, cap, &used);
+        rc = read_at(w, g, bp.offset, &r, &used);
         if (rc)
             goto out;
         if (r.position != g->base + bp.rel) {
@@ -1087,13 +1128,14 @@ int store_range(struct store *s, const struct store_query *q, store_visit_fn *fn
     int stop = 0, rc = 0;
     uint8_t *buf = NULL;
     size_t cap = 0;
+    struct rwin w = {NULL, 0, 0, 64u << 10, q->reverse, &buf, &cap};
     for (size_t k = 0; k < s->nsegs && left && !stop; k++) {
         struct seg *g = &s->segs[q->reverse ? s->nsegs - 1 - k : k];
         struct index *ix = &g->ix;
         if (!ix->count || ix->last_pos < q->from_pos || ix->first_pos > q->to_pos ||
             ix->last_time < q->from_time || ix->first_time > q->to_time)
             continue;
-        rc = range_segment(g, q, &left, &stop, fn, ctx, &buf, &cap);
+        rc = range_segment(g, q, &left, &stop, fn, ctx, &w);
         if (rc)
             break;
     }
