@@ -47,7 +47,9 @@ static struct store *st;
 static struct syncer *syncer;
 static struct sync_source src = {"store", 0, 0};
 static uv_timer_t *timer;         /* everysec */
+static uv_check_t *check;         /* end of each loop turn: one sync request */
 static uint64_t requested;        /* highest position handed to the syncer */
+static uint64_t to_request;       /* highest position written this loop turn */
 static void (*visible_fn)(void *ctx, uint64_t visible);
 static void *visible_ctx;
 static uint64_t last_visible;
@@ -114,6 +116,19 @@ static void on_timer(uv_timer_t *t)
     if (last > requested) {
         requested = last;
         syncer_request(syncer, store_fd(st), last);
+    }
+}
+
+/* After the loop turn's callbacks ran (every publish read from every client
+ * in this turn is written), one request covers them all, like Redis's
+ * before-sleep AOF flush: the sync thread is woken once per turn, not once per
+ * publish, so the batches it syncs are as large as the load allows. */
+static void on_check(uv_check_t *h)
+{
+    (void)h;
+    if (st && syncer && to_request > requested) {
+        requested = to_request;
+        syncer_request(syncer, store_fd(st), requested);
     }
 }
 
@@ -287,10 +302,8 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
         stats.published++;
     reply_uint(c, pos);
     if (cfg_fsync == FSYNC_ALWAYS) {
-        if (!dup && pos > requested) {
-            requested = pos;
-            syncer_request(syncer, store_fd(st), pos);
-        }
+        if (!dup && pos > to_request)
+            to_request = pos;
         if (pos > src.synced)
             client_hold(c, &src, pos);
     } else {
@@ -588,12 +601,17 @@ static int store_start(char *err, size_t errlen)
     src.synced = store_last_pos(st); /* store_open fdatasync'ed it all */
     src.failed = 0;
     requested = src.synced;
+    to_request = src.synced;
     last_visible = src.synced;
     syncer = syncer_new(net_loop(), on_synced, NULL);
     timer = xcalloc(1, sizeof(*timer));
     uv_timer_init(net_loop(), timer);
     uv_timer_start(timer, on_timer, 1000, 1000);
     uv_unref((uv_handle_t *)timer);
+    check = xcalloc(1, sizeof(*check));
+    uv_check_init(net_loop(), check);
+    uv_check_start(check, on_check);
+    uv_unref((uv_handle_t *)check);
     struct store_stats s;
     store_stats(st, &s);
     log_info("store: %" PRIu64 " events in %" PRIu64 " segments, next position %"
@@ -609,6 +627,11 @@ static void store_stop(void)
         uv_timer_stop(timer);
         uv_close((uv_handle_t *)timer, free_handle);
         timer = NULL;
+    }
+    if (check) {
+        uv_check_stop(check);
+        uv_close((uv_handle_t *)check, free_handle);
+        check = NULL;
     }
     if (syncer) {
         syncer_free(syncer);
