@@ -9,8 +9,9 @@
  *     EV.NACK, EV.REDRIVE and EV.REPLAY are held until the fdatasync covering
  *     their records (group commit), so an acked event never comes back after
  *     a crash. Deliveries (cursor moves + new pending entries, one record per
- *     read) and expiries are written at once (they survive kill -9) and synced
- *     with the next group: losing one to a power cut only means a redelivery;
+ *     read) and expiries are written at once (they survive kill -9) but ask
+ *     for no fdatasync of their own: the next held reply's sync covers them,
+ *     and losing one to a power cut only means a redelivery;
  *   - one libuv timer is armed at the earliest ack deadline or NACK delay, so
  *     missed deadlines redeliver by themselves (nobody polls);
  *   - EV.READ ... BLOCK parks the client (client_block) in one FIFO list;
@@ -447,7 +448,8 @@ static void serve(void)
             dry[ndry++] = sub;
     }
     hook_err = 0;
-    journal_commit(jnl, 0);
+    /* no sync requested for deliveries: the next held reply's fdatasync
+     * covers them (a power cut before that only means a redelivery) */
 }
 
 static void on_block_timeout(struct client *c, void *ctx)
@@ -476,7 +478,6 @@ static void on_timer(uv_timer_t *t)
     tick(clock_mono_ms());
     serve();
     hook_err = 0;
-    journal_commit(jnl, 0);
     arm();
     maybe_checkpoint();
 }
@@ -877,7 +878,6 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
                      w);
     }
     free(es);
-    journal_commit(jnl, 0);
     after_change();
 }
 
