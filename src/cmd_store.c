@@ -12,6 +12,7 @@
  * waiting on it (their outcome is unknown, as after a crash). */
 #include "cmd_store.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "common.h"
 #include "config.h"
 #include "errors.h"
+#include "fsx.h"
 #include "log.h"
 #include "module.h"
 #include "net.h"
@@ -540,6 +542,53 @@ static void cmd_ev_info(struct client *c, int argc, struct arg *argv)
     reply_uint(c, s.open_ms);
 }
 
+/* ---- EV.FAULT op nth errno [count] | EV.FAULT CLEAR (debug only) ----
+ * Arms an fsx fault in the running server, for crash/fault tests through the
+ * protocol: op is any|open|write|read|sync|rename|truncate|close|unlink|
+ * mkdir|syncdir, errno EIO or ENOSPC, count 0 = until EV.FAULT CLEAR. */
+static void cmd_ev_fault(struct client *c, int argc, struct arg *argv)
+{
+    static const char *const ops[] = {"any",   "open",     "write", "read",
+                                      "sync",  "rename",   "truncate", "close",
+                                      "unlink", "mkdir",   "syncdir"};
+    if (!config_enable_debug_command) {
+        reply_error(c, "ERR EV.FAULT not allowed. Start the server with "
+                       "--enable-debug-command yes to use it.");
+        return;
+    }
+    if (argc == 2 && arg_is(&argv[1], "CLEAR")) {
+        fsx_fault_clear();
+        reply_ok(c);
+        return;
+    }
+    if (argc < 4 || argc > 5) {
+        reply_error(c, "ERR usage: EV.FAULT op nth EIO|ENOSPC [count] | EV.FAULT CLEAR");
+        return;
+    }
+    size_t op;
+    for (op = 0; op < ARRAY_LEN(ops) && !arg_is(&argv[1], ops[op]); op++)
+        ;
+    if (op == ARRAY_LEN(ops)) {
+        reply_syntax_error(c, &argv[1]);
+        return;
+    }
+    int64_t nth, count = 1;
+    if (arg_i64(c, &argv[2], "nth", 1, INT64_MAX, &nth) < 0 ||
+        (argc == 5 && arg_i64(c, &argv[4], "count", 0, INT64_MAX, &count) < 0))
+        return;
+    int e;
+    if (arg_is(&argv[3], "EIO"))
+        e = EIO;
+    else if (arg_is(&argv[3], "ENOSPC"))
+        e = ENOSPC;
+    else {
+        reply_syntax_error(c, &argv[3]);
+        return;
+    }
+    fsx_fault_fail((enum fsx_op)op, (uint64_t)nth, e, (uint64_t)count);
+    reply_ok(c);
+}
+
 static const struct command_spec store_commands[] = {
     {"ev.pub", -3, CMD_WRITE | CMD_FAST, cmd_ev_pub, "store",
      "type payload [ID id] [KEY key] [KIND event|command] [HDR field value ...]",
@@ -556,6 +605,9 @@ static const struct command_spec store_commands[] = {
      "Every stored type with count, first/last position and time", 0, 0, 0},
     {"ev.info", 1, CMD_READONLY | CMD_FAST, cmd_ev_info, "store", "",
      "Positions, counts, bytes, segments, fsync setting, sync latency", 0, 0, 0},
+    {"ev.fault", -2, CMD_ADMIN, cmd_ev_fault, "store",
+     "op nth EIO|ENOSPC [count] | CLEAR",
+     "Debug only: fail the nth file syscall of op in the server (tests)", 0, 0, 0},
 };
 
 static const struct config_spec store_config[] = {
