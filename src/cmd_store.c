@@ -146,6 +146,21 @@ static void reply_hdrs(struct client *c, const struct segment_record *r)
     }
 }
 
+/* Decimal text of v into out (20 bytes at most, no NUL); returns its length.
+ * EV.RANGE replies write two of these per event: no printf on that path. */
+static size_t u64_text(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 static void reply_record(struct client *c, const struct segment_record *r,
                          size_t extra)
 {
@@ -159,7 +174,11 @@ static void reply_record(struct client *c, const struct segment_record *r,
     else
         reply_bulk(c, id, store_generated_id(r->position, id));
     reply_cstr(c, "entry_id");
-    reply_bulkf(c, "%" PRIu64 "-%" PRIu64, r->time_ms, r->entry_seq);
+    char eid[48];
+    size_t n = u64_text(eid, r->time_ms);
+    eid[n++] = '-';
+    n += u64_text(eid + n, r->entry_seq);
+    reply_bulk(c, eid, n);
     reply_cstr(c, "type");
     reply_bulk(c, r->type, r->type_len);
     reply_cstr(c, "kind");
