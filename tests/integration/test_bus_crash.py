@@ -9,9 +9,11 @@ data dir. Checked after every restart and at the end:
     only an ACK sent when the kill came may have been applied without reply);
   - positions of one read come in increasing order for new events.
 
-Bounded: 6 rounds of about a second each plus a drain, well under 60 s.
+Bounded: 6 rounds (TINCAN_BUS_CRASH_ROUNDS) of about a second each plus a
+drain, well under 60 s.
 """
 
+import os
 import random
 import signal
 import threading
@@ -22,6 +24,7 @@ import redis
 from conftest import wait_until
 
 ACKWAIT = 400  # ms: held deliveries of a killed server come back quickly
+ROUNDS = int(os.environ.get("TINCAN_BUS_CRASH_ROUNDS", "6"))  # SIGKILLs
 
 
 def rec(r):
@@ -102,7 +105,7 @@ def test_crash_loop_acked_never_back_unacked_never_lost(server):
                              "ACKWAIT", ACKWAIT, "MAXDELIVER", 1000000) == 1
     log = Log()
     rng = random.Random(4)
-    for rnd in range(6):
+    for rnd in range(ROUNDS):
         stop = threading.Event()
         threads = [threading.Thread(target=publisher, args=(server, stop, log, "p%d" % i))
                    for i in range(2)]
