@@ -852,15 +852,22 @@ static int seal(struct store *s, char *err, size_t errlen)
         set_readonly(s, "fdatasync", rc);
         return store_readonly(s, err, errlen);
     }
-    seg_name(name, sizeof(name), g->base, "idx");
-    seg_path(s, path, sizeof(path), g->base, "idx");
-    rc = index_save(&g->ix, s->dir, name);
-    if (rc) {
+    uint64_t base = g->base;
+    seg_name(name, sizeof(name), base, "idx");
+    seg_path(s, path, sizeof(path), base, "idx");
+    int saved = index_save(&g->ix, s->dir, name);
+    if (saved)
         log_warn("store: saving index %s failed: %s (rebuilt at next start)", name,
-                 strerror(-rc));
-    } else {
+                 strerror(-saved));
+    /* the old segment stays the open one (with its in-memory index) until the
+     * new one exists: a failed create (disk full) leaves everything as it was */
+    rc = seg_create(s, s->next_pos, err, errlen);
+    if (rc)
+        return rc;
+    g = &s->segs[s->nsegs - 2]; /* segs may have moved */
+    if (!saved) {
         struct index nix;
-        index_init(&nix, g->base);
+        index_init(&nix, base);
         if (index_load(&nix, path, g->size, why, sizeof(why)) == 0) {
             index_deinit(&g->ix);
             g->ix = nix;
@@ -868,12 +875,6 @@ static int seal(struct store *s, char *err, size_t errlen)
             index_deinit(&nix);
         }
     }
-    /* g may move when segs grows */
-    uint64_t sealed_size = g->size;
-    rc = seg_create(s, s->next_pos, err, errlen);
-    if (rc)
-        return rc;
-    s->segs[s->nsegs - 2].size = sealed_size;
     return 0;
 }
 

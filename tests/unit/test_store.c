@@ -461,6 +461,43 @@ TEST(disk_full_resumes)
     store_close(s);
 }
 
+/* A seal that cannot create the next segment (disk full) leaves the open one
+ * usable, and publishing resumes once space is back. */
+TEST(disk_full_at_seal)
+{
+    struct store *s = open_store(4096, 0);
+    char payload[64];
+    uint64_t p = 0;
+    for (int i = 0; i < 40; i++)
+        p = pub(s, "t", NULL, "fill fill fill fill", 1000);
+    struct store_stats st;
+    store_stats(s, &st);
+    uint64_t segs = st.segments;
+    /* append until the next one would seal, with every open failing */
+    fsx_fault_fail(FSX_OPEN, 1, ENOSPC, 0);
+    struct store_pub sp = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1};
+    uint64_t pos;
+    int dup, nospace = 0;
+    char err[200];
+    for (int i = 0; i < 200 && !nospace; i++)
+        nospace = store_append(s, &sp, 1000, &pos, &dup, err, sizeof(err)) ==
+                  ERR_NOSPACE;
+    ASSERT_TRUE(nospace);
+    ASSERT_EQ_INT(ERR_NOSPACE, store_append(s, &sp, 1000, &pos, &dup, err, sizeof(err)));
+    fsx_fault_clear();
+    snprintf(payload, sizeof(payload), "after");
+    uint64_t q = pub(s, "t", NULL, payload, 1000);
+    ASSERT_TRUE(q > p);
+    store_stats(s, &st);
+    ASSERT_EQ_U64(segs + 1, st.segments);
+    expect_payload(s, q, "after");
+    expect_payload(s, p, "fill fill fill fill");
+    store_close(s);
+    s = open_store(4096, 0);
+    expect_payload(s, q, "after");
+    store_close(s);
+}
+
 /* Power loss with fsync always: whatever was synced survives, in every mode. */
 TEST(power_loss_keeps_synced)
 {
@@ -565,7 +602,8 @@ int main(int argc, char **argv)
                                      T(flipped_crc_mid_file_refuses_then_repairs),
                                      T(sealed_segment_damage_refuses),
                                      T(write_failure_is_sticky_readonly),
-                                     T(disk_full_resumes), T(power_loss_keeps_synced),
+                                     T(disk_full_resumes), T(disk_full_at_seal),
+                                     T(power_loss_keeps_synced),
                                      T(fault_sweep), T(index_decode_rejects_garbage),
                                      {0}});
 }
