@@ -11,8 +11,9 @@ Rounds alternate tincan and peer (BENCH_ROUNDS, default 3) and the median is
 kept, so a noisy neighbour on the machine hurts both sides alike. Runtime is
 bounded: every load run has a time limit (BENCH_RUN_TIMEOUT s, default 120)
 and BENCH_SCALE (default 1.0) scales every request count (0.1 for a smoke
-run). BENCH_ONLY=ping,bus runs only the named sections ("core" is the
-harness's own rows; others are the bench_<area>.py names).
+run). BENCH_ONLY=core,bus runs only the named sections ("core" is the
+harness's own rows; others are the bench_<area>.py names) and keeps the
+other sections of docs/benchmarks.md as they were.
 
 Adding rows (the interface)
 ---------------------------
@@ -379,24 +380,33 @@ def write_doc(sections, started, elapsed):
         "",
         "Written by `make bench` (bench/bench.py); do not edit by hand, run it again.",
         "Each row drives tincan and its peer with the same load tool and arguments,",
-        "both servers on this machine over loopback, alternating for %d rounds;" % ROUNDS,
+        "both servers on this machine over loopback, alternating over several rounds;",
         "the table shows the medians. Ratio = tincan / peer for throughput (peer /",
         "tincan for latencies); \"ok\" means the ratio meets the target.",
         "",
-        "- Date: %s (run took %.0f s)" % (started.strftime("%Y-%m-%d %H:%M UTC"), elapsed),
+        "- Last written: %s (that run took %.0f s%s; each section says when it"
+        % (started.strftime("%Y-%m-%d %H:%M UTC"), elapsed,
+           ", only " + os.environ["BENCH_ONLY"] if os.environ.get("BENCH_ONLY") else ""),
+        "  was measured: `BENCH_ONLY=<section> make bench` re-runs one section)",
         "- Machine: %s" % machine(),
-        "- tincan: commit %s, binary `%s`" % (v["tincan"], TINCAN_BIN.relative_to(REPO)
-                                              if TINCAN_BIN.is_relative_to(REPO) else TINCAN_BIN),
+        "- tincan binary: `%s`" % (TINCAN_BIN.relative_to(REPO)
+                                   if TINCAN_BIN.is_relative_to(REPO) else TINCAN_BIN),
         "- redis-server %s (persistence off unless a row says otherwise)" % v["redis"],
-        "- Load scale: %s, rounds: %d" % (SCALE, ROUNDS),
         "",
         "Note: a shared machine is noisy; compare ratios, not absolute numbers, and",
         "re-run before drawing conclusions from a small difference.",
         "",
     ]
+    old_sections = previous_sections()
+    stamp = "_Measured %s, tincan %s, scale %s, %d rounds._" % (
+        started.strftime("%Y-%m-%d %H:%M UTC"), v["tincan"], SCALE, ROUNDS)
     all_rows = []
     for title, rows, error in sections:
-        lines += ["## " + title, ""]
+        if rows is None:  # not run this time (BENCH_ONLY): keep the earlier text
+            if title in old_sections:
+                lines += old_sections[title]
+            continue
+        lines += ["## " + title, "", stamp, ""]
         if error:
             lines += ["Could not run: `%s`" % error.strip().splitlines()[-1], ""]
         if rows:
@@ -426,6 +436,23 @@ def write_doc(sections, started, elapsed):
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines))
     return all_rows
+
+
+def previous_sections():
+    """The "## title" sections of the current docs/benchmarks.md, as line
+    lists, so that a BENCH_ONLY run replaces only the sections it ran."""
+    out, cur = {}, None
+    try:
+        text = DOC.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("## "):
+            cur = line[3:].strip()
+            out[cur] = []
+        if cur is not None:
+            out[cur].append(line)
+    return out
 
 
 def dict_rows(mod):
@@ -483,9 +510,10 @@ def main():
         ctx = Ctx(tmp)
         for name, mod, load_error in units:
             short = name[len("bench_"):] if name.startswith("bench_") else name
-            if only and short not in only and name not in only:
-                continue
             title = getattr(mod, "TITLE", short) if mod else short
+            if only and short not in only and name not in only:
+                sections.append((title, None, None))  # keep its earlier results
+                continue
             print("== %s" % title, flush=True)
             if load_error:
                 sections.append((title, [], load_error))
