@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h" /* client_by_id() for ephemeral subscriptions; see gc() */
+#include "client.h" /* client_by_id(): is a linked connection still open */
 #include "clock.h"
 #include "cmd_store.h"
 #include "command.h"
@@ -51,7 +51,6 @@
 #define BUS_BLOCK_MAX    86400000LL /* ms */
 #define BUS_COUNT_MAX    10000      /* events of one READ/PENDING/DEAD */
 #define BUS_LIST_DEFAULT 100        /* PENDING/DEAD without COUNT */
-#define BUS_GC_INTERVAL  250        /* ms between ephemeral checks */
 
 /* ---- the store adapter ----
  * The only place that calls the store. The storage engine (store.h) answers
@@ -133,7 +132,7 @@ struct eph_link {
 static struct bus_set *set;
 static struct journal *jnl;
 static uv_timer_t *timer;    /* fires at the next deadline */
-static uv_timer_t *gc_timer; /* checks ephemeral links while any */
+static uv_timer_t *gc_timer; /* runs gc() on the loop after a close */
 static struct waiter *wait_head, *wait_tail;
 static size_t nwaiters;
 static struct eph_link *links;
@@ -565,17 +564,23 @@ static void gc(void)
 
 static void on_gc_timer(uv_timer_t *t)
 {
+    (void)t;
     gc();
-    if (!links)
-        uv_timer_stop(t);
 }
 
-/* Starts the ephemeral check timer if links exist. */
-static void gc_arm(void)
+/* A connection closed (net hook): if it was linked to an ephemeral
+ * subscription, collect on the next loop turn, outside the close. */
+static void on_client_closed(void *ctx, uint64_t id)
 {
-    if (gc_timer && links && !uv_is_active((uv_handle_t *)gc_timer))
-        uv_timer_start(gc_timer, on_gc_timer, BUS_GC_INTERVAL, BUS_GC_INTERVAL);
+    (void)ctx;
+    for (struct eph_link *l = links; l; l = l->next)
+        if (l->client == id) {
+            if (gc_timer)
+                uv_timer_start(gc_timer, on_gc_timer, 0, 0);
+            return;
+        }
 }
+
 
 /* ---- store visibility ---- */
 
@@ -780,10 +785,8 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
     }
     wake = 1; /* new bindings may match stored events */
     if (journaled(c) == 0) {
-        if (a.ephemeral) {
+        if (a.ephemeral)
             link_add(client_id(c), a.name, a.name_len, NULL, 0);
-            gc_arm();
-        }
         reply_int(c, rc);
         hold(c);
     }
@@ -840,11 +843,9 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
     bus_sub_info(sub, &in);
     if (!in.ephemeral && writable(c) < 0)
         return;
-    if (in.ephemeral) {
+    if (in.ephemeral)
         link_add(client_id(c), argv[1].ptr, argv[1].len, argv[2].ptr,
                  argv[2].len);
-        gc_arm();
-    }
     struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
     uint64_t now = clock_mono_ms();
     hook_err = 0;
@@ -1361,6 +1362,7 @@ static int bus_start(char *err, size_t errlen)
     gc_timer = xcalloc(1, sizeof(*gc_timer));
     uv_timer_init(net_loop(), gc_timer);
     uv_unref((uv_handle_t *)gc_timer);
+    net_on_close(on_client_closed, NULL);
     arm();
     if (store_linked())
         store_on_visible(on_visible, NULL);
@@ -1391,6 +1393,7 @@ static void bus_stop(void)
         uv_close((uv_handle_t *)timer, free_handle);
         timer = NULL;
     }
+    net_on_close_remove(on_client_closed, NULL);
     if (gc_timer) {
         uv_timer_stop(gc_timer);
         uv_close((uv_handle_t *)gc_timer, free_handle);

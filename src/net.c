@@ -33,6 +33,11 @@ static uint64_t next_client_id = 1;
 static struct client *pending_write; /* clients with output to flush */
 static struct client *unblocked;     /* clients to resume parsing */
 
+static struct close_hook {
+    net_close_fn *fn;
+    void *ctx;
+} close_hooks[NET_CLOSE_HOOKS];
+
 static void process_input(struct client *c);
 static void flush_client(struct client *c);
 
@@ -98,6 +103,29 @@ void client_want_write(struct client *c)
 
 /* ---- close ---- */
 
+void net_on_close(net_close_fn *fn, void *ctx)
+{
+    struct close_hook *free_slot = NULL;
+    for (size_t i = 0; i < NET_CLOSE_HOOKS; i++) {
+        if (close_hooks[i].fn == fn && close_hooks[i].ctx == ctx)
+            return;
+        if (!close_hooks[i].fn && !free_slot)
+            free_slot = &close_hooks[i];
+    }
+    if (!free_slot) {
+        log_error("net: more than %d close hooks", NET_CLOSE_HOOKS);
+        abort();
+    }
+    *free_slot = (struct close_hook){fn, ctx};
+}
+
+void net_on_close_remove(net_close_fn *fn, void *ctx)
+{
+    for (size_t i = 0; i < NET_CLOSE_HOOKS; i++)
+        if (close_hooks[i].fn == fn && close_hooks[i].ctx == ctx)
+            close_hooks[i] = (struct close_hook){NULL, NULL};
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct client *c = h->data;
@@ -161,6 +189,9 @@ void client_close(struct client *c, const char *why)
         if (c->on_disconnect)
             c->on_disconnect(c, c->block_ctx);
     }
+    for (size_t i = 0; i < NET_CLOSE_HOOKS; i++)
+        if (close_hooks[i].fn)
+            close_hooks[i].fn(close_hooks[i].ctx, c->id);
     unlink_lists(c);
     uv_read_stop(&c->h.stream);
     /* uv_close cancels an in-flight write; its callback sees UV_ECANCELED */

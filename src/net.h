@@ -45,6 +45,15 @@ int client_resp(const struct client *c); /* 2 or 3 */
 int client_db(const struct client *c);   /* SELECTed database, 0..15 */
 size_t client_count(void);
 
+/* Calls fn(ctx, id) whenever a client connection closes, for any reason
+ * (after its block, if any, was ended). fn runs inside the close: it should
+ * only note the id and defer real work to the loop. At most NET_CLOSE_HOOKS
+ * hooks; registering the same fn/ctx twice is a no-op. */
+#define NET_CLOSE_HOOKS 8
+typedef void net_close_fn(void *ctx, uint64_t client_id);
+void net_on_close(net_close_fn *fn, void *ctx);
+void net_on_close_remove(net_close_fn *fn, void *ctx);
+
 /* ---- blocking ----
  * on_timeout runs when timeout_ms (>0) passes: it must write the client's reply
  * (usually a nil); the client is then unblocked. on_disconnect runs if the
