@@ -30,6 +30,8 @@ struct journal {
     uint64_t compact_bytes; /* bytes, see journal_opts */
     struct syncer *syncer;  /* NULL without a loop */
     uv_timer_t *timer;      /* everysec; heap, freed by its close cb */
+    uv_check_t *check;      /* end of a loop turn: one sync request for all
+                               the turn's commits; heap, freed on close */
     int fd;                 /* current log, -1 if none */
     uint64_t gen;           /* generation of the current log */
     uint64_t log_bytes;     /* bytes, size of the current log */
@@ -169,6 +171,15 @@ static void free_timer(uv_handle_t *h)
     free(h);
 }
 
+/* Runs after the loop turn's callbacks: every command read in this turn has
+ * appended and committed, so one request covers them all and the sync thread
+ * is woken once per turn, not once per command (as the store does). */
+static void on_check(uv_check_t *h)
+{
+    uv_check_stop(h);
+    request_sync(h->data);
+}
+
 uint64_t journal_commit(struct journal *j, int force)
 {
     int mode = j->mode ? *j->mode : JOURNAL_FSYNC_ALWAYS;
@@ -176,7 +187,10 @@ uint64_t journal_commit(struct journal *j, int force)
         return 0; /* appends already failed and said so */
     if (!force && mode != JOURNAL_FSYNC_ALWAYS)
         return 0;
-    request_sync(j);
+    if (j->check)
+        uv_check_start(j->check, on_check);
+    else
+        request_sync(j);
     return j->seq;
 }
 
@@ -591,6 +605,10 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *err,
         j->timer->data = j;
         uv_timer_start(j->timer, on_everysec, 1000, 1000);
         uv_unref((uv_handle_t *)j->timer);
+        j->check = xcalloc(1, sizeof(*j->check));
+        uv_check_init(j->loop, j->check);
+        j->check->data = j;
+        uv_unref((uv_handle_t *)j->check);
     }
     *out = j;
     return 0;
@@ -611,6 +629,13 @@ void journal_close(struct journal *j)
     if (j->timer) {
         uv_timer_stop(j->timer);
         uv_close((uv_handle_t *)j->timer, free_timer);
+    }
+    if (j->check) {
+        /* a commit of this turn not yet requested: request it now */
+        if (uv_is_active((uv_handle_t *)j->check))
+            request_sync(j);
+        uv_check_stop(j->check);
+        uv_close((uv_handle_t *)j->check, free_timer);
     }
     if (j->syncer) {
         syncer_wait_idle(j->syncer);
