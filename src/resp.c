@@ -290,11 +290,30 @@ size_t resp_parser_want(const struct resp_parser *p)
 
 /* ---- encoder ---- */
 
+/* Writes the decimal digits of v ending just before end; returns the start.
+ * Replies carry many lengths and integers: printf is the hot spot of a big
+ * EV.RANGE reply, so this is done by hand. */
+static char *digits(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
 static void add_header(struct sbuf *b, char type, int64_t n)
 {
     char tmp[32];
-    int len = snprintf(tmp, sizeof(tmp), "%c%" PRId64 "\r\n", type, n);
-    sbuf_add(b, tmp, (size_t)len);
+    char *end = tmp + sizeof(tmp);
+    *--end = '\n';
+    *--end = '\r';
+    uint64_t mag = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+    char *p = digits(end, mag);
+    if (n < 0)
+        *--p = '-';
+    *--p = type;
+    sbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void resp_add_simple(struct sbuf *b, const char *s)
@@ -323,10 +342,14 @@ void resp_add_int(struct sbuf *b, int64_t v)
 
 void resp_add_bulk(struct sbuf *b, const void *p, size_t n)
 {
+    sbuf_reserve(b, n + 24);
     add_header(b, '$', (int64_t)n);
-    sbuf_reserve(b, n + 2);
-    sbuf_add(b, p, n);
-    sbuf_add(b, "\r\n", 2);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len++] = '\r';
+    b->data[b->len++] = '\n';
+    b->data[b->len] = '\0';
 }
 
 void resp_add_null(struct sbuf *b, int proto)

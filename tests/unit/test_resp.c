@@ -238,6 +238,9 @@ TEST(encodes_resp2_and_resp3)
     ENC(resp_add_simple(&b_, "OK"), "+OK\r\n");
     ENC(resp_add_error(&b_, "ERR bad\r\nthing"), "-ERR bad  thing\r\n");
     ENC(resp_add_int(&b_, -42), ":-42\r\n");
+    ENC(resp_add_int(&b_, 0), ":0\r\n");
+    ENC(resp_add_int(&b_, INT64_MIN), ":-9223372036854775808\r\n");
+    ENC(resp_add_int(&b_, INT64_MAX), ":9223372036854775807\r\n");
     ENC(resp_add_bulk(&b_, "a\0b", 3), "$3\r\na\0b\r\n");
     ENC(resp_add_bulk(&b_, "", 0), "$0\r\n\r\n");
     ENC(resp_add_null(&b_, 2), "$-1\r\n");
