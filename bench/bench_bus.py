@@ -1,7 +1,7 @@
 """Event bus benchmark rows (issue 4) for bench/bench.py.
 
 Two measurements, each against Redis streams at the same durability (every
-write on disk before it is answered: tincan --fsync always --bus-fsync always
+write on disk before it is answered: tincan --fsync always
 vs Redis appendonly yes, appendfsync always), driven by the same client code
 (raw RESP over a socket, hiredis parser) so the load generator costs the same:
 
@@ -40,9 +40,9 @@ EVENTS = int(os.environ.get("BENCH_BUS_EVENTS", "200000"))
 CONSUMERS = int(os.environ.get("BENCH_BUS_CONSUMERS", "4"))
 RATE = int(os.environ.get("BENCH_BUS_RATE", "10000"))
 SECONDS = float(os.environ.get("BENCH_BUS_SECONDS", "5"))
-TINCAN_ARGS = ["--fsync", "always", "--bus-fsync", "always"]
+TINCAN_ARGS = ["--fsync", "always"]
 REDIS_ARGS = ["--appendonly", "yes", "--appendfsync", "always"]
-EVERYSEC_ARGS = ["--fsync", "everysec", "--bus-fsync", "everysec"]
+EVERYSEC_ARGS = ["--fsync", "everysec"]
 REDIS_EVERYSEC = ["--appendonly", "yes", "--appendfsync", "everysec"]
 
 
@@ -287,7 +287,7 @@ def run(ctx):
             peer=lambda: latency("redis", r, seconds, r50),
             peer_name="redis XADD -> XREADGROUP BLOCK, appendfsync everysec",
             unit="ms", higher_is_better=False,
-            command="as above, tincan --fsync everysec --bus-fsync everysec vs "
+            command="as above, tincan --fsync everysec vs "
                     "appendfsync everysec")
         row.target_text = "p99 <= 1 ms"
         rows.append(row)

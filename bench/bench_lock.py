@@ -4,7 +4,7 @@ One row measures complete lock cycles per second: acquire a lease, release it.
 Both systems run with every write on disk before it is answered.
 
   tincan  LOCK.ACQUIRE name owner 30000 -> token; LOCK.RELEASE name owner token
-          (lock-fsync always, group commit; gives fencing tokens that never
+          (fsync always, group commit; gives fencing tokens that never
           repeat and leases that survive a crash)
   Redis   SET name owner NX PX 30000; DEL name
           (appendonly yes, appendfsync always; no fencing token)
@@ -130,7 +130,7 @@ def cycles_per_second(kind, server, seconds):
 def run(ctx):
     seconds = max(1.0, SECONDS * ctx.scale)
     load = "%d processes x %d threads, cycles for %.0f s" % (PROCS, THREADS, seconds)
-    with ctx.tincan(args=["--lock-fsync", "always"]) as t, \
+    with ctx.tincan(args=["--fsync", "always"]) as t, \
             ctx.redis(["--appendonly", "yes", "--appendfsync", "always"]) as r:
         return [ctx.compare(
             "acquire+release, %d clients" % (PROCS * THREADS),

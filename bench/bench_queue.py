@@ -4,7 +4,7 @@ One row measures complete job cycles per second: push a 100-byte job, take it
 (with a lease), acknowledge it. Every system runs with the same durability:
 each write is on disk before it is answered.
 
-  tincan     Q.PUSH q <100 B>; Q.POP q; Q.ACK <id>   (queue-fsync always,
+  tincan     Q.PUSH q <100 B>; Q.POP q; Q.ACK <id>   (fsync always,
                                                        group commit)
   beanstalkd put; reserve; delete                    (-b <dir> -f 0: binlog
                                                        fsynced on every write)
@@ -175,7 +175,7 @@ def run(ctx):
     seconds = max(1.0, SECONDS * ctx.scale)
     load = "%d processes x %d threads, cycles for %.0f s" % (PROCS, THREADS, seconds)
     rows = []
-    with ctx.tincan(args=["--queue-fsync", "always"]) as t:
+    with ctx.tincan(args=["--fsync", "always"]) as t:
         if shutil.which("beanstalkd"):
             cmd = ["beanstalkd", "-l", "127.0.0.1", "-p", "{port}", "-b", "{dir}", "-f", "0"]
             with ctx.server("beanstalkd", cmd, ready=_beanstalkd_ready) as b:

@@ -140,7 +140,6 @@ static int hook_err;        /* a record could not be journaled */
 static int wake;            /* something may have become deliverable
                                since parked readers were last served */
 static uint64_t replay_now; /* ms, monotonic, during recovery */
-static int cfg_fsync;       /* enum journal_fsync (bus-fsync) */
 
 static struct {
     uint64_t delivered; /* events handed to consumers */
@@ -1310,14 +1309,6 @@ static const struct command_spec bus_commands[] = {
 
 /* ---- config ---- */
 
-static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
-
-static const struct config_spec bus_config[] = {
-    {"bus-fsync", CONFIG_ENUM, &cfg_fsync, "always", 0, 0, fsync_names,
-     CONFIG_MUTABLE, 0, NULL,
-     "when subscription changes are fdatasync'ed: always (EV.ACK/NACK/SUB/... "
-     "replies wait for it, group commit), everysec, no"},
-};
 
 /* ---- module ---- */
 
@@ -1345,7 +1336,10 @@ static int bus_start(char *err, size_t errlen)
     o.dir = config_dir;
     o.name = BUS_JOURNAL_NAME;
     o.loop = net_loop();
-    o.fsync_mode = &cfg_fsync;
+    _Static_assert((int)CONFIG_FSYNC_EVERYSEC == (int)JOURNAL_FSYNC_EVERYSEC &&
+                       (int)CONFIG_FSYNC_NO == (int)JOURNAL_FSYNC_NO,
+                   "the fsync setting is read as an enum journal_fsync");
+    o.fsync_mode = &config_fsync;
     o.replay = on_replay;
     if (journal_open(&jnl, &o, err, errlen) < 0) {
         bus_set_free(set);
@@ -1462,8 +1456,6 @@ const struct module bus_module = {
     .name = "bus",
     .commands = bus_commands,
     .ncommands = ARRAY_LEN(bus_commands),
-    .config = bus_config,
-    .nconfig = ARRAY_LEN(bus_config),
     .start = bus_start,
     .stop = bus_stop,
     .info = bus_info_section,

@@ -55,7 +55,6 @@ static uint64_t reserve_seq;      /* journal seq of the last reservation */
 static int hook_err;              /* a record could not be journaled */
 static uint64_t replay_now;       /* ms, monotonic, during recovery */
 static uint64_t replay_wall;      /* ms, wall clock, during recovery */
-static int cfg_fsync;             /* enum journal_fsync (config lock-fsync) */
 static int64_t cfg_compact;       /* bytes of log before a checkpoint */
 static uint64_t max_token;        /* highest token seen by on_grant */
 
@@ -575,13 +574,7 @@ static const struct command_spec lock_commands[] = {
 
 /* ---- config ---- */
 
-static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
-
 static const struct config_spec lock_config[] = {
-    {"lock-fsync", CONFIG_ENUM, &cfg_fsync, "always", 0, 0, fsync_names,
-     CONFIG_MUTABLE, 0, NULL,
-     "when lock changes are fdatasync'ed: always (a reply waits for it, "
-     "group commit), everysec, no; token reservations are synced always"},
     {"lock-compact-bytes", CONFIG_BYTES, &cfg_compact, "8mb", 4096,
      (int64_t)1 << 40, NULL, 0, 0, NULL,
      "checkpoint the lock journal once its log is this big (and twice the "
@@ -612,7 +605,10 @@ static int lock_start(char *err, size_t errlen)
     o.dir = config_dir;
     o.name = LOCK_JOURNAL_NAME;
     o.loop = net_loop();
-    o.fsync_mode = &cfg_fsync;
+    _Static_assert((int)CONFIG_FSYNC_EVERYSEC == (int)JOURNAL_FSYNC_EVERYSEC &&
+                       (int)CONFIG_FSYNC_NO == (int)JOURNAL_FSYNC_NO,
+                   "the fsync setting is read as an enum journal_fsync");
+    o.fsync_mode = &config_fsync;
     o.compact_bytes = (uint64_t)cfg_compact;
     o.replay = on_replay;
     int rc = journal_open(&jnl, &o, err, errlen);

@@ -70,7 +70,6 @@ static struct sbuf *batch;         /* records of a CHUNK.ENQUEUE, or NULL */
 static int hook_err;               /* a record could not be journaled */
 static uint64_t replay_now;        /* ms, monotonic, during recovery */
 static uint64_t replay_wall;       /* ms, wall clock, during recovery */
-static int cfg_fsync;              /* enum journal_fsync (queue-fsync) */
 static int64_t cfg_max_payload;    /* bytes (queue-max-payload) */
 
 static struct {
@@ -958,13 +957,7 @@ static const struct command_spec queue_commands[] = {
 
 /* ---- config ---- */
 
-static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
-
 static const struct config_spec queue_config[] = {
-    {"queue-fsync", CONFIG_ENUM, &cfg_fsync, "always", 0, 0, fsync_names,
-     CONFIG_MUTABLE, 0, NULL,
-     "when queue changes are fdatasync'ed: always (a push/ack/nack/kick "
-     "reply waits for it, group commit), everysec, no"},
     {"queue-max-payload", CONFIG_BYTES, &cfg_max_payload, "1mb", 0,
      JOURNAL_MAX_RECORD - 4096, NULL, CONFIG_MUTABLE, 0, NULL,
      "largest job payload in bytes"},
@@ -995,7 +988,10 @@ static int queue_start(char *err, size_t errlen)
     o.dir = config_dir;
     o.name = QUEUE_JOURNAL_NAME;
     o.loop = net_loop();
-    o.fsync_mode = &cfg_fsync;
+    _Static_assert((int)CONFIG_FSYNC_EVERYSEC == (int)JOURNAL_FSYNC_EVERYSEC &&
+                       (int)CONFIG_FSYNC_NO == (int)JOURNAL_FSYNC_NO,
+                   "the fsync setting is read as an enum journal_fsync");
+    o.fsync_mode = &config_fsync;
     o.replay = on_replay;
     if (journal_open(&jnl, &o, err, errlen) < 0) {
         queue_set_free(set);

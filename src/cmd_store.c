@@ -33,13 +33,11 @@
 #include "syncer.h"
 #include "topic.h"
 
-enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
 
 #define RANGE_COUNT_DEFAULT 100
 #define RANGE_COUNT_MAX 10000
 #define HDR_VALUE_MAX 65535 /* bytes of one header value */
 
-static int cfg_fsync;             /* FSYNC_* */
 static int64_t cfg_segment_size;  /* bytes */
 static int64_t cfg_max_payload;   /* bytes */
 static int64_t cfg_dedup_window;  /* s */
@@ -75,7 +73,7 @@ uint64_t store_visible(void)
     if (!st)
         return 0;
     uint64_t last = store_last_pos(st);
-    if (cfg_fsync == FSYNC_ALWAYS && src.synced < last)
+    if (config_fsync == CONFIG_FSYNC_ALWAYS && src.synced < last)
         return src.synced;
     return last;
 }
@@ -112,7 +110,7 @@ static void on_synced(void *ctx, uint64_t seq, int err)
 static void on_timer(uv_timer_t *t)
 {
     (void)t;
-    if (!st || cfg_fsync != FSYNC_EVERYSEC)
+    if (!st || config_fsync != CONFIG_FSYNC_EVERYSEC)
         return;
     uint64_t last = store_last_pos(st);
     if (last > requested) {
@@ -322,7 +320,7 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
     else
         stats.published++;
     reply_uint(c, pos);
-    if (cfg_fsync == FSYNC_ALWAYS) {
+    if (config_fsync == CONFIG_FSYNC_ALWAYS) {
         if (!dup && pos > to_request)
             to_request = pos;
         if (pos > src.synced)
@@ -538,7 +536,7 @@ static void cmd_ev_info(struct client *c, int argc, struct arg *argv)
     reply_cstr(c, "types");
     reply_uint(c, s.types);
     reply_cstr(c, "fsync");
-    reply_cstr(c, fsync_names[cfg_fsync]);
+    reply_cstr(c, fsync_names[config_fsync]);
     reply_cstr(c, "segment_size");
     reply_int(c, cfg_segment_size);
     reply_cstr(c, "last_sync_latency_us");
@@ -630,10 +628,6 @@ static const struct command_spec store_commands[] = {
 };
 
 static const struct config_spec store_config[] = {
-    {"fsync", CONFIG_ENUM, &cfg_fsync, "always", 0, 0, fsync_names, CONFIG_MUTABLE,
-     0, NULL,
-     "when published events are fdatasync'ed: always (the reply waits for it; "
-     "group commit), everysec, no (see docs/durability.md)"},
     {"segment-size", CONFIG_BYTES, &cfg_segment_size, "256mb", 65536,
      (int64_t)1 << 30, NULL, 0, 0, NULL,
      "bytes at which the open event segment is sealed and a new one started"},
@@ -688,7 +682,7 @@ static int store_start(char *err, size_t errlen)
     log_info("store: %" PRIu64 " events in %" PRIu64 " segments, next position %"
              PRIu64 ", opened in %" PRIu64 " ms (fsync %s)",
              s.events, s.segments, s.next_pos, clock_mono_ms() - t0,
-             fsync_names[cfg_fsync]);
+             fsync_names[config_fsync]);
     return 0;
 }
 
@@ -734,7 +728,7 @@ static void store_info(struct sbuf *out, const char *section)
               "\r\nstore_read_only:%d\r\nstore_nospace_errors:%" PRIu64
               "\r\nstore_published:%" PRIu64 "\r\nstore_duplicates:%" PRIu64 "\r\n",
               s.events, s.last_pos, src.synced, s.bytes, s.segments,
-              fsync_names[cfg_fsync], syncer ? syncer_last_latency_us(syncer) : 0,
+              fsync_names[config_fsync], syncer ? syncer_last_latency_us(syncer) : 0,
               syncer ? syncer_rounds(syncer) : 0, s.readonly, s.nospace_errors,
               stats.published, stats.duplicates);
 }

@@ -26,9 +26,12 @@ int64_t config_client_output_buffer_limit;
 int config_enable_debug_command;
 char *config_logfile;
 int config_loglevel;
+int config_fsync;
 
 static const char *const loglevels[] = {"debug", "info", "warning", "error",
                                         NULL};
+
+static const char *const fsync_modes[] = {"always", "everysec", "no", NULL};
 
 static int apply_loglevel(char *err, size_t errlen)
 {
@@ -80,6 +83,11 @@ static const struct config_spec core_rows[] = {
      &config_client_output_buffer_limit, "256mb", 0, 16 * GB, NULL,
      CONFIG_MUTABLE, 0, NULL,
      "bytes of unsent replies per client before it is disconnected; 0 = none"},
+    {"fsync", CONFIG_ENUM, &config_fsync, "always", 0, 0, fsync_modes,
+     CONFIG_MUTABLE, 0, NULL,
+     "when acknowledged writes (events, lock/queue/subscription changes) are "
+     "fdatasync'ed: always (the reply waits for it; group commit), everysec, "
+     "no (see docs/durability.md)"},
     {"enable-debug-command", CONFIG_BOOL, &config_enable_debug_command, "no",
      0, 0, NULL, 0, 0, NULL, "allow DEBUG SLEEP and DEBUG RELOAD"},
     {"logfile", CONFIG_STRING, &config_logfile, "", 0, 0, NULL, 0, 0,

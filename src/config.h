@@ -78,5 +78,13 @@ extern int64_t config_client_output_buffer_limit; /* bytes */
 extern int config_enable_debug_command;
 extern char *config_logfile;
 extern int config_loglevel;         /* enum log_level */
+/* When every durable writer (event store, journals) fdatasyncs; one setting
+ * for all, like Redis's appendfsync. See docs/durability.md. */
+enum config_fsync {
+    CONFIG_FSYNC_ALWAYS = 0,   /* a write's reply waits for its fdatasync */
+    CONFIG_FSYNC_EVERYSEC = 1, /* one fdatasync a second; replies not held */
+    CONFIG_FSYNC_NO = 2,       /* the kernel decides */
+};
+extern int config_fsync;            /* enum config_fsync */
 
 #endif

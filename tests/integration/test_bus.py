@@ -624,14 +624,14 @@ def test_journal_compaction_bounds_disk_use(server):
 
 def test_bus_fsync_setting(server):
     r = server.client()
-    assert r.config_get("bus-fsync") == {"bus-fsync": "always"}
-    assert r.config_set("bus-fsync", "everysec")
+    assert r.config_get("fsync") == {"fsync": "always"}
+    assert r.config_set("fsync", "everysec")
     sub(r, "s", "#")
     p = pub(r, "a.b")
     assert positions(read(r, "s", "c")) == [p]
     assert r.execute_command("EV.ACK", "s", p) == 1
-    assert "bus-fsync" in err_of(r, "CONFIG", "SET", "bus-fsync", "sometimes")
-    assert r.config_get("bus-fsync") == {"bus-fsync": "everysec"}
+    assert "fsync" in err_of(r, "CONFIG", "SET", "fsync", "sometimes")
+    assert r.config_get("fsync") == {"fsync": "everysec"}
 
 
 def test_touch_and_redrive_several_positions_all_or_nothing(server):

@@ -443,7 +443,7 @@ def test_debug_reload_keeps_locks_and_answers_waiters(server):
     assert acquire(r, "rl2", "a", 1000) > tok
 
 
-@pytest.mark.tincan_args("--lock-fsync", "everysec")
+@pytest.mark.tincan_args("--fsync", "everysec")
 def test_everysec_still_never_repeats_tokens(server):
     seen = []
     for run in range(3):
