@@ -4,6 +4,7 @@
 #                clients, fuzz time box)
 #   make bench   benchmarks against the peers, writes docs/benchmarks.md
 #   make fuzz    unbounded fuzzing;  make asan  sanitizer build + tests
+#   make crash   the kill -9 crash loops with hundreds of cycles (CYCLES=200)
 #   make format / make lint
 
 BUILD    ?= build
@@ -37,7 +38,8 @@ SERVER      := $(BUILD)/tincan-server
 ASAN_SERVER := $(BUILD)/asan/tincan-server
 
 .PHONY: all server asan-server run check check-unit check-integration \
-        check-clients check-fuzz unit asan fuzz bench deps format lint clean
+        check-clients check-fuzz unit asan fuzz crash bench deps format lint \
+        clean
 
 all: server
 server: $(SERVER)
@@ -93,6 +95,13 @@ asan: deps
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZERS)
 	@BUILD=$(BUILD) FUZZ_SECONDS=0 sh scripts/fuzz.sh
+
+CYCLES ?= 200
+crash: deps
+	@$(MAKE) --no-print-directory server
+	TINCAN_BIN=$(abspath $(SERVER)) TINCAN_CRASH_CYCLES=$(CYCLES) \
+	    TINCAN_BUS_CRASH_ROUNDS=$(CYCLES) /usr/bin/python3 -m pytest -q \
+	    tests/integration/test_store_crash.py tests/integration/test_bus_crash.py
 
 bench: deps
 	@$(MAKE) --no-print-directory server
