@@ -16,6 +16,8 @@ Everything runs on 127.0.0.1 on free ports, in a temp dir, and is stopped
 afterwards. Each measurement is short (CPU is shared).
 """
 
+TITLE = "Router (issue 7)"
+
 import os
 import re
 import shutil
