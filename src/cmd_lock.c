@@ -71,24 +71,6 @@ static struct {
 
 /* ---- helpers ---- */
 
-/* A printable, bounded copy of binary bytes for error messages. */
-static const char *printable(char *dst, size_t cap, const char *p, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 32 && ch < 127 && ch != '\'' && ch != '\\')
-            dst[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", ch);
-        if (i + 1 < n && o + 8 >= cap) {
-            o += (size_t)snprintf(dst + o, cap - o, "...");
-            break;
-        }
-    }
-    dst[o] = '\0';
-    return dst;
-}
 
 static void hold(struct client *c)
 {
@@ -398,7 +380,7 @@ static void cmd_lock_renew(struct client *c, int argc, struct arg *argv)
     int rc = lock_renew(table, argv[1].ptr, argv[1].len, argv[2].ptr,
                         argv[2].len, token, ttl, clock_mono_ms(), &current);
     char n[160];
-    printable(n, sizeof(n), argv[1].ptr, argv[1].len);
+    arg_printable(n, sizeof(n), argv[1].ptr, argv[1].len);
     if (journaled(c) < 0)
         goto out;
     switch (rc) {
