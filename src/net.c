@@ -230,11 +230,20 @@ static void consume_out(struct client *c, size_t n)
         c->cmd_start = 0;
 }
 
+/* Bytes of buffer capacity a client keeps between replies; a bigger buffer
+ * (after a large reply) is given back once it is empty. */
+#define NET_KEEP_BUFFER (1u << 20)
+
 static void on_written(uv_write_t *req, int status)
 {
     struct client *c = req->data;
     c->writing = 0;
-    sbuf_clear(&c->wbuf);
+    if (c->wbuf.cap > NET_KEEP_BUFFER) {
+        sbuf_deinit(&c->wbuf);
+        sbuf_init(&c->wbuf);
+    } else {
+        sbuf_clear(&c->wbuf);
+    }
     if (c->flags & CLIENT_CLOSING)
         return;
     if (status < 0) {
@@ -286,13 +295,25 @@ static void flush_client(struct client *c)
         size_t done = w > 0 ? (size_t)w : 0;
         net_stats.net_output_bytes += done;
         if (done < n) {
-            /* the kernel is full: hand the rest to an async write */
-            sbuf_add(&c->wbuf, c->out.data + done, n - done);
+            /* the kernel is full: hand the rest to an async write. When all
+             * of out may go (no held reply), the buffer itself changes hands
+             * instead of being copied: big replies are not copied twice. */
+            size_t off = 0;
+            if (n == c->out.len) {
+                struct sbuf t = c->wbuf; /* empty: no write in flight */
+                c->wbuf = c->out;
+                c->out = t;
+                c->cmd_start = 0;
+                off = done;
+            } else {
+                sbuf_add(&c->wbuf, c->out.data + done, n - done);
+                consume_out(c, n);
+            }
             net_stats.net_output_bytes += n - done;
-            consume_out(c, n);
             c->writing = 1;
             c->wreq.data = c;
-            uv_buf_t wb = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+            uv_buf_t wb = uv_buf_init(c->wbuf.data + off,
+                                      (unsigned)(c->wbuf.len - off));
             int rc = uv_write(&c->wreq, &c->h.stream, &wb, 1, on_written);
             if (rc < 0) {
                 c->writing = 0;

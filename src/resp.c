@@ -302,18 +302,25 @@ static char *digits(char *end, uint64_t v)
     return end;
 }
 
+/* Appends "<type><n>\r\n" straight into b: called for every element of
+ * every reply, so no temporary copy and no call per byte run. */
 static void add_header(struct sbuf *b, char type, int64_t n)
 {
-    char tmp[32];
+    char tmp[24];
     char *end = tmp + sizeof(tmp);
-    *--end = '\n';
-    *--end = '\r';
     uint64_t mag = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
-    char *p = digits(end, mag);
+    char *d = digits(end, mag);
+    sbuf_reserve(b, 26);
+    char *p = b->data + b->len;
+    *p++ = type;
     if (n < 0)
-        *--p = '-';
-    *--p = type;
-    sbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+        *p++ = '-';
+    while (d < end)
+        *p++ = *d++;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 void resp_add_simple(struct sbuf *b, const char *s)
