@@ -76,7 +76,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 deps:
 	@sh scripts/deps.sh
 
-run: deps
+# make run needs only the build packages; check and bench need them all.
+run:
+	@sh scripts/deps.sh build
 	@$(MAKE) --no-print-directory server
 	@mkdir -p data
 	exec $(SERVER) --bind 127.0.0.1 --port $(PORT) --dir ./data
