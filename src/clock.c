@@ -27,6 +27,13 @@ uint64_t clock_wall_ms(void)
     return fake_wall ? *fake_wall : read_ns(CLOCK_REALTIME) / 1000000u;
 }
 
+uint64_t clock_mono_to_wall(uint64_t mono, uint64_t now_mono,
+                            uint64_t now_wall)
+{
+    return mono >= now_mono ? now_wall + (mono - now_mono)
+                            : now_wall - (now_mono - mono);
+}
+
 void clock_set_fake(const uint64_t *mono_ms, const uint64_t *wall_ms)
 {
     fake_mono = mono_ms;

@@ -12,6 +12,11 @@ uint64_t clock_mono_ms(void); /* ms since an arbitrary start, never goes back */
 uint64_t clock_mono_us(void); /* us, same clock */
 uint64_t clock_wall_ms(void); /* ms since the Unix epoch */
 
+/* The wall-clock time of monotonic instant mono, given one reading of both
+ * clocks (now_mono, now_wall) taken together: for showing deadlines. */
+uint64_t clock_mono_to_wall(uint64_t mono, uint64_t now_mono,
+                            uint64_t now_wall);
+
 /* Tests: make both clocks return the given values (pointers are read on every
  * call, so the test advances time by writing through them). NULL restores the
  * real clocks. */

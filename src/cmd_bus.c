@@ -34,6 +34,7 @@
 #include "client.h" /* client_by_id(): is a linked connection still open */
 #include "clock.h"
 #include "cmd_store.h"
+#include "cmd_journal.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -130,13 +131,12 @@ struct eph_link {
 };
 
 static struct bus_set *set;
-static struct journal *jnl;
-static uv_timer_t *timer;    /* fires at the next deadline */
+static struct cmd_journal jm = {.what = "bus"}; /* journal + reply glue */
+static uv_timer_t *timer;                       /* fires at the next deadline */
 static uv_timer_t *gc_timer; /* runs gc() on the loop after a close */
 static struct waiter *wait_head, *wait_tail;
 static size_t nwaiters;
 static struct eph_link *links;
-static int hook_err;        /* a record could not be journaled */
 static int wake;            /* something may have become deliverable
                                since parked readers were last served */
 static uint64_t replay_now; /* ms, monotonic, during recovery */
@@ -149,8 +149,7 @@ static struct {
     uint64_t replays; /* EV.REPLAY ranges added */
     uint64_t blocked; /* clients that parked */
     uint64_t block_timeouts;
-    uint64_t wakeups; /* visibility callbacks from the store */
-    uint64_t checkpoints;
+    uint64_t wakeups;     /* visibility callbacks from the store */
     uint64_t read_errors; /* events that could not be read for a reply */
 } stats;
 
@@ -171,45 +170,6 @@ static void tick(uint64_t now)
         wake = 1;
 }
 
-static uint64_t wall_of(uint64_t mono, uint64_t now, uint64_t wall)
-{
-    return mono >= now ? wall + (mono - now) : wall - (now - mono);
-}
-
-/* Holds c's reply until everything journaled so far is durable. */
-static void hold(struct client *c)
-{
-    uint64_t seq = journal_commit(jnl, 0);
-    if (seq)
-        client_hold(c, journal_source(jnl), seq);
-}
-
-static void reply_journal_error(struct client *c)
-{
-    int code = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-    reply_error_code(c, code == ERR_IO ? ERR_READONLY : code,
-                     "bus journal is read-only after an i/o error; restart "
-                     "the server");
-}
-
-static int writable(struct client *c)
-{
-    if (!journal_error(jnl))
-        return 0;
-    reply_journal_error(c);
-    return -1;
-}
-
-/* After a change: replies the error and returns -1 if a record was lost. */
-static int journaled(struct client *c)
-{
-    if (!hook_err)
-        return 0;
-    hook_err = 0;
-    reply_journal_error(c);
-    return -1;
-}
-
 static int store_ok(struct client *c)
 {
     if (store_linked())
@@ -218,43 +178,17 @@ static int store_ok(struct client *c)
     return -1;
 }
 
-static int walk_emit(void *ctx, uint8_t type, const uint8_t *p, size_t n)
-{
-    return journal_ckpt_add(ctx, type, p, n);
-}
-
 static int walk(void *ctx, struct journal_ckpt *w)
 {
     (void)ctx;
     update_wall_offset();
-    return bus_checkpoint(set, JOURNAL_MAX_RECORD / 4, walk_emit, w);
-}
-
-static int checkpoint(char *err, size_t errlen)
-{
-    int rc = journal_checkpoint(jnl, walk, NULL, err, errlen);
-    if (rc == 0)
-        stats.checkpoints++;
-    return rc;
-}
-
-static void maybe_checkpoint(void)
-{
-    if (!journal_should_checkpoint(jnl))
-        return;
-    char err[256];
-    if (checkpoint(err, sizeof(err)) < 0)
-        log_error("bus: checkpoint failed: %s", err);
+    return bus_checkpoint(set, JOURNAL_MAX_RECORD / 4, cmd_journal_emit, w);
 }
 
 static void on_record(void *ctx, uint8_t type, const uint8_t *p, size_t n)
 {
     (void)ctx;
-    char err[256];
-    if (journal_append(jnl, type, p, n, err, sizeof(err)) < 0) {
-        hook_err = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-        log_ratelimited(LOG_ERROR, "bus: %s", err);
-    }
+    cmd_journal_append(&jm, type, p, n);
 }
 
 static const struct bus_hooks hooks = {NULL, on_record};
@@ -428,7 +362,7 @@ static void serve(void)
     if (!wait_head || !wake || !store_linked())
         return;
     uint64_t now = clock_mono_ms();
-    hook_err = 0;
+    jm.hook_err = 0;
     tick(now);
     wake = 0; /* this pass serves whatever is deliverable now */
     struct bus_sub *dry[32];
@@ -445,7 +379,7 @@ static void serve(void)
         if (!serve_one(w, sub, now) && ndry < ARRAY_LEN(dry))
             dry[ndry++] = sub;
     }
-    hook_err = 0;
+    jm.hook_err = 0;
     /* no sync requested for deliveries: the next held reply's fdatasync
      * covers them (a power cut before that only means a redelivery) */
 }
@@ -471,13 +405,13 @@ static void on_timer(uv_timer_t *t)
 {
     (void)t;
     update_wall_offset();
-    hook_err = 0;
+    jm.hook_err = 0;
     wake = 1;
     tick(clock_mono_ms());
     serve();
-    hook_err = 0;
+    jm.hook_err = 0;
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 static void arm(void)
@@ -496,11 +430,11 @@ static void arm(void)
 /* The common tail of every command that may have changed the set. */
 static void after_change(void)
 {
-    hook_err = 0;
+    jm.hook_err = 0;
     serve();
-    hook_err = 0;
+    jm.hook_err = 0;
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 /* Removes links of clients that are gone: their consumers leave (an
@@ -579,7 +513,6 @@ static void on_client_closed(void *ctx, uint64_t id)
             return;
         }
 }
-
 
 /* ---- store visibility ---- */
 
@@ -769,25 +702,25 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    if (!a.ephemeral && writable(c) < 0)
+    if (!a.ephemeral && cmd_journal_writable(&jm, c) < 0)
         return;
     a.name = argv[1].ptr;
     a.name_len = argv[1].len;
     a.pats = pats;
     struct bus_sub *sub;
     char err[300];
-    hook_err = 0;
+    jm.hook_err = 0;
     int rc = bus_sub(set, &a, &sub, err, sizeof(err));
     if (rc < 0) {
         reply_errorf(c, "ERR %s", err);
         return;
     }
     wake = 1; /* new bindings may match stored events */
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         if (a.ephemeral)
             link_add(client_id(c), a.name, a.name_len, NULL, 0);
         reply_int(c, rc);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -796,15 +729,15 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
 static void cmd_ev_unsub(struct client *c, int argc, struct arg *argv)
 {
     (void)argc;
-    if (!find_sub(c, &argv[1]) || writable(c) < 0)
+    if (!find_sub(c, &argv[1]) || cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     bus_unsub(set, argv[1].ptr, argv[1].len);
     links_drop_sub(argv[1].ptr, argv[1].len);
     fail_waiters(argv[1].ptr, argv[1].len);
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_int(c, 1);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -840,20 +773,20 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
     }
     struct bus_sub_info in;
     bus_sub_info(sub, &in);
-    if (!in.ephemeral && writable(c) < 0)
+    if (!in.ephemeral && cmd_journal_writable(&jm, c) < 0)
         return;
     if (in.ephemeral)
         link_add(client_id(c), argv[1].ptr, argv[1].len, argv[2].ptr,
                  argv[2].len);
     struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
     uint64_t now = clock_mono_ms();
-    hook_err = 0;
+    jm.hook_err = 0;
     tick(now);
     int n = bus_read(set, sub, argv[2].ptr, argv[2].len, (size_t)count, &source,
                      now, es);
     if (n < 0) {
         reply_errorf(c, "IOERR reading the event store: %s", error_text(n));
-    } else if (journaled(c) < 0) {
+    } else if (cmd_journal_check(&jm, c) < 0) {
         /* the deliveries stand in memory; their records are missing */
     } else if (n > 0 || block < 0) {
         stats.delivered += (uint64_t)n;
@@ -902,17 +835,17 @@ static void cmd_ev_ack(struct client *c, int argc, struct arg *argv)
     uint64_t *pos;
     if (!sub || parse_positions(c, argc, argv, 2, &pos) < 0)
         return;
-    if (writable(c) < 0) {
+    if (cmd_journal_writable(&jm, c) < 0) {
         free(pos);
         return;
     }
-    hook_err = 0;
+    jm.hook_err = 0;
     size_t n = bus_ack(set, sub, pos, (size_t)(argc - 2));
     stats.acks += n;
     free(pos);
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_uint(c, n);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -944,16 +877,16 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t now = clock_mono_ms();
     tick(now); /* a deadline that passed is lost, timer or not */
     struct bus_entry *e;
     int rc =
         bus_nack(set, sub, pos, (uint64_t)delay, reason ? reason->ptr : NULL,
                  reason ? reason->len : 0, now, &e);
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         if (rc < 0) {
             reply_not_pending(c, pos, sub, "pending");
         } else {
@@ -961,7 +894,7 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
             wake = 1;
             reply_cstr(c, bus_state_name(e->state));
         }
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -973,7 +906,7 @@ static void cmd_ev_touch(struct client *c, int argc, struct arg *argv)
     uint64_t *pos;
     if (!sub || parse_positions(c, argc, argv, 2, &pos) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t now = clock_mono_ms();
     tick(now);
     int n = argc - 2;
@@ -988,7 +921,7 @@ static void cmd_ev_touch(struct client *c, int argc, struct arg *argv)
         struct bus_entry *e;
         bus_touch(set, sub, pos[i], now, &e);
     }
-    if (journaled(c) == 0)
+    if (cmd_journal_check(&jm, c) == 0)
         reply_int(c, n);
 out:
     free(pos);
@@ -1020,7 +953,7 @@ static void cmd_ev_pending(struct client *c, int argc, struct arg *argv)
         }
     }
     uint64_t now = clock_mono_ms(), wall = clock_wall_ms();
-    hook_err = 0;
+    jm.hook_err = 0;
     tick(now);
     struct bus_entry **es = xmalloc((size_t)count * sizeof(*es));
     size_t n = bus_pending(sub, consumer ? consumer->ptr : NULL,
@@ -1051,7 +984,7 @@ static void cmd_ev_pending(struct client *c, int argc, struct arg *argv)
         if (e->state == BUS_READY)
             reply_null(c);
         else
-            reply_uint(c, wall_of(e->deadline, now, wall));
+            reply_uint(c, clock_mono_to_wall(e->deadline, now, wall));
         reply_cstr(c, "reason");
         if (e->reason)
             reply_bulk(c, e->reason, e->reason_len);
@@ -1105,11 +1038,11 @@ static void cmd_ev_redrive(struct client *c, int argc, struct arg *argv)
             }
         }
     }
-    if (writable(c) < 0) {
+    if (cmd_journal_writable(&jm, c) < 0) {
         free(pos);
         return;
     }
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t n = 0;
     if (all) {
         n = bus_redrive_all(set, sub);
@@ -1120,9 +1053,9 @@ static void cmd_ev_redrive(struct client *c, int argc, struct arg *argv)
     free(pos);
     stats.redriven += n;
     wake = 1;
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_uint(c, n);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -1157,16 +1090,16 @@ static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
     }
     struct bus_sub_info in;
     bus_sub_info(sub, &in);
-    if (!in.ephemeral && writable(c) < 0)
+    if (!in.ephemeral && cmd_journal_writable(&jm, c) < 0)
         return;
     if (to < after)
         to = after; /* an empty range */
     struct bus_pattern p = {argv[2].ptr, argv[2].len};
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t id = bus_replay(set, sub, &p, after, to);
     stats.replays++;
     wake = 1;
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_map(c, 3);
         reply_cstr(c, "replay_id");
         reply_uint(c, id);
@@ -1174,7 +1107,7 @@ static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
         reply_uint(c, after + 1);
         reply_cstr(c, "to_position");
         reply_uint(c, to);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -1309,7 +1242,6 @@ static const struct command_spec bus_commands[] = {
 
 /* ---- config ---- */
 
-
 /* ---- module ---- */
 
 static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
@@ -1341,12 +1273,13 @@ static int bus_start(char *err, size_t errlen)
                    "the fsync setting is read as an enum journal_fsync");
     o.fsync_mode = &config_fsync;
     o.replay = on_replay;
-    if (journal_open(&jnl, &o, err, errlen) < 0) {
+    jm.walk = walk;
+    if (journal_open(&jm.j, &o, err, errlen) < 0) {
         bus_set_free(set);
         set = NULL;
         return -1;
     }
-    if (checkpoint(err, errlen) < 0) {
+    if (cmd_journal_checkpoint(&jm, err, errlen) < 0) {
         bus_stop();
         return -1;
     }
@@ -1393,8 +1326,8 @@ static void bus_stop(void)
         uv_close((uv_handle_t *)gc_timer, free_handle);
         gc_timer = NULL;
     }
-    journal_close(jnl);
-    jnl = NULL;
+    journal_close(jm.j);
+    jm.j = NULL;
     bus_set_free(set);
     set = NULL;
 }
@@ -1427,16 +1360,16 @@ static void bus_info_section(struct sbuf *out, const char *section)
               stats.delivered, stats.acks, stats.nacks, stats.redriven,
               stats.replays, stats.blocked, stats.block_timeouts, stats.wakeups,
               stats.read_errors);
-    if (jnl)
+    if (jm.j)
         sbuf_addf(out,
                   "bus_journal_generation:%" PRIu64
                   "\r\nbus_journal_log_bytes:%" PRIu64
                   "\r\nbus_journal_checkpoint_bytes:%" PRIu64
                   "\r\nbus_journal_checkpoints:%" PRIu64
                   "\r\nbus_journal_error:%d\r\n",
-                  journal_generation(jnl), journal_log_bytes(jnl),
-                  journal_ckpt_bytes(jnl), stats.checkpoints,
-                  journal_error(jnl) != 0);
+                  journal_generation(jm.j), journal_log_bytes(jm.j),
+                  journal_ckpt_bytes(jm.j), jm.checkpoints,
+                  journal_error(jm.j) != 0);
     /* one line per subscription (first 100), like Redis's keyspace lines */
     for (size_t i = 0; i < bus_count(set) && i < 100; i++) {
         struct bus_sub_info in;

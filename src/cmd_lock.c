@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cmd_journal.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -47,12 +48,11 @@ struct waiter_ctx {
 };
 
 static struct lock_table *table;
-static struct journal *jnl;
+static struct cmd_journal jm = {.what = "lock"}; /* journal + reply glue */
 static uv_timer_t *timer;         /* fires at the earliest lease deadline */
 static struct waiter_ctx *parked; /* list of parked clients */
 static int force_sync;            /* a reservation was appended: sync it */
 static uint64_t reserve_seq;      /* journal seq of the last reservation */
-static int hook_err;              /* a record could not be journaled */
 static uint64_t replay_now;       /* ms, monotonic, during recovery */
 static uint64_t replay_wall;      /* ms, wall clock, during recovery */
 static int64_t cfg_compact;       /* bytes of log before a checkpoint */
@@ -66,68 +66,15 @@ static struct {
     uint64_t waits;    /* clients that parked */
     uint64_t wait_timeouts;
     uint64_t lost; /* LOCK.RENEW answered LOCKLOST */
-    uint64_t checkpoints;
 } stats;
 
 /* ---- helpers ---- */
 
-
-static void hold(struct client *c)
-{
-    uint64_t seq = journal_commit(jnl, force_sync);
-    force_sync = 0;
-    /* under everysec/no a later grant from a fresh block must still wait
-     * for the block's reservation (its sync was requested when written) */
-    if (seq < reserve_seq)
-        seq = reserve_seq;
-    if (seq)
-        client_hold(c, journal_source(jnl), seq);
-}
-
-static void append(uint8_t type, const uint8_t *p, size_t n)
-{
-    char err[256];
-    if (journal_append(jnl, type, p, n, err, sizeof(err)) < 0) {
-        hook_err = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-        log_ratelimited(LOG_ERROR, "locks: %s", err);
-    }
-}
-
-static int walk_emit(void *ctx, uint8_t type, const uint8_t *p, size_t n)
-{
-    return journal_ckpt_add(ctx, type, p, n);
-}
-
 static int walk(void *ctx, struct journal_ckpt *w)
 {
     (void)ctx;
-    return lock_checkpoint(table, clock_mono_ms(), clock_wall_ms(), walk_emit,
-                           w);
-}
-
-static int checkpoint(char *err, size_t errlen)
-{
-    int rc = journal_checkpoint(jnl, walk, NULL, err, errlen);
-    if (rc == 0)
-        stats.checkpoints++;
-    return rc;
-}
-
-static void maybe_checkpoint(void)
-{
-    if (!journal_should_checkpoint(jnl))
-        return;
-    char err[256];
-    if (checkpoint(err, sizeof(err)) < 0)
-        log_error("locks: checkpoint failed: %s", err);
-}
-
-static void reply_journal_error(struct client *c)
-{
-    int code = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-    reply_error_code(c, code == ERR_IO ? ERR_READONLY : code,
-                     "lock journal is read-only after an i/o error; "
-                     "restart the server");
+    return lock_checkpoint(table, clock_mono_ms(), clock_wall_ms(),
+                           cmd_journal_emit, w);
 }
 
 /* ---- hooks from the state machine ---- */
@@ -136,8 +83,8 @@ static void on_reserve(void *ctx, uint64_t limit)
 {
     (void)ctx;
     uint8_t b[8];
-    append(LOCK_REC_RESERVE, b, lock_rec_reserve(b, limit));
-    reserve_seq = journal_records(jnl);
+    cmd_journal_append(&jm, LOCK_REC_RESERVE, b, lock_rec_reserve(b, limit));
+    reserve_seq = journal_records(jm.j);
     force_sync = 1; /* whatever the fsync mode: tokens must never repeat */
 }
 
@@ -149,8 +96,8 @@ static void on_grant(void *ctx, const struct lock *l, void *wctx)
     size_t need = lock_rec_grant(NULL, &v, 0, 0);
     uint8_t stackbuf[1024];
     uint8_t *b = need <= sizeof(stackbuf) ? stackbuf : xmalloc(need);
-    append(LOCK_REC_GRANT, b,
-           lock_rec_grant(b, &v, clock_mono_ms(), clock_wall_ms()));
+    cmd_journal_append(&jm, LOCK_REC_GRANT, b,
+                       lock_rec_grant(b, &v, clock_mono_ms(), clock_wall_ms()));
     if (b != stackbuf)
         free(b);
     if (v.token > max_token) {
@@ -163,11 +110,11 @@ static void on_grant(void *ctx, const struct lock *l, void *wctx)
         return;
     /* a parked client's turn came */
     struct waiter_ctx *wc = wctx;
-    if (hook_err)
-        reply_journal_error(wc->c);
+    if (jm.hook_err)
+        cmd_journal_reply_error(&jm, wc->c);
     else {
         reply_uint(wc->c, v.token);
-        hold(wc->c);
+        cmd_journal_hold(&jm, wc->c);
     }
     if (wc->prev)
         wc->prev->next = wc->next;
@@ -192,7 +139,7 @@ static void on_release(void *ctx, const struct lock *l, int expired)
     size_t need = lock_rec_release(NULL, &v);
     uint8_t stackbuf[1024];
     uint8_t *b = need <= sizeof(stackbuf) ? stackbuf : xmalloc(need);
-    append(LOCK_REC_RELEASE, b, lock_rec_release(b, &v));
+    cmd_journal_append(&jm, LOCK_REC_RELEASE, b, lock_rec_release(b, &v));
     if (b != stackbuf)
         free(b);
 }
@@ -206,11 +153,11 @@ static void arm(void);
 static void on_timer(uv_timer_t *t)
 {
     (void)t;
-    hook_err = 0;
+    jm.hook_err = 0;
     lock_expire(table, clock_mono_ms());
-    hook_err = 0;
+    jm.hook_err = 0;
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 static void arm(void)
@@ -289,25 +236,6 @@ static int parse_token(struct client *c, const struct arg *a, uint64_t *tok)
     return arg_u64(c, a, "token", tok);
 }
 
-/* Checks the journal before a write; replies and returns -1 if it failed. */
-static int writable(struct client *c)
-{
-    if (!journal_error(jnl))
-        return 0;
-    reply_journal_error(c);
-    return -1;
-}
-
-/* After a write: reply error if a record was lost, else 0. */
-static int journaled(struct client *c)
-{
-    if (!hook_err)
-        return 0;
-    hook_err = 0;
-    reply_journal_error(c);
-    return -1;
-}
-
 /* ---- commands ---- */
 
 /* LOCK.ACQUIRE name owner ttl_ms [WAIT ms] */
@@ -331,24 +259,24 @@ static void cmd_lock_acquire(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t now = clock_mono_ms();
     int rc = lock_acquire(table, argv[1].ptr, argv[1].len, argv[2].ptr,
                           argv[2].len, ttl, now, &token);
     if (rc == 0) {
-        if (journaled(c) == 0) {
+        if (cmd_journal_check(&jm, c) == 0) {
             reply_uint(c, token);
-            hold(c);
+            cmd_journal_hold(&jm, c);
         }
     } else if (wait < 0) {
-        if (journaled(c) == 0) {
+        if (cmd_journal_check(&jm, c) == 0) {
             reply_null(c); /* settling may have granted a waiter: order */
-            hold(c);
+            cmd_journal_hold(&jm, c);
         }
     } else {
-        hook_err = 0;
+        jm.hook_err = 0;
         struct waiter_ctx *wc = xcalloc(1, sizeof(*wc));
         wc->c = c;
         wc->w = lock_wait(table, argv[1].ptr, argv[1].len, argv[2].ptr,
@@ -362,7 +290,7 @@ static void cmd_lock_acquire(struct client *c, int argc, struct arg *argv)
                      wc);
     }
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 /* LOCK.RENEW name owner token ttl_ms */
@@ -374,19 +302,19 @@ static void cmd_lock_renew(struct client *c, int argc, struct arg *argv)
         parse_token(c, &argv[3], &token) < 0 ||
         parse_ttl(c, &argv[4], &ttl) < 0)
         return;
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     int rc = lock_renew(table, argv[1].ptr, argv[1].len, argv[2].ptr,
                         argv[2].len, token, ttl, clock_mono_ms(), &current);
     char n[160];
     arg_printable(n, sizeof(n), argv[1].ptr, argv[1].len);
-    if (journaled(c) < 0)
+    if (cmd_journal_check(&jm, c) < 0)
         goto out;
     switch (rc) {
     case LOCK_RENEWED:
         reply_ok(c);
-        hold(c);
+        cmd_journal_hold(&jm, c);
         goto out;
     case LOCK_LOST_FREE:
         reply_errorf(c,
@@ -414,10 +342,11 @@ static void cmd_lock_renew(struct client *c, int argc, struct arg *argv)
         break;
     }
     stats.lost++;
-    hold(c); /* settling may have journaled an expiry grant: keep order */
+    cmd_journal_hold(
+        &jm, c); /* settling may have journaled an expiry grant: keep order */
 out:
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 /* LOCK.RELEASE name owner token */
@@ -428,19 +357,19 @@ static void cmd_lock_release(struct client *c, int argc, struct arg *argv)
     if (parse_name(c, &argv[1]) < 0 || parse_owner(c, &argv[2]) < 0 ||
         parse_token(c, &argv[3], &token) < 0)
         return;
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     int released = lock_release(table, argv[1].ptr, argv[1].len, argv[2].ptr,
                                 argv[2].len, token, clock_mono_ms());
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         if (released)
             stats.releases++;
         reply_int(c, released);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 /* LOCK.CHECK name token */
@@ -450,10 +379,10 @@ static void cmd_lock_check(struct client *c, int argc, struct arg *argv)
     uint64_t token;
     if (parse_name(c, &argv[1]) < 0 || parse_token(c, &argv[2], &token) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     int ok =
         lock_check(table, argv[1].ptr, argv[1].len, token, clock_mono_ms());
-    hook_err = 0;
+    jm.hook_err = 0;
     reply_int(c, ok);
     arm();
 }
@@ -466,9 +395,9 @@ static void cmd_lock_info(struct client *c, int argc, struct arg *argv)
         return;
     struct lock_view v;
     uint64_t now = clock_mono_ms();
-    hook_err = 0;
+    jm.hook_err = 0;
     int held = lock_info(table, argv[1].ptr, argv[1].len, now, &v);
-    hook_err = 0;
+    jm.hook_err = 0;
     arm();
     if (!held) {
         reply_null(c);
@@ -518,10 +447,10 @@ static int by_name(const void *a, const void *b)
 static void cmd_lock_list(struct client *c, int argc, struct arg *argv)
 {
     struct names ns = {0};
-    hook_err = 0;
+    jm.hook_err = 0;
     lock_list(table, argc > 1 ? argv[1].ptr : NULL, argc > 1 ? argv[1].len : 0,
               clock_mono_ms(), collect, &ns);
-    hook_err = 0;
+    jm.hook_err = 0;
     arm();
     if (ns.n > 1)
         qsort(ns.v, ns.n, sizeof(*ns.v), by_name);
@@ -593,7 +522,8 @@ static int lock_start(char *err, size_t errlen)
     o.fsync_mode = &config_fsync;
     o.compact_bytes = (uint64_t)cfg_compact;
     o.replay = on_replay;
-    int rc = journal_open(&jnl, &o, err, errlen);
+    jm.walk = walk;
+    int rc = journal_open(&jm.j, &o, err, errlen);
     if (rc < 0) {
         lock_table_free(table);
         table = NULL;
@@ -602,7 +532,7 @@ static int lock_start(char *err, size_t errlen)
     lock_replay_done(table);
     max_token = lock_token_next(table) - 1;
     /* the recovered state becomes the new base, the history goes */
-    if (checkpoint(err, errlen) < 0) {
+    if (cmd_journal_checkpoint(&jm, err, errlen) < 0) {
         lock_stop();
         return -1;
     }
@@ -635,8 +565,8 @@ static void lock_stop(void)
         uv_close((uv_handle_t *)timer, free_handle);
         timer = NULL;
     }
-    journal_close(jnl);
-    jnl = NULL;
+    journal_close(jm.j);
+    jm.j = NULL;
     lock_table_free(table);
     table = NULL;
 }
@@ -656,7 +586,7 @@ static void lock_info_section(struct sbuf *out, const char *section)
               lock_token_limit(table), stats.grants, stats.extends,
               stats.releases, stats.expired, stats.waits, stats.wait_timeouts,
               stats.lost);
-    if (jnl)
+    if (jm.j)
         sbuf_addf(out,
                   "lock_journal_generation:%" PRIu64
                   "\r\nlock_journal_log_bytes:%" PRIu64
@@ -664,9 +594,9 @@ static void lock_info_section(struct sbuf *out, const char *section)
                   "\r\nlock_journal_checkpoints:%" PRIu64
                   "\r\nlock_journal_synced:%" PRIu64
                   "\r\nlock_journal_error:%d\r\n",
-                  journal_generation(jnl), journal_log_bytes(jnl),
-                  journal_ckpt_bytes(jnl), stats.checkpoints,
-                  journal_source(jnl)->synced, journal_error(jnl) != 0);
+                  journal_generation(jm.j), journal_log_bytes(jm.j),
+                  journal_ckpt_bytes(jm.j), jm.checkpoints,
+                  journal_source(jm.j)->synced, journal_error(jm.j) != 0);
 }
 
 const struct module lock_module = {

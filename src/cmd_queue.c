@@ -28,6 +28,7 @@
 
 #include "chunk.h"
 #include "clock.h"
+#include "cmd_journal.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -38,121 +39,56 @@
 #include "net.h"
 #include "sbuf.h"
 
-#define QUEUE_JOURNAL_NAME "queues"
+#define QUEUE_JOURNAL_NAME  "queues"
 #define QUEUE_LEASE_DEFAULT 30000         /* ms */
-#define QUEUE_LEASE_MAX 86400000          /* ms, one day */
-#define QUEUE_DELAY_MAX 31536000000LL     /* ms, 365 days */
-#define QUEUE_BLOCK_MAX 86400000          /* ms */
-#define QUEUE_COUNT_MAX 1000              /* jobs of one POP/PEEK/DEAD */
-#define QUEUE_LIST_DEFAULT 10             /* PEEK/DEAD without COUNT */
-#define QUEUE_ATTEMPTS_MAX 1000000
-#define QUEUE_PRIORITY_MIN (-2147483647LL - 1)
-#define QUEUE_PRIORITY_MAX 2147483647LL
+#define QUEUE_LEASE_MAX     86400000      /* ms, one day */
+#define QUEUE_DELAY_MAX     31536000000LL /* ms, 365 days */
+#define QUEUE_BLOCK_MAX     86400000      /* ms */
+#define QUEUE_COUNT_MAX     1000          /* jobs of one POP/PEEK/DEAD */
+#define QUEUE_LIST_DEFAULT  10            /* PEEK/DEAD without COUNT */
+#define QUEUE_ATTEMPTS_MAX  1000000
+#define QUEUE_PRIORITY_MIN  (-2147483647LL - 1)
+#define QUEUE_PRIORITY_MAX  2147483647LL
 
 /* A client parked in Q.POP ... BLOCK. */
 struct popper {
     struct client *c;
-    char **names;           /* owned copies of the queue names */
-    size_t *lens;           /* bytes of each name */
+    char **names; /* owned copies of the queue names */
+    size_t *lens; /* bytes of each name */
     size_t nnames;
-    size_t count;           /* jobs wanted */
-    uint64_t lease_ms;      /* ms */
+    size_t count;               /* jobs wanted */
+    uint64_t lease_ms;          /* ms */
     struct popper *prev, *next; /* FIFO: oldest first */
 };
 
 static struct queue_set *set;
-static struct journal *jnl;
-static uv_timer_t *timer;          /* fires at the next delay or lease end */
+static struct cmd_journal jm = {.what = "queue"}; /* journal + reply glue */
+static uv_timer_t *timer; /* fires at the next delay or lease end */
 static struct popper *pop_head, *pop_tail;
 static size_t npoppers;
-static uint64_t served_events;     /* queue_ready_events() at the last serve */
-static struct sbuf *batch;         /* records of a CHUNK.ENQUEUE, or NULL */
-static int hook_err;               /* a record could not be journaled */
-static uint64_t replay_now;        /* ms, monotonic, during recovery */
-static uint64_t replay_wall;       /* ms, wall clock, during recovery */
-static int64_t cfg_max_payload;    /* bytes (queue-max-payload) */
+static uint64_t served_events;  /* queue_ready_events() at the last serve */
+static struct sbuf *batch;      /* records of a CHUNK.ENQUEUE, or NULL */
+static uint64_t replay_now;     /* ms, monotonic, during recovery */
+static uint64_t replay_wall;    /* ms, wall clock, during recovery */
+static int64_t cfg_max_payload; /* bytes (queue-max-payload) */
 
 static struct {
-    uint64_t pushes;        /* new jobs */
-    uint64_t pops;          /* jobs delivered */
+    uint64_t pushes; /* new jobs */
+    uint64_t pops;   /* jobs delivered */
     uint64_t acks;
     uint64_t nacks;
-    uint64_t kicks;         /* dead jobs re-driven */
-    uint64_t blocked;       /* clients that parked */
+    uint64_t kicks;   /* dead jobs re-driven */
+    uint64_t blocked; /* clients that parked */
     uint64_t block_timeouts;
-    uint64_t checkpoints;
 } stats;
 
 /* ---- helpers ---- */
 
-
-static uint64_t wall_of(uint64_t mono, uint64_t now, uint64_t wall)
-{
-    return mono >= now ? wall + (mono - now) : wall - (now - mono);
-}
-
-/* Holds c's reply until everything journaled so far is durable. */
-static void hold(struct client *c)
-{
-    uint64_t seq = journal_commit(jnl, 0);
-    if (seq)
-        client_hold(c, journal_source(jnl), seq);
-}
-
-static void reply_journal_error(struct client *c)
-{
-    int code = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-    reply_error_code(c, code == ERR_IO ? ERR_READONLY : code,
-                     "queue journal is read-only after an i/o error; "
-                     "restart the server");
-}
-
-/* Checks the journal before a write; replies and returns -1 if it failed. */
-static int writable(struct client *c)
-{
-    if (!journal_error(jnl))
-        return 0;
-    reply_journal_error(c);
-    return -1;
-}
-
-/* After a write: replies the error and returns -1 if a record was lost. */
-static int journaled(struct client *c)
-{
-    if (!hook_err)
-        return 0;
-    hook_err = 0;
-    reply_journal_error(c);
-    return -1;
-}
-
-static int walk_emit(void *ctx, uint8_t type, const uint8_t *p, size_t n)
-{
-    return journal_ckpt_add(ctx, type, p, n);
-}
-
 static int walk(void *ctx, struct journal_ckpt *w)
 {
     (void)ctx;
-    return queue_checkpoint(set, clock_mono_ms(), clock_wall_ms(), walk_emit,
-                            w);
-}
-
-static int checkpoint(char *err, size_t errlen)
-{
-    int rc = journal_checkpoint(jnl, walk, NULL, err, errlen);
-    if (rc == 0)
-        stats.checkpoints++;
-    return rc;
-}
-
-static void maybe_checkpoint(void)
-{
-    if (!journal_should_checkpoint(jnl))
-        return;
-    char err[256];
-    if (checkpoint(err, sizeof(err)) < 0)
-        log_error("queues: checkpoint failed: %s", err);
+    return queue_checkpoint(set, clock_mono_ms(), clock_wall_ms(),
+                            cmd_journal_emit, w);
 }
 
 /* ---- the hook: every change becomes a record ---- */
@@ -164,19 +100,15 @@ static void on_change(void *ctx, const struct queue_job *j,
     size_t n = queue_rec_size(j, what);
     uint8_t stackbuf[1024];
     uint8_t *b = n <= sizeof(stackbuf) ? stackbuf : xmalloc(n);
-    uint8_t type = queue_rec_encode(b, j, what, clock_mono_ms(),
-                                    clock_wall_ms());
+    uint8_t type =
+        queue_rec_encode(b, j, what, clock_mono_ms(), clock_wall_ms());
     if (batch) {
         uint8_t hdr[QUEUE_BATCH_HDR];
         queue_rec_batch_header(hdr, type, n);
         sbuf_add(batch, hdr, sizeof(hdr));
         sbuf_add(batch, b, n);
     } else {
-        char err[256];
-        if (journal_append(jnl, type, b, n, err, sizeof(err)) < 0) {
-            hook_err = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-            log_ratelimited(LOG_ERROR, "queues: %s", err);
-        }
+        cmd_journal_append(&jm, type, b, n);
     }
     if (b != stackbuf)
         free(b);
@@ -202,7 +134,7 @@ static void reply_popped(struct client *c, const struct queue_job *j,
     reply_cstr(c, "attempt");
     reply_uint(c, j->attempts);
     reply_cstr(c, "lease_deadline");
-    reply_uint(c, wall_of(j->lease_deadline, now, wall));
+    reply_uint(c, clock_mono_to_wall(j->lease_deadline, now, wall));
 }
 
 /* A job seen by PEEK/DEAD: every field but the lease. */
@@ -265,8 +197,8 @@ static void popper_unlink(struct popper *p)
 static int serve_one(struct popper *p, uint64_t now)
 {
     struct queue_job **jobs = xmalloc(p->count * sizeof(*jobs));
-    size_t n = queue_pop(set, (const char *const *)p->names, p->lens,
-                         p->nnames, p->count, p->lease_ms, now, jobs);
+    size_t n = queue_pop(set, (const char *const *)p->names, p->lens, p->nnames,
+                         p->count, p->lease_ms, now, jobs);
     if (n) {
         struct client *c = p->c;
         stats.pops += n;
@@ -314,13 +246,13 @@ static void arm(void);
 static void on_timer(uv_timer_t *t)
 {
     (void)t;
-    hook_err = 0;
+    jm.hook_err = 0;
     queue_tick(set, clock_mono_ms());
-    hook_err = 0;
+    jm.hook_err = 0;
     serve();
-    journal_commit(jnl, 0);
+    journal_commit(jm.j, 0);
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 static void arm(void)
@@ -339,11 +271,11 @@ static void arm(void)
 /* The common tail of every command that may have changed the set. */
 static void after_change(void)
 {
-    hook_err = 0;
+    jm.hook_err = 0;
     serve();
-    hook_err = 0;
+    jm.hook_err = 0;
     arm();
-    maybe_checkpoint();
+    cmd_journal_maybe_checkpoint(&jm);
 }
 
 /* ---- argument parsing ---- */
@@ -371,8 +303,7 @@ static int parse_id(struct client *c, const struct arg *a)
 /* An integer option in [min, max]; replies "-ERR NAME must be min..max
  * unit" and returns -1 otherwise. */
 static int parse_range(struct client *c, const struct arg *a, const char *name,
-                       int64_t min, int64_t max, const char *unit,
-                       int64_t *out)
+                       int64_t min, int64_t max, const char *unit, int64_t *out)
 {
     int64_t v;
     if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= min && v <= max) {
@@ -419,7 +350,8 @@ static void cmd_q_push(struct client *c, int argc, struct arg *argv)
     a.payload_len = argv[2].len;
     a.max_attempts = QUEUE_MAX_ATTEMPTS_DEFAULT;
     for (int i = 3; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (!val) {
             reply_syntax_error(c, o);
             return;
@@ -448,15 +380,17 @@ static void cmd_q_push(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     struct queue_job *j;
     if (queue_push(set, &a, clock_mono_ms(), &j))
         stats.pushes++;
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_bulk(c, j->id, j->id_len);
-        hold(c); /* also for a repeat: the first push may not be synced yet */
+        cmd_journal_hold(
+            &jm,
+            c); /* also for a repeat: the first push may not be synced yet */
     }
     after_change();
 }
@@ -477,26 +411,30 @@ static void cmd_q_pop(struct client *c, int argc, struct arg *argv)
         if (parse_queue(c, &argv[i]) < 0)
             return;
     for (int i = 1 + nnames; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (!val) {
             reply_syntax_error(c, o);
             return;
         }
         if (arg_is(o, "count")) {
-            if (parse_range(c, val, "COUNT", 1, QUEUE_COUNT_MAX, "", &count) < 0)
+            if (parse_range(c, val, "COUNT", 1, QUEUE_COUNT_MAX, "", &count) <
+                0)
                 return;
         } else if (arg_is(o, "lease")) {
-            if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) < 0)
+            if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) <
+                0)
                 return;
         } else if (arg_is(o, "block")) {
-            if (parse_range(c, val, "BLOCK", 0, QUEUE_BLOCK_MAX, "ms", &block) < 0)
+            if (parse_range(c, val, "BLOCK", 0, QUEUE_BLOCK_MAX, "ms", &block) <
+                0)
                 return;
         } else {
             reply_syntax_error(c, o);
             return;
         }
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
     const char **names = xmalloc((size_t)nnames * sizeof(*names));
     size_t *lens = xmalloc((size_t)nnames * sizeof(*lens));
@@ -506,11 +444,11 @@ static void cmd_q_pop(struct client *c, int argc, struct arg *argv)
     }
     struct queue_job **jobs = xmalloc((size_t)count * sizeof(*jobs));
     uint64_t now = clock_mono_ms();
-    hook_err = 0;
+    jm.hook_err = 0;
     size_t n = queue_pop(set, names, lens, (size_t)nnames, (size_t)count,
                          (uint64_t)lease, now, jobs);
     stats.pops += n;
-    if (journaled(c) < 0) {
+    if (cmd_journal_check(&jm, c) < 0) {
         /* the pops stand in memory; the records will be missing */
     } else if (n || block < 0) {
         reply_popped_list(c, jobs, n, now);
@@ -534,8 +472,8 @@ static void cmd_q_pop(struct client *c, int argc, struct arg *argv)
         pop_tail = p;
         npoppers++;
         stats.blocked++;
-        client_block(c, (uint64_t)block, on_block_timeout,
-                     on_block_disconnect, p);
+        client_block(c, (uint64_t)block, on_block_timeout, on_block_disconnect,
+                     p);
     }
     free(jobs);
     free(lens);
@@ -549,17 +487,17 @@ static void cmd_q_ack(struct client *c, int argc, struct arg *argv)
     for (int i = 1; i < argc; i++)
         if (parse_id(c, &argv[i]) < 0)
             return;
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     int64_t n = 0;
     for (int i = 1; i < argc; i++)
         if (queue_ack(set, argv[i].ptr, argv[i].len) == 0)
             n++;
     stats.acks += (uint64_t)n;
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_int(c, n);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -601,13 +539,15 @@ static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
     if (parse_id(c, &argv[1]) < 0)
         return;
     for (int i = 2; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (!val) {
             reply_syntax_error(c, o);
             return;
         }
         if (arg_is(o, "delay")) {
-            if (parse_range(c, val, "DELAY", 0, QUEUE_DELAY_MAX, "ms", &delay) < 0)
+            if (parse_range(c, val, "DELAY", 0, QUEUE_DELAY_MAX, "ms", &delay) <
+                0)
                 return;
         } else if (arg_is(o, "reason")) {
             reason = val;
@@ -619,21 +559,22 @@ static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t now = clock_mono_ms();
     queue_tick(set, now); /* a lease that ran out is lost, timer or not */
     struct queue_job *j = NULL;
     int rc = 0;
     if (check_attempt(c, &argv[1], attempt) < 0) {
-        hold(c); /* the tick may have journaled changes: keep order */
+        cmd_journal_hold(
+            &jm, c); /* the tick may have journaled changes: keep order */
         goto out;
     }
     rc = queue_nack(set, argv[1].ptr, argv[1].len, (uint64_t)delay,
                     reason ? reason->ptr : NULL, reason ? reason->len : 0, now,
                     &j);
-    if (journaled(c) < 0)
+    if (cmd_journal_check(&jm, c) < 0)
         goto out;
     if (rc == ERR_NOJOB) {
         reply_nojob(c, &argv[1]);
@@ -643,7 +584,7 @@ static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
         stats.nacks++;
         reply_cstr(c, queue_state_name(j->state));
     }
-    hold(c);
+    cmd_journal_hold(&jm, c);
 out:
     after_change();
 }
@@ -655,9 +596,11 @@ static void cmd_q_touch(struct client *c, int argc, struct arg *argv)
     if (parse_id(c, &argv[1]) < 0)
         return;
     for (int i = 2; i < argc; i += 2) {
-        const struct arg *o = &argv[i], *val = i + 1 < argc ? &argv[i + 1] : NULL;
+        const struct arg *o = &argv[i],
+                         *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (val && arg_is(o, "lease")) {
-            if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) < 0)
+            if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) <
+                0)
                 return;
         } else if (val && arg_is(o, "attempt")) {
             if (parse_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
@@ -667,22 +610,23 @@ static void cmd_q_touch(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    hook_err = 0;
+    jm.hook_err = 0;
     uint64_t now = clock_mono_ms();
     queue_tick(set, now); /* a lease that ran out is lost, timer or not */
     struct queue_job *j = NULL;
     if (check_attempt(c, &argv[1], attempt) < 0)
         goto out;
-    int rc = queue_touch(set, argv[1].ptr, argv[1].len, (uint64_t)lease, now,
-                         &j);
-    if (journaled(c) < 0)
+    int rc =
+        queue_touch(set, argv[1].ptr, argv[1].len, (uint64_t)lease, now, &j);
+    if (cmd_journal_check(&jm, c) < 0)
         goto out;
     if (rc == ERR_NOJOB)
         reply_nojob(c, &argv[1]);
     else if (rc < 0)
         reply_not_leased(c, &argv[1], j);
     else
-        reply_uint(c, wall_of(j->lease_deadline, now, clock_wall_ms()));
+        reply_uint(c,
+                   clock_mono_to_wall(j->lease_deadline, now, clock_wall_ms()));
 out:
     after_change();
 }
@@ -691,16 +635,16 @@ out:
 static void cmd_q_del(struct client *c, int argc, struct arg *argv)
 {
     (void)argc;
-    if (parse_id(c, &argv[1]) < 0 || writable(c) < 0)
+    if (parse_id(c, &argv[1]) < 0 || cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
+    jm.hook_err = 0;
     int rc = queue_del(set, argv[1].ptr, argv[1].len);
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         if (rc == ERR_NOJOB)
             reply_nojob(c, &argv[1]);
         else
             reply_int(c, 1);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -731,11 +675,11 @@ static void list_jobs(struct client *c, int argc, struct arg *argv, int dead)
         parse_count_opt(c, argc, argv, &count) < 0)
         return;
     struct queue_job **jobs = xmalloc((size_t)count * sizeof(*jobs));
-    hook_err = 0;
-    size_t n = dead ? queue_dead(set, argv[1].ptr, argv[1].len, (size_t)count,
-                                 jobs)
-                    : queue_peek(set, argv[1].ptr, argv[1].len, (size_t)count,
-                                 clock_mono_ms(), jobs);
+    jm.hook_err = 0;
+    size_t n =
+        dead ? queue_dead(set, argv[1].ptr, argv[1].len, (size_t)count, jobs)
+             : queue_peek(set, argv[1].ptr, argv[1].len, (size_t)count,
+                          clock_mono_ms(), jobs);
     reply_array(c, n);
     for (size_t i = 0; i < n; i++)
         reply_full(c, jobs[i]);
@@ -770,15 +714,15 @@ static void cmd_q_kick(struct client *c, int argc, struct arg *argv)
             return;
         n = (uint64_t)v;
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
-    hook_err = 0;
-    size_t moved = queue_kick(set, argv[1].ptr, argv[1].len, n,
-                              clock_mono_ms());
+    jm.hook_err = 0;
+    size_t moved =
+        queue_kick(set, argv[1].ptr, argv[1].len, n, clock_mono_ms());
     stats.kicks += moved;
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_uint(c, moved);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -793,7 +737,7 @@ static void cmd_q_info(struct client *c, int argc, struct arg *argv)
     if (argc == 2 && parse_queue(c, &argv[1]) < 0)
         return;
     struct queue_info i;
-    hook_err = 0;
+    jm.hook_err = 0;
     queue_info(set, argc == 2 ? argv[1].ptr : NULL, argc == 2 ? argv[1].len : 0,
                clock_mono_ms(), &i);
     reply_map(c, argc == 2 ? 6 : 8);
@@ -840,7 +784,8 @@ static void cmd_chunk_enqueue(struct client *c, int argc, struct arg *argv)
 {
     uint64_t total, target = CHUNK_TARGET_DEFAULT;
     uint32_t buckets = CHUNK_BUCKETS_DEFAULT;
-    if (parse_queue(c, &argv[1]) < 0 || arg_u64(c, &argv[2], "total", &total) < 0)
+    if (parse_queue(c, &argv[1]) < 0 ||
+        arg_u64(c, &argv[2], "total", &total) < 0)
         return;
     for (int i = 4; i < argc; i += 2) {
         char err[128];
@@ -872,13 +817,13 @@ static void cmd_chunk_enqueue(struct client *c, int argc, struct arg *argv)
                      n, need, JOURNAL_MAX_RECORD);
         return;
     }
-    if (writable(c) < 0)
+    if (cmd_journal_writable(&jm, c) < 0)
         return;
     struct sbuf recs, pl;
     sbuf_init(&recs);
     sbuf_init(&pl);
     uint64_t now = clock_mono_ms();
-    hook_err = 0;
+    jm.hook_err = 0;
     batch = &recs;
     for (uint32_t i = 0; i < n; i++) {
         struct chunk_range r = chunk_plan_item(i, n, buckets);
@@ -896,17 +841,12 @@ static void cmd_chunk_enqueue(struct client *c, int argc, struct arg *argv)
     }
     batch = NULL;
     stats.pushes += n;
-    char err[256];
-    if (journal_append(jnl, QUEUE_REC_BATCH, recs.data, recs.len, err,
-                       sizeof(err)) < 0) {
-        hook_err = journal_error(jnl) ? journal_error(jnl) : ERR_IO;
-        log_ratelimited(LOG_ERROR, "queues: %s", err);
-    }
+    cmd_journal_append(&jm, QUEUE_REC_BATCH, recs.data, recs.len);
     sbuf_deinit(&recs);
     sbuf_deinit(&pl);
-    if (journaled(c) == 0) {
+    if (cmd_journal_check(&jm, c) == 0) {
         reply_uint(c, n);
-        hold(c);
+        cmd_journal_hold(&jm, c);
     }
     after_change();
 }
@@ -980,8 +920,7 @@ static int queue_start(char *err, size_t errlen)
     uint64_t wall = clock_wall_ms();
     /* generated ids start at wall ms * 1000, so they do not repeat across
      * restarts even for jobs acked long ago */
-    set = queue_set_new(&hooks, wall ^ ((uint64_t)getpid() << 32),
-                        wall * 1000);
+    set = queue_set_new(&hooks, wall ^ ((uint64_t)getpid() << 32), wall * 1000);
     replay_now = clock_mono_ms();
     replay_wall = wall;
     struct journal_opts o = {0};
@@ -993,7 +932,8 @@ static int queue_start(char *err, size_t errlen)
                    "the fsync setting is read as an enum journal_fsync");
     o.fsync_mode = &config_fsync;
     o.replay = on_replay;
-    if (journal_open(&jnl, &o, err, errlen) < 0) {
+    jm.walk = walk;
+    if (journal_open(&jm.j, &o, err, errlen) < 0) {
         queue_set_free(set);
         set = NULL;
         return -1;
@@ -1001,7 +941,7 @@ static int queue_start(char *err, size_t errlen)
     queue_replay_done(set, clock_mono_ms());
     served_events = queue_ready_events(set);
     /* the recovered state becomes the new base, the history goes */
-    if (checkpoint(err, errlen) < 0) {
+    if (cmd_journal_checkpoint(&jm, err, errlen) < 0) {
         queue_stop();
         return -1;
     }
@@ -1032,8 +972,8 @@ static void queue_stop(void)
         uv_close((uv_handle_t *)timer, free_handle);
         timer = NULL;
     }
-    journal_close(jnl);
-    jnl = NULL;
+    journal_close(jm.j);
+    jm.j = NULL;
     queue_set_free(set);
     set = NULL;
 }
@@ -1055,7 +995,7 @@ static void queue_info_section(struct sbuf *out, const char *section)
               queue_count(set), queue_job_count(set), i.ready, i.delayed,
               i.leased, i.dead, npoppers, stats.pushes, stats.pops, stats.acks,
               stats.nacks, stats.kicks, stats.blocked, stats.block_timeouts);
-    if (jnl)
+    if (jm.j)
         sbuf_addf(out,
                   "queue_journal_generation:%" PRIu64
                   "\r\nqueue_journal_log_bytes:%" PRIu64
@@ -1063,9 +1003,9 @@ static void queue_info_section(struct sbuf *out, const char *section)
                   "\r\nqueue_journal_checkpoints:%" PRIu64
                   "\r\nqueue_journal_synced:%" PRIu64
                   "\r\nqueue_journal_error:%d\r\n",
-                  journal_generation(jnl), journal_log_bytes(jnl),
-                  journal_ckpt_bytes(jnl), stats.checkpoints,
-                  journal_source(jnl)->synced, journal_error(jnl) != 0);
+                  journal_generation(jm.j), journal_log_bytes(jm.j),
+                  journal_ckpt_bytes(jm.j), jm.checkpoints,
+                  journal_source(jm.j)->synced, journal_error(jm.j) != 0);
 }
 
 const struct module queue_module = {
