@@ -73,6 +73,8 @@ struct client {
     void *block_ctx;
 
     struct client *prev, *next;           /* all clients */
+    struct client *held_prev, *held_next; /* clients with held replies */
+    int on_held;                          /* on that list */
     struct client *pw_next;               /* pending-write list */
     struct client *ub_next;               /* unblocked, to resume */
     int on_unblocked;

@@ -31,6 +31,8 @@ static struct client *clients;       /* all clients, newest first */
 static size_t nclients;
 static uint64_t next_client_id = 1;
 static struct client *pending_write; /* clients with output to flush */
+static struct client *held;          /* clients with held replies: what a
+                                        sync completion has to look at */
 static struct client *unblocked;     /* clients to resume parsing */
 
 static struct close_hook {
@@ -146,8 +148,34 @@ static void on_closed(uv_handle_t *h)
     free(c);
 }
 
+static void held_add(struct client *c)
+{
+    if (c->on_held)
+        return;
+    c->on_held = 1;
+    c->held_prev = NULL;
+    c->held_next = held;
+    if (held)
+        held->held_prev = c;
+    held = c;
+}
+
+static void held_remove(struct client *c)
+{
+    if (!c->on_held)
+        return;
+    c->on_held = 0;
+    if (c->held_prev)
+        c->held_prev->held_next = c->held_next;
+    else
+        held = c->held_next;
+    if (c->held_next)
+        c->held_next->held_prev = c->held_prev;
+}
+
 static void unlink_lists(struct client *c)
 {
+    held_remove(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -215,6 +243,8 @@ static size_t flushable(struct client *c)
     if (i) {
         memmove(c->marks, c->marks + i, (c->nmarks - i) * sizeof(*c->marks));
         c->nmarks -= i;
+        if (c->nmarks == 0)
+            held_remove(c);
     }
     return c->nmarks ? c->marks[0].off : c->out.len;
 }
@@ -357,6 +387,7 @@ void client_hold(struct client *c, struct sync_source *src, uint64_t seq)
     }
     /* a later command's hold never starts before an earlier one's */
     c->marks[c->nmarks++] = (struct hold_mark){c->cmd_start, src, seq};
+    held_add(c);
 }
 
 void net_synced(struct sync_source *src, uint64_t seq)
@@ -364,17 +395,17 @@ void net_synced(struct sync_source *src, uint64_t seq)
     if (seq <= src->synced)
         return;
     src->synced = seq;
-    for (struct client *c = clients; c; c = c->next)
-        if (c->nmarks)
-            client_want_write(c);
+    /* only clients holding replies: this runs once per fsync round */
+    for (struct client *c = held; c; c = c->held_next)
+        client_want_write(c);
 }
 
 void net_sync_failed(struct sync_source *src)
 {
     src->failed = 1;
     struct client *next;
-    for (struct client *c = clients; c; c = next) {
-        next = c->next;
+    for (struct client *c = held; c; c = next) {
+        next = c->held_next;
         for (size_t i = 0; i < c->nmarks; i++)
             if (c->marks[i].src == src && c->marks[i].seq > src->synced) {
                 client_close(c, "sync failed: write outcome unknown");
