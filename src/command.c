@@ -141,8 +141,9 @@ static void quoted(char *dst, size_t cap, const struct arg *a)
 void command_execute(struct client *c, int argc, struct arg *argv)
 {
     struct entry *e = lookup(argv[0].ptr, argv[0].len);
+    uint64_t t0 = clock_mono_us(); /* one clock read: idle time and stats */
     c->cmd_start = c->out.len;
-    c->last_ms = clock_mono_ms();
+    c->last_ms = t0 / 1000;
     net_stats.commands_processed++;
     if (!e) {
         char name[600], args[600];
@@ -174,7 +175,6 @@ void command_execute(struct client *c, int argc, struct arg *argv)
     c->last_cmd = spec->name;
     c->commands++;
     uint64_t errors_before = command_errors_total;
-    uint64_t t0 = clock_mono_us();
     spec->handler(c, argc, argv);
     e->stats.usec += clock_mono_us() - t0;
     e->stats.calls++;
