@@ -38,7 +38,8 @@ SERVER      := $(BUILD)/tincan-server
 ASAN_SERVER := $(BUILD)/asan/tincan-server
 
 .PHONY: all server asan-server run check check-unit check-integration \
-        check-clients check-fuzz unit asan fuzz crash bench deps format lint \
+        check-clients check-fuzz unit asan fuzz crash bench bench-tools deps format \
+        lint \
         clean
 
 all: server
@@ -87,7 +88,8 @@ unit: $(UNITS) $(ASAN_UNITS)
 	@sh scripts/run-units.sh $(UNITS) $(ASAN_UNITS)
 
 check: deps
-	@$(MAKE) --no-print-directory server asan-server $(UNITS) $(ASAN_UNITS) $(FUZZERS)
+	@$(MAKE) --no-print-directory server asan-server $(UNITS) $(ASAN_UNITS) $(FUZZERS) \
+	    bench-tools
 	@BUILD=$(BUILD) sh scripts/check.sh
 
 asan: deps
@@ -105,8 +107,16 @@ crash: deps
 	    TINCAN_BUS_CRASH_ROUNDS=$(CYCLES) /usr/bin/python3 -m pytest -q \
 	    tests/integration/test_store_crash.py tests/integration/test_bus_crash.py
 
+# The benchmark load drivers (C, so the rows measure servers, not Python).
+BENCH_TOOLS := $(BUILD)/bench/loadgen
+bench-tools: $(BENCH_TOOLS)
+
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lhiredis -lpthread
+
 bench: deps
-	@$(MAKE) --no-print-directory server
+	@$(MAKE) --no-print-directory server bench-tools
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench.py
 
 format:
