@@ -45,6 +45,9 @@ ctx (class Ctx below) gives:
                                                alternately, ctx.rounds times)
   ctx.scaled(n)                   n * BENCH_SCALE, at least 1
   ctx.run_cmd(argv, timeout)      runs a load tool, returns its stdout
+  ctx.loadgen(mode, server, **o)  runs bench/loadgen.c (C, hiredis) once:
+                                  o = clients=32, seconds=5, count=..., key=...
+                                  -> {"ops", "seconds", "ops_per_s"}
 A Row may also be built directly (Row(...)) for a measurement that is not a
 tincan/peer pair. (Older modules that define get_rows(build=...) returning
 dicts {name, tincan, peer, peer_name, unit, ratio, target, note} are adapted.) A module that raises is reported as an error row and makes
@@ -57,6 +60,7 @@ import csv
 import datetime
 import importlib.util
 import io
+import json
 import os
 import platform
 import re
@@ -76,6 +80,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("BUILD", "build"))
 if not BUILD.is_absolute():
     BUILD = REPO / BUILD
+LOADGEN = BUILD / "bench" / "loadgen"
 TINCAN_BIN = Path(os.environ.get("TINCAN_BIN", str(BUILD / "tincan-server"))).resolve()
 DOC = REPO / "docs" / "benchmarks.md"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -249,6 +254,27 @@ class Ctx:
             raise RuntimeError("%s failed (%d): %s" % (argv[0], p.returncode,
                                                       p.stderr.decode()[-1000:]))
         return p.stdout.decode()
+
+    def loadgen(self, mode, server, **opts):
+        """Runs bench/loadgen.c's driver once: loadgen MODE --port P --<opt> v...
+
+        Returns its JSON result (ops, seconds, ops_per_s); raises with the
+        driver's first error when any client failed."""
+        argv = [str(LOADGEN), mode, "--host", server.host, "--port", str(server.port)]
+        for k, v in opts.items():
+            argv += ["--" + k.replace("_", "-"), str(v)]
+        seconds = float(opts.get("seconds", 5))
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=seconds + RUN_TIMEOUT)
+        try:
+            res = json.loads(p.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RuntimeError("loadgen %s printed no result (%d): %s" % (
+                mode, p.returncode, p.stderr.decode()[-500:]))
+        if p.returncode != 0 or res["errors"]:
+            raise RuntimeError("loadgen %s: %d errors, first: %s" % (
+                mode, res["errors"], res["error"]))
+        return res
 
     def redis_benchmark_argv(self, server, command=None, test=None, clients=50,
                              requests=100000, pipeline=1, extra=()):

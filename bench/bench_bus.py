@@ -5,9 +5,10 @@ write on disk before it is answered: tincan --fsync always
 vs Redis appendonly yes, appendfsync always), driven by the same client code
 (raw RESP over a socket, hiredis parser) so the load generator costs the same:
 
-1. Consume + ack throughput, batches of 100. N events of 100 bytes are
-   published first (pipelined, not timed), then BENCH_BUS_CONSUMERS consumer
-   processes (default 4) each loop until the subscription is empty:
+1. Consume + ack throughput, batches of 100, driven by bench/loadgen.c (C,
+   hiredis). N events of 100 bytes are published first (pipelined, not
+   timed), then BENCH_BUS_CONSUMERS consumer threads (default 4), each on its
+   own connection, loop until the subscription is empty:
      tincan  EV.READ sub cN COUNT 100; EV.ACK sub <100 positions>
      Redis   XREADGROUP GROUP g cN COUNT 100 STREAMS s >; XACK s g <100 ids>
    Events per second, target >= 2x Redis.
@@ -85,77 +86,29 @@ class Conn:
         self.s.close()
 
 
-def publish(srv, kind, key, n, batch=1000):
-    """Publishes n events of PAYLOAD (pipelined; not timed)."""
+def consume_rate(ctx, kind, srv, n):
+    """Events/s for CONSUMERS clients to read and ack n fresh events."""
+    _round[0] += 1
+    key = b"bench%d" % _round[0]
+    typ = b"bench.%d" % _round[0]
     c = Conn(srv.host, srv.port)
-    for i in range(0, n, batch):
-        k = min(batch, n - i)
-        if kind == "tincan":
-            c.send(*[(b"EV.PUB", key, PAYLOAD)] * k)
-        else:
-            c.send(*[(b"XADD", key, b"*", b"p", PAYLOAD)] * k)
-        for _ in range(k):
-            c.reply()
+    if kind == "tincan":
+        c.cmd(b"EV.SUB", key, typ, b"FROM", b"NOW")
+        ctx.loadgen("publish-tincan", srv, type=typ.decode(), count=n, clients=4,
+                    seconds=300)
+    else:
+        ctx.loadgen("publish-redis", srv, key=key.decode(), count=n, clients=4,
+                    seconds=300)
+        c.cmd(b"XGROUP", b"CREATE", key, b"g", b"0")
     c.close()
-
-
-def _consume(kind, host, port, key, name, out):
-    c = Conn(host, port)
-    n = 0
-    try:
-        while True:
-            if kind == "tincan":
-                evs = c.cmd(b"EV.READ", key, name, b"COUNT", b"100")
-                if not evs:
-                    break
-                ps = [e[e.index(b"position") + 1] for e in evs]
-                c.cmd(b"EV.ACK", key, *ps)
-            else:
-                r = c.cmd(b"XREADGROUP", b"GROUP", b"g", name, b"COUNT", b"100",
-                          b"STREAMS", key, b">")
-                if not r or not r[0][1]:
-                    break
-                ids = [e[0] for e in r[0][1]]
-                c.cmd(b"XACK", key, b"g", *ids)
-            n += len(evs) if kind == "tincan" else len(ids)
-        out.put((n, None))
-    except Exception as e:  # reported to the parent
-        out.put((n, repr(e)))
+    res = ctx.loadgen("consume-" + kind, srv, key=key.decode(), clients=CONSUMERS,
+                      seconds=300)
+    if res["ops"] != n:
+        raise RuntimeError("%s consumers got %d events of %d" % (kind, res["ops"], n))
+    return res["ops_per_s"]
 
 
 _round = [0]
-
-
-def consume_rate(kind, srv, n):
-    """Events/s for CONSUMERS processes to read and ack n fresh events."""
-    _round[0] += 1
-    key = b"bench%d" % _round[0]
-    c = Conn(srv.host, srv.port)
-    if kind == "tincan":
-        c.cmd(b"EV.SUB", key, b"bench.%d" % _round[0], b"FROM", b"NOW")
-        publish(srv, kind, b"bench.%d" % _round[0], n)
-    else:
-        publish(srv, kind, key, n)
-        c.cmd(b"XGROUP", b"CREATE", key, b"g", b"0")
-    c.close()
-    q = multiprocessing.Queue()
-    ps = [multiprocessing.Process(target=_consume,
-                                  args=(kind, srv.host, srv.port, key, b"c%d" % i, q))
-          for i in range(CONSUMERS)]
-    t0 = time.monotonic()
-    for p in ps:
-        p.start()
-    res = [q.get(timeout=600) for _ in ps]
-    took = time.monotonic() - t0
-    for p in ps:
-        p.join(30)
-    errs = [e for _, e in res if e]
-    if errs:
-        raise RuntimeError("%s consumers failed: %s" % (kind, errs[:3]))
-    got = sum(k for k, _ in res)
-    if got != n:
-        raise RuntimeError("%s consumers got %d events of %d" % (kind, got, n))
-    return got / took
 
 
 def _publisher(kind, host, port, key, rate, seconds, ready):
@@ -256,12 +209,13 @@ def run(ctx):
     with ctx.tincan(args=TINCAN_ARGS) as t, ctx.redis(REDIS_ARGS) as r:
         rows.append(ctx.compare(
             "consume+ack, batches of 100, %d consumers" % CONSUMERS,
-            tincan=lambda: consume_rate("tincan", t, n),
-            peer=lambda: consume_rate("redis", r, n),
+            tincan=lambda: consume_rate(ctx, "tincan", t, n),
+            peer=lambda: consume_rate(ctx, "redis", r, n),
             peer_name="redis XREADGROUP+XACK, appendfsync always", target=2.0,
             unit="events/s",
-            command="bench/bench_bus.py: %d events of 100 B, then EV.READ COUNT 100 + "
-                    "EV.ACK vs XREADGROUP COUNT 100 + XACK" % n))
+            command="loadgen publish-tincan|publish-redis --count %d (not timed), then "
+                    "loadgen consume-tincan|consume-redis --clients %d: EV.READ COUNT 100 "
+                    "+ EV.ACK vs XREADGROUP COUNT 100 + XACK" % (n, CONSUMERS)))
         t50, r50 = [], []
         row = ctx.compare(
             "publish-to-delivery p99 at %d ev/s, blocked readers" % RATE,
