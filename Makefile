@@ -108,12 +108,17 @@ crash: deps
 	    tests/integration/test_store_crash.py tests/integration/test_bus_crash.py
 
 # The benchmark load drivers (C, so the rows measure servers, not Python).
-BENCH_TOOLS := $(BUILD)/bench/loadgen
+BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/amqpload
 bench-tools: $(BENCH_TOOLS)
 
 $(BUILD)/bench/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lhiredis -lpthread
+
+# RabbitMQ's side of the bus row, through rabbitmq-c (Debian librabbitmq-dev).
+$(BUILD)/bench/amqpload: bench/amqpload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lrabbitmq -lpthread
 
 bench: deps
 	@$(MAKE) --no-print-directory server bench-tools

@@ -7,10 +7,10 @@
 # dpkg-query call, the query `dpkg -s` runs). If all are installed it exits 0
 # at once. Otherwise, as root, it runs `apt-get update` once and
 # `apt-get install -y --no-install-recommends` for the missing ones, with a
-# policy-rc.d in place so that installing redis-server, nginx, postgresql or
-# beanstalkd does not leave daemons running on their default ports (CI has no
-# systemd; invoke-rc.d would otherwise start them). When not root it prints
-# the exact command to run and fails.
+# policy-rc.d in place so that installing redis-server, nginx, postgresql,
+# beanstalkd or rabbitmq-server does not leave daemons running on their
+# default ports (CI has no systemd; invoke-rc.d would otherwise start them).
+# When not root it prints the exact command to run and fails.
 #
 # It never upgrades or removes anything, and does not touch pip or npm
 # (tests/clients/node pins its npm packages itself).
@@ -47,7 +47,8 @@ iproute2                test    always
 redis-server            bench   always
 beanstalkd              bench   always
 wrk                     bench   always
-rabbitmq-server         bench   later
+rabbitmq-server         bench   always
+librabbitmq-dev         bench   always
 '
 # Packages whose install scripts would start a daemon.
 DAEMONS='redis-server nginx postgresql beanstalkd rabbitmq-server'
@@ -113,6 +114,11 @@ for pkg in $missing; do
     case " $DAEMONS " in *" $pkg "*) ;; *) continue ;; esac
     if command -v service >/dev/null 2>&1; then
         service "$pkg" stop >/dev/null 2>&1 || true
+    fi
+    # rabbitmq's Erlang may have left an epmd on 4369; ask it to go (it only
+    # obeys when no node is registered with it, so a live node is left alone).
+    if [ "$pkg" = rabbitmq-server ] && command -v epmd >/dev/null 2>&1; then
+        epmd -kill >/dev/null 2>&1 || true
     fi
 done
 echo "deps.sh: done"
