@@ -6,20 +6,13 @@
 
 #include "common.h"
 #include "errors.h"
+#include "heap.h"
 #include "sbuf.h"
 #include "topic.h"
 
 #define TX_FLUSH_BYTES                                                         \
     (1u << 20) /* bytes of entries before a STATE record                       \
                   is written mid-operation */
-
-/* A binary min-heap of entries; `by_pos` orders by position only (READY),
- * else by (deadline, position) (HELD and DELAYED). */
-struct heap {
-    struct bus_entry **a; /* slots */
-    size_t n, cap;        /* used, allocated */
-    int by_pos;
-};
 
 struct bus_consumer {
     char *name;                /* owned, NUL-terminated */
@@ -159,72 +152,28 @@ static const char *get_str(struct rd *r, size_t lenbytes, size_t *len)
     return q ? (const char *)q : "";
 }
 
-/* ---- heaps ---- */
+/* ---- heap orders ---- */
 
-static int before(const struct heap *h, const struct bus_entry *a,
-                  const struct bus_entry *b)
+/* Each entry is in at most one heap (its state's) and keeps its slot in
+ * heap_idx. */
+
+/* READY: by position only. */
+static int ready_before(const void *pa, const void *pb)
 {
-    if (!h->by_pos && a->deadline != b->deadline)
+    const struct bus_entry *a = pa, *b = pb;
+    return a->pos < b->pos;
+}
+
+/* HELD and DELAYED: by (deadline, position). */
+static int deadline_before(const void *pa, const void *pb)
+{
+    const struct bus_entry *a = pa, *b = pb;
+    if (a->deadline != b->deadline)
         return a->deadline < b->deadline;
     return a->pos < b->pos;
 }
 
-static void heap_set(struct heap *h, size_t i, struct bus_entry *e)
-{
-    h->a[i] = e;
-    e->heap_idx = i;
-}
-
-static void heap_up(struct heap *h, size_t i)
-{
-    struct bus_entry *e = h->a[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(h, e, h->a[p]))
-            break;
-        heap_set(h, i, h->a[p]);
-        i = p;
-    }
-    heap_set(h, i, e);
-}
-
-static void heap_down(struct heap *h, size_t i)
-{
-    struct bus_entry *e = h->a[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(h, h->a[c + 1], h->a[c]))
-            c++;
-        if (!before(h, h->a[c], e))
-            break;
-        heap_set(h, i, h->a[c]);
-        i = c;
-    }
-    heap_set(h, i, e);
-}
-
-static void heap_push(struct heap *h, struct bus_entry *e)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 16;
-        h->a = xrealloc(h->a, h->cap * sizeof(*h->a));
-    }
-    heap_set(h, h->n++, e);
-    heap_up(h, h->n - 1);
-}
-
-static void heap_remove(struct heap *h, struct bus_entry *e)
-{
-    size_t i = e->heap_idx;
-    struct bus_entry *last = h->a[--h->n];
-    if (i == h->n)
-        return;
-    heap_set(h, i, last);
-    heap_up(h, i);
-    heap_down(h, last->heap_idx);
-}
+#define ENTRY_SLOT offsetof(struct bus_entry, heap_idx)
 
 /* ---- the record of one operation ---- */
 
@@ -376,18 +325,18 @@ static void detach(struct bus_set *s, struct bus_entry *e)
     struct bus_sub *sub = e->sub;
     switch (e->state) {
     case BUS_HELD:
-        heap_remove(&s->deadlines, e);
+        heap_remove(&s->deadlines, e, deadline_before);
         sub->nheld--;
         if (e->consumer)
             e->consumer->held--;
         e->consumer = NULL;
         break;
     case BUS_DELAYED:
-        heap_remove(&s->deadlines, e);
+        heap_remove(&s->deadlines, e, deadline_before);
         sub->ndelayed--;
         break;
     case BUS_READY:
-        heap_remove(&sub->ready, e);
+        heap_remove(&sub->ready, e, ready_before);
         break;
     case BUS_DEAD:
         if (e->prev)
@@ -420,14 +369,14 @@ static void attach(struct bus_set *s, struct bus_entry *e, enum bus_state st,
         if (c)
             c->held++;
         sub->nheld++;
-        heap_push(&s->deadlines, e);
+        heap_push(&s->deadlines, e, deadline_before);
         break;
     case BUS_DELAYED:
         sub->ndelayed++;
-        heap_push(&s->deadlines, e);
+        heap_push(&s->deadlines, e, deadline_before);
         break;
     case BUS_READY:
-        heap_push(&sub->ready, e);
+        heap_push(&sub->ready, e, ready_before);
         break;
     case BUS_DEAD:
         e->prev = sub->dead_tail;
@@ -514,6 +463,7 @@ struct bus_set *bus_set_new(const struct bus_hooks *hooks, int64_t wall_offset)
         s->hooks = *hooks;
     s->wall_offset = wall_offset;
     s->next_replay_id = 1;
+    heap_init(&s->deadlines, ENTRY_SLOT);
     sbuf_init(&s->tx_reps);
     sbuf_init(&s->tx_ents);
     return s;
@@ -531,13 +481,13 @@ static void sub_free(struct bus_set *s, struct bus_sub *sub)
         for (; e; e = next) {
             next = e->hnext;
             if (e->state == BUS_HELD || e->state == BUS_DELAYED)
-                heap_remove(&s->deadlines, e);
+                heap_remove(&s->deadlines, e, deadline_before);
             free(e->reason);
             free(e);
         }
     }
     free(sub->buckets);
-    free(sub->ready.a);
+    heap_deinit(&sub->ready);
     for (size_t i = 0; i < sub->npats; i++)
         free((char *)sub->pats[i].p);
     free(sub->pats);
@@ -564,7 +514,7 @@ void bus_set_free(struct bus_set *s)
     for (size_t i = 0; i < s->nsubs; i++)
         sub_free(s, s->subs[i]);
     free(s->subs);
-    free(s->deadlines.a);
+    heap_deinit(&s->deadlines);
     sbuf_deinit(&s->tx_reps);
     sbuf_deinit(&s->tx_ents);
     free(s);
@@ -687,7 +637,7 @@ int bus_sub(struct bus_set *s, const struct bus_sub_args *a,
     sub->cursor = a->cursor;
     sub->nbuckets = 16;
     sub->buckets = xcalloc(sub->nbuckets, sizeof(*sub->buckets));
-    sub->ready.by_pos = 1;
+    heap_init(&sub->ready, ENTRY_SLOT);
     set_patterns(sub, a->pats, a->npats);
     if (s->nsubs == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 8;
@@ -743,7 +693,7 @@ void bus_sub_info(const struct bus_sub *sub, struct bus_sub_info *o)
     o->maxdeliver = sub->maxdeliver;
     o->cursor = sub->cursor;
     o->held = sub->nheld;
-    o->waiting = sub->ready.n + sub->ndelayed;
+    o->waiting = heap_count(&sub->ready) + sub->ndelayed;
     o->dead = sub->ndead;
     o->consumers = sub->nconsumers;
     o->replays = sub->nreplays;
@@ -762,7 +712,7 @@ int bus_sub_matches(const struct bus_sub *sub, const char *type, size_t len)
 
 int bus_sub_has_backlog(const struct bus_sub *sub)
 {
-    return sub->ready.n > 0 || sub->replays != NULL;
+    return heap_count(&sub->ready) > 0 || sub->replays != NULL;
 }
 
 const char *bus_sub_name(const struct bus_sub *sub, size_t *len)
@@ -926,8 +876,8 @@ int bus_read(struct bus_set *s, struct bus_sub *sub, const char *consumer,
     c->seen = now;
     size_t n = 0;
     int rc = 0;
-    while (n < count && sub->ready.n) {
-        struct bus_entry *e = sub->ready.a[0];
+    struct bus_entry *e;
+    while (n < count && (e = heap_first(&sub->ready))) {
         deliver(s, e, c, now);
         out[n++] = e;
     }
@@ -990,9 +940,9 @@ int bus_touch(struct bus_set *s, struct bus_sub *sub, uint64_t pos,
     struct bus_entry *e = bus_entry_find(sub, pos);
     if (!e || e->state != BUS_HELD)
         return ERR_NOTFOUND;
-    heap_remove(&s->deadlines, e);
+    heap_remove(&s->deadlines, e, deadline_before);
     e->deadline = now + sub->ackwait;
-    heap_push(&s->deadlines, e);
+    heap_push(&s->deadlines, e, deadline_before);
     tx_entry(s, e, BUS_HELD);
     tx_flush(s);
     *out = e;
@@ -1130,8 +1080,8 @@ uint64_t bus_tick(struct bus_set *s, uint64_t now)
 {
     static const char missed[] = "ack deadline missed";
     uint64_t ready = 0;
-    while (s->deadlines.n && s->deadlines.a[0]->deadline <= now) {
-        struct bus_entry *e = s->deadlines.a[0];
+    struct bus_entry *e;
+    while ((e = heap_first(&s->deadlines)) && e->deadline <= now) {
         if (e->state == BUS_HELD) {
             end_delivery(s, e, missed, sizeof(missed) - 1, 0, now);
         } else {
@@ -1148,9 +1098,10 @@ uint64_t bus_tick(struct bus_set *s, uint64_t now)
 
 int bus_next_deadline(const struct bus_set *s, uint64_t *deadline)
 {
-    if (!s->deadlines.n)
+    const struct bus_entry *e = heap_first(&s->deadlines);
+    if (!e)
         return 0;
-    *deadline = s->deadlines.a[0]->deadline;
+    *deadline = e->deadline;
     return 1;
 }
 

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "config.h"
 #include "errors.h"
+#include "heap.h"
 
 struct lock_waiter {
     struct lock *lock;        /* the lock waited for */
@@ -39,10 +40,8 @@ struct lock_table {
     uint64_t seed;         /* hash seed */
     struct lock **buckets; /* chained hash table */
     size_t nbuckets;       /* power of two */
-    size_t count;          /* held locks */
     size_t nwaiters;       /* waiters over all locks */
-    struct lock **heap;    /* min-heap on expires */
-    size_t heap_cap;
+    struct heap deadlines; /* held locks, earliest expires first */
     uint64_t token_next;  /* next token to hand out (>= 1) */
     uint64_t token_limit; /* tokens < limit are reserved durably */
 };
@@ -97,47 +96,10 @@ static void unlink_hash(struct lock_table *t, struct lock *l)
 
 /* ---- deadline heap ---- */
 
-static void heap_set(struct lock_table *t, size_t i, struct lock *l)
+static int expires_before(const void *pa, const void *pb)
 {
-    t->heap[i] = l;
-    l->heap_idx = i;
-}
-
-static void heap_up(struct lock_table *t, size_t i)
-{
-    struct lock *l = t->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (t->heap[p]->expires <= l->expires)
-            break;
-        heap_set(t, i, t->heap[p]);
-        i = p;
-    }
-    heap_set(t, i, l);
-}
-
-static void heap_down(struct lock_table *t, size_t i)
-{
-    struct lock *l = t->heap[i];
-    size_t n = t->count;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && t->heap[c + 1]->expires < t->heap[c]->expires)
-            c++;
-        if (t->heap[c]->expires >= l->expires)
-            break;
-        heap_set(t, i, t->heap[c]);
-        i = c;
-    }
-    heap_set(t, i, l);
-}
-
-static void heap_fix(struct lock_table *t, struct lock *l)
-{
-    heap_up(t, l->heap_idx);
-    heap_down(t, l->heap_idx);
+    const struct lock *a = pa, *b = pb;
+    return a->expires < b->expires;
 }
 
 /* ---- lock entries ---- */
@@ -149,17 +111,13 @@ static void set_owner(struct lock *l, const char *owner, size_t len)
     l->owner_len = len;
 }
 
-/* Adds a held lock (count/heap/hash updated). */
+/* Adds a held lock (heap and hash updated). */
 static struct lock *insert(struct lock_table *t, const char *name, size_t len,
                            uint64_t h, const char *owner, size_t olen,
                            uint64_t token, uint64_t ttl_ms, uint64_t expires)
 {
-    if (t->count + 1 > t->nbuckets)
+    if (heap_count(&t->deadlines) + 1 > t->nbuckets)
         rehash(t, t->nbuckets * 2);
-    if (t->count + 1 > t->heap_cap) {
-        t->heap_cap = t->heap_cap ? t->heap_cap * 2 : 16;
-        t->heap = xrealloc(t->heap, t->heap_cap * sizeof(*t->heap));
-    }
     struct lock *l = xcalloc(1, sizeof(*l));
     l->name = xmemdup(name, len);
     l->name_len = len;
@@ -171,9 +129,7 @@ static struct lock *insert(struct lock_table *t, const char *name, size_t len,
     size_t b = h & (t->nbuckets - 1);
     l->chain = t->buckets[b];
     t->buckets[b] = l;
-    heap_set(t, t->count, l);
-    t->count++;
-    heap_up(t, l->heap_idx);
+    heap_push(&t->deadlines, l, expires_before);
     return l;
 }
 
@@ -181,12 +137,7 @@ static struct lock *insert(struct lock_table *t, const char *name, size_t len,
 static void remove_lock(struct lock_table *t, struct lock *l)
 {
     unlink_hash(t, l);
-    size_t i = l->heap_idx;
-    t->count--;
-    if (i != t->count) {
-        heap_set(t, i, t->heap[t->count]);
-        heap_fix(t, t->heap[i]);
-    }
+    heap_remove(&t->deadlines, l, expires_before);
     free(l->name);
     free(l->owner);
     free(l);
@@ -236,7 +187,7 @@ static void end_lease(struct lock_table *t, struct lock *l, int expired,
     l->token = new_token(t);
     l->ttl_ms = w->ttl_ms;
     l->expires = now + w->ttl_ms;
-    heap_fix(t, l);
+    heap_fix(&t->deadlines, l, expires_before);
     if (t->hooks.grant)
         t->hooks.grant(t->hooks.ctx, l, w->ctx);
     free(w);
@@ -270,6 +221,7 @@ struct lock_table *lock_table_new(const struct lock_hooks *hooks, uint64_t seed)
     t->seed = seed;
     t->nbuckets = 16;
     t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+    heap_init(&t->deadlines, offsetof(struct lock, heap_idx));
     t->token_next = 1;
     t->token_limit = 1;
     return t;
@@ -279,8 +231,8 @@ void lock_table_free(struct lock_table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->count; i++) {
-        struct lock *l = t->heap[i];
+    for (size_t i = 0; i < heap_count(&t->deadlines); i++) {
+        struct lock *l = heap_at(&t->deadlines, i);
         struct lock_waiter *w = l->head;
         while (w) {
             struct lock_waiter *next = w->next;
@@ -292,7 +244,7 @@ void lock_table_free(struct lock_table *t)
         free(l->owner);
         free(l);
     }
-    free(t->heap);
+    heap_deinit(&t->deadlines);
     free(t->buckets);
     free(t);
 }
@@ -309,7 +261,7 @@ int lock_acquire(struct lock_table *t, const char *name, size_t name_len,
             return ERR_BUSY;
         l->ttl_ms = ttl_ms; /* re-acquire by the holder: extend */
         l->expires = now + ttl_ms;
-        heap_fix(t, l);
+        heap_fix(&t->deadlines, l, expires_before);
         if (t->hooks.grant)
             t->hooks.grant(t->hooks.ctx, l, NULL);
         *token = l->token;
@@ -373,7 +325,7 @@ int lock_renew(struct lock_table *t, const char *name, size_t name_len,
         return LOCK_LOST_OWNER;
     l->ttl_ms = ttl_ms;
     l->expires = now + ttl_ms;
-    heap_fix(t, l);
+    heap_fix(&t->deadlines, l, expires_before);
     if (t->hooks.grant)
         t->hooks.grant(t->hooks.ctx, l, NULL);
     return LOCK_RENEWED;
@@ -424,8 +376,9 @@ size_t lock_expire(struct lock_table *t, uint64_t now)
 {
     size_t n = 0;
     /* a waiter granted here gets expires = now + ttl > now: no loop */
-    while (t->count > 0 && t->heap[0]->expires <= now) {
-        end_lease(t, t->heap[0], 1, now);
+    struct lock *l;
+    while ((l = heap_first(&t->deadlines)) && l->expires <= now) {
+        end_lease(t, l, 1, now);
         n++;
     }
     return n;
@@ -433,9 +386,10 @@ size_t lock_expire(struct lock_table *t, uint64_t now)
 
 int lock_next_deadline(const struct lock_table *t, uint64_t *deadline)
 {
-    if (t->count == 0)
+    const struct lock *l = heap_first(&t->deadlines);
+    if (!l)
         return 0;
-    *deadline = t->heap[0]->expires;
+    *deadline = l->expires;
     return 1;
 }
 
@@ -445,8 +399,8 @@ size_t lock_list(struct lock_table *t, const char *pattern, size_t plen,
 {
     lock_expire(t, now);
     size_t n = 0;
-    for (size_t i = 0; i < t->count; i++) {
-        const struct lock *l = t->heap[i];
+    for (size_t i = 0; i < heap_count(&t->deadlines); i++) {
+        const struct lock *l = heap_at(&t->deadlines, i);
         if (pattern &&
             !config_glob_match(pattern, plen, l->name, l->name_len, 0))
             continue;
@@ -460,7 +414,7 @@ size_t lock_list(struct lock_table *t, const char *pattern, size_t plen,
 
 size_t lock_count(const struct lock_table *t)
 {
-    return t->count;
+    return heap_count(&t->deadlines);
 }
 
 size_t lock_waiters(const struct lock_table *t)
@@ -607,7 +561,7 @@ int lock_replay(struct lock_table *t, uint8_t type, const uint8_t *p, size_t n,
         l->token = token;
         l->ttl_ms = ttl;
         l->expires = now + left;
-        heap_fix(t, l);
+        heap_fix(&t->deadlines, l, expires_before);
         return 0;
     }
     case LOCK_REC_RELEASE: {
@@ -650,9 +604,9 @@ int lock_checkpoint(struct lock_table *t, uint64_t now, uint64_t wall_now,
         return rc;
     uint8_t *buf = NULL;
     size_t cap = 0;
-    for (size_t i = 0; i < t->count; i++) {
+    for (size_t i = 0; i < heap_count(&t->deadlines); i++) {
         struct lock_view v;
-        lock_view_of(t->heap[i], &v);
+        lock_view_of(heap_at(&t->deadlines, i), &v);
         size_t need = lock_rec_grant(NULL, &v, now, wall_now);
         if (need > cap) {
             cap = need;

@@ -6,17 +6,8 @@
 
 #include "common.h"
 #include "errors.h"
+#include "heap.h"
 
-
-/* A binary min-heap of jobs; `kind` picks the order. Each job is in at most
- * one heap (its state's), and remembers its slot in heap_idx. */
-enum heap_kind { HEAP_READY, HEAP_DELAYED, HEAP_LEASED };
-
-struct heap {
-    struct queue_job **a; /* slots */
-    size_t n, cap;        /* used, allocated */
-    enum heap_kind kind;
-};
 
 struct queue {
     struct queue *hnext;      /* name hash chain */
@@ -71,85 +62,39 @@ static void notify(struct queue_set *s, const struct queue_job *j,
         s->hooks.changed(s->hooks.ctx, j, what);
 }
 
-/* ---- heaps ---- */
+/* ---- heap orders ---- */
 
-/* 1 if a must come out of the heap before b. */
-static int before(enum heap_kind kind, const struct queue_job *a,
-                  const struct queue_job *b)
+/* Each job is in at most one heap (its state's) and keeps its slot in
+ * heap_idx. Ties go to the earlier state change (seq). */
+
+/* READY: higher priority first. */
+static int ready_before(const void *pa, const void *pb)
 {
-    switch (kind) {
-    case HEAP_READY:
-        if (a->priority != b->priority)
-            return a->priority > b->priority;
-        break;
-    case HEAP_DELAYED:
-        if (a->ready_at != b->ready_at)
-            return a->ready_at < b->ready_at;
-        break;
-    case HEAP_LEASED:
-        if (a->lease_deadline != b->lease_deadline)
-            return a->lease_deadline < b->lease_deadline;
-        break;
-    }
+    const struct queue_job *a = pa, *b = pb;
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
     return a->seq < b->seq;
 }
 
-static void heap_set(struct heap *h, size_t i, struct queue_job *j)
+/* DELAYED: earlier ready_at first. */
+static int delayed_before(const void *pa, const void *pb)
 {
-    h->a[i] = j;
-    j->heap_idx = i;
+    const struct queue_job *a = pa, *b = pb;
+    if (a->ready_at != b->ready_at)
+        return a->ready_at < b->ready_at;
+    return a->seq < b->seq;
 }
 
-static void heap_up(struct heap *h, size_t i)
+/* LEASED: earlier lease_deadline first. */
+static int leased_before(const void *pa, const void *pb)
 {
-    struct queue_job *j = h->a[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(h->kind, j, h->a[p]))
-            break;
-        heap_set(h, i, h->a[p]);
-        i = p;
-    }
-    heap_set(h, i, j);
+    const struct queue_job *a = pa, *b = pb;
+    if (a->lease_deadline != b->lease_deadline)
+        return a->lease_deadline < b->lease_deadline;
+    return a->seq < b->seq;
 }
 
-static void heap_down(struct heap *h, size_t i)
-{
-    struct queue_job *j = h->a[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(h->kind, h->a[c + 1], h->a[c]))
-            c++;
-        if (!before(h->kind, h->a[c], j))
-            break;
-        heap_set(h, i, h->a[c]);
-        i = c;
-    }
-    heap_set(h, i, j);
-}
-
-static void heap_push(struct heap *h, struct queue_job *j)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 16;
-        h->a = xrealloc(h->a, h->cap * sizeof(*h->a));
-    }
-    heap_set(h, h->n++, j);
-    heap_up(h, h->n - 1);
-}
-
-static void heap_remove(struct heap *h, struct queue_job *j)
-{
-    size_t i = j->heap_idx;
-    struct queue_job *last = h->a[--h->n];
-    if (i == h->n)
-        return;
-    heap_set(h, i, last);
-    heap_up(h, i);
-    heap_down(h, last->heap_idx);
-}
+#define JOB_SLOT offsetof(struct queue_job, heap_idx)
 
 /* ---- queues by name ---- */
 
@@ -192,7 +137,7 @@ static struct queue *queue_get(struct queue_set *s, const char *name,
     q->name = xmemdup(name, len);
     q->name_len = len;
     q->hash = hash_bytes(s->seed, name, len);
-    q->ready.kind = HEAP_READY;
+    heap_init(&q->ready, JOB_SLOT);
     size_t b = q->hash & (s->nq_buckets - 1);
     q->hnext = s->queues[b];
     s->queues[b] = q;
@@ -202,7 +147,7 @@ static struct queue *queue_get(struct queue_set *s, const char *name,
 
 static void queue_free_one(struct queue *q)
 {
-    free(q->ready.a);
+    heap_deinit(&q->ready);
     free(q->name);
     free(q);
 }
@@ -281,14 +226,14 @@ static void leave_state(struct queue_set *s, struct queue_job *j)
     struct queue *q = j->q;
     switch (j->state) {
     case QUEUE_READY:
-        heap_remove(&q->ready, j);
+        heap_remove(&q->ready, j, ready_before);
         break;
     case QUEUE_DELAYED:
-        heap_remove(&s->delayed, j);
+        heap_remove(&s->delayed, j, delayed_before);
         q->ndelayed--;
         break;
     case QUEUE_LEASED:
-        heap_remove(&s->leased, j);
+        heap_remove(&s->leased, j, leased_before);
         q->nleased--;
         break;
     case QUEUE_DEAD:
@@ -310,15 +255,15 @@ static void enter_state(struct queue_set *s, struct queue_job *j,
     j->seq = s->next_seq++;
     switch (st) {
     case QUEUE_READY:
-        heap_push(&q->ready, j);
+        heap_push(&q->ready, j, ready_before);
         s->ready_events++;
         break;
     case QUEUE_DELAYED:
-        heap_push(&s->delayed, j);
+        heap_push(&s->delayed, j, delayed_before);
         q->ndelayed++;
         break;
     case QUEUE_LEASED:
-        heap_push(&s->leased, j);
+        heap_push(&s->leased, j, leased_before);
         q->nleased++;
         break;
     case QUEUE_DEAD:
@@ -403,8 +348,8 @@ struct queue_set *queue_set_new(const struct queue_hooks *hooks, uint64_t seed,
     s->jobs = xcalloc(s->njob_buckets, sizeof(*s->jobs));
     s->nq_buckets = 16;
     s->queues = xcalloc(s->nq_buckets, sizeof(*s->queues));
-    s->delayed.kind = HEAP_DELAYED;
-    s->leased.kind = HEAP_LEASED;
+    heap_init(&s->delayed, JOB_SLOT);
+    heap_init(&s->leased, JOB_SLOT);
     s->next_seq = 1;
     s->next_id = id_base ? id_base : 1;
     return s;
@@ -435,8 +380,8 @@ void queue_set_free(struct queue_set *s)
     }
     free(s->jobs);
     free(s->queues);
-    free(s->delayed.a);
-    free(s->leased.a);
+    heap_deinit(&s->delayed);
+    heap_deinit(&s->leased);
     free(s);
 }
 
@@ -458,14 +403,13 @@ static void end_attempt(struct queue_set *s, struct queue_job *j,
 size_t queue_tick(struct queue_set *s, uint64_t now)
 {
     uint64_t before_events = s->ready_events;
-    while (s->delayed.n && s->delayed.a[0]->ready_at <= now) {
-        struct queue_job *j = s->delayed.a[0];
+    struct queue_job *j;
+    while ((j = heap_first(&s->delayed)) && j->ready_at <= now) {
         leave_state(s, j);
         enter_state(s, j, QUEUE_READY);
         notify(s, j, QUEUE_CHANGE_STATE);
     }
-    while (s->leased.n && s->leased.a[0]->lease_deadline <= now) {
-        struct queue_job *j = s->leased.a[0];
+    while ((j = heap_first(&s->leased)) && j->lease_deadline <= now) {
         leave_state(s, j);
         static const char why[] = "lease expired";
         set_reason(j, why, sizeof(why) - 1);
@@ -479,12 +423,14 @@ int queue_next_deadline(const struct queue_set *s, uint64_t *deadline)
 {
     int have = 0;
     uint64_t d = UINT64_MAX;
-    if (s->delayed.n) {
-        d = s->delayed.a[0]->ready_at;
+    const struct queue_job *dj = heap_first(&s->delayed);
+    const struct queue_job *lj = heap_first(&s->leased);
+    if (dj) {
+        d = dj->ready_at;
         have = 1;
     }
-    if (s->leased.n && s->leased.a[0]->lease_deadline < d) {
-        d = s->leased.a[0]->lease_deadline;
+    if (lj && lj->lease_deadline < d) {
+        d = lj->lease_deadline;
         have = 1;
     }
     if (have)
@@ -542,9 +488,9 @@ size_t queue_pop(struct queue_set *s, const char *const *names,
         struct queue_job *best = NULL;
         for (size_t i = 0; i < nnames; i++) {
             struct queue *q = queue_lookup(s, names[i], lens[i]);
-            if (!q || !q->ready.n)
+            struct queue_job *cand = q ? heap_first(&q->ready) : NULL;
+            if (!cand)
                 continue;
-            struct queue_job *cand = q->ready.a[0];
             /* strictly higher: a queue named earlier wins a tie */
             if (!best || cand->priority > best->priority)
                 best = cand;
@@ -606,8 +552,7 @@ int queue_touch(struct queue_set *s, const char *id, size_t len,
     if (lease_ms)
         j->lease_ms = lease_ms;
     j->lease_deadline = now + j->lease_ms;
-    heap_up(&s->leased, j->heap_idx);
-    heap_down(&s->leased, j->heap_idx);
+    heap_fix(&s->leased, j, leased_before);
     return 0;
 }
 
@@ -622,18 +567,19 @@ size_t queue_peek(struct queue_set *s, const char *name, size_t len,
      * were taken; the best of them is the next in pop order. */
     size_t cap = 2 * count + 1, nf = 0, got = 0;
     size_t *front = xmalloc(cap * sizeof(*front));
-    if (q->ready.n)
+    if (heap_count(&q->ready))
         front[nf++] = 0;
     while (nf && got < count) {
         size_t bi = 0;
         for (size_t i = 1; i < nf; i++)
-            if (before(HEAP_READY, q->ready.a[front[i]], q->ready.a[front[bi]]))
+            if (ready_before(heap_at(&q->ready, front[i]),
+                             heap_at(&q->ready, front[bi])))
                 bi = i;
         size_t slot = front[bi];
         front[bi] = front[--nf];
-        out[got++] = q->ready.a[slot];
+        out[got++] = heap_at(&q->ready, slot);
         for (size_t c = 2 * slot + 1; c <= 2 * slot + 2; c++)
-            if (c < q->ready.n)
+            if (c < heap_count(&q->ready))
                 front[nf++] = c;
     }
     free(front);
@@ -670,7 +616,7 @@ size_t queue_kick(struct queue_set *s, const char *name, size_t len,
 
 static void add_info(const struct queue *q, uint64_t now, struct queue_info *o)
 {
-    o->ready += q->ready.n;
+    o->ready += heap_count(&q->ready);
     o->delayed += q->ndelayed;
     o->leased += q->nleased;
     o->dead += q->ndead;
@@ -701,7 +647,7 @@ void queue_info(struct queue_set *s, const char *name, size_t len,
 uint64_t queue_ready_count(struct queue_set *s, const char *name, size_t len)
 {
     struct queue *q = queue_lookup(s, name, len);
-    return q ? q->ready.n : 0;
+    return q ? heap_count(&q->ready) : 0;
 }
 
 static int cmp_queue_name(const void *a, const void *b)
@@ -1011,12 +957,12 @@ int queue_replay(struct queue_set *s, uint8_t type, const uint8_t *p, size_t n,
 void queue_replay_done(struct queue_set *s, uint64_t now)
 {
     s->quiet = 1;
-    while (s->leased.n) {
-        struct queue_job *j = s->leased.a[0];
-        leave_state(s, j);
+    struct queue_job *lj;
+    while ((lj = heap_first(&s->leased))) {
+        leave_state(s, lj);
         static const char why[] = "lease lost in a restart";
-        set_reason(j, why, sizeof(why) - 1);
-        end_attempt(s, j, 0, now);
+        set_reason(lj, why, sizeof(why) - 1);
+        end_attempt(s, lj, 0, now);
     }
     /* generated ids continue above every numeric id seen */
     for (size_t i = 0; i < s->njob_buckets; i++)
