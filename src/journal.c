@@ -12,6 +12,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "fsx.h"
+#include "le.h"
 #include "log.h"
 #include "sbuf.h"
 #include "syncer.h"
@@ -56,42 +57,16 @@ struct journal_ckpt {
 
 /* ---- helpers ---- */
 
-static void put32(uint8_t *b, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *b)
-{
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-           (uint32_t)b[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *b)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
 /* Appends one framed record to b. */
 static void frame(struct sbuf *b, uint8_t type, const void *p, size_t n)
 {
     uint8_t h[FRAME_LEN + 1];
-    put32(h, (uint32_t)(n + 1));
+    le_put32(h, (uint32_t)(n + 1));
     h[FRAME_LEN] = type;
     uint32_t crc = crc32c(0, h, 4);
     crc = crc32c(crc, &type, 1);
     crc = crc32c(crc, p, n);
-    put32(h + 4, crc);
+    le_put32(h + 4, crc);
     sbuf_add(b, h, sizeof(h));
     if (n)
         sbuf_add(b, p, n);
@@ -100,7 +75,7 @@ static void frame(struct sbuf *b, uint8_t type, const void *p, size_t n)
 static void header(uint8_t *h, uint64_t gen)
 {
     memcpy(h, MAGIC, 8);
-    put64(h + 8, gen);
+    le_put64(h + 8, gen);
 }
 
 static char *path_of(const struct journal *j, uint64_t gen, const char *ext)
@@ -265,12 +240,12 @@ static size_t parse_record(const uint8_t *b, size_t n, size_t off,
 {
     if (n - off < FRAME_LEN + 1)
         return 0;
-    uint32_t len = get32(b + off);
+    uint32_t len = le_get32(b + off);
     if (len == 0 || len > JOURNAL_MAX_RECORD + 1 || n - off - FRAME_LEN < len)
         return 0;
     uint32_t crc = crc32c(0, b + off, 4);
     crc = crc32c(crc, b + off + FRAME_LEN, len);
-    if (crc != get32(b + off + 4))
+    if (crc != le_get32(b + off + 4))
         return 0;
     *type = b[off + FRAME_LEN];
     *p = b + off + FRAME_LEN + 1;
@@ -300,7 +275,7 @@ static int load_ckpt(struct journal *j, const struct journal_opts *o,
         ret = ERR_IO;
         goto out_free;
     }
-    if (n < HDR_LEN || memcmp(b, MAGIC, 8) != 0 || get64(b + 8) != gen) {
+    if (n < HDR_LEN || memcmp(b, MAGIC, 8) != 0 || le_get64(b + 8) != gen) {
         snprintf(err, errlen, "journal %s: %s: bad header", j->name, path);
         ret = ERR_CORRUPT;
         goto out_free;
@@ -322,7 +297,7 @@ static int load_ckpt(struct journal *j, const struct journal_opts *o,
         }
         off += used;
         if (type == 0) {
-            if (plen != 8 || get64(p) != count || off != n) {
+            if (plen != 8 || le_get64(p) != count || off != n) {
                 snprintf(err, errlen,
                          "journal %s: %s: bad end record at offset %zu",
                          j->name, path, off - used);
@@ -427,7 +402,7 @@ static int open_log(struct journal *j, const struct journal_opts *o,
             goto err_close;
         }
         n = good = HDR_LEN;
-    } else if (memcmp(b, MAGIC, 8) != 0 || get64(b + 8) != gen) {
+    } else if (memcmp(b, MAGIC, 8) != 0 || le_get64(b + 8) != gen) {
         snprintf(err, errlen, "journal %s: %s: bad header", j->name, path);
         ret = ERR_CORRUPT;
         goto err_close;
@@ -711,7 +686,7 @@ int journal_checkpoint(struct journal *j,
         goto err_unlink;
     }
     uint8_t cnt[8];
-    put64(cnt, w.count);
+    le_put64(cnt, w.count);
     frame(&w.buf, 0, cnt, sizeof(cnt));
     what = "write";
     rc = ckpt_flush(&w);

@@ -1,0 +1,62 @@
+/* le.h - little-endian integers in byte buffers.
+ *
+ * Every on-disk format of tincan (segments, indexes, journals of queue, lock
+ * and bus) stores its integers little-endian; these are the one copy of the
+ * byte shuffling. They read and write raw bytes at p, with no alignment
+ * needed and no bounds checks: the caller's reader or writer owns those. On
+ * x86 and arm64 the compiler turns each into one load or store.
+ *
+ * (Named le.h, not endian.h: with -Isrc a src/endian.h would hide the C
+ * library's <endian.h>, which <sys/types.h> includes.) */
+#ifndef TINCAN_LE_H
+#define TINCAN_LE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+static inline void le_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void le_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void le_put64(uint8_t *p, uint64_t v)
+{
+    le_put32(p, (uint32_t)v);
+    le_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint16_t le_get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t le_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t le_get64(const uint8_t *p)
+{
+    return (uint64_t)le_get32(p) | (uint64_t)le_get32(p + 4) << 32;
+}
+
+/* An n-byte unsigned, 0 <= n <= 8, for readers whose field widths vary. */
+static inline uint64_t le_getn(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+#endif
