@@ -4,6 +4,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "fsx.h"
+#include "le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,17 +96,17 @@ void index_encode(const struct index *ix, uint8_t **out, size_t *len)
     n += 4;
     uint8_t *p = xcalloc(1, n);
     memcpy(p, INDEX_MAGIC, 8);
-    segment_put32(p + 8, INDEX_VERSION);
-    segment_put64(p + 16, ix->base);
-    segment_put64(p + 24, ix->end);
-    segment_put64(p + 32, ix->count);
-    segment_put64(p + 40, ix->nsparse);
-    segment_put64(p + 48, ix->ntypes);
+    le_put32(p + 8, INDEX_VERSION);
+    le_put64(p + 16, ix->base);
+    le_put64(p + 24, ix->end);
+    le_put64(p + 32, ix->count);
+    le_put64(p + 40, ix->nsparse);
+    le_put64(p + 48, ix->ntypes);
     size_t o = HDR;
     for (size_t i = 0; i < ix->nsparse; i++, o += SPARSE_SZ) {
-        segment_put64(p + o, ix->sparse[i].position);
-        segment_put64(p + o + 8, ix->sparse[i].time_ms);
-        segment_put32(p + o + 16, ix->sparse[i].offset);
+        le_put64(p + o, ix->sparse[i].position);
+        le_put64(p + o + 8, ix->sparse[i].time_ms);
+        le_put32(p + o + 16, ix->sparse[i].offset);
     }
     size_t post = o;
     for (size_t i = 0; i < ix->ntypes; i++)
@@ -113,21 +114,21 @@ void index_encode(const struct index *ix, uint8_t **out, size_t *len)
     for (size_t i = 0; i < ix->ntypes; i++) {
         const struct index_type *t = &ix->types[i];
         p[o] = t->name_len;
-        segment_put64(p + o + 8, t->count);
-        segment_put64(p + o + 16, t->first_pos);
-        segment_put64(p + o + 24, t->last_pos);
-        segment_put64(p + o + 32, t->first_time);
-        segment_put64(p + o + 40, t->last_time);
-        segment_put64(p + o + 48, t->last_seq);
-        segment_put64(p + o + 56, post);
+        le_put64(p + o + 8, t->count);
+        le_put64(p + o + 16, t->first_pos);
+        le_put64(p + o + 24, t->last_pos);
+        le_put64(p + o + 32, t->first_time);
+        le_put64(p + o + 40, t->last_time);
+        le_put64(p + o + 48, t->last_seq);
+        le_put64(p + o + 56, post);
         memcpy(p + o + TYPE_FIXED, t->name, t->name_len);
         o += TYPE_FIXED + t->name_len;
         for (uint64_t k = 0; k < t->count; k++, post += 8) {
-            segment_put32(p + post, t->post[k].rel);
-            segment_put32(p + post + 4, t->post[k].offset);
+            le_put32(p + post, t->post[k].rel);
+            le_put32(p + post + 4, t->post[k].offset);
         }
     }
-    segment_put32(p + n - 4, crc32c(0, p, n - 4));
+    le_put32(p + n - 4, crc32c(0, p, n - 4));
     *out = p;
     *len = n;
 }
@@ -174,18 +175,18 @@ int index_decode(struct index *ix, const uint8_t *p, size_t n, uint64_t seg_size
 {
     if (n < HDR + 4 || memcmp(p, INDEX_MAGIC, 8) != 0)
         return bad(err, errlen, "bad magic or too short");
-    if (segment_get32(p + 8) != INDEX_VERSION)
+    if (le_get32(p + 8) != INDEX_VERSION)
         return bad(err, errlen, "unknown version");
-    if (segment_get32(p + n - 4) != crc32c(0, p, n - 4))
+    if (le_get32(p + n - 4) != crc32c(0, p, n - 4))
         return bad(err, errlen, "checksum mismatch");
-    if (segment_get64(p + 16) != ix->base)
+    if (le_get64(p + 16) != ix->base)
         return bad(err, errlen, "base position does not match the segment");
-    uint64_t end = segment_get64(p + 24);
+    uint64_t end = le_get64(p + 24);
     if (end != seg_size)
         return bad(err, errlen, "stale: segment size differs");
-    uint64_t count = segment_get64(p + 32);
-    uint64_t nsparse = segment_get64(p + 40);
-    uint64_t ntypes = segment_get64(p + 48);
+    uint64_t count = le_get64(p + 32);
+    uint64_t nsparse = le_get64(p + 40);
+    uint64_t ntypes = le_get64(p + 48);
     size_t body = n - 4;
     if (nsparse > (body - HDR) / SPARSE_SZ || ntypes > body / TYPE_FIXED ||
         count > body / 8)
@@ -196,9 +197,9 @@ int index_decode(struct index *ix, const uint8_t *p, size_t n, uint64_t seg_size
     uint64_t prev = 0;
     for (size_t i = 0; i < nsparse; i++, o += SPARSE_SZ) {
         struct index_sparse *s = &ix->sparse[i];
-        s->position = segment_get64(p + o);
-        s->time_ms = segment_get64(p + o + 8);
-        s->offset = segment_get32(p + o + 16);
+        s->position = le_get64(p + o);
+        s->time_ms = le_get64(p + o + 8);
+        s->offset = le_get32(p + o + 16);
         if (s->position <= prev || s->position < ix->base ||
             s->offset < SEGMENT_HEADER_SIZE || s->offset >= end)
             return bad(err, errlen, "sparse entry out of order");
@@ -212,13 +213,13 @@ int index_decode(struct index *ix, const uint8_t *p, size_t n, uint64_t seg_size
             return bad(err, errlen, "type directory truncated");
         struct index_type *t = &ix->types[i];
         t->name_len = p[o];
-        t->count = segment_get64(p + o + 8);
-        t->first_pos = segment_get64(p + o + 16);
-        t->last_pos = segment_get64(p + o + 24);
-        t->first_time = segment_get64(p + o + 32);
-        t->last_time = segment_get64(p + o + 40);
-        t->last_seq = segment_get64(p + o + 48);
-        t->file_off = segment_get64(p + o + 56);
+        t->count = le_get64(p + o + 8);
+        t->first_pos = le_get64(p + o + 16);
+        t->last_pos = le_get64(p + o + 24);
+        t->first_time = le_get64(p + o + 32);
+        t->last_time = le_get64(p + o + 40);
+        t->last_seq = le_get64(p + o + 48);
+        t->file_off = le_get64(p + o + 56);
         o += TYPE_FIXED;
         if (t->name_len == 0 || body - o < t->name_len)
             return bad(err, errlen, "type name truncated");
@@ -302,8 +303,8 @@ int index_postings(const struct index *ix, const struct index_type *t, uint64_t 
         if (rc)
             return rc;
         for (size_t j = 0; j < k; j++) {
-            out[j].rel = segment_get32(raw + j * 8);
-            out[j].offset = segment_get32(raw + j * 8 + 4);
+            out[j].rel = le_get32(raw + j * 8);
+            out[j].offset = le_get32(raw + j * 8 + 4);
         }
         out += k;
         i += k;

@@ -2,38 +2,28 @@
 
 #include "crc32c.h"
 #include "errors.h"
+#include "le.h"
 
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
 
 void segment_header_encode(uint8_t out[SEGMENT_HEADER_SIZE], uint64_t base)
 {
     memset(out, 0, SEGMENT_HEADER_SIZE);
     memcpy(out, SEGMENT_MAGIC, 8);
-    segment_put32(out + 8, SEGMENT_VERSION);
-    segment_put32(out + 12, SEGMENT_HEADER_SIZE);
-    segment_put64(out + 16, base);
-    segment_put32(out + 28, crc32c(0, out, 28));
+    le_put32(out + 8, SEGMENT_VERSION);
+    le_put32(out + 12, SEGMENT_HEADER_SIZE);
+    le_put64(out + 16, base);
+    le_put32(out + 28, crc32c(0, out, 28));
 }
 
 int segment_header_decode(const uint8_t *p, size_t n, uint64_t *base)
 {
     if (n < SEGMENT_HEADER_SIZE || memcmp(p, SEGMENT_MAGIC, 8) != 0 ||
-        segment_get32(p + 8) != SEGMENT_VERSION ||
-        segment_get32(p + 12) != SEGMENT_HEADER_SIZE ||
-        segment_get32(p + 28) != crc32c(0, p, 28))
+        le_get32(p + 8) != SEGMENT_VERSION ||
+        le_get32(p + 12) != SEGMENT_HEADER_SIZE ||
+        le_get32(p + 28) != crc32c(0, p, 28))
         return ERR_CORRUPT;
-    *base = segment_get64(p + 16);
+    *base = le_get64(p + 16);
     return 0;
 }
 
@@ -48,10 +38,10 @@ size_t segment_headers_size(const struct segment_hdr *hdrs, size_t n)
 void segment_headers_encode(const struct segment_hdr *hdrs, size_t n, uint8_t *out)
 {
     for (size_t i = 0; i < n; i++) {
-        put16(out, (uint16_t)hdrs[i].field_len);
+        le_put16(out, (uint16_t)hdrs[i].field_len);
         memcpy(out + 2, hdrs[i].field, hdrs[i].field_len);
         out += 2 + hdrs[i].field_len;
-        segment_put32(out, (uint32_t)hdrs[i].value_len);
+        le_put32(out, (uint32_t)hdrs[i].value_len);
         memcpy(out + 4, hdrs[i].value, hdrs[i].value_len);
         out += 4 + hdrs[i].value_len;
     }
@@ -64,10 +54,10 @@ static int hdr_at(const char *block, size_t len, size_t *at, struct segment_hdr 
     size_t o = *at;
     if (len - o < 2)
         return 0;
-    size_t fl = get16(p + o);
+    size_t fl = le_get16(p + o);
     if (len - o - 2 < fl + 4)
         return 0;
-    size_t vl = segment_get32(p + o + 2 + fl);
+    size_t vl = le_get32(p + o + 2 + fl);
     if (len - o - 6 - fl < vl)
         return 0;
     h->field = block + o + 2;
@@ -96,16 +86,16 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out)
 {
     size_t len = segment_record_size(r) - SEGMENT_FRAME_SIZE;
     uint8_t *b = out + SEGMENT_FRAME_SIZE;
-    segment_put64(b, r->position);
-    segment_put64(b + 8, r->time_ms);
-    segment_put64(b + 16, r->entry_seq);
+    le_put64(b, r->position);
+    le_put64(b + 8, r->time_ms);
+    le_put64(b + 16, r->entry_seq);
     b[24] = (uint8_t)r->kind;
     b[25] = (uint8_t)r->type_len;
-    put16(b + 26, (uint16_t)r->id_len);
-    put16(b + 28, (uint16_t)r->key_len);
-    put16(b + 30, (uint16_t)r->nheaders);
-    segment_put32(b + 32, (uint32_t)r->headers_len);
-    segment_put32(b + 36, (uint32_t)r->payload_len);
+    le_put16(b + 26, (uint16_t)r->id_len);
+    le_put16(b + 28, (uint16_t)r->key_len);
+    le_put16(b + 30, (uint16_t)r->nheaders);
+    le_put32(b + 32, (uint32_t)r->headers_len);
+    le_put32(b + 36, (uint32_t)r->payload_len);
     uint8_t *v = b + SEGMENT_BODY_FIXED;
 #define PUT(ptr, n)                                                            \
     do {                                                                       \
@@ -119,9 +109,9 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out)
     PUT(r->headers, r->headers_len);
     PUT(r->payload, r->payload_len);
 #undef PUT
-    segment_put32(out, (uint32_t)len);
+    le_put32(out, (uint32_t)len);
     uint32_t crc = crc32c(0, out, 4);
-    segment_put32(out + 4, crc32c(crc, b, len));
+    le_put32(out + 4, crc32c(crc, b, len));
 }
 
 int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
@@ -130,7 +120,7 @@ int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
     *used = SEGMENT_FRAME_SIZE;
     if (n < SEGMENT_FRAME_SIZE)
         return SEGMENT_NEED_MORE;
-    uint32_t len = segment_get32(p);
+    uint32_t len = le_get32(p);
     if (len < SEGMENT_BODY_FIXED + 1 || len > SEGMENT_MAX_BODY)
         return ERR_CORRUPT;
     *used = SEGMENT_FRAME_SIZE + (size_t)len;
@@ -138,18 +128,18 @@ int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
         return SEGMENT_NEED_MORE;
     uint32_t crc = crc32c(0, p, 4);
     const uint8_t *b = p + SEGMENT_FRAME_SIZE;
-    if (crc32c(crc, b, len) != segment_get32(p + 4))
+    if (crc32c(crc, b, len) != le_get32(p + 4))
         return ERR_CORRUPT;
-    r->position = segment_get64(b);
-    r->time_ms = segment_get64(b + 8);
-    r->entry_seq = segment_get64(b + 16);
+    r->position = le_get64(b);
+    r->time_ms = le_get64(b + 8);
+    r->entry_seq = le_get64(b + 16);
     r->kind = b[24];
     r->type_len = b[25];
-    r->id_len = get16(b + 26);
-    r->key_len = get16(b + 28);
-    r->nheaders = get16(b + 30);
-    r->headers_len = segment_get32(b + 32);
-    r->payload_len = segment_get32(b + 36);
+    r->id_len = le_get16(b + 26);
+    r->key_len = le_get16(b + 28);
+    r->nheaders = le_get16(b + 30);
+    r->headers_len = le_get32(b + 32);
+    r->payload_len = le_get32(b + 36);
     uint64_t total = (uint64_t)SEGMENT_BODY_FIXED + r->type_len + r->id_len +
                      r->key_len + r->headers_len + r->payload_len;
     if (total != len || r->type_len == 0 || r->kind > SEGMENT_KIND_COMMAND)

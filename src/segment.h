@@ -96,25 +96,4 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out);
 int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
                           size_t *used);
 
-/* Little-endian helpers shared with index.c. */
-static inline void segment_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void segment_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint32_t segment_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-static inline uint64_t segment_get64(const uint8_t *p)
-{
-    return (uint64_t)segment_get32(p) | (uint64_t)segment_get32(p + 4) << 32;
-}
-
 #endif

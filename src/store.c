@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "fsx.h"
 #include "index.h"
+#include "le.h"
 #include "log.h"
 #include "topic.h"
 
@@ -422,7 +423,7 @@ static uint64_t find_valid_after(struct seg *g, uint64_t bad, uint64_t file_size
         if (fsx_pread_all(g->fd, buf, n, (off_t)base))
             break;
         for (size_t i = 0; i + SEGMENT_FRAME_SIZE <= n; i++) {
-            uint32_t len = segment_get32(buf + i);
+            uint32_t len = le_get32(buf + i);
             if (len < SEGMENT_BODY_FIXED + 1 || len > SEGMENT_MAX_BODY ||
                 base + i + SEGMENT_FRAME_SIZE + len > file_size)
                 continue;

@@ -9,6 +9,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "index.h"
+#include "le.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!fixed)
             return 0;
         memcpy(fixed, data, size);
-        segment_put32(fixed + size - 4, crc32c(0, fixed, size - 4));
+        le_put32(fixed + size - 4, crc32c(0, fixed, size - 4));
         check(fixed, size);
         free(fixed);
     }
@@ -34,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void check(const uint8_t *data, size_t size)
 {
     struct index ix;
-    uint64_t base = size >= 24 ? segment_get64(data + 16) : 1;
-    uint64_t seg = size >= 32 ? segment_get64(data + 24) : 0;
+    uint64_t base = size >= 24 ? le_get64(data + 16) : 1;
+    uint64_t seg = size >= 32 ? le_get64(data + 24) : 0;
     index_init(&ix, base);
     char err[128];
     int rc = index_decode(&ix, data, size, seg, err, sizeof(err));
