@@ -7,6 +7,7 @@
 #include "common.h"
 #include "errors.h"
 #include "heap.h"
+#include "le.h"
 #include "sbuf.h"
 #include "topic.h"
 
@@ -79,23 +80,22 @@ static void put_u8(struct sbuf *b, uint8_t v)
 
 static void put_u16(struct sbuf *b, uint16_t v)
 {
-    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    uint8_t x[2];
+    le_put16(x, v);
     sbuf_add(b, x, 2);
 }
 
 static void put_u32(struct sbuf *b, uint32_t v)
 {
     uint8_t x[4];
-    for (int i = 0; i < 4; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
+    le_put32(x, v);
     sbuf_add(b, x, 4);
 }
 
 static void put_u64(struct sbuf *b, uint64_t v)
 {
     uint8_t x[8];
-    for (int i = 0; i < 8; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
+    le_put64(x, v);
     sbuf_add(b, x, 8);
 }
 
@@ -137,12 +137,7 @@ static const uint8_t *take(struct rd *r, size_t n)
 static uint64_t get_uint(struct rd *r, size_t n)
 {
     const uint8_t *q = take(r, n);
-    uint64_t v = 0;
-    if (!q)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)q[i] << (8 * i);
-    return v;
+    return q ? le_getn(q, n) : 0;
 }
 
 static const char *get_str(struct rd *r, size_t lenbytes, size_t *len)

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "errors.h"
 #include "heap.h"
+#include "le.h"
 
 struct lock_waiter {
     struct lock *lock;        /* the lock waited for */
@@ -437,8 +438,7 @@ uint64_t lock_token_limit(const struct lock_table *t)
 static size_t put64(uint8_t *b, size_t o, uint64_t v)
 {
     if (b)
-        for (int i = 0; i < 8; i++)
-            b[o + (size_t)i] = (uint8_t)(v >> (8 * i));
+        le_put64(b + o, v);
     return o + 8;
 }
 
@@ -447,8 +447,7 @@ static size_t putstr(uint8_t *b, size_t o, const char *s, size_t n)
     if (n > 65535)
         n = 65535; /* callers bound names and owners far below this */
     if (b) {
-        b[o] = (uint8_t)n;
-        b[o + 1] = (uint8_t)(n >> 8);
+        le_put16(b + o, (uint16_t)n);
         if (n)
             memcpy(b + o + 2, s, n);
     }
@@ -467,9 +466,7 @@ static uint64_t get64(struct rd *r)
         r->bad = 1;
         return 0;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->p[r->o + (size_t)i] << (8 * i);
+    uint64_t v = le_get64(r->p + r->o);
     r->o += 8;
     return v;
 }
@@ -480,7 +477,7 @@ static const char *getstr(struct rd *r, size_t *len)
         r->bad = 1;
         return NULL;
     }
-    size_t n = (size_t)r->p[r->o] | (size_t)r->p[r->o + 1] << 8;
+    size_t n = le_get16(r->p + r->o);
     r->o += 2;
     if (r->n - r->o < n) {
         r->bad = 1;

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "errors.h"
 #include "heap.h"
+#include "le.h"
 
 
 struct queue {
@@ -717,15 +718,13 @@ static size_t put8(uint8_t *b, size_t o, uint8_t v)
 
 static size_t put32(uint8_t *b, size_t o, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        b[o + (size_t)i] = (uint8_t)(v >> (8 * i));
+    le_put32(b + o, v);
     return o + 4;
 }
 
 static size_t put64(uint8_t *b, size_t o, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        b[o + (size_t)i] = (uint8_t)(v >> (8 * i));
+    le_put64(b + o, v);
     return o + 8;
 }
 
@@ -816,9 +815,7 @@ static uint64_t get_n(struct rd *r, int bytes)
         r->bad = 1;
         return 0;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->p[r->o + (size_t)i] << (8 * i);
+    uint64_t v = le_getn(r->p + r->o, (size_t)bytes);
     r->o += (size_t)bytes;
     return v;
 }
