@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "cmd_store.h"
 #include "cmd_journal.h"
+#include "cmd_timer.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -417,14 +418,9 @@ static void on_timer(uv_timer_t *t)
 static void arm(void)
 {
     uint64_t deadline;
-    if (!timer)
-        return;
-    if (!bus_next_deadline(set, &deadline)) {
-        uv_timer_stop(timer);
-        return;
-    }
-    uint64_t now = clock_mono_ms();
-    uv_timer_start(timer, on_timer, deadline > now ? deadline - now : 0, 0);
+    if (timer)
+        cmd_timer_arm(timer, on_timer,
+                      bus_next_deadline(set, &deadline) ? &deadline : NULL);
 }
 
 /* The common tail of every command that may have changed the set. */
@@ -1253,11 +1249,6 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
 
 static void bus_stop(void);
 
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
-
 static int bus_start(char *err, size_t errlen)
 {
     memset(&stats, 0, sizeof(stats));
@@ -1283,12 +1274,8 @@ static int bus_start(char *err, size_t errlen)
         bus_stop();
         return -1;
     }
-    timer = xcalloc(1, sizeof(*timer));
-    uv_timer_init(net_loop(), timer);
-    uv_unref((uv_handle_t *)timer);
-    gc_timer = xcalloc(1, sizeof(*gc_timer));
-    uv_timer_init(net_loop(), gc_timer);
-    uv_unref((uv_handle_t *)gc_timer);
+    timer = cmd_timer_new();
+    gc_timer = cmd_timer_new();
     net_on_close(on_client_closed, NULL);
     arm();
     if (store_linked())
@@ -1315,17 +1302,9 @@ static void bus_stop(void)
     }
     if (store_linked())
         store_on_visible(NULL, NULL);
-    if (timer) {
-        uv_timer_stop(timer);
-        uv_close((uv_handle_t *)timer, free_handle);
-        timer = NULL;
-    }
+    cmd_timer_free(&timer);
     net_on_close_remove(on_client_closed, NULL);
-    if (gc_timer) {
-        uv_timer_stop(gc_timer);
-        uv_close((uv_handle_t *)gc_timer, free_handle);
-        gc_timer = NULL;
-    }
+    cmd_timer_free(&gc_timer);
     journal_close(jm.j);
     jm.j = NULL;
     bus_set_free(set);

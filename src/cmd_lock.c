@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "cmd_journal.h"
+#include "cmd_timer.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -163,14 +164,9 @@ static void on_timer(uv_timer_t *t)
 static void arm(void)
 {
     uint64_t deadline;
-    if (!timer)
-        return;
-    if (!lock_next_deadline(table, &deadline)) {
-        uv_timer_stop(timer);
-        return;
-    }
-    uint64_t now = clock_mono_ms();
-    uv_timer_start(timer, on_timer, deadline > now ? deadline - now : 0, 0);
+    if (timer)
+        cmd_timer_arm(timer, on_timer,
+                      lock_next_deadline(table, &deadline) ? &deadline : NULL);
 }
 
 /* ---- parked clients ---- */
@@ -536,18 +532,11 @@ static int lock_start(char *err, size_t errlen)
         lock_stop();
         return -1;
     }
-    timer = xcalloc(1, sizeof(*timer));
-    uv_timer_init(net_loop(), timer);
-    uv_unref((uv_handle_t *)timer);
+    timer = cmd_timer_new();
     arm();
     log_info("locks: %zu held after recovery, next token %" PRIu64,
              lock_count(table), lock_token_next(table));
     return 0;
-}
-
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
 }
 
 static void lock_stop(void)
@@ -560,11 +549,7 @@ static void lock_stop(void)
         reply_error(c, "ERR lock module restarting; retry");
         client_unblock(c);
     }
-    if (timer) {
-        uv_timer_stop(timer);
-        uv_close((uv_handle_t *)timer, free_handle);
-        timer = NULL;
-    }
+    cmd_timer_free(&timer);
     journal_close(jm.j);
     jm.j = NULL;
     lock_table_free(table);

@@ -29,6 +29,7 @@
 #include "chunk.h"
 #include "clock.h"
 #include "cmd_journal.h"
+#include "cmd_timer.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -258,14 +259,9 @@ static void on_timer(uv_timer_t *t)
 static void arm(void)
 {
     uint64_t deadline;
-    if (!timer)
-        return;
-    if (!queue_next_deadline(set, &deadline)) {
-        uv_timer_stop(timer);
-        return;
-    }
-    uint64_t now = clock_mono_ms();
-    uv_timer_start(timer, on_timer, deadline > now ? deadline - now : 0, 0);
+    if (timer)
+        cmd_timer_arm(timer, on_timer,
+                      queue_next_deadline(set, &deadline) ? &deadline : NULL);
 }
 
 /* The common tail of every command that may have changed the set. */
@@ -945,18 +941,11 @@ static int queue_start(char *err, size_t errlen)
         queue_stop();
         return -1;
     }
-    timer = xcalloc(1, sizeof(*timer));
-    uv_timer_init(net_loop(), timer);
-    uv_unref((uv_handle_t *)timer);
+    timer = cmd_timer_new();
     arm();
     log_info("queues: %zu jobs in %zu queues after recovery",
              queue_job_count(set), queue_count(set));
     return 0;
-}
-
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
 }
 
 static void queue_stop(void)
@@ -967,11 +956,7 @@ static void queue_stop(void)
         reply_error(c, "ERR queue module stopping; retry");
         client_unblock(c);
     }
-    if (timer) {
-        uv_timer_stop(timer);
-        uv_close((uv_handle_t *)timer, free_handle);
-        timer = NULL;
-    }
+    cmd_timer_free(&timer);
     journal_close(jm.j);
     jm.j = NULL;
     queue_set_free(set);
