@@ -526,17 +526,6 @@ static void on_visible(void *ctx, uint64_t visible)
 
 /* ---- argument parsing ---- */
 
-static int parse_name(struct client *c, const struct arg *a, const char *what,
-                      size_t max)
-{
-    if (a->len == 0 || a->len > max) {
-        reply_errorf(c, "ERR %s must be 1 to %zu bytes (got %zu)", what, max,
-                     a->len);
-        return -1;
-    }
-    return 0;
-}
-
 static int parse_range(struct client *c, const struct arg *a, const char *name,
                        int64_t min, int64_t max, const char *unit, int64_t *out)
 {
@@ -624,7 +613,7 @@ static int parse_point(struct client *c, const struct arg *a,
  * there is none. */
 static struct bus_sub *find_sub(struct client *c, const struct arg *a)
 {
-    if (parse_name(c, a, "subscription name", BUS_NAME_MAX) < 0)
+    if (arg_len(c, a, "subscription name", BUS_NAME_MAX) < 0)
         return NULL;
     struct bus_sub *sub = bus_find(set, a->ptr, a->len);
     if (!sub)
@@ -648,7 +637,7 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
     struct bus_sub_args a = {0};
     int64_t v;
     if (store_ok(c) < 0 ||
-        parse_name(c, &argv[1], "subscription name", BUS_NAME_MAX) < 0)
+        arg_len(c, &argv[1], "subscription name", BUS_NAME_MAX) < 0)
         return;
     int i = 2;
     for (; i < argc && !is_sub_option(&argv[i]); i++) {
@@ -743,7 +732,7 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
 {
     int64_t count = 1, block = -1;
     if (store_ok(c) < 0 ||
-        parse_name(c, &argv[2], "consumer name", BUS_CONSUMER_MAX) < 0)
+        arg_len(c, &argv[2], "consumer name", BUS_CONSUMER_MAX) < 0)
         return;
     struct bus_sub *sub = find_sub(c, &argv[1]);
     if (!sub)
@@ -935,7 +924,7 @@ static void cmd_ev_pending(struct client *c, int argc, struct arg *argv)
     int i = 2;
     if (i < argc && !(arg_is(&argv[i], "count") && i + 1 < argc)) {
         consumer = &argv[i++];
-        if (parse_name(c, consumer, "consumer name", BUS_CONSUMER_MAX) < 0)
+        if (arg_len(c, consumer, "consumer name", BUS_CONSUMER_MAX) < 0)
             return;
     }
     for (; i < argc; i += 2) {

@@ -200,22 +200,12 @@ static void on_wait_disconnect(struct client *c, void *ctx)
 
 static int parse_name(struct client *c, const struct arg *a)
 {
-    if (a->len == 0 || a->len > LOCK_NAME_MAX) {
-        reply_errorf(c, "ERR name must be 1 to %d bytes (got %zu)",
-                     LOCK_NAME_MAX, a->len);
-        return -1;
-    }
-    return 0;
+    return arg_len(c, a, "name", LOCK_NAME_MAX);
 }
 
 static int parse_owner(struct client *c, const struct arg *a)
 {
-    if (a->len == 0 || a->len > LOCK_OWNER_MAX) {
-        reply_errorf(c, "ERR owner must be 1 to %d bytes (got %zu)",
-                     LOCK_OWNER_MAX, a->len);
-        return -1;
-    }
-    return 0;
+    return arg_len(c, a, "owner", LOCK_OWNER_MAX);
 }
 
 static int parse_ttl(struct client *c, const struct arg *a, uint64_t *ttl)

@@ -278,22 +278,12 @@ static void after_change(void)
 
 static int parse_queue(struct client *c, const struct arg *a)
 {
-    if (a->len == 0 || a->len > QUEUE_NAME_MAX) {
-        reply_errorf(c, "ERR queue name must be 1 to %d bytes (got %zu)",
-                     QUEUE_NAME_MAX, a->len);
-        return -1;
-    }
-    return 0;
+    return arg_len(c, a, "queue name", QUEUE_NAME_MAX);
 }
 
 static int parse_id(struct client *c, const struct arg *a)
 {
-    if (a->len == 0 || a->len > QUEUE_ID_MAX) {
-        reply_errorf(c, "ERR job id must be 1 to %d bytes (got %zu)",
-                     QUEUE_ID_MAX, a->len);
-        return -1;
-    }
-    return 0;
+    return arg_len(c, a, "job id", QUEUE_ID_MAX);
 }
 
 /* An integer option in [min, max]; replies "-ERR NAME must be min..max

@@ -351,6 +351,16 @@ int arg_i64(struct client *c, const struct arg *a, const char *what, int64_t min
     return -1;
 }
 
+int arg_len(struct client *c, const struct arg *a, const char *what, size_t max)
+{
+    if (a->len == 0 || a->len > max) {
+        reply_errorf(c, "ERR %s must be 1 to %zu bytes (got %zu)", what, max,
+                     a->len);
+        return -1;
+    }
+    return 0;
+}
+
 int arg_u64(struct client *c, const struct arg *a, const char *what,
             uint64_t *out)
 {

@@ -114,6 +114,9 @@ int arg_i64(struct client *c, const struct arg *a, const char *what, int64_t min
             int64_t max, int64_t *out);
 int arg_u64(struct client *c, const struct arg *a, const char *what,
             uint64_t *out);
+/* 0 if a is 1 to max bytes long; else replies "-ERR <what> must be 1 to
+ * <max> bytes (got <len>)" and returns -1. */
+int arg_len(struct client *c, const struct arg *a, const char *what, size_t max);
 /* Pure parser: 0 and *out on success, -1 if not a whole decimal int64. */
 int arg_parse_i64(const char *p, size_t n, int64_t *out);
 
