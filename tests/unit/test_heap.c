@@ -176,5 +176,6 @@ int main(int argc, char **argv)
                      (struct test[]){T(empty_heap),
                                      T(pops_in_order_with_ties_broken),
                                      T(remove_from_the_middle_and_fix),
-                                     T(random_against_an_array), {0}});
+                                     T(random_against_an_array),
+                                     {0}});
 }
