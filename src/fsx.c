@@ -42,10 +42,12 @@ struct pending {
     unsigned char *old;  /* owned: previous content of [off, off+old_len) */
     size_t old_len;      /* bytes of the range that existed before */
     off_t old_size;      /* file size before the write */
+    uint64_t seq;        /* order of the write among all tracked writes */
 };
 static int tracking;
 static struct pending *pend;
 static size_t npend, cappend;
+static uint64_t pend_seq; /* seq of the last tracked write */
 static char **fd_paths; /* fd -> path it was opened with (tracking only) */
 static size_t nfd_paths;
 
@@ -165,7 +167,7 @@ static void record_write(int fd, off_t off, size_t n)
         if (off < 0)
             return;
     }
-    struct pending p = {xstrdup(path), off, n, NULL, 0, st.st_size};
+    struct pending p = {.path = xstrdup(path), .off = off, .len = n, .old_size = st.st_size};
     if (off < st.st_size) {
         p.old_len = (size_t)(st.st_size - off) < n ? (size_t)(st.st_size - off) : n;
         p.old = xmalloc(p.old_len);
@@ -178,6 +180,7 @@ static void record_write(int fd, off_t off, size_t n)
         cappend = cappend ? cappend * 2 : 64;
         pend = xrealloc(pend, cappend * sizeof(*pend));
     }
+    p.seq = ++pend_seq;
     pend[npend++] = p;
 }
 
@@ -191,11 +194,13 @@ static void record_written(size_t got)
     }
 }
 
-static void forget_path(const char *path)
+/* A sync of path made the writes up to seq upto durable (not the later ones:
+ * syncs run on other threads while the loop writes). */
+static void forget_path(const char *path, uint64_t upto)
 {
     size_t j = 0;
     for (size_t i = 0; i < npend; i++) {
-        if (strcmp(pend[i].path, path) == 0) {
+        if (pend[i].seq <= upto && strcmp(pend[i].path, path) == 0) {
             free(pend[i].path);
             free(pend[i].old);
         } else {
@@ -296,12 +301,15 @@ static int do_sync(int fd, int data_only)
     int err = enter(FSX_SYNC);
     if (err)
         return fail(err);
+    pthread_mutex_lock(&mu);
+    uint64_t upto = pend_seq;
+    pthread_mutex_unlock(&mu);
     int r = data_only ? fdatasync(fd) : fsync(fd);
     if (r != 0)
         return -errno;
     pthread_mutex_lock(&mu);
     if (tracking && path_of(fd))
-        forget_path(path_of(fd));
+        forget_path(path_of(fd), upto);
     pthread_mutex_unlock(&mu);
     return 0;
 }
@@ -325,7 +333,7 @@ int fsx_rename(const char *from, const char *to)
         return -errno;
     pthread_mutex_lock(&mu);
     if (tracking) {
-        forget_path(to);
+        forget_path(to, UINT64_MAX);
         for (size_t i = 0; i < npend; i++)
             if (strcmp(pend[i].path, from) == 0) {
                 free(pend[i].path);
@@ -374,7 +382,7 @@ int fsx_unlink(const char *path)
         return -errno;
     pthread_mutex_lock(&mu);
     if (tracking)
-        forget_path(path);
+        forget_path(path, UINT64_MAX);
     pthread_mutex_unlock(&mu);
     return 0;
 }
@@ -443,6 +451,27 @@ int fsx_pwrite_all(int fd, const void *p, size_t n, off_t off)
         off += r;
     }
     return 0;
+}
+
+int fsx_zero_fill(int fd, off_t off, size_t n)
+{
+    static const char zeros[64 * 1024];
+    while (n) {
+        size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+        int rc = fsx_pwrite_all(fd, zeros, k, off);
+        if (rc)
+            return rc;
+        off += (off_t)k;
+        n -= k;
+    }
+    return 0;
+}
+
+size_t fsx_nonzero_len(const uint8_t *buf, size_t n)
+{
+    while (n && buf[n - 1] == 0)
+        n--;
+    return n;
 }
 
 int fsx_pread_all(int fd, void *p, size_t n, off_t off)

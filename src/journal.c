@@ -35,7 +35,10 @@ struct journal {
                                the turn's commits; heap, freed on close */
     int fd;                 /* current log, -1 if none */
     uint64_t gen;           /* generation of the current log */
-    uint64_t log_bytes;     /* bytes, size of the current log */
+    uint64_t log_bytes;     /* bytes, end of the current log's records */
+    uint64_t file_end;      /* bytes: the log file's size; the part past
+                               log_bytes is zeros written ahead (prealloc) */
+    uint64_t prealloc;      /* bytes of zeros written ahead at a time */
     uint64_t ckpt_bytes;    /* bytes, the current generation's checkpoint */
     uint64_t seq;           /* records appended since open (sync seq) */
     uint64_t requested;     /* highest seq a sync was requested for */
@@ -198,7 +201,17 @@ int journal_append(struct journal *j, uint8_t type, const void *p, size_t n,
     }
     sbuf_clear(&j->scratch);
     frame(&j->scratch, type, p, n);
-    int rc = fsx_pwrite_all(j->fd, j->scratch.data, j->scratch.len,
+    int rc = 0;
+    if (j->log_bytes + j->scratch.len > j->file_end) {
+        /* write zeros ahead, so that the fdatasyncs of the next appends
+         * overwrite allocated blocks and never have to write the inode */
+        uint64_t end = j->log_bytes + j->scratch.len + j->prealloc;
+        rc = fsx_zero_fill(j->fd, (off_t)j->file_end, end - j->file_end);
+        if (rc == 0)
+            j->file_end = end;
+    }
+    if (rc == 0)
+        rc = fsx_pwrite_all(j->fd, j->scratch.data, j->scratch.len,
                             (off_t)j->log_bytes);
     if (rc < 0) {
         log_error("journal %s: write %s.%016" PRIx64 ".log at %" PRIu64 ": %s",
@@ -369,7 +382,7 @@ static int open_log(struct journal *j, const struct journal_opts *o,
             return code_of(fd);
         j->fd = fd;
         j->gen = gen;
-        j->log_bytes = HDR_LEN;
+        j->log_bytes = j->file_end = HDR_LEN;
         return 0;
     }
     if (fd < 0) {
@@ -424,6 +437,9 @@ static int open_log(struct journal *j, const struct journal_opts *o,
         }
         good += used;
     }
+    /* zeros past the last record were written ahead (preallocation); only
+     * other bytes are a torn write */
+    size_t torn = fsx_nonzero_len(b + good, n - good);
     if (good < n) {
         rc = fsx_ftruncate(fd, (off_t)good);
         if (rc == 0)
@@ -434,14 +450,16 @@ static int open_log(struct journal *j, const struct journal_opts *o,
             ret = ERR_IO;
             goto err_close;
         }
-        j->truncated = n - good;
+    }
+    if (torn) {
+        j->truncated = torn;
         log_warn("journal %s: %s: cut a torn tail of %zu bytes at offset %zu "
                  "(a write interrupted by a crash)",
-                 j->name, path, n - good, good);
+                 j->name, path, torn, good);
     }
     j->fd = fd;
     j->gen = gen;
-    j->log_bytes = good;
+    j->log_bytes = j->file_end = good;
     goto out_free;
 err_close:
     fsx_close(fd);
@@ -512,6 +530,13 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *err,
     j->loop = o->loop;
     j->mode = o->fsync_mode;
     j->compact_bytes = o->compact_bytes ? o->compact_bytes : 8u << 20;
+    /* a quarter of a compaction's worth ahead, 4 KiB..1 MiB: disk use stays
+     * bounded by the live state plus that */
+    j->prealloc = j->compact_bytes / 4;
+    if (j->prealloc < 4096)
+        j->prealloc = 4096;
+    if (j->prealloc > (1u << 20))
+        j->prealloc = 1u << 20;
     j->fd = -1;
     sbuf_init(&j->scratch);
     snprintf(j->src_name, sizeof(j->src_name), "journal:%s", o->name);
@@ -549,7 +574,7 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *err,
         }
         j->fd = fd;
         j->gen = 1;
-        j->log_bytes = HDR_LEN;
+        j->log_bytes = j->file_end = HDR_LEN;
         gen = 1;
     } else {
         gen = ckpt_gen > log_gen ? ckpt_gen : log_gen;
@@ -616,8 +641,13 @@ void journal_close(struct journal *j)
         syncer_wait_idle(j->syncer);
         syncer_free(j->syncer);
     }
-    if (j->fd >= 0)
+    if (j->fd >= 0) {
+        /* a clean stop leaves no zeros behind (a crash may: open drops
+         * them) */
+        if (!j->err && j->file_end > j->log_bytes)
+            fsx_ftruncate(j->fd, (off_t)j->log_bytes);
         fsx_close(j->fd);
+    }
     sbuf_deinit(&j->scratch);
     free(j->dir);
     free(j->name);
@@ -721,7 +751,7 @@ int journal_checkpoint(struct journal *j,
     uint64_t old_gen = j->gen;
     j->fd = fd;
     j->gen = gen;
-    j->log_bytes = HDR_LEN;
+    j->log_bytes = j->file_end = HDR_LEN;
     j->ckpt_bytes = w.off;
     fsx_close(old_fd);
     j->requested = j->seq;

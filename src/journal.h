@@ -28,6 +28,11 @@
  * corruption: the journal refuses to open. A log's torn tail (a crash in the
  * middle of an append) is cut at the last good record, fsynced and logged.
  *
+ * The log is written ahead with zeros (journal.c: prealloc), so that appends
+ * overwrite allocated blocks and an fdatasync never has to write the inode; a
+ * clean close trims them, and open drops a zero tail silently (it is not a
+ * torn write).
+ *
  * Durability: every append is written to the file at once (so it survives
  * kill -9). journal_commit() asks the sync thread (syncer) for an fdatasync
  * covering everything appended so far and returns the seq the caller holds

@@ -19,11 +19,20 @@
 
 #define READ_CHUNK (1u << 20) /* bytes read at a time when scanning */
 
+/* Bytes of zeros written ahead of the open segment's end. Appends then
+ * overwrite allocated blocks, and an fdatasync writes data and flushes, but
+ * never has to write the inode for a new file size: on ext4 that was one
+ * device round trip in three per sync. A crash may leave a zero tail; open
+ * drops it, a clean close and sealing trim it. */
+#define STORE_PREALLOC (1u << 20)
+
 struct seg {
     uint64_t base;     /* first position it may hold (its file name) */
     int fd;            /* O_RDWR for the open segment, kept for reads */
     uint64_t size;     /* bytes: open = end of the last good record;
                           sealed = file size */
+    uint64_t file_end; /* open: the file's size; the part past size is zeros
+                          written ahead (see STORE_PREALLOC) */
     struct index ix;
 };
 
@@ -476,6 +485,24 @@ static int quarantine(struct store *s, struct seg *g, uint64_t from, uint64_t to
     return 0;
 }
 
+/* Bytes of [from, to) of fd up to its last byte that is not zero, in *torn. */
+static int nonzero_tail(int fd, uint64_t from, uint64_t to, uint64_t *torn)
+{
+    uint8_t buf[64 * 1024];
+    *torn = 0;
+    for (uint64_t off = from; off < to;) {
+        size_t k = to - off < sizeof(buf) ? (size_t)(to - off) : sizeof(buf);
+        int rc = fsx_pread_all(fd, buf, k, (off_t)off);
+        if (rc)
+            return rc;
+        size_t nz = fsx_nonzero_len(buf, k);
+        if (nz)
+            *torn = off + nz - from;
+        off += k;
+    }
+    return 0;
+}
+
 /* Scans a whole segment into g->ix. Open segment: a torn tail is cut (and
  * counted in *cut); sealed segment: any bad byte is damage. */
 static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
@@ -496,8 +523,12 @@ static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
         uint64_t next = find_valid_after(g, stop, file_size,
                                          g->ix.count ? g->ix.last_pos : 0);
         if (!next && is_open) {
-            /* torn or zero-filled tail of the open segment: cut it */
-            rc = fsx_ftruncate(g->fd, (off_t)stop);
+            /* torn or zero-filled tail of the open segment: cut it; only
+             * bytes other than zeros (written ahead) were a torn write */
+            uint64_t torn;
+            rc = nonzero_tail(g->fd, stop, file_size, &torn);
+            if (!rc)
+                rc = fsx_ftruncate(g->fd, (off_t)stop);
             if (!rc)
                 rc = fsx_fdatasync(g->fd);
             if (rc) {
@@ -505,10 +536,11 @@ static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
                          name, strerror(-rc));
                 return ERR_IO;
             }
-            log_warn("store: segment %s: cut a torn tail of %" PRIu64
-                     " bytes at offset %" PRIu64 " (last good position %" PRIu64 ")",
-                     name, file_size - stop, stop, g->ix.last_pos);
-            *cut += file_size - stop;
+            if (torn)
+                log_warn("store: segment %s: cut a torn tail of %" PRIu64
+                         " bytes at offset %" PRIu64 " (last good position %" PRIu64 ")",
+                         name, torn, stop, g->ix.last_pos);
+            *cut += torn;
             file_size = stop;
             break;
         }
@@ -527,6 +559,7 @@ static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
         g->ix.sparse_next = 1; /* reads must be able to start past the hole */
     }
     g->size = is_open ? g->ix.end : file_size;
+    g->file_end = file_size;
     if (!is_open)
         g->ix.end = file_size;
     return 0;
@@ -590,7 +623,7 @@ static int seg_create(struct store *s, uint64_t base, char *err, size_t errlen)
     }
     struct seg *g = seg_push(s, base);
     g->fd = fd;
-    g->size = SEGMENT_HEADER_SIZE;
+    g->size = g->file_end = SEGMENT_HEADER_SIZE;
     return 0;
 }
 
@@ -759,7 +792,7 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
                     goto err_free;
                 }
                 cut += (uint64_t)size;
-                g->size = SEGMENT_HEADER_SIZE;
+                g->size = g->file_end = SEGMENT_HEADER_SIZE;
                 continue;
             }
             snprintf(err, errlen, "segment %s: bad file header", name);
@@ -827,9 +860,14 @@ void store_close(struct store *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->nsegs; i++) {
-        index_deinit(&s->segs[i].ix);
-        if (s->segs[i].fd >= 0)
-            fsx_close(s->segs[i].fd);
+        struct seg *g = &s->segs[i];
+        index_deinit(&g->ix);
+        if (g->fd < 0)
+            continue;
+        /* a clean stop leaves no zeros behind */
+        if (!s->ro_err && g->file_end > g->size)
+            fsx_ftruncate(g->fd, (off_t)g->size);
+        fsx_close(g->fd);
     }
     for (size_t i = 0; i < s->dfifo_n; i++)
         free(s->dfifo[(s->dfifo_head + i) % s->dfifo_cap]);
@@ -848,9 +886,15 @@ static int seal(struct store *s, char *err, size_t errlen)
 {
     struct seg *g = &s->segs[s->nsegs - 1];
     char name[64], path[4200], why[160];
-    int rc = fsx_fdatasync(g->fd);
+    const char *op = "ftruncate";
+    int rc = g->file_end > g->size ? fsx_ftruncate(g->fd, (off_t)g->size) : 0;
+    if (!rc) {
+        g->file_end = g->size; /* a sealed segment ends with its last record */
+        op = "fdatasync";
+        rc = fsx_fdatasync(g->fd);
+    }
     if (rc) {
-        set_readonly(s, "fdatasync", rc);
+        set_readonly(s, op, rc);
         return store_readonly(s, err, errlen);
     }
     uint64_t base = g->base;
@@ -935,10 +979,24 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
     segment_headers_encode(pub->hdrs, pub->nhdrs, hb);
     r.headers = (const char *)hb;
     segment_record_encode(&r, s->wbuf);
-    rc = fsx_pwrite_all(g->fd, s->wbuf, size, (off_t)g->size);
+    rc = 0;
+    if (g->size + size > g->file_end) {
+        uint64_t end = g->size + size + STORE_PREALLOC;
+        if (end > s->cfg.segment_size)
+            end = g->size + size > s->cfg.segment_size ? g->size + size
+                                                        : s->cfg.segment_size;
+        rc = fsx_zero_fill(g->fd, (off_t)g->file_end, end - g->file_end);
+        if (!rc)
+            g->file_end = end;
+    }
+    if (!rc)
+        rc = fsx_pwrite_all(g->fd, s->wbuf, size, (off_t)g->size);
     if (rc == -ENOSPC) {
-        /* cut what part of the record made it, so the file ends cleanly */
+        /* cut what part of the record (or of the zeros) made it, so the
+         * file ends cleanly */
         int trc = fsx_ftruncate(g->fd, (off_t)g->size);
+        if (!trc)
+            g->file_end = g->size;
         if (trc) {
             set_readonly(s, "ftruncate", trc);
             return store_readonly(s, err, errlen);

@@ -85,6 +85,15 @@ static off_t file_size(const char *p)
     return stat(p, &st) == 0 ? st.st_size : -1;
 }
 
+/* Where the records of a store with one segment end: the file goes on with
+ * zeros written ahead until the store is closed. */
+static off_t data_end(struct store *s)
+{
+    struct store_stats st;
+    store_stats(s, &st);
+    return (off_t)st.bytes;
+}
+
 static void copy_file(const char *from, const char *to)
 {
     char cmd[1024];
@@ -304,9 +313,9 @@ TEST(truncate_every_byte)
     struct store *s = open_store(1 << 20, 0);
     pub(s, "t", NULL, "first", 1000);
     pub(s, "t", NULL, "second", 1000);
-    off_t before_last = file_size(seg1());
+    off_t before_last = data_end(s);
     pub(s, "t", "id3", "third-event", 1000);
-    off_t full = file_size(seg1());
+    off_t full = data_end(s);
     store_close(s);
     char saved[400];
     snprintf(saved, sizeof(saved), "%s/saved", test_dir());
@@ -338,24 +347,44 @@ TEST(truncate_every_byte)
     }
 }
 
+/* A zero tail is what writing ahead leaves after a crash: dropped at open
+ * without counting as torn. Garbage before the zeros is torn, and only it is
+ * counted. */
 TEST(zero_filled_tail)
 {
     struct store *s = open_store(1 << 20, 0);
     pub(s, "t", NULL, "one", 1000);
     pub(s, "t", NULL, "two", 1000);
+    off_t sz = data_end(s);
+    ASSERT_TRUE(file_size(seg1()) > sz); /* zeros written ahead while open */
+    char crashed[400];
+    snprintf(crashed, sizeof(crashed), "%s/crashed", test_dir());
+    copy_file(seg1(), crashed); /* the file as a kill -9 leaves it */
     store_close(s);
-    off_t sz = file_size(seg1());
-    int fd = open(seg1(), O_WRONLY);
-    char z[5000] = {0};
-    ASSERT_EQ_INT((int)sizeof(z), (int)pwrite(fd, z, sizeof(z), sz));
-    close(fd);
+    ASSERT_EQ_INT((int)sz, (int)file_size(seg1())); /* a clean close trims */
+    copy_file(crashed, seg1());
     s = open_store(1 << 20, 0);
     struct store_stats st;
     store_stats(s, &st);
     ASSERT_EQ_U64(2, st.events);
-    ASSERT_EQ_U64(5000, st.recovered_cut_bytes);
-    ASSERT_EQ_INT((int)sz, (int)file_size(seg1()));
+    ASSERT_EQ_U64(0, st.recovered_cut_bytes);
     ASSERT_TRUE(pub(s, "t", NULL, "three", 1000) > 2);
+    expect_payload(s, 3, "three");
+    store_close(s);
+
+    /* 7 torn bytes, then zeros */
+    sz = file_size(seg1());
+    int fd = open(seg1(), O_WRONLY);
+    char z[5000] = {0};
+    memset(z, 0x5a, 7);
+    ASSERT_EQ_INT((int)sizeof(z), (int)pwrite(fd, z, sizeof(z), sz));
+    close(fd);
+    s = open_store(1 << 20, 0);
+    store_stats(s, &st);
+    ASSERT_EQ_U64(3, st.events);
+    ASSERT_EQ_U64(7, st.recovered_cut_bytes);
+    ASSERT_EQ_INT((int)sz, (int)file_size(seg1()));
+    expect_payload(s, 3, "three");
     store_close(s);
 }
 
@@ -363,7 +392,7 @@ TEST(flipped_crc_mid_file_refuses_then_repairs)
 {
     struct store *s = open_store(1 << 20, 0);
     pub(s, "t", NULL, "one", 1000);
-    off_t second = file_size(seg1());
+    off_t second = data_end(s);
     pub(s, "t", NULL, "two", 1000);
     pub(s, "t", NULL, "three", 1000);
     store_close(s);
