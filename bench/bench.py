@@ -187,6 +187,7 @@ class Ctx:
         d = self._workdir(name)
         out, err = d / "stdout", d / "stderr"
         with open(out, "wb") as o, open(err, "wb") as e:
+            t0 = time.monotonic()
             proc = subprocess.Popen([str(TINCAN_BIN), "--port", "0", "--bind", "127.0.0.1",
                                      "--dir", str(d / "data")] + [str(a) for a in args],
                                     stdout=o, stderr=e, stdin=subprocess.DEVNULL)
@@ -197,10 +198,11 @@ class Ctx:
                 m = re.search(rb"tincan ready port=(\d+) pid=(\d+)", out.read_bytes())
                 if m and int(m.group(2)) == proc.pid:
                     srv = Server(name, proc, int(m.group(1)), d, err)
+                    srv.start_ms = (time.monotonic() - t0) * 1000  # +- 5 ms polling
                 elif proc.poll() is not None:
                     raise RuntimeError("tincan-server exited: %s" % err.read_text()[-2000:])
                 else:
-                    time.sleep(0.02)
+                    time.sleep(0.005)
             if srv is None:
                 raise RuntimeError("tincan-server: no readiness line in %.0f s" % START_TIMEOUT)
             yield srv

@@ -9,17 +9,18 @@ History reads: EV.RANGE of one type COUNT 1000 vs XRANGE s - + COUNT 1000 on
 a stream of the same 20000 events (the reply shapes differ: tincan sends 9
 fields per event, the stream entry 1). Target >= 1x.
 
-Memory and restart: RSS after BENCH_STORE_EVENTS (default 1M, scaled) stored
-100-byte events vs Redis with the same stream (target: tincan <= 1/10 of
-Redis), and the store's open time when restarted on that data dir (the issue's
-target is < 1 s at 10M events; only the open segment is scanned, so the time
+Memory and restart: RSS after BENCH_STORE_EVENTS (default 10M, the issue's
+size; scaled) stored 100-byte events vs Redis with the same stream (target:
+tincan <= 1/10 of Redis), and the restart on that data dir: the store's open
+time (EV.INFO open_ms) and the whole start until the first PING answers
+(target < 1 s at 10M events; only the open segment is scanned, so the time
 is bounded by segment-size, not by history).
 """
 
 import os
 import socket
 
-EVENTS = int(os.environ.get("BENCH_STORE_EVENTS", "1000000"))
+EVENTS = int(os.environ.get("BENCH_STORE_EVENTS", "10000000"))
 
 TITLE = "Event store (issue 3)"
 
@@ -103,11 +104,19 @@ def memory_and_restart(ctx):
                   peer_name="redis stream", unit="KiB", target=10.0,
                   higher_is_better=False, notes="ratio = redis / tincan")
         data = str(t.dir / "data")
-    with ctx.tincan(["--dir", data]) as t2:
-        ms = ev_info(t2, "open_ms")
-        events = ev_info(t2, "events")
+    opens, starts = [], []
+    for _ in range(ctx.rounds):
+        with ctx.tincan(["--dir", data]) as t2:
+            opens.append(ev_info(t2, "open_ms"))
+            starts.append(round(t2.start_ms))
+            events = ev_info(t2, "events")
     restart = Row(name="store open at restart, %d events" % events,
                   command="tincan-server --dir <the data above>; EV.INFO open_ms",
-                  tincan=[ms], peer=[], unit="ms", higher_is_better=False,
+                  tincan=opens, peer=[], unit="ms", higher_is_better=False,
                   target_text="< 1000 ms at 10M events")
-    return [mem, restart]
+    start = Row(name="restart until ready, %d events" % events,
+                command="tincan-server --dir <the data above>: exec until the "
+                        "readiness line (polled every 5 ms)",
+                tincan=starts, peer=[], unit="ms", higher_is_better=False,
+                target_text="< 1000 ms at 10M events")
+    return [mem, restart, start]

@@ -29,7 +29,9 @@
  *
  * Cycle modes run for --seconds; the others until --count events are done
  * (consume modes: until the subscription or group is empty), bounded by
- * --seconds as a time limit. Prints one JSON line:
+ * --seconds as a time limit. The clock starts once every client is connected
+ * and stops when the work is done (bus-e2e: when the last event of --count
+ * is acked, not when idle consumers notice). Prints one JSON line:
  *   {"mode": ..., "ops": N, "seconds": S, "ops_per_s": R, "errors": E,
  *    "error": "first error text"}
  * Exit status 1 when any client failed (the JSON line still comes first).
@@ -74,7 +76,10 @@ static struct opts o = {
 };
 
 static char *payload;
+static double t_start;                  /* monotonic s: all connected, go */
 static double deadline;                 /* monotonic s: every loop stops here */
+static double t_done;                   /* when --count events were consumed */
+static pthread_barrier_t gate;          /* every client connected, and main */
 static atomic_llong ops_done;           /* ops counted by every thread */
 static atomic_llong published;          /* bus-e2e publishers' progress */
 static atomic_int errors;
@@ -99,6 +104,14 @@ static void fail(const char *what, const char *detail)
         pthread_mutex_unlock(&error_lock);
     }
     atomic_store(&stop_all, true);
+}
+
+/* Every client calls this once, connected or not: the clock starts when all
+ * are connected (connecting is not what is measured). */
+static void start_gate(void)
+{
+    pthread_barrier_wait(&gate); /* all connected; main sets the clock */
+    pthread_barrier_wait(&gate); /* clock set */
 }
 
 static bool running(void)
@@ -376,6 +389,7 @@ static void *run_cycles(void *arg)
 {
     struct client *cl = arg;
     redisContext *c = resp_connect();
+    start_gate();
     long n = (long)cl->index * 100000000L;
     while (c && running()) {
         if (!cl->cycle(c, ++n)) {
@@ -394,7 +408,9 @@ static void *run_beanstalkd(void *arg)
 {
     (void)arg;
     struct line_conn lc;
-    if (!line_connect(&lc))
+    bool ok = line_connect(&lc);
+    start_gate();
+    if (!ok)
         return NULL;
     char put[64 + 4096];
     int hl = snprintf(put, 64, "put 100 0 60 %zu\r\n", o.payload_len);
@@ -444,6 +460,7 @@ static void *run_publish(void *arg)
 {
     struct client *cl = arg;
     redisContext *c = resp_connect();
+    start_gate();
     bool tincan = strcmp(o.mode, "publish-redis") != 0;
     int share_of = strcmp(o.mode, "bus-e2e") == 0 ? o.publishers : o.clients;
     long long share = o.count / share_of + (cl->index < o.count % share_of);
@@ -473,6 +490,7 @@ static void *run_consume(void *arg)
 {
     struct client *cl = arg;
     redisContext *c = resp_connect();
+    start_gate();
     bool tincan = strcmp(o.mode, "consume-redis") != 0;
     bool e2e = strcmp(o.mode, "bus-e2e") == 0;
     char name[32];
@@ -539,8 +557,12 @@ static void *run_consume(void *arg)
         freeReplyObject(r);
         if (!ok)
             break;
-        if (atomic_fetch_add(&ops_done, (long long)n) + (long long)n >= o.count && e2e)
+        long long before = atomic_fetch_add(&ops_done, (long long)n);
+        if (e2e && before + (long long)n >= o.count) {
+            if (before < o.count)
+                t_done = now_s(); /* this batch completed the count */
             break;
+        }
     }
     if (c)
         redisFree(c);
@@ -631,22 +653,25 @@ int main(int argc, char **argv)
         usage();
 
     static struct client cl[2 * MAX_CLIENTS];
-    double t0 = now_s();
-    deadline = t0 + o.seconds;
     int total = o.clients + publishers;
+    pthread_barrier_init(&gate, NULL, (unsigned)total + 1);
+    deadline = now_s() + o.seconds + 60; /* connecting; reset at the gate */
     for (int i = 0; i < total; i++) {
         cl[i].index = i < o.clients ? i : i - o.clients;
         cl[i].cycle = cycle;
         void *(*f)(void *) = i < o.clients ? fn : run_publish;
         if (pthread_create(&cl[i].thread, NULL, f, &cl[i]) != 0) {
-            fail("pthread_create failed", NULL);
-            total = i;
-            break;
+            fprintf(stderr, "loadgen: pthread_create failed\n");
+            return 1;
         }
     }
+    pthread_barrier_wait(&gate);
+    t_start = now_s();
+    deadline = t_start + o.seconds;
+    pthread_barrier_wait(&gate);
     for (int i = 0; i < total; i++)
         pthread_join(cl[i].thread, NULL);
-    double took = now_s() - t0;
+    double took = (t_done > 0 ? t_done : now_s()) - t_start;
     long long done = atomic_load(&ops_done);
     if (strcmp(o.mode, "bus-e2e") == 0 && done < o.count && !atomic_load(&errors))
         fail("time limit reached before every event was consumed", NULL);
