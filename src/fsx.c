@@ -14,7 +14,11 @@
 /* Guards the counters, the fault arms and the power-loss records. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static uint64_t calls[FSX_OP_COUNT]; /* per op; [FSX_ANY] counts all */
+static uint64_t calls[FSX_OP_COUNT]; /* per op; [FSX_ANY] counts all;
+                                        atomic */
+/* 1 while a fault is armed or power loss is tracked (atomic; written under
+ * mu): only then do calls take mu. Otherwise a call costs two atomic adds. */
+static int armed;
 
 struct fail_arm {
     int armed;
@@ -60,13 +64,22 @@ const char *fsx_op_name(enum fsx_op op)
     return (unsigned)op < FSX_OP_COUNT ? op_names[op] : "?";
 }
 
+/* Under mu: armed follows what is armed. */
+static void rearm(void)
+{
+    __atomic_store_n(&armed, fail_arm.armed || short_arm.armed || tracking,
+                     __ATOMIC_RELEASE);
+}
+
 /* Counts one call of op; returns a positive errno if it must fail. */
 static int enter(enum fsx_op op)
 {
     int err = 0;
+    __atomic_fetch_add(&calls[op], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&calls[FSX_ANY], 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&armed, __ATOMIC_ACQUIRE))
+        return 0;
     pthread_mutex_lock(&mu);
-    calls[op]++;
-    calls[FSX_ANY]++;
     if (fail_arm.armed && (fail_arm.op == FSX_ANY || fail_arm.op == op)) {
         fail_arm.seen++;
         if (fail_arm.seen >= fail_arm.nth &&
@@ -82,6 +95,8 @@ static int enter(enum fsx_op op)
 static size_t write_len(size_t n)
 {
     size_t out = n;
+    if (!__atomic_load_n(&armed, __ATOMIC_ACQUIRE))
+        return n;
     pthread_mutex_lock(&mu);
     if (short_arm.armed) {
         short_arm.seen++;
@@ -99,6 +114,7 @@ void fsx_fault_fail(enum fsx_op op, uint64_t nth, int err, uint64_t count)
 {
     pthread_mutex_lock(&mu);
     fail_arm = (struct fail_arm){1, op, 0, nth ? nth : 1, count, err};
+    rearm();
     pthread_mutex_unlock(&mu);
 }
 
@@ -106,6 +122,7 @@ void fsx_fault_short_write(uint64_t nth, size_t max_bytes)
 {
     pthread_mutex_lock(&mu);
     short_arm = (struct short_arm){1, 0, nth ? nth : 1, max_bytes};
+    rearm();
     pthread_mutex_unlock(&mu);
 }
 
@@ -114,13 +131,16 @@ void fsx_fault_clear(void)
     pthread_mutex_lock(&mu);
     memset(&fail_arm, 0, sizeof(fail_arm));
     memset(&short_arm, 0, sizeof(short_arm));
+    rearm();
     pthread_mutex_unlock(&mu);
 }
 
 uint64_t fsx_calls(enum fsx_op op)
 {
     pthread_mutex_lock(&mu);
-    uint64_t n = (unsigned)op < FSX_OP_COUNT ? calls[op] : 0;
+    uint64_t n = (unsigned)op < FSX_OP_COUNT
+                     ? __atomic_load_n(&calls[op], __ATOMIC_RELAXED)
+                     : 0;
     pthread_mutex_unlock(&mu);
     return n;
 }
@@ -249,12 +269,15 @@ static ssize_t do_write(int fd, const void *p, size_t n, off_t off)
     size_t len = write_len(n);
     /* While tracking, mu is held across the write so the saved old bytes and
      * the write stay one step; otherwise writes never wait on the lock. */
-    pthread_mutex_lock(&mu);
-    int track = tracking;
-    if (track)
-        record_write(fd, off, len);
-    else
-        pthread_mutex_unlock(&mu);
+    int track = 0;
+    if (__atomic_load_n(&armed, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&mu);
+        track = tracking;
+        if (track)
+            record_write(fd, off, len);
+        else
+            pthread_mutex_unlock(&mu);
+    }
     ssize_t r = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
     int saved = errno;
     if (track) {
@@ -301,16 +324,22 @@ static int do_sync(int fd, int data_only)
     int err = enter(FSX_SYNC);
     if (err)
         return fail(err);
-    pthread_mutex_lock(&mu);
-    uint64_t upto = pend_seq;
-    pthread_mutex_unlock(&mu);
+    uint64_t upto = 0;
+    int track = __atomic_load_n(&armed, __ATOMIC_ACQUIRE);
+    if (track) {
+        pthread_mutex_lock(&mu);
+        upto = pend_seq;
+        pthread_mutex_unlock(&mu);
+    }
     int r = data_only ? fdatasync(fd) : fsync(fd);
     if (r != 0)
         return -errno;
-    pthread_mutex_lock(&mu);
-    if (tracking && path_of(fd))
-        forget_path(path_of(fd), upto);
-    pthread_mutex_unlock(&mu);
+    if (track) {
+        pthread_mutex_lock(&mu);
+        if (tracking && path_of(fd))
+            forget_path(path_of(fd), upto);
+        pthread_mutex_unlock(&mu);
+    }
     return 0;
 }
 
@@ -497,6 +526,7 @@ void fsx_powerloss_track(int on)
 {
     pthread_mutex_lock(&mu);
     tracking = on;
+    rearm();
     if (!on) {
         for (size_t i = 0; i < npend; i++) {
             free(pend[i].path);
