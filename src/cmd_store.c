@@ -3,10 +3,14 @@
  *
  * The engine is store.c (no RESP, no sync policy). This file parses arguments,
  * calls it, replies, and decides when bytes become durable:
- *   - fsync always: after each append the sync thread (syncer.c) is asked to
- *     fdatasync; the EV.PUB reply is held (client_hold) until the fdatasync
- *     covering its position completed, so many publishers share one fsync;
- *   - everysec: a 1 s timer asks for an fdatasync; replies are not held;
+ *   - every loop turn ends (uv_check) with one store_flush: one pwrite for
+ *     all the turn's publishes. No EV.PUB reply leaves before it (replies are
+ *     held on the "store:written" source), so a kill -9 never loses an
+ *     acknowledged event;
+ *   - fsync always: then the sync threads (syncer.c) are asked to fdatasync;
+ *     the EV.PUB reply is held (client_hold) until the fdatasync covering its
+ *     position completed, so many publishers share one fsync;
+ *   - everysec: a 1 s timer asks for an fdatasync;
  *   - no: never fsync explicitly (the kernel writes back when it likes).
  * A failed fdatasync turns the store read-only and disconnects the clients
  * waiting on it (their outcome is unknown, as after a crash). */
@@ -42,10 +46,12 @@ static int64_t cfg_segment_size;  /* bytes */
 static int64_t cfg_max_payload;   /* bytes */
 static int64_t cfg_dedup_window;  /* s */
 static int cfg_repair;            /* yes/no */
+static int64_t cfg_prealloc;      /* bytes */
 
 static struct store *st;
 static struct syncer *syncer;
-static struct sync_source src = {"store", 0, 0};
+static struct sync_source src = {"store", 0, 0};         /* fdatasync'ed */
+static struct sync_source wsrc = {"store:written", 0, 0}; /* in the file */
 static uv_timer_t *timer;         /* everysec */
 static uv_check_t *check;         /* end of each loop turn: one sync request */
 static uint64_t requested;        /* highest position handed to the syncer */
@@ -72,7 +78,7 @@ uint64_t store_visible(void)
 {
     if (!st)
         return 0;
-    uint64_t last = store_last_pos(st);
+    uint64_t last = store_written_pos(st);
     if (config_fsync == CONFIG_FSYNC_ALWAYS && src.synced < last)
         return src.synced;
     return last;
@@ -107,12 +113,27 @@ static void on_synced(void *ctx, uint64_t seq, int err)
     notify_visible();
 }
 
+/* Writes what this loop turn appended; on failure the store is read-only and
+ * every reply waiting on it is failed (never sent as a success). */
+static int flush(void)
+{
+    char err[200];
+    if (store_flush(st, err, sizeof(err))) {
+        log_ratelimited(LOG_ERROR, "store: %s", err);
+        net_sync_failed(&wsrc);
+        net_sync_failed(&src);
+        return -1;
+    }
+    net_synced(&wsrc, store_written_pos(st));
+    return 0;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     (void)t;
-    if (!st || config_fsync != CONFIG_FSYNC_EVERYSEC)
+    if (!st || config_fsync != CONFIG_FSYNC_EVERYSEC || flush() < 0)
         return;
-    uint64_t last = store_last_pos(st);
+    uint64_t last = store_written_pos(st);
     if (last > requested) {
         requested = last;
         syncer_request(syncer, store_fd(st), last);
@@ -126,7 +147,10 @@ static void on_timer(uv_timer_t *t)
 static void on_check(uv_check_t *h)
 {
     (void)h;
-    if (st && syncer && to_request > requested) {
+    if (!st || flush() < 0)
+        return;
+    notify_visible();
+    if (syncer && to_request > requested) {
         requested = to_request;
         syncer_request(syncer, store_fd(st), requested);
     }
@@ -325,8 +349,8 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
             to_request = pos;
         if (pos > src.synced)
             client_hold(c, &src, pos);
-    } else {
-        notify_visible();
+    } else if (pos > wsrc.synced) {
+        client_hold(c, &wsrc, pos); /* until this turn's store_flush */
     }
 }
 
@@ -637,6 +661,11 @@ static const struct config_spec store_config[] = {
      NULL,
      "seconds an EV.PUB ID is remembered (a re-publish returns the original "
      "position); survives restarts; 0 = off"},
+    {"store-prealloc", CONFIG_BYTES, &cfg_prealloc, "1mb", 0, (int64_t)64 << 20,
+     NULL, 0, 0, NULL,
+     "bytes of zeros written ahead of the open segment's end, so that syncs "
+     "never write the inode and disk full shows before a publish is accepted; "
+     "0 = none"},
     {"repair", CONFIG_BOOL, &cfg_repair, "no", 0, 0, NULL, 0, 0, NULL,
      "start even if a segment has bad records: quarantine the bad bytes into "
      "<segment>.bad-<offset> files and skip them"},
@@ -653,7 +682,8 @@ static int store_start(char *err, size_t errlen)
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/events", config_dir);
     struct store_config cfg = {dir, (uint64_t)cfg_segment_size,
-                               (uint64_t)cfg_dedup_window * 1000, cfg_repair};
+                               (uint64_t)cfg_dedup_window * 1000, cfg_repair,
+                               (uint64_t)cfg_prealloc};
     uint64_t t0 = clock_mono_ms();
     char why[400];
     int rc = store_open(&st, &cfg, clock_wall_ms(), why, sizeof(why));
@@ -665,6 +695,8 @@ static int store_start(char *err, size_t errlen)
     memset(&stats, 0, sizeof(stats));
     src.synced = store_last_pos(st); /* store_open fdatasync'ed it all */
     src.failed = 0;
+    wsrc.synced = src.synced;
+    wsrc.failed = 0;
     requested = src.synced;
     to_request = src.synced;
     last_visible = src.synced;

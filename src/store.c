@@ -19,12 +19,13 @@
 
 #define READ_CHUNK (1u << 20) /* bytes read at a time when scanning */
 
-/* Bytes of zeros written ahead of the open segment's end. Appends then
- * overwrite allocated blocks, and an fdatasync writes data and flushes, but
- * never has to write the inode for a new file size: on ext4 that was one
- * device round trip in three per sync. A crash may leave a zero tail; open
- * drops it, a clean close and sealing trim it. */
-#define STORE_PREALLOC (1u << 20)
+/* Zeros are written ahead of the open segment's end (cfg.prealloc bytes at a
+ * time). Appends then overwrite allocated blocks, and an fdatasync writes data
+ * and flushes, but never has to write the inode for a new file size: on ext4
+ * that was one device round trip in three per sync. Writing them is also the
+ * space reservation: disk full shows there, before a publish is accepted. A
+ * crash may leave a zero tail; open drops it, a clean close and sealing trim
+ * it. */
 
 struct seg {
     uint64_t base;     /* first position it may hold (its file name) */
@@ -32,7 +33,7 @@ struct seg {
     uint64_t size;     /* bytes: open = end of the last good record;
                           sealed = file size */
     uint64_t file_end; /* open: the file's size; the part past size is zeros
-                          written ahead (see STORE_PREALLOC) */
+                          written ahead (cfg.prealloc) */
     struct index ix;
 };
 
@@ -74,8 +75,14 @@ struct store {
     /* failure state */
     int ro_err;             /* -errno of the failure that made it read-only */
     char ro_op[32];         /* "write", "fdatasync", ... */
-    uint8_t *wbuf;          /* encode buffer */
-    size_t wcap;
+    /* appends not yet written: records encoded back to back, written to the
+     * open segment at pend_off by store_flush with one pwrite (a loop turn's
+     * publishes cost one syscall, not one each) */
+    uint8_t *wbuf;
+    size_t wlen, wcap;
+    uint64_t pend_off;      /* file offset of wbuf[0] */
+    uint64_t written_pos;   /* last position whose bytes are in the file */
+    uint64_t tail_bytes;    /* bytes past the last record cut at open */
     struct store_stats st;
 };
 
@@ -344,9 +351,22 @@ static struct seg *seg_for(struct store *s, uint64_t pos)
     return lo ? &s->segs[lo - 1] : NULL;
 }
 
+/* Before reading the open segment: its pending appends must be in the file.
+ * After a failed write nothing past written_pos can be read. */
+static uint64_t readable(struct store *s)
+{
+    if (s->wlen) {
+        char err[200];
+        store_flush(s, err, sizeof(err));
+    }
+    return s->written_pos;
+}
+
 int store_get(struct store *s, uint64_t pos, struct segment_record *r,
               uint8_t **buf, size_t *cap)
 {
+    if (pos > readable(s))
+        return ERR_NOTFOUND;
     struct seg *g = seg_for(s, pos);
     if (!g || !g->ix.count || pos < g->ix.first_pos || pos > g->ix.last_pos)
         return ERR_NOTFOUND;
@@ -354,6 +374,16 @@ int store_get(struct store *s, uint64_t pos, struct segment_record *r,
     struct rwin w = {NULL, 0, 0, 8192, 0, buf, cap};
     for (;;) {
         size_t used;
+        uint64_t at;
+        /* step over the records before pos (up to INDEX_SPARSE_EVERY) without
+         * their checksums: only the one returned is verified */
+        if (w.g == g && off >= w.off && off + SEGMENT_FRAME_SIZE + 8 <= w.off + w.len &&
+            segment_record_peek(*w.buf + (off - w.off), w.len - (size_t)(off - w.off), &at,
+                                &used) == 0 &&
+            at < pos) {
+            off += used;
+            continue;
+        }
         int rc = read_at(&w, g, off, r, &used);
         if (rc == ERR_CORRUPT && s->st.quarantined_bytes)
             return ERR_NOTFOUND; /* inside a range --repair skipped */
@@ -541,6 +571,7 @@ static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
                          " bytes at offset %" PRIu64 " (last good position %" PRIu64 ")",
                          name, torn, stop, g->ix.last_pos);
             *cut += torn;
+            s->tail_bytes += file_size - stop;
             file_size = stop;
             break;
         }
@@ -830,10 +861,12 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
     }
     if (s->next_pos < last->base)
         s->next_pos = last->base;
-    /* positions that might have been handed out for the cut bytes are never
-     * given to other events */
-    if (cut)
-        s->next_pos += cut / SEGMENT_MIN_RECORD + 1;
+    /* positions that might have been handed out for the bytes cut (torn, or
+     * zeros where a power loss took acknowledged --fsync everysec events)
+     * are never given to other events */
+    uint64_t gone = cut > s->tail_bytes ? cut : s->tail_bytes;
+    if (gone)
+        s->next_pos += gone / SEGMENT_MIN_RECORD + 1;
     for (size_t i = 0; i < s->nsegs; i++)
         types_merge(s, &s->segs[i].ix);
     /* whatever the last run wrote is made durable before anything builds on it */
@@ -847,6 +880,7 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
     dedup_rebuild(s, now_ms);
     s->st.open_ms = clock_mono_ms() - t0;
     free(bases);
+    s->written_pos = s->next_pos - 1;
     *out = s;
     return 0;
 err_free:
@@ -859,14 +893,17 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    char err[200];
+    store_flush(s, err, sizeof(err)); /* a failure is logged by set_readonly */
     for (size_t i = 0; i < s->nsegs; i++) {
         struct seg *g = &s->segs[i];
         index_deinit(&g->ix);
         if (g->fd < 0)
             continue;
-        /* a clean stop leaves no zeros behind */
-        if (!s->ro_err && g->file_end > g->size)
-            fsx_ftruncate(g->fd, (off_t)g->size);
+        /* a clean stop leaves no zeros behind (best effort when read-only:
+         * nothing past written_pos was acknowledged) */
+        if (g->file_end > g->size)
+            fsx_ftruncate(g->fd, (off_t)(s->wlen ? s->pend_off : g->size));
         fsx_close(g->fd);
     }
     for (size_t i = 0; i < s->dfifo_n; i++)
@@ -886,8 +923,11 @@ static int seal(struct store *s, char *err, size_t errlen)
 {
     struct seg *g = &s->segs[s->nsegs - 1];
     char name[64], path[4200], why[160];
+    int rc = store_flush(s, err, errlen);
+    if (rc)
+        return rc;
     const char *op = "ftruncate";
-    int rc = g->file_end > g->size ? fsx_ftruncate(g->fd, (off_t)g->size) : 0;
+    rc = g->file_end > g->size ? fsx_ftruncate(g->fd, (off_t)g->size) : 0;
     if (!rc) {
         g->file_end = g->size; /* a sealed segment ends with its last record */
         op = "fdatasync";
@@ -974,14 +1014,18 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
         }
         g = &s->segs[s->nsegs - 1];
     }
-    grow(&s->wbuf, &s->wcap, size + hlen);
-    uint8_t *hb = s->wbuf + size; /* headers encoded after the record space */
+    if (!s->wlen)
+        s->pend_off = g->size;
+    grow(&s->wbuf, &s->wcap, s->wlen + size + hlen);
+    uint8_t *rb = s->wbuf + s->wlen;
+    uint8_t *hb = rb + size; /* headers encoded after the record space */
     segment_headers_encode(pub->hdrs, pub->nhdrs, hb);
     r.headers = (const char *)hb;
-    segment_record_encode(&r, s->wbuf);
+    segment_record_encode(&r, rb);
     rc = 0;
+    uint64_t old_end = g->file_end;
     if (g->size + size > g->file_end) {
-        uint64_t end = g->size + size + STORE_PREALLOC;
+        uint64_t end = g->size + size + s->cfg.prealloc;
         if (end > s->cfg.segment_size)
             end = g->size + size > s->cfg.segment_size ? g->size + size
                                                         : s->cfg.segment_size;
@@ -989,14 +1033,11 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
         if (!rc)
             g->file_end = end;
     }
-    if (!rc)
-        rc = fsx_pwrite_all(g->fd, s->wbuf, size, (off_t)g->size);
     if (rc == -ENOSPC) {
-        /* cut what part of the record (or of the zeros) made it, so the
-         * file ends cleanly */
-        int trc = fsx_ftruncate(g->fd, (off_t)g->size);
-        if (!trc)
-            g->file_end = g->size;
+        /* the zeros ahead could not be written (nothing of the record was,
+         * and what is pending still fits before old_end): cut what part of
+         * them made it */
+        int trc = fsx_ftruncate(g->fd, (off_t)old_end);
         if (trc) {
             set_readonly(s, "ftruncate", trc);
             return store_readonly(s, err, errlen);
@@ -1014,6 +1055,7 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
         set_readonly(s, "write", rc);
         return store_readonly(s, err, errlen);
     }
+    s->wlen += size;
     index_add(&g->ix, &r, (uint32_t)g->size, (uint32_t)size);
     g->size += size;
     t = type_get(s, pub->type, pub->type_len, 1);
@@ -1032,6 +1074,30 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
     return 0;
 }
 
+int store_flush(struct store *s, char *err, size_t errlen)
+{
+    int rc = store_readonly(s, err, errlen);
+    if (rc || !s->wlen)
+        return rc;
+    struct seg *g = &s->segs[s->nsegs - 1];
+    rc = fsx_pwrite_all(g->fd, s->wbuf, s->wlen, (off_t)s->pend_off);
+    if (rc) {
+        /* the zeros ahead were written, so this is no ENOSPC but a failing
+         * disk: what is pending was never acknowledged */
+        set_readonly(s, "write", rc);
+        return store_readonly(s, err, errlen);
+    }
+    s->pend_off += s->wlen;
+    s->wlen = 0;
+    s->written_pos = s->next_pos - 1;
+    return 0;
+}
+
+uint64_t store_written_pos(const struct store *s)
+{
+    return s->written_pos;
+}
+
 int store_fd(const struct store *s)
 {
     return s->segs[s->nsegs - 1].fd;
@@ -1044,7 +1110,7 @@ uint64_t store_last_pos(const struct store *s)
 
 int store_sync(struct store *s, char *err, size_t errlen)
 {
-    int rc = store_readonly(s, err, errlen);
+    int rc = store_flush(s, err, errlen);
     if (rc)
         return rc;
     rc = fsx_fdatasync(store_fd(s));
@@ -1181,9 +1247,16 @@ out:
     return rc;
 }
 
-int store_range(struct store *s, const struct store_query *q, store_visit_fn *fn,
+int store_range(struct store *s, const struct store_query *q0, store_visit_fn *fn,
                 void *ctx)
 {
+    struct store_query qq = *q0;
+    const struct store_query *q = &qq;
+    uint64_t last = readable(s);
+    if (qq.to_pos > last)
+        qq.to_pos = last;
+    if (qq.from_pos > qq.to_pos)
+        return 0;
     size_t left = q->count;
     int stop = 0, rc = 0;
     uint8_t *buf = NULL;

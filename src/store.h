@@ -10,12 +10,15 @@
  * inside the data refuses the open unless cfg.repair (the bad bytes are then
  * copied to "<segment>.bad-<offset>" and skipped).
  *
- * Writes go straight to the file (pwrite through fsx) but are not synced here:
- * the caller makes them durable (syncer.h group commit, or store_sync). A failed
- * write, fsync or rename turns the store read-only for good (reads go on; every
- * write gets ERR_READONLY "store is read-only after <op> failed: <why>"), except
- * ENOSPC on a write: the partial record is cut away, that publish gets
- * ERR_NOSPACE and the next one simply tries again.
+ * Appends are encoded into a buffer and written by store_flush (one pwrite
+ * through fsx for all of a loop turn's publishes), into zeros written ahead
+ * (1 MiB at a time, so that fdatasync never writes the inode). They are not
+ * synced here: the caller makes them durable (syncer.h group commit, or
+ * store_sync). A failed write, fsync or rename turns the store read-only for
+ * good (reads go on; every write gets ERR_READONLY "store is read-only after
+ * <op> failed: <why>"), except ENOSPC while writing the zeros ahead: that
+ * publish gets ERR_NOSPACE, nothing is stored for it, and the next one simply
+ * tries again.
  *
  * Event times are the server's wall clock, but never go backwards within the
  * store (max(now, last time)), so time order equals position order.
@@ -42,7 +45,11 @@ struct store_config {
     uint64_t segment_size;      /* bytes at which a segment seals */
     uint64_t dedup_window_ms;   /* ms an ID stays known; 0 = no dedup */
     int repair;                 /* quarantine bad ranges instead of refusing */
+    uint64_t prealloc;          /* bytes of zeros written ahead of the open
+                                   segment's end; 0 = none (every append then
+                                   extends the file itself) */
 };
+#define STORE_PREALLOC_DEFAULT (1u << 20)
 
 /* What a publish carries (all pointers borrowed for the call). */
 struct store_pub {
@@ -91,6 +98,14 @@ void store_close(struct store *s);
 int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
                  uint64_t *pos, int *dup, char *err, size_t errlen);
 /* The fd holding the most recent appends (for syncer_request). */
+/* Writes the appends made since the last flush with one pwrite (store_append
+ * only encodes them). Call once per loop turn, before asking for an fdatasync
+ * of store_fd() and before answering publishes. 0, or the store turns
+ * read-only (ERR_READONLY with err) and the pending events are lost (they were
+ * never acknowledged). Reads flush by themselves. */
+int store_flush(struct store *s, char *err, size_t errlen);
+/* The last position whose bytes are in the file (written, maybe not synced). */
+uint64_t store_written_pos(const struct store *s);
 int store_fd(const struct store *s);
 /* fdatasync of the open segment, now (blocking). 0, or the store turns
  * read-only and ERR_READONLY/err is returned. */
