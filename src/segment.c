@@ -114,6 +114,20 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out)
     le_put32(out + 4, crc32c(crc, b, len));
 }
 
+int segment_record_peek(const uint8_t *p, size_t n, uint64_t *position,
+                        size_t *used)
+{
+    *used = SEGMENT_FRAME_SIZE;
+    if (n < SEGMENT_FRAME_SIZE + 8)
+        return SEGMENT_NEED_MORE;
+    uint32_t len = le_get32(p);
+    if (len < SEGMENT_BODY_FIXED + 1 || len > SEGMENT_MAX_BODY)
+        return ERR_CORRUPT;
+    *used = SEGMENT_FRAME_SIZE + (size_t)len;
+    *position = le_get64(p + SEGMENT_FRAME_SIZE);
+    return 0;
+}
+
 int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
                           size_t *used)
 {

@@ -95,5 +95,11 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out);
  * or too big, the crc does not match or the fields do not add up. */
 int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
                           size_t *used);
+/* The position and framed size of the record at p, from its frame and first
+ * body bytes only, with no checksum: for stepping over records on the way to
+ * one that is then decoded (whose checksum and position check the step). 0,
+ * SEGMENT_NEED_MORE or ERR_CORRUPT (a len that cannot be) as decode. */
+int segment_record_peek(const uint8_t *p, size_t n, uint64_t *position,
+                        size_t *used);
 
 #endif
