@@ -83,6 +83,13 @@ struct store {
     uint64_t pend_off;      /* file offset of wbuf[0] */
     uint64_t written_pos;   /* last position whose bytes are in the file */
     uint64_t tail_bytes;    /* bytes past the last record cut at open */
+    /* store_get's last window, reused when the next call passes the same
+     * buffer (the bus reads runs of positions one by one): base of its
+     * segment, file offset and length, and the buffer it lives in */
+    uint64_t lw_base, lw_off;
+    size_t lw_len;
+    const uint8_t *lw_buf;
+    uint64_t lw_pos, lw_after; /* the record it returned, and where it ends */
     struct store_stats st;
 };
 
@@ -362,6 +369,38 @@ static uint64_t readable(struct store *s)
     return s->written_pos;
 }
 
+/* Walks from off (a record boundary at or before pos) to the record pos. */
+static int get_walk(struct store *s, struct seg *g, uint64_t pos, uint64_t off,
+                    struct rwin *w, struct segment_record *r, uint64_t *after)
+{
+    for (;;) {
+        size_t used;
+        uint64_t at;
+        /* step over the records before pos (up to INDEX_SPARSE_EVERY) without
+         * their checksums: only the one returned is verified */
+        if (w->g == g && off >= w->off &&
+            off + SEGMENT_FRAME_SIZE + 8 <= w->off + w->len &&
+            segment_record_peek(*w->buf + (off - w->off), w->len - (size_t)(off - w->off),
+                                &at, &used) == 0 &&
+            at < pos) {
+            off += used;
+            continue;
+        }
+        int rc = read_at(w, g, off, r, &used);
+        if (rc == ERR_CORRUPT && s->st.quarantined_bytes)
+            return ERR_NOTFOUND; /* inside a range --repair skipped */
+        if (rc)
+            return rc;
+        if (r->position == pos) {
+            *after = off + used;
+            return 0;
+        }
+        if (r->position > pos)
+            return ERR_NOTFOUND;
+        off += used;
+    }
+}
+
 int store_get(struct store *s, uint64_t pos, struct segment_record *r,
               uint8_t **buf, size_t *cap)
 {
@@ -372,29 +411,25 @@ int store_get(struct store *s, uint64_t pos, struct segment_record *r,
         return ERR_NOTFOUND;
     uint64_t off = index_offset_before(&g->ix, pos);
     struct rwin w = {NULL, 0, 0, 8192, 0, buf, cap};
-    for (;;) {
-        size_t used;
-        uint64_t at;
-        /* step over the records before pos (up to INDEX_SPARSE_EVERY) without
-         * their checksums: only the one returned is verified */
-        if (w.g == g && off >= w.off && off + SEGMENT_FRAME_SIZE + 8 <= w.off + w.len &&
-            segment_record_peek(*w.buf + (off - w.off), w.len - (size_t)(off - w.off), &at,
-                                &used) == 0 &&
-            at < pos) {
-            off += used;
-            continue;
-        }
-        int rc = read_at(&w, g, off, r, &used);
-        if (rc == ERR_CORRUPT && s->st.quarantined_bytes)
-            return ERR_NOTFOUND; /* inside a range --repair skipped */
-        if (rc)
-            return rc;
-        if (r->position == pos)
-            return 0;
-        if (r->position > pos)
-            return ERR_NOTFOUND;
-        off += used;
+    if (s->lw_buf && s->lw_buf == *buf && s->lw_base == g->base) {
+        /* the caller's buffer still holds our last window (segment bytes
+         * never change once written): the bus reads runs of positions one
+         * by one, and each would otherwise read its own 8 KiB */
+        w.g = g;
+        w.off = s->lw_off;
+        w.len = s->lw_len;
+        if (s->lw_pos < pos && s->lw_after > off)
+            off = s->lw_after; /* just past the record returned last */
     }
+    uint64_t after = 0;
+    int rc = get_walk(s, g, pos, off, &w, r, &after);
+    s->lw_buf = w.g ? *buf : NULL;
+    s->lw_base = g->base;
+    s->lw_off = w.off;
+    s->lw_len = w.len;
+    s->lw_pos = rc ? 0 : pos;
+    s->lw_after = rc ? 0 : after;
+    return rc;
 }
 
 /* ---- scanning (recovery, rebuild, dedup) ---- */

@@ -398,6 +398,48 @@ TEST(zero_filled_tail)
     store_close(s);
 }
 
+/* store_get keeps its window in the caller's buffer between calls: runs of
+ * positions, backwards, random jumps, across a seal and while appending must
+ * all read the right records. */
+TEST(reads_reuse_the_window)
+{
+    struct store *s = open_store(4096, 0);
+    char payload[64];
+    for (int i = 1; i <= 600; i++) {
+        snprintf(payload, sizeof(payload), "ev-%d-%.*s", i, i % 40, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        ASSERT_EQ_U64((uint64_t)i, pub(s, "t", NULL, payload, 1000));
+    }
+    struct store_stats st;
+    store_stats(s, &st);
+    ASSERT_TRUE(st.segments >= 2); /* the reads cross segments */
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    uint64_t order[3 * 600];
+    size_t n = 0;
+    for (uint64_t p = 1; p <= 600; p++)
+        order[n++] = p;
+    for (uint64_t p = 600; p >= 1; p--)
+        order[n++] = p;
+    uint64_t x = 12345;
+    for (int i = 0; i < 600; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        order[n++] = 1 + (x >> 33) % 600;
+    }
+    for (size_t k = 0; k < n; k++) {
+        struct segment_record r;
+        ASSERT_EQ_INT(0, store_get(s, order[k], &r, &buf, &cap));
+        ASSERT_EQ_U64(order[k], r.position);
+        int i = (int)order[k];
+        snprintf(payload, sizeof(payload), "ev-%d-%.*s", i, i % 40, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        ASSERT_EQ_INT((int)strlen(payload), (int)r.payload_len);
+        ASSERT_TRUE(memcmp(payload, r.payload, r.payload_len) == 0);
+        if (k % 97 == 0) /* appends between reads */
+            pub(s, "u", NULL, "more", 1000);
+    }
+    free(buf);
+    store_close(s);
+}
+
 TEST(flipped_crc_mid_file_refuses_then_repairs)
 {
     struct store *s = open_store(1 << 20, 0);
@@ -657,5 +699,6 @@ int main(int argc, char **argv)
                                      T(disk_full_resumes), T(disk_full_at_seal),
                                      T(power_loss_keeps_synced),
                                      T(fault_sweep), T(index_decode_rejects_garbage),
+                                     T(reads_reuse_the_window),
                                      {0}});
 }
