@@ -7,7 +7,9 @@ Targets: >= 2x Redis at always, >= 1x at everysec.
 
 History reads: EV.RANGE of one type COUNT 1000 vs XRANGE s - + COUNT 1000 on
 a stream of the same 20000 events (the reply shapes differ: tincan sends 9
-fields per event, the stream entry 1). Target >= 1x.
+fields per event, the stream entry 1), and the same with FIELDS
+position,payload (the XRANGE entry's information in as many RESP elements).
+Target >= 1x.
 
 Memory and restart: RSS after BENCH_STORE_EVENTS (default 10M, the issue's
 size; scaled) stored 100-byte events vs Redis with the same stream (target:
@@ -85,7 +87,20 @@ def run(ctx):
                 requests=2000),
             peer_name="redis XRANGE", target=1.0,
             command="redis-benchmark -c 10 -n 2000 EV.RANGE bench.created COUNT 1000",
-            notes="x1000 for events/s"))
+            notes="x1000 for events/s; 19 RESP elements per event against 5"))
+        rows.append(ctx.compare(
+            "EV.RANGE ... FIELDS position,payload COUNT 1000, 10 clients",
+            tincan=lambda: ctx.redis_benchmark(
+                t, ["EV.RANGE", "bench.created", "COUNT", "1000", "FIELDS",
+                    "position,payload"], clients=10, requests=2000),
+            peer=lambda: ctx.redis_benchmark(
+                r, ["XRANGE", "s", "-", "+", "COUNT", "1000"], clients=10,
+                requests=2000),
+            peer_name="redis XRANGE", target=1.0,
+            command="redis-benchmark -c 10 -n 2000 EV.RANGE bench.created COUNT 1000 "
+                    "FIELDS position,payload",
+            notes="x1000 for events/s; the same information as the XRANGE entry "
+                  "(id + payload) in the same 5 RESP elements"))
     rows += memory_and_restart(ctx)
     return rows
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 #include "command.h"
@@ -183,39 +184,94 @@ static size_t u64_text(char *out, uint64_t v)
     return n;
 }
 
+/* The fields of an event, in reply order; a mask bit each. */
+static const char *const field_names[] = {"position", "id",  "entry_id",
+                                          "type",     "kind", "time",
+                                          "key",      "headers", "payload"};
+#define NFIELDS (sizeof(field_names) / sizeof(field_names[0]))
+#define ALL_FIELDS ((1u << NFIELDS) - 1)
+
+/* Replies r as a map (RESP2: a flat array) of the fields in mask, then
+ * leaves room for extra pairs the caller adds. */
 static void reply_record(struct client *c, const struct segment_record *r,
-                         size_t extra)
+                         unsigned mask, size_t extra)
 {
     char id[32];
-    reply_map(c, 9 + extra);
-    reply_cstr(c, "position");
-    reply_uint(c, r->position);
-    reply_cstr(c, "id");
-    if (r->id_len)
-        reply_bulk(c, r->id, r->id_len);
-    else
-        reply_bulk(c, id, store_generated_id(r->position, id));
-    reply_cstr(c, "entry_id");
-    char eid[48];
-    size_t n = u64_text(eid, r->time_ms);
-    eid[n++] = '-';
-    n += u64_text(eid + n, r->entry_seq);
-    reply_bulk(c, eid, n);
-    reply_cstr(c, "type");
-    reply_bulk(c, r->type, r->type_len);
-    reply_cstr(c, "kind");
-    reply_cstr(c, r->kind == SEGMENT_KIND_COMMAND ? "command" : "event");
-    reply_cstr(c, "time");
-    reply_uint(c, r->time_ms);
-    reply_cstr(c, "key");
-    if (r->key_len)
-        reply_bulk(c, r->key, r->key_len);
-    else
-        reply_null(c);
-    reply_cstr(c, "headers");
-    reply_hdrs(c, r);
-    reply_cstr(c, "payload");
-    reply_bulk(c, r->payload, r->payload_len);
+    reply_map(c, (size_t)__builtin_popcount(mask) + extra);
+    for (unsigned f = 0; f < NFIELDS; f++) {
+        if (!(mask & (1u << f)))
+            continue;
+        reply_cstr(c, field_names[f]);
+        switch (f) {
+        case 0:
+            reply_uint(c, r->position);
+            break;
+        case 1:
+            if (r->id_len)
+                reply_bulk(c, r->id, r->id_len);
+            else
+                reply_bulk(c, id, store_generated_id(r->position, id));
+            break;
+        case 2: {
+            char eid[48];
+            size_t n = u64_text(eid, r->time_ms);
+            eid[n++] = '-';
+            n += u64_text(eid + n, r->entry_seq);
+            reply_bulk(c, eid, n);
+            break;
+        }
+        case 3:
+            reply_bulk(c, r->type, r->type_len);
+            break;
+        case 4:
+            reply_cstr(c, r->kind == SEGMENT_KIND_COMMAND ? "command" : "event");
+            break;
+        case 5:
+            reply_uint(c, r->time_ms);
+            break;
+        case 6:
+            if (r->key_len)
+                reply_bulk(c, r->key, r->key_len);
+            else
+                reply_null(c);
+            break;
+        case 7:
+            reply_hdrs(c, r);
+            break;
+        default:
+            reply_bulk(c, r->payload, r->payload_len);
+            break;
+        }
+    }
+}
+
+/* "position,payload" -> mask; replies the error and returns -1 if a name
+ * is not a field. */
+static int parse_fields(struct client *c, const struct arg *v, unsigned *mask)
+{
+    char pr[80];
+    *mask = 0;
+    const char *p = v->ptr, *end = v->ptr + v->len;
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        unsigned f;
+        for (f = 0; f < NFIELDS; f++)
+            if (strlen(field_names[f]) == (size_t)(e - p) &&
+                strncasecmp(field_names[f], p, (size_t)(e - p)) == 0)
+                break;
+        if (f == NFIELDS) {
+            reply_errorf(c,
+                         "ERR invalid FIELDS '%s': fields are position, id, "
+                         "entry_id, type, kind, time, key, headers, payload "
+                         "(comma-separated)",
+                         arg_printable(pr, sizeof(pr), v->ptr, v->len));
+            return -1;
+        }
+        *mask |= 1u << f;
+        p = e + 1;
+    }
+    return 0;
 }
 
 int store_reply_event(struct client *c, uint64_t pos, size_t extra)
@@ -226,7 +282,7 @@ int store_reply_event(struct client *c, uint64_t pos, size_t extra)
     int rc = store_get(st, pos, &r, &rbuf, &rcap);
     if (rc)
         return rc;
-    reply_record(c, &r, extra);
+    reply_record(c, &r, ALL_FIELDS, extra);
     return 0;
 }
 
@@ -373,16 +429,17 @@ static void cmd_ev_get(struct client *c, int argc, struct arg *argv)
 }
 
 /* ---- EV.RANGE / EV.REVRANGE pattern [FROM t|@pos] [TO t|@pos] [COUNT n]
- *      [KEY key] ---- */
+ *      [KEY key] [FIELDS f,f,...] ---- */
 struct range_ctx {
     struct client *c;
-    size_t n; /* events written */
+    size_t n;      /* events written */
+    unsigned mask; /* fields */
 };
 
 static int range_visit(void *ctx, const struct segment_record *r)
 {
     struct range_ctx *rc = ctx;
-    reply_record(rc->c, r, 0);
+    reply_record(rc->c, r, rc->mask, 0);
     rc->n++;
     return 0;
 }
@@ -417,6 +474,7 @@ static void range_cmd(struct client *c, int argc, struct arg *argv, int reverse)
         return;
     struct store_query q = {argv[1].ptr, argv[1].len, 0, UINT64_MAX, 0, UINT64_MAX,
                             NULL, 0, RANGE_COUNT_DEFAULT, reverse};
+    unsigned mask = ALL_FIELDS;
     if (topic_pattern_check(q.pattern, q.pattern_len, err, sizeof(err))) {
         reply_errorf(c, "ERR invalid pattern '%s': %s",
                      arg_printable(pr, sizeof(pr), argv[1].ptr, argv[1].len), err);
@@ -453,6 +511,9 @@ static void range_cmd(struct client *c, int argc, struct arg *argv, int reverse)
         } else if (arg_is(a, "KEY")) {
             q.key = v->ptr;
             q.key_len = v->len;
+        } else if (arg_is(a, "FIELDS")) {
+            if (parse_fields(c, v, &mask) < 0)
+                return;
         } else {
             reply_syntax_error(c, a);
             return;
@@ -462,7 +523,7 @@ static void range_cmd(struct client *c, int argc, struct arg *argv, int reverse)
     uint64_t vis = store_visible();
     if (q.to_pos > vis)
         q.to_pos = vis;
-    struct range_ctx rc = {c, 0};
+    struct range_ctx rc = {c, 0, mask};
     size_t h = reply_array_begin(c);
     int r = store_range(st, &q, range_visit, &rc);
     reply_array_end(c, h, rc.n);

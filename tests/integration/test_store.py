@@ -105,6 +105,27 @@ def test_range_revrange_paging(server, proto):
 
 
 @pytest.mark.parametrize("proto", [2, 3])
+def test_range_fields_projection(server, proto):
+    r = server.client(protocol=proto)
+    for i in range(1, 6):
+        call(r, "EV.PUB", "t.x", "p%d" % i, "KEY", "k", "HDR", "h", "v")
+    full = [rec(e) for e in call(r, "EV.RANGE", "t.x")]
+    assert list(full[0]) == ["position", "id", "entry_id", "type", "kind", "time",
+                             "key", "headers", "payload"]
+    # canonical order whatever the order asked, any case
+    got = [rec(e) for e in call(r, "EV.RANGE", "t.x", "FIELDS", "PAYLOAD,position")]
+    assert got == [{"position": i, "payload": "p%d" % i} for i in range(1, 6)]
+    got = [rec(e) for e in call(r, "EV.REVRANGE", "#", "COUNT", 2,
+                                 "FIELDS", "entry_id,key,headers")]
+    assert [list(e) for e in got] == [["entry_id", "key", "headers"]] * 2
+    assert got[0]["entry_id"] == full[4]["entry_id"] and got[0]["key"] == "k"
+    for bad in ("bogus", "position,", ",payload", "position,,payload", ""):
+        with pytest.raises(redis.ResponseError) as e:
+            call(r, "EV.RANGE", "t.x", "FIELDS", bad)
+        assert str(e.value).startswith("invalid FIELDS '%s': fields are position" % bad)
+
+
+@pytest.mark.parametrize("proto", [2, 3])
 def test_types_and_info(server, proto):
     r = server.client(protocol=proto)
     call(r, "EV.PUB", "b.x", "1")
