@@ -7,7 +7,7 @@
  *     all the turn's publishes. No EV.PUB reply leaves before it (replies are
  *     held on the "store:written" source), so a kill -9 never loses an
  *     acknowledged event;
- *   - fsync always: then the sync threads (syncer.c) are asked to fdatasync;
+ *   - fsync always: then the sync thread (syncer.c) is asked to fdatasync;
  *     the EV.PUB reply is held (client_hold) until the fdatasync covering its
  *     position completed, so many publishers share one fsync;
  *   - everysec: a 1 s timer asks for an fdatasync;

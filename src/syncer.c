@@ -8,39 +8,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Rounds that may run at once. fdatasyncs of one file from several threads
- * overlap in the device: on the virtio disks we measured, 2 threads did 1.9x
- * the syncs of one, 4 did 2.8x. A write that lands while one round runs
- * starts its own round at once instead of waiting for that one to end, so a
- * held reply waits about one fdatasync, not up to two. */
-#define SYNCER_THREADS 4
-
-struct round {
-    uint64_t target; /* every seq <= target requested before it began */
-    int done;
-};
-
 struct syncer {
     uv_async_t async;       /* wakes the loop when a round finished */
     uv_loop_t *loop;
     syncer_done_fn *done;
     void *ctx;
-    pthread_t threads[SYNCER_THREADS];
+    pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t wake;    /* threads wait for requests / stop */
+    pthread_cond_t wake;    /* thread waits for requests / stop */
     pthread_cond_t idle;    /* wait_idle waits for rounds */
     /* guarded by mu */
     int *fds;               /* fds requested since the last round began */
     size_t nfds, capfds;
     uint64_t requested;     /* highest seq requested */
-    uint64_t started;       /* highest target of a round begun */
     uint64_t synced;        /* highest seq synced */
     uint64_t reported;      /* highest seq/err handed to done() (loop side) */
-    /* rounds begun and not yet retired, oldest first (a ring): a round's
-     * target counts as synced only once it and every older round are done,
-     * since an older round may hold the only sync of another fd */
-    struct round ring[SYNCER_THREADS];
-    size_t ring_head, ring_len;
     int err;                /* first failure, -errno; sticky */
     int err_reported;       /* done() saw the failure */
     int stop;
@@ -56,12 +38,11 @@ static void *run(void *arg)
     size_t cap = 0;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->stop && (s->requested <= s->started || s->err))
+        while (!s->stop && (s->requested <= s->synced || s->err))
             pthread_cond_wait(&s->wake, &s->mu);
-        if (s->requested <= s->started || s->err)
+        if (s->requested <= s->synced || s->err)
             break; /* stopping with nothing to do */
         uint64_t target = s->requested;
-        s->started = target;
         size_t n = s->nfds;
         if (n > cap) {
             cap = n;
@@ -70,11 +51,6 @@ static void *run(void *arg)
         for (size_t i = 0; i < n; i++)
             batch[i] = s->fds[i];
         s->nfds = 0;
-        /* one round per thread at most, so the ring never overflows */
-        struct round *r =
-            &s->ring[(s->ring_head + s->ring_len++) % SYNCER_THREADS];
-        r->target = target;
-        r->done = 0;
         pthread_mutex_unlock(&s->mu);
 
         uint64_t t0 = clock_mono_us();
@@ -86,14 +62,10 @@ static void *run(void *arg)
         pthread_mutex_lock(&s->mu);
         s->latency_us = dt;
         s->rounds++;
-        r->done = 1;
-        if (err && !s->err)
+        if (err)
             s->err = err;
-        while (!s->err && s->ring_len && s->ring[s->ring_head].done) {
-            s->synced = s->ring[s->ring_head].target;
-            s->ring_head = (s->ring_head + 1) % SYNCER_THREADS;
-            s->ring_len--;
-        }
+        else
+            s->synced = target;
         pthread_cond_broadcast(&s->idle);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
@@ -139,11 +111,10 @@ struct syncer *syncer_new(uv_loop_t *loop, syncer_done_fn *done, void *ctx)
     if (uv_async_init(loop, &s->async, on_async) != 0)
         abort();
     s->async.data = s;
-    for (int i = 0; i < SYNCER_THREADS; i++)
-        if (pthread_create(&s->threads[i], NULL, run, s) != 0) {
-            fprintf(stderr, "tincan: cannot start the sync threads\n");
-            abort();
-        }
+    if (pthread_create(&s->thread, NULL, run, s) != 0) {
+        fprintf(stderr, "tincan: cannot start the sync thread\n");
+        abort();
+    }
     return s;
 }
 
@@ -226,10 +197,9 @@ void syncer_free(struct syncer *s)
         return;
     pthread_mutex_lock(&s->mu);
     s->stop = 1;
-    pthread_cond_broadcast(&s->wake);
+    pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < SYNCER_THREADS; i++)
-        pthread_join(s->threads[i], NULL);
+    pthread_join(s->thread, NULL);
     s->closing = 1;
     uv_close((uv_handle_t *)&s->async, on_closed);
 }

@@ -1,15 +1,12 @@
-/* syncer.h - group commit: threads that fdatasync on behalf of the loop.
+/* syncer.h - group commit: one thread that fdatasyncs on behalf of the loop.
  *
  * A durable writer (the event store, a journal) writes bytes on the loop
  * thread, numbers each write with its own increasing seq, and calls
- * syncer_request(fd, seq). A sync thread runs a round: fdatasync (through
- * fsx) of every fd requested since the last round began, then done(ctx, seq,
- * 0) on the loop thread with the highest seq covered. Requests that arrive
- * while rounds run are batched into the next round, so many clients share one
- * fsync; up to SYNCER_THREADS rounds run at once (the device overlaps them),
- * so a new batch need not wait for the previous fdatasync to end. A round's
- * seq is reported only after every round begun before it finished. The loop
- * never blocks on a sync.
+ * syncer_request(fd, seq). The sync thread runs fdatasync (through fsx) on
+ * every fd requested since its last round, then calls done(ctx, seq, 0) back on
+ * the loop thread with the highest seq that round covered. While one
+ * fdatasync runs, new requests accumulate and the next round covers them all,
+ * so many clients share one fsync. The loop never blocks on a sync.
  *
  * A failed fdatasync is never retried (after a failure the kernel may have
  * dropped the dirty pages and a retry could falsely succeed): done(ctx, seq,
