@@ -24,6 +24,7 @@ static uv_pipe_t unix_listener;
 static int tcp_live, unix_live;
 static int bound_port;
 static uv_prepare_t before_sleep; /* flushes replies, resumes unblocked */
+static uv_idle_t no_sleep;        /* active: the next poll does not block */
 static uv_signal_t sig_term, sig_int;
 static int signals_live;
 
@@ -358,9 +359,22 @@ static void flush_client(struct client *c)
         client_close(c, "closed after reply");
 }
 
+static void on_no_sleep(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+}
+
 static void on_before_sleep(uv_prepare_t *h)
 {
     (void)h;
+    if (unblocked) {
+        /* their commands run here, after this turn's uv_check handles (the
+         * store's write and sync request, the journals' sync requests): the
+         * poll must not sleep before those run again, or a durable reply of
+         * a command pipelined behind a blocking one waits for the next
+         * timer */
+        uv_idle_start(&no_sleep, on_no_sleep);
+    }
     while (unblocked) {
         struct client *c = unblocked;
         unblocked = c->ub_next;
@@ -668,6 +682,8 @@ int net_listen(char *err, size_t errlen)
     uv_prepare_init(loop, &before_sleep);
     uv_prepare_start(&before_sleep, on_before_sleep);
     uv_unref((uv_handle_t *)&before_sleep);
+    uv_idle_init(loop, &no_sleep);
+    uv_unref((uv_handle_t *)&no_sleep);
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
@@ -789,6 +805,7 @@ void net_close(void)
         uv_close((uv_handle_t *)&sig_int, NULL);
     }
     uv_close((uv_handle_t *)&before_sleep, NULL);
+    uv_close((uv_handle_t *)&no_sleep, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     /* handles owned by modules that forgot to close are closed here */
     uv_walk(loop, close_any, NULL);

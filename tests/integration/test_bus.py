@@ -317,6 +317,30 @@ def test_blocking_read_wakes_on_publish(server):
     assert res["t"] - t_pub < 0.5
 
 
+def test_durable_write_pipelined_behind_a_blocked_read(server):
+    """A consumer pipelines EV.ACK and EV.PUB behind a blocking EV.READ.
+    When a publish wakes it, those run right away; their durable replies
+    must not wait for a timer to wake the loop (the everysec timers tick
+    once a second). Five rounds, so a stall is caught whatever its phase."""
+    r = server.client()
+    sub(r, "s", "wake.*")
+    c = server.raw(timeout=10)
+    for i in range(5):
+        c.send(resp_encode("EV.READ", "s", "c", "COUNT", 1, "BLOCK", 10000) +
+               resp_encode("EV.PUB", "other.t", "p%d" % i) +
+               resp_encode("LOCK.ACQUIRE", "l%d" % i, "o", 60000))
+        wait_until(lambda: info_bus(r)["bus_blocked_clients"] == 1, what="blocked")
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        p = pub(r, "wake.x")
+        assert str(p).encode() in c.read_reply()          # the event
+        assert c.read_reply().startswith(b":")            # EV.PUB's position
+        assert c.read_reply().startswith(b":")            # the fencing token
+        assert time.monotonic() - t0 < 0.3
+        c.send(resp_encode("EV.ACK", "s", p))
+        assert c.read_reply() == b":1\r\n"
+
+
 def test_block_timeout_gives_empty_array(server):
     r = server.client()
     sub(r, "s", "#")
