@@ -119,6 +119,8 @@ static void on_synced(void *ctx, uint64_t seq, int err)
 static int flush(void)
 {
     char err[200];
+    if (wsrc.failed)
+        return -1; /* read-only since: nothing more is written */
     if (store_flush(st, err, sizeof(err))) {
         log_ratelimited(LOG_ERROR, "store: %s", err);
         net_sync_failed(&wsrc);

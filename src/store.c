@@ -1111,8 +1111,10 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
 
 int store_flush(struct store *s, char *err, size_t errlen)
 {
+    if (!s->wlen)
+        return 0;
     int rc = store_readonly(s, err, errlen);
-    if (rc || !s->wlen)
+    if (rc)
         return rc;
     struct seg *g = &s->segs[s->nsegs - 1];
     rc = fsx_pwrite_all(g->fd, s->wbuf, s->wlen, (off_t)s->pend_off);
@@ -1146,6 +1148,8 @@ uint64_t store_last_pos(const struct store *s)
 int store_sync(struct store *s, char *err, size_t errlen)
 {
     int rc = store_flush(s, err, errlen);
+    if (!rc)
+        rc = store_readonly(s, err, errlen);
     if (rc)
         return rc;
     rc = fsx_fdatasync(store_fd(s));
