@@ -116,27 +116,27 @@ def get_rows(build="build", seconds=2.0):
     with tempfile.TemporaryDirectory(prefix="bench-ring-") as tmp:
         tmp = Path(tmp)
         tproc = rproc = None
-        try:
+        try:  # every server started here is stopped, whatever raises
             tproc, tport = _start_tincan(build, tmp)
-            rproc, rport = _start_redis(tmp)
-            for i in range(50):
-                _cli(tport, "RING.JOIN", "default", "10.0.%d.%d:8080" % (i // 250, i + 1))
-            _cli(rport, "SET", "user:42", "10.0.0.7:8080")
-            for pipeline, base in ((1, 40000), (64, 400000)):
-                # size the run to about `seconds` at Redis speed
-                probe = _rps(rport, pipeline, base // 4, "user:42")
-                n = max(10000, int(probe * seconds))
-                redis_rps = _rps(rport, pipeline, n, "user:42")
-                tincan_rps = _rps(tport, pipeline, n, "user:42")
-                rows.append({
-                    "name": "router GET, 50-member ring, -P %d" % pipeline,
-                    "tincan": round(tincan_rps), "peer": round(redis_rps),
-                    "peer_name": "Redis GET of a stored string", "unit": "req/s",
-                    "ratio": round(tincan_rps / redis_rps, 3), "target": ">= 0.9",
-                    "note": "redis-benchmark -c 50 -n %d -P %d" % (n, pipeline)})
-        finally:
-            _stop(rproc)
-        try:
+            try:
+                rproc, rport = _start_redis(tmp)
+                for i in range(50):
+                    _cli(tport, "RING.JOIN", "default", "10.0.%d.%d:8080" % (i // 250, i + 1))
+                _cli(rport, "SET", "user:42", "10.0.0.7:8080")
+                for pipeline, base in ((1, 40000), (64, 400000)):
+                    # size the run to about `seconds` at Redis speed
+                    probe = _rps(rport, pipeline, base // 4, "user:42")
+                    n = max(10000, int(probe * seconds))
+                    redis_rps = _rps(rport, pipeline, n, "user:42")
+                    tincan_rps = _rps(tport, pipeline, n, "user:42")
+                    rows.append({
+                        "name": "router GET, 50-member ring, -P %d" % pipeline,
+                        "tincan": round(tincan_rps), "peer": round(redis_rps),
+                        "peer_name": "Redis GET of a stored string", "unit": "req/s",
+                        "ratio": round(tincan_rps / redis_rps, 3), "target": ">= 0.9",
+                        "note": "redis-benchmark -c 50 -n %d -P %d" % (n, pipeline)})
+            finally:
+                _stop(rproc)
             rows += _nginx_rows(tmp, tport, seconds)
         finally:
             _stop(tproc)
