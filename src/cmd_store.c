@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "clock.h"
 #include "command.h"
@@ -37,7 +36,6 @@
 #include "store.h"
 #include "syncer.h"
 #include "topic.h"
-
 
 #define RANGE_COUNT_DEFAULT 100
 #define RANGE_COUNT_MAX 10000
@@ -187,10 +185,10 @@ static size_t u64_text(char *out, uint64_t v)
 }
 
 /* The fields of an event, in reply order; a mask bit each. */
-static const char *const field_names[] = {"position", "id",  "entry_id",
-                                          "type",     "kind", "time",
-                                          "key",      "headers", "payload"};
-#define NFIELDS (sizeof(field_names) / sizeof(field_names[0]))
+enum field { F_POSITION, F_ID, F_ENTRY_ID, F_TYPE, F_KIND, F_TIME, F_KEY, F_HEADERS,
+             F_PAYLOAD, NFIELDS };
+static const char *const field_names[NFIELDS] = {
+    "position", "id", "entry_id", "type", "kind", "time", "key", "headers", "payload"};
 #define ALL_FIELDS ((1u << NFIELDS) - 1)
 
 /* Replies r as a map (RESP2: a flat array) of the fields in mask, then
@@ -200,21 +198,21 @@ static void reply_record(struct client *c, const struct segment_record *r,
 {
     char id[32];
     reply_map(c, (size_t)__builtin_popcount(mask) + extra);
-    for (unsigned f = 0; f < NFIELDS; f++) {
+    for (enum field f = 0; f < NFIELDS; f++) {
         if (!(mask & (1u << f)))
             continue;
         reply_cstr(c, field_names[f]);
         switch (f) {
-        case 0:
+        case F_POSITION:
             reply_uint(c, r->position);
             break;
-        case 1:
+        case F_ID:
             if (r->id_len)
                 reply_bulk(c, r->id, r->id_len);
             else
                 reply_bulk(c, id, store_generated_id(r->position, id));
             break;
-        case 2: {
+        case F_ENTRY_ID: {
             char eid[48];
             size_t n = u64_text(eid, r->time_ms);
             eid[n++] = '-';
@@ -222,25 +220,26 @@ static void reply_record(struct client *c, const struct segment_record *r,
             reply_bulk(c, eid, n);
             break;
         }
-        case 3:
+        case F_TYPE:
             reply_bulk(c, r->type, r->type_len);
             break;
-        case 4:
+        case F_KIND:
             reply_cstr(c, r->kind == SEGMENT_KIND_COMMAND ? "command" : "event");
             break;
-        case 5:
+        case F_TIME:
             reply_uint(c, r->time_ms);
             break;
-        case 6:
+        case F_KEY:
             if (r->key_len)
                 reply_bulk(c, r->key, r->key_len);
             else
                 reply_null(c);
             break;
-        case 7:
+        case F_HEADERS:
             reply_hdrs(c, r);
             break;
-        default:
+        case F_PAYLOAD:
+        case NFIELDS:
             reply_bulk(c, r->payload, r->payload_len);
             break;
         }
@@ -256,12 +255,10 @@ static int parse_fields(struct client *c, const struct arg *v, unsigned *mask)
     const char *p = v->ptr, *end = v->ptr + v->len;
     while (p <= end) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *e = comma ? comma : end;
+        const struct arg name = {p, (size_t)((comma ? comma : end) - p)};
         unsigned f;
-        for (f = 0; f < NFIELDS; f++)
-            if (strlen(field_names[f]) == (size_t)(e - p) &&
-                strncasecmp(field_names[f], p, (size_t)(e - p)) == 0)
-                break;
+        for (f = 0; f < NFIELDS && !arg_is(&name, field_names[f]); f++)
+            ;
         if (f == NFIELDS) {
             reply_errorf(c,
                          "ERR invalid FIELDS '%s': fields are position, id, "
@@ -271,7 +268,7 @@ static int parse_fields(struct client *c, const struct arg *v, unsigned *mask)
             return -1;
         }
         *mask |= 1u << f;
-        p = e + 1;
+        p = name.ptr + name.len + 1;
     }
     return 0;
 }
