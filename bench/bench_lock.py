@@ -9,10 +9,10 @@ Both systems run with every write on disk before it is answered.
   Redis   SET name owner NX PX 30000; DEL name
           (appendonly yes, appendfsync always; no fencing token)
 
-Load: bench/loadgen.c (C, hiredis), BENCH_LOCK_CLIENTS threads (default 32),
-each its own connection and a fresh lock name per cycle, cycles back to back
-for BENCH_LOCK_SECONDS (default 5, scaled by BENCH_SCALE). Target: >= 1x
-Redis.
+Load: bench/loadgen.c (C, hiredis), BENCH_LOCK_CLIENTS connections (default
+32) driven by one epoll thread, each with a fresh lock name per cycle, cycles
+back to back for BENCH_LOCK_SECONDS (default 5, scaled by BENCH_SCALE).
+Target: >= 1x Redis.
 """
 
 import os

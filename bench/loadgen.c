@@ -3,10 +3,11 @@
  * The durable rows (queues, locks, bus consume) measure how many small
  * writes a server can make durable per second. Driven from Python they
  * measured the driver instead: on two cores the interpreter took most of the
- * CPU and every server looked alike. This driver is one process with one
- * thread per client, each on its own blocking connection, speaking RESP with
- * hiredis (or beanstalk's text protocol), so it costs little and costs the
- * same for every server it drives.
+ * CPU and every server looked alike. This driver is one C process speaking
+ * RESP with hiredis (or beanstalk's text protocol), so it costs little and
+ * costs the same for every server it drives. The cycle modes drive all their
+ * connections from one epoll thread (see "cycle modes" below); publish and
+ * consume use a thread per connection.
  *
  *   loadgen MODE --port N [--host H] [--clients N] [--seconds S]
  *           [--payload BYTES] [--key K] [--count N] [--pipeline N]
@@ -18,6 +19,8 @@
  *   queue-beanstalkd put; reserve-with-timeout 0; delete             op = cycle
  *   lock-tincan      LOCK.ACQUIRE l o 30000; LOCK.RELEASE l o token  op = cycle
  *   lock-redis       SET l o NX PX 30000; DEL l                      op = cycle
+ *   ping3            PING; PING; PING (the round-trip ceiling of a
+ *                    three-command cycle, for any RESP server)       op = cycle
  *   publish-tincan   EV.PUB --type p, --count of them, pipelined    op = event
  *   publish-redis    XADD --key * p p, likewise                      op = event
  *   consume-tincan   EV.READ --key cN COUNT 100; EV.ACK --key ...    op = event
@@ -38,9 +41,11 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,262 +204,399 @@ static const redisReply *field(const redisReply *rec, const char *name)
     return NULL;
 }
 
-/* ---- beanstalk's text protocol ----------------------------------------- */
+/* ---- cycle modes: every connection driven by one event loop ------------
+ *
+ * The cycle modes model --clients workers, each doing one command at a time.
+ * They are driven the way redis-benchmark and memtier drive a server: every
+ * connection is non-blocking and one thread waits on all of them with epoll.
+ * A thread per connection sleeps in the kernel after each command and is
+ * woken for each reply; on two cores that driver used as much CPU per cycle
+ * as the servers it measured, so the row measured the scheduler. */
 
-struct line_conn {
+#define CMD_MAX 8
+
+struct conn {
     int fd;
-    char buf[4096];
-    size_t len;
+    long n;                 /* cycle number, unique across connections */
+    int step;               /* which command of the cycle is in flight */
+    redisReader *rd;        /* RESP replies (NULL for beanstalk) */
+    char in[8192];          /* beanstalk: bytes read, not consumed */
+    size_t inlen;
+    char job[64 + 4096];    /* argument scratch that lives for one cycle */
+    char name[32], owner[32], tok[32];
+    char id[128];
+    size_t idlen;
+    int argc;               /* the next command, for send_cmd */
+    const char *argv[CMD_MAX];
+    size_t lens[CMD_MAX];
 };
 
-static bool line_connect(struct line_conn *lc)
+/* A step sees the reply to the command in flight (NULL: start a cycle) and
+ * either fills c->argc/argv/lens with the next command (returns 0), ends the
+ * cycle (1) or finds the reply wrong (-1, after fail()). */
+typedef int (*step_fn)(struct conn *c, const redisReply *r);
+
+static void set_cmd(struct conn *c, int argc, const char *const *argv, const size_t *lens)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
-    inet_pton(AF_INET, o.host, &a.sin_addr);
-    lc->len = 0;
-    lc->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (lc->fd < 0 || connect(lc->fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        fail("connect", strerror(errno));
-        return false;
+    c->argc = argc;
+    for (int i = 0; i < argc; i++) {
+        c->argv[i] = argv[i];
+        c->lens[i] = lens ? lens[i] : strlen(argv[i]);
     }
-    int one = 1;
-    setsockopt(lc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
 }
 
-static bool line_send(struct line_conn *lc, const char *data, size_t n)
+static int unexpected(const char *what, const redisReply *r)
+{
+    fail(what, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    return -1;
+}
+
+static int step_queue_tincan(struct conn *c, const redisReply *r)
+{
+    if (!r) {
+        const char *push[] = {"Q.PUSH", o.key, payload};
+        size_t l[] = {6, strlen(o.key), o.payload_len};
+        set_cmd(c, 3, push, l);
+        return 0;
+    }
+    if (c->step == 0) {
+        if (r->type != REDIS_REPLY_STRING)
+            return unexpected("Q.PUSH", r);
+        const char *pop[] = {"Q.POP", o.key, "LEASE", "60000"};
+        set_cmd(c, 4, pop, NULL);
+        return 0;
+    }
+    if (c->step == 1) {
+        const redisReply *id = r->type == REDIS_REPLY_ARRAY && r->elements == 1
+                                   ? field(r->element[0], "id") : NULL;
+        if (!id || id->type != REDIS_REPLY_STRING || id->len >= sizeof c->id)
+            return unexpected("Q.POP", r);
+        memcpy(c->id, id->str, id->len);
+        c->idlen = id->len;
+        const char *ack[] = {"Q.ACK", c->id};
+        size_t l[] = {5, c->idlen};
+        set_cmd(c, 2, ack, l);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+        return unexpected("Q.ACK", r);
+    return 1;
+}
+
+static int step_queue_redis(struct conn *c, const redisReply *r)
+{
+    if (!r) {
+        /* each job unique, as a real job would be, so LREM removes exactly it */
+        int hl = snprintf(c->job, 64, "%ld:", c->n);
+        memcpy(c->job + hl, payload, o.payload_len);
+        const char *push[] = {"LPUSH", o.key, c->job};
+        size_t l[] = {5, strlen(o.key), (size_t)hl + o.payload_len};
+        set_cmd(c, 3, push, l);
+        return 0;
+    }
+    if (c->step == 0) {
+        if (r->type != REDIS_REPLY_INTEGER)
+            return unexpected("LPUSH", r);
+        const char *mv[] = {"LMOVE", o.key, "processing", "RIGHT", "LEFT"};
+        set_cmd(c, 5, mv, NULL);
+        return 0;
+    }
+    if (c->step == 1) {
+        if (r->type != REDIS_REPLY_STRING || r->len > sizeof c->job)
+            return unexpected("LMOVE", r);
+        memcpy(c->job, r->str, r->len); /* the job taken, maybe another's */
+        const char *rem[] = {"LREM", "processing", "1", c->job};
+        size_t l[] = {4, 10, 1, r->len};
+        set_cmd(c, 4, rem, l);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+        return unexpected("LREM", r);
+    return 1;
+}
+
+static int step_lock_tincan(struct conn *c, const redisReply *r)
+{
+    if (!r) {
+        snprintf(c->name, sizeof c->name, "lock:%ld", c->n);
+        snprintf(c->owner, sizeof c->owner, "o%ld", c->n);
+        const char *acq[] = {"LOCK.ACQUIRE", c->name, c->owner, "30000"};
+        set_cmd(c, 4, acq, NULL);
+        return 0;
+    }
+    if (c->step == 0) {
+        if (r->type != REDIS_REPLY_INTEGER)
+            return unexpected("LOCK.ACQUIRE", r);
+        snprintf(c->tok, sizeof c->tok, "%lld", r->integer);
+        const char *rel[] = {"LOCK.RELEASE", c->name, c->owner, c->tok};
+        set_cmd(c, 4, rel, NULL);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+        return unexpected("LOCK.RELEASE", r);
+    return 1;
+}
+
+static int step_lock_redis(struct conn *c, const redisReply *r)
+{
+    if (!r) {
+        snprintf(c->name, sizeof c->name, "lock:%ld", c->n);
+        snprintf(c->owner, sizeof c->owner, "o%ld", c->n);
+        const char *set[] = {"SET", c->name, c->owner, "NX", "PX", "30000"};
+        set_cmd(c, 6, set, NULL);
+        return 0;
+    }
+    if (c->step == 0) {
+        if (!is_str(r, "OK"))
+            return unexpected("SET NX", r);
+        const char *del[] = {"DEL", c->name};
+        set_cmd(c, 2, del, NULL);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+        return unexpected("DEL", r);
+    return 1;
+}
+
+/* The round-trip ceiling of a three-command cycle: what any server could
+ * reach at best with the queue rows' three round trips and no work. */
+static int step_ping3(struct conn *c, const redisReply *r)
+{
+    if (r && !is_str(r, "PONG"))
+        return unexpected("PING", r);
+    if (r && c->step == 2)
+        return 1;
+    const char *ping[] = {"PING"};
+    set_cmd(c, 1, ping, NULL);
+    return 0;
+}
+
+/* Writes all of buf (commands are small: the socket buffer takes them at
+ * once, so a short write is waited out with poll, never queued). */
+static bool send_all(int fd, const char *buf, size_t n)
 {
     while (n > 0) {
-        ssize_t w = send(lc->fd, data, n, MSG_NOSIGNAL);
+        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            poll(&p, 1, 1000);
+            continue;
+        }
         if (w <= 0) {
             fail("send", strerror(errno));
             return false;
         }
-        data += w;
+        buf += w;
         n -= (size_t)w;
     }
     return true;
 }
 
-/* Reads until buf holds `need` bytes, or (need == 0) a whole line. Returns
- * the length of the line without CRLF (need == 0) or need. */
-static long line_read(struct line_conn *lc, size_t need)
+static bool send_cmd(struct conn *c)
+{
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, c->argc, c->argv, c->lens);
+    if (len < 0) {
+        fail("format", "out of memory");
+        return false;
+    }
+    bool ok = send_all(c->fd, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return ok;
+}
+
+/* The beanstalk cycle: put; reserve-with-timeout 0; delete. Consumes one
+ * whole reply from c->in if there is one: 1 = consumed (next command sent or
+ * cycle ended, see *ended), 0 = need more bytes, -1 = failed. */
+static int beanstalk_reply(struct conn *c, bool *ended)
+{
+    char *nl = memmem(c->in, c->inlen, "\r\n", 2);
+    if (!nl)
+        return c->inlen == sizeof c->in ? (fail("beanstalk reply too long", NULL), -1) : 0;
+    size_t line = (size_t)(nl - c->in), used = line + 2;
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "%.*s", (int)(line < 127 ? line : 127), c->in);
+    char cmd[64];
+    int cl = 0;
+    *ended = false;
+    if (c->step == 0) {
+        if (strncmp(hdr, "INSERTED", 8) != 0)
+            return fail("put", hdr), -1;
+        cl = snprintf(cmd, sizeof cmd, "reserve-with-timeout 0\r\n");
+    } else if (c->step == 1) {
+        unsigned long long id;
+        size_t size;
+        if (sscanf(hdr, "RESERVED %llu %zu", &id, &size) != 2)
+            return fail("reserve", hdr), -1;
+        if (size + 2 > sizeof c->in - used)
+            return fail("beanstalk job too long", NULL), -1;
+        if (c->inlen < used + size + 2)
+            return 0;
+        used += size + 2;
+        cl = snprintf(cmd, sizeof cmd, "delete %llu\r\n", id);
+    } else {
+        if (strncmp(hdr, "DELETED", 7) != 0)
+            return fail("delete", hdr), -1;
+        *ended = true;
+    }
+    memmove(c->in, c->in + used, c->inlen - used);
+    c->inlen -= used;
+    if (!*ended) {
+        c->step++;
+        if (!send_all(c->fd, cmd, (size_t)cl))
+            return -1;
+    }
+    return 1;
+}
+
+static bool beanstalk_start(struct conn *c)
+{
+    int hl = snprintf(c->job, 64, "put 100 0 60 %zu\r\n", o.payload_len);
+    memcpy(c->job + hl, payload, o.payload_len);
+    memcpy(c->job + hl + o.payload_len, "\r\n", 2);
+    c->step = 0;
+    return send_all(c->fd, c->job, (size_t)hl + o.payload_len + 2);
+}
+
+static bool cycle_start(struct conn *c, step_fn step)
+{
+    c->n++;
+    if (!step)
+        return beanstalk_start(c);
+    c->step = 0;
+    return step(c, NULL) == 0 && send_cmd(c);
+}
+
+/* Takes every whole reply buffered for c; false when the connection failed
+ * or the run is over for it. */
+static bool conn_replies(struct conn *c, step_fn step)
 {
     for (;;) {
-        if (need == 0) {
-            char *nl = memmem(lc->buf, lc->len, "\r\n", 2);
-            if (nl)
-                return nl - lc->buf;
-        } else if (lc->len >= need) {
-            return (long)need;
+        int rc;
+        bool ended;
+        if (!step) {
+            rc = beanstalk_reply(c, &ended);
+        } else {
+            redisReply *r = NULL;
+            if (redisReaderGetReply(c->rd, (void **)&r) != REDIS_OK) {
+                fail("protocol", c->rd->errstr);
+                return false;
+            }
+            if (!r)
+                return true;
+            rc = step(c, r);
+            ended = rc == 1;
+            if (rc == 0) {
+                c->step++;
+                rc = send_cmd(c) ? 1 : -1;
+            }
+            freeReplyObject(r);
         }
-        if (lc->len == sizeof lc->buf) {
-            fail("beanstalk reply too long", NULL);
-            return -1;
+        if (rc < 0)
+            return false;
+        if (rc == 0)
+            return true;
+        if (ended) {
+            /* a cycle is never cut in half (a lock left taken would
+             * collide with the next run's names): after the deadline the
+             * cycle in flight ends uncounted and the connection stops */
+            if (!running())
+                return false;
+            atomic_fetch_add(&ops_done, 1);
+            if (!cycle_start(c, step))
+                return false;
         }
-        ssize_t r = recv(lc->fd, lc->buf + lc->len, sizeof lc->buf - lc->len, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            fail("recv", r == 0 ? "server closed the connection" : strerror(errno));
-            return -1;
+    }
+}
+
+static int conn_open(struct conn *c, bool resp)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+    inet_pton(AF_INET, o.host, &a.sin_addr);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fail("connect", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    if (resp && !(c->rd = redisReaderCreate())) {
+        fail("reader", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs --clients connections for --seconds on the calling thread. */
+static void run_event_cycles(step_fn step)
+{
+    static struct conn conns[MAX_CLIENTS];
+    int ep = epoll_create1(0);
+    for (int i = 0; i < o.clients; i++) {
+        struct conn *c = &conns[i];
+        c->n = (long)i * 100000000L;
+        if (conn_open(c, step != NULL) < 0)
+            return;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
+    t_start = now_s();
+    deadline = t_start + o.seconds;
+    int live = 0;
+    for (int i = 0; i < o.clients; i++) {
+        if (!cycle_start(&conns[i], step))
+            break;
+        live++;
+    }
+    struct epoll_event evs[MAX_CLIENTS];
+    double drained = deadline + 10; /* cycles in flight at the deadline end */
+    while (live > 0 && !atomic_load(&stop_all) && now_s() < drained) {
+        int n = epoll_wait(ep, evs, MAX_CLIENTS, 100);
+        for (int i = 0; i < n && !atomic_load(&stop_all); i++) {
+            struct conn *c = evs[i].data.ptr;
+            char buf[16384];
+            ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+            if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (r <= 0) {
+                fail("recv", r == 0 ? "server closed the connection" : strerror(errno));
+                break;
+            }
+            if (c->rd) {
+                redisReaderFeed(c->rd, buf, (size_t)r);
+            } else {
+                size_t room = sizeof c->in - c->inlen, take = (size_t)r < room ? (size_t)r : room;
+                memcpy(c->in + c->inlen, buf, take);
+                c->inlen += take;
+            }
+            if (!conn_replies(c, step)) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                live--;
+            }
         }
-        lc->len += (size_t)r;
     }
-}
-
-static void line_consume(struct line_conn *lc, size_t n)
-{
-    memmove(lc->buf, lc->buf + n, lc->len - n);
-    lc->len -= n;
-}
-
-/* ---- the modes ---------------------------------------------------------- */
-
-static bool cycle_queue_tincan(redisContext *c, long n)
-{
-    (void)n;
-    const char *push[] = {"Q.PUSH", o.key, payload};
-    size_t push_l[] = {6, strlen(o.key), o.payload_len};
-    redisReply *r = resp_cmd(c, 3, push, push_l);
-    if (!r)
-        return false;
-    freeReplyObject(r);
-    const char *pop[] = {"Q.POP", o.key, "LEASE", "60000"};
-    r = resp_cmd(c, 4, pop, NULL);
-    if (!r)
-        return false;
-    const redisReply *id = r->elements == 1 ? field(r->element[0], "id") : NULL;
-    bool ok = id && id->type == REDIS_REPLY_STRING;
-    if (ok) {
-        const char *ack[] = {"Q.ACK", id->str};
-        size_t ack_l[] = {5, id->len};
-        redisReply *a = resp_cmd(c, 2, ack, ack_l);
-        ok = a && a->type == REDIS_REPLY_INTEGER && a->integer == 1;
-        if (a)
-            freeReplyObject(a);
+    if (live > 0 && !atomic_load(&stop_all))
+        fail("cycles still unanswered 10 s after the deadline", NULL);
+    double end = now_s();
+    t_done = end < deadline ? end : deadline; /* only counted cycles' time */
+    for (int i = 0; i < o.clients; i++) {
+        if (conns[i].rd)
+            redisReaderFree(conns[i].rd);
+        if (conns[i].fd > 0)
+            close(conns[i].fd);
     }
-    freeReplyObject(r);
-    return ok;
+    close(ep);
 }
 
-static bool cycle_queue_redis(redisContext *c, long n)
-{
-    /* each job unique, as a real job would be, so LREM removes exactly it */
-    char job[64 + 4096];
-    int hl = snprintf(job, 64, "%ld:", n);
-    size_t jl = (size_t)hl + o.payload_len;
-    memcpy(job + hl, payload, o.payload_len);
-    const char *push[] = {"LPUSH", o.key, job};
-    size_t push_l[] = {5, strlen(o.key), jl};
-    redisReply *r = resp_cmd(c, 3, push, push_l);
-    if (!r)
-        return false;
-    freeReplyObject(r);
-    const char *mv[] = {"LMOVE", o.key, "processing", "RIGHT", "LEFT"};
-    r = resp_cmd(c, 5, mv, NULL);
-    if (!r)
-        return false;
-    bool ok = r->type == REDIS_REPLY_STRING;
-    if (ok) {
-        const char *rem[] = {"LREM", "processing", "1", r->str};
-        size_t rem_l[] = {4, 10, 1, r->len};
-        redisReply *a = resp_cmd(c, 4, rem, rem_l);
-        ok = a && a->type == REDIS_REPLY_INTEGER && a->integer == 1;
-        if (a)
-            freeReplyObject(a);
-    }
-    freeReplyObject(r);
-    return ok;
-}
-
-static bool cycle_lock_tincan(redisContext *c, long n)
-{
-    char name[32], owner[32];
-    int nl = snprintf(name, sizeof name, "lock:%ld", n);
-    int ol = snprintf(owner, sizeof owner, "o%ld", n);
-    const char *acq[] = {"LOCK.ACQUIRE", name, owner, "30000"};
-    size_t acq_l[] = {12, (size_t)nl, (size_t)ol, 5};
-    redisReply *r = resp_cmd(c, 4, acq, acq_l);
-    if (!r)
-        return false;
-    bool ok = r->type == REDIS_REPLY_INTEGER;
-    if (ok) {
-        char tok[32];
-        int tl = snprintf(tok, sizeof tok, "%lld", r->integer);
-        const char *rel[] = {"LOCK.RELEASE", name, owner, tok};
-        size_t rel_l[] = {12, (size_t)nl, (size_t)ol, (size_t)tl};
-        redisReply *a = resp_cmd(c, 4, rel, rel_l);
-        ok = a && a->type == REDIS_REPLY_INTEGER && a->integer == 1;
-        if (a)
-            freeReplyObject(a);
-    }
-    freeReplyObject(r);
-    return ok;
-}
-
-static bool cycle_lock_redis(redisContext *c, long n)
-{
-    char name[32], owner[32];
-    int nl = snprintf(name, sizeof name, "lock:%ld", n);
-    int ol = snprintf(owner, sizeof owner, "o%ld", n);
-    const char *set[] = {"SET", name, owner, "NX", "PX", "30000"};
-    size_t set_l[] = {3, (size_t)nl, (size_t)ol, 2, 2, 5};
-    redisReply *r = resp_cmd(c, 6, set, set_l);
-    if (!r)
-        return false;
-    bool ok = is_str(r, "OK");
-    freeReplyObject(r);
-    if (!ok)
-        return false;
-    const char *del[] = {"DEL", name};
-    size_t del_l[] = {3, (size_t)nl};
-    r = resp_cmd(c, 2, del, del_l);
-    ok = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-    if (r)
-        freeReplyObject(r);
-    return ok;
-}
-
-typedef bool (*cycle_fn)(redisContext *c, long n);
+/* ---- publish and consume modes: a thread per connection --------------- */
 
 struct client {
     pthread_t thread;
     int index;
-    cycle_fn cycle;
 };
-
-static void *run_cycles(void *arg)
-{
-    struct client *cl = arg;
-    redisContext *c = resp_connect();
-    start_gate();
-    long n = (long)cl->index * 100000000L;
-    while (c && running()) {
-        if (!cl->cycle(c, ++n)) {
-            if (!atomic_load(&errors))
-                fail("a cycle got an unexpected reply", o.mode);
-            break;
-        }
-        atomic_fetch_add(&ops_done, 1);
-    }
-    if (c)
-        redisFree(c);
-    return NULL;
-}
-
-static void *run_beanstalkd(void *arg)
-{
-    (void)arg;
-    struct line_conn lc;
-    bool ok = line_connect(&lc);
-    start_gate();
-    if (!ok)
-        return NULL;
-    char put[64 + 4096];
-    int hl = snprintf(put, 64, "put 100 0 60 %zu\r\n", o.payload_len);
-    memcpy(put + hl, payload, o.payload_len);
-    memcpy(put + hl + o.payload_len, "\r\n", 2);
-    size_t put_len = (size_t)hl + o.payload_len + 2;
-    while (running()) {
-        long n;
-        if (!line_send(&lc, put, put_len) || (n = line_read(&lc, 0)) < 0)
-            break;
-        if (strncmp(lc.buf, "INSERTED", 8) != 0) {
-            fail("put", "not INSERTED");
-            break;
-        }
-        line_consume(&lc, (size_t)n + 2);
-        if (!line_send(&lc, "reserve-with-timeout 0\r\n", 24) || (n = line_read(&lc, 0)) < 0)
-            break;
-        unsigned long long id;
-        size_t size;
-        char hdr[128];
-        snprintf(hdr, sizeof hdr, "%.*s", (int)n, lc.buf);
-        if (sscanf(hdr, "RESERVED %llu %zu", &id, &size) != 2) {
-            fail("reserve", hdr);
-            break;
-        }
-        line_consume(&lc, (size_t)n + 2);
-        if (line_read(&lc, size + 2) < 0)
-            break;
-        line_consume(&lc, size + 2);
-        char del[64];
-        int dl = snprintf(del, sizeof del, "delete %llu\r\n", id);
-        if (!line_send(&lc, del, (size_t)dl) || (n = line_read(&lc, 0)) < 0)
-            break;
-        if (strncmp(lc.buf, "DELETED", 7) != 0) {
-            fail("delete", "not DELETED");
-            break;
-        }
-        line_consume(&lc, (size_t)n + 2);
-        atomic_fetch_add(&ops_done, 1);
-    }
-    close(lc.fd);
-    return NULL;
-}
 
 /* Publishes its share of --count events in windows of --pipeline. */
 static void *run_publish(void *arg)
@@ -623,6 +766,23 @@ static void parse(int argc, char **argv)
         usage();
 }
 
+/* Prints the JSON line; the exit status. */
+static int report(void)
+{
+    double took = t_start <= 0 ? 0 : (t_done > 0 ? t_done : now_s()) - t_start;
+    long long done = atomic_load(&ops_done);
+    if (strcmp(o.mode, "bus-e2e") == 0 && done < o.count && !atomic_load(&errors))
+        fail("time limit reached before every event was consumed", NULL);
+    printf("{\"mode\": \"%s\", \"ops\": %lld, \"seconds\": %.3f, \"ops_per_s\": %.1f, "
+           "\"errors\": %d, \"error\": \"",
+           o.mode, done, took, took > 0 ? (double)done / took : 0.0, atomic_load(&errors));
+    for (const char *p = first_error; *p; p++)
+        if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+            putchar(*p);
+    printf("\"}\n");
+    return atomic_load(&errors) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     parse(argc, argv);
@@ -630,20 +790,24 @@ int main(int argc, char **argv)
     memset(payload, 'x', o.payload_len);
     payload[o.payload_len] = '\0';
 
-    void *(*fn)(void *) = run_cycles;
-    cycle_fn cycle = NULL;
+    void *(*fn)(void *) = NULL;
+    step_fn step = NULL;
+    bool cycles = true;
     int publishers = 0;
     if (!strcmp(o.mode, "queue-tincan"))
-        cycle = cycle_queue_tincan;
+        step = step_queue_tincan;
     else if (!strcmp(o.mode, "queue-redis"))
-        cycle = cycle_queue_redis;
+        step = step_queue_redis;
     else if (!strcmp(o.mode, "lock-tincan"))
-        cycle = cycle_lock_tincan;
+        step = step_lock_tincan;
     else if (!strcmp(o.mode, "lock-redis"))
-        cycle = cycle_lock_redis;
+        step = step_lock_redis;
+    else if (!strcmp(o.mode, "ping3"))
+        step = step_ping3;
     else if (!strcmp(o.mode, "queue-beanstalkd"))
-        fn = run_beanstalkd;
-    else if (!strcmp(o.mode, "publish-tincan") || !strcmp(o.mode, "publish-redis"))
+        step = NULL;
+    else if (cycles = false, !strcmp(o.mode, "publish-tincan") ||
+                                 !strcmp(o.mode, "publish-redis"))
         fn = run_publish;
     else if (!strcmp(o.mode, "consume-tincan") || !strcmp(o.mode, "consume-redis"))
         fn = run_consume;
@@ -652,13 +816,17 @@ int main(int argc, char **argv)
     else
         usage();
 
+    if (cycles) {
+        deadline = now_s() + o.seconds + 60; /* connecting; reset once connected */
+        run_event_cycles(step);
+        return report();
+    }
     static struct client cl[2 * MAX_CLIENTS];
     int total = o.clients + publishers;
     pthread_barrier_init(&gate, NULL, (unsigned)total + 1);
     deadline = now_s() + o.seconds + 60; /* connecting; reset at the gate */
     for (int i = 0; i < total; i++) {
         cl[i].index = i < o.clients ? i : i - o.clients;
-        cl[i].cycle = cycle;
         void *(*f)(void *) = i < o.clients ? fn : run_publish;
         if (pthread_create(&cl[i].thread, NULL, f, &cl[i]) != 0) {
             fprintf(stderr, "loadgen: pthread_create failed\n");
@@ -671,17 +839,5 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&gate);
     for (int i = 0; i < total; i++)
         pthread_join(cl[i].thread, NULL);
-    double took = (t_done > 0 ? t_done : now_s()) - t_start;
-    long long done = atomic_load(&ops_done);
-    if (strcmp(o.mode, "bus-e2e") == 0 && done < o.count && !atomic_load(&errors))
-        fail("time limit reached before every event was consumed", NULL);
-    printf("{\"mode\": \"%s\", \"ops\": %lld, \"seconds\": %.3f, \"ops_per_s\": %.1f, "
-           "\"errors\": %d, \"error\": \"",
-           o.mode, done, took, took > 0 ? (double)done / took : 0.0, atomic_load(&errors));
-    for (const char *p = first_error; *p; p++)
-        if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
-            putchar(*p);
-    printf("\"}\n");
-    free(payload);
-    return atomic_load(&errors) ? 1 : 0;
+    return report();
 }
