@@ -167,6 +167,7 @@ class Ctx:
         self.rounds = ROUNDS
         self.scale = SCALE
         self._n = 0
+        self.measured = []  # rows compare() made in the running section
 
     # ---- servers ----
     def free_port(self):
@@ -317,6 +318,7 @@ class Ctx:
             for out, fn in order:
                 if fn is not None:
                     out.append(fn())
+        self.measured.append(row)  # kept even if the section raises later
         print("  %-44s tincan %s  %s %s  ratio %s" % (
             name, fmt_num(row.tincan_median), peer_name, fmt_num(row.peer_median),
             fmt_ratio(row.ratio)), flush=True)
@@ -416,7 +418,7 @@ def write_doc(sections, started, elapsed):
         % (started.strftime("%Y-%m-%d %H:%M UTC"), elapsed,
            ", only " + os.environ["BENCH_ONLY"] if os.environ.get("BENCH_ONLY") else ""),
         "  was measured: `BENCH_ONLY=<section> make bench` re-runs one section)",
-        "- Machine: %s" % machine(),
+        "- Machine of this run: %s" % machine(),
         "- tincan binary: `%s`" % (TINCAN_BIN.relative_to(REPO)
                                    if TINCAN_BIN.is_relative_to(REPO) else TINCAN_BIN),
         "- redis-server %s (persistence off unless a row says otherwise)" % v["redis"],
@@ -426,8 +428,10 @@ def write_doc(sections, started, elapsed):
         "",
     ]
     old_sections = previous_sections()
-    stamp = "_Measured %s, tincan %s, scale %s, %d rounds._" % (
-        started.strftime("%Y-%m-%d %H:%M UTC"), v["tincan"], SCALE, ROUNDS)
+    # sections kept from an earlier run may come from another machine: each
+    # says on which it was measured
+    stamp = "_Measured %s on %s, tincan %s, scale %s, %d rounds._" % (
+        started.strftime("%Y-%m-%d %H:%M UTC"), machine(), v["tincan"], SCALE, ROUNDS)
     all_rows = []
     for title, rows, error in sections:
         if rows is None:  # not run this time (BENCH_ONLY): keep the earlier text
@@ -548,6 +552,7 @@ def main():
                 failed = True
                 print(load_error)
                 continue
+            ctx.measured = []
             try:
                 if hasattr(mod, "run"):
                     rows = list(mod.run(ctx))
@@ -557,7 +562,7 @@ def main():
             except Exception:
                 err = traceback.format_exc()
                 print(err)
-                sections.append((title, [], err))
+                sections.append((title, ctx.measured, err))  # the rows that did run
                 failed = True
     rows = write_doc(sections, started, time.monotonic() - t0)
     below = [r for r in rows if r.verdict == "below"]
