@@ -381,7 +381,10 @@ static bool send_all(int fd, const char *buf, size_t n)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             struct pollfd p = {.fd = fd, .events = POLLOUT};
-            poll(&p, 1, 1000);
+            if (poll(&p, 1, 5000) == 0) {
+                fail("send", "the server read nothing for 5 s");
+                return false;
+            }
             continue;
         }
         if (w <= 0) {
@@ -567,10 +570,12 @@ static void run_event_cycles(step_fn step)
             }
             if (c->rd) {
                 redisReaderFeed(c->rd, buf, (size_t)r);
+            } else if ((size_t)r > sizeof c->in - c->inlen) {
+                fail("beanstalk reply too long", NULL);
+                break;
             } else {
-                size_t room = sizeof c->in - c->inlen, take = (size_t)r < room ? (size_t)r : room;
-                memcpy(c->in + c->inlen, buf, take);
-                c->inlen += take;
+                memcpy(c->in + c->inlen, buf, (size_t)r);
+                c->inlen += (size_t)r;
             }
             if (!conn_replies(c, step)) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
