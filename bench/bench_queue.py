@@ -75,7 +75,11 @@ def run(ctx):
                 tincan=lambda: rate("queue-tincan", t),
                 peer=lambda: rate("queue-redis", r),
                 peer_name="redis lists, appendfsync always", target=2.0, unit="cycles/s",
-                command=command("queue-redis")))
+                command=command("queue-redis"),
+                notes="Redis fsyncs all three commands, tincan two (Q.POP waits for no "
+                      "fsync), each fsync round shared by every client waiting; the "
+                      "ratio is largest while the disk is the limit (fewer clients) "
+                      "and shrinks once two cores are (compare the ceiling row)"))
             for n in SWEEP:
                 rows.append(ctx.compare(
                     "push+pop+ack, 100 B jobs, %d clients (no target)" % n,
