@@ -1,5 +1,6 @@
 # tincan - plain, non-recursive GNU Makefile. Everything is built under $(BUILD).
-#   make run     install missing Debian packages (as root), build, serve ./data
+#   make run     install missing Debian packages (as root), build the server and
+#                the tincan CLI, serve ./data
 #   make check   the same set-up, then every test (unit, ASan+UBSan, integration,
 #                clients, fuzz time box)
 #   make bench   benchmarks against the peers, writes docs/benchmarks.md
@@ -10,9 +11,9 @@
 BUILD    ?= build
 CC       ?= cc
 PORT     ?= 6380
-PKGS     := libuv libcrypto
+PKGS     := libuv libcrypto libzstd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto -lzstd -lcurl)
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Werror
 CFLAGS   ?= -O2 -g
@@ -37,20 +38,58 @@ FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 SERVER      := $(BUILD)/tincan-server
 ASAN_SERVER := $(BUILD)/asan/tincan-server
 
-.PHONY: all server asan-server run check check-unit check-integration \
+# The tincan CLI (cli/): its own main plus the server's library objects, which
+# come from an archive so that only what it calls is linked. It reads Parquet
+# files other engines wrote (snappy, gzip) and talks to a server (hiredis).
+CLI_SRCS      := $(wildcard cli/*.c)
+CLI_OBJS      := $(CLI_SRCS:cli/%.c=$(BUILD)/cli/%.o)
+ASAN_CLI_OBJS := $(CLI_SRCS:cli/%.c=$(BUILD)/asan/cli/%.o)
+CLI_LIB_OBJS  := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJS))
+ASAN_CLI_LIB_OBJS := $(filter-out $(BUILD)/asan/cli/main.o,$(ASAN_CLI_OBJS))
+CLI_LIBS      := -lhiredis -lsnappy -lz
+LIB_A         := $(BUILD)/libtincan.a
+ASAN_LIB_A    := $(BUILD)/asan/libtincan.a
+CLI           := $(BUILD)/tincan
+ASAN_CLI      := $(BUILD)/asan/tincan
+
+.PHONY: all server asan-server cli asan-cli run check check-unit check-integration \
         check-clients check-fuzz unit asan fuzz crash bench bench-tools deps format \
         lint \
         clean
 
-all: server
+all: server cli
 server: $(SERVER)
 asan-server: $(ASAN_SERVER)
+cli: $(CLI)
+asan-cli: $(ASAN_CLI)
 
 $(SERVER): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(ASAN_SERVER): $(ASAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ASAN_LIB_A): $(ASAN_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(CLI_OBJS) $(LIB_A)
+	$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS) $(LDLIBS)
+
+$(ASAN_CLI): $(ASAN_CLI_OBJS) $(ASAN_LIB_A)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(CLI_LIBS) $(LDLIBS)
+
+$(BUILD)/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icli -c -o $@ $<
+
+$(BUILD)/asan/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Icli -c -o $@ $<
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -60,13 +99,16 @@ $(BUILD)/asan/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS)
+# Unit tests link the server's objects and the CLI's (all but its main).
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS) $(CLI_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -Icli -o $@ $< $(LIB_OBJS) $(CLI_LIB_OBJS) \
+	    $(CLI_LIBS) $(LDLIBS)
 
-$(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS)
+$(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS) $(ASAN_CLI_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -Itests/unit -o $@ $< $(ASAN_LIB_OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN) -Itests/unit -Icli -o $@ $< $(ASAN_LIB_OBJS) \
+	    $(ASAN_CLI_LIB_OBJS) $(CLI_LIBS) $(LDLIBS)
 
 # libFuzzer targets need clang; they link the library sources directly.
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
@@ -80,7 +122,7 @@ deps:
 # make run needs only the build packages; check and bench need them all.
 run:
 	@sh scripts/deps.sh build
-	@$(MAKE) --no-print-directory server
+	@$(MAKE) --no-print-directory server cli
 	@mkdir -p data
 	exec $(SERVER) --bind 127.0.0.1 --port $(PORT) --dir ./data
 
@@ -88,12 +130,12 @@ unit: $(UNITS) $(ASAN_UNITS)
 	@sh scripts/run-units.sh $(UNITS) $(ASAN_UNITS)
 
 check: deps
-	@$(MAKE) --no-print-directory server asan-server $(UNITS) $(ASAN_UNITS) $(FUZZERS) \
-	    bench-tools
+	@$(MAKE) --no-print-directory server asan-server cli asan-cli $(UNITS) \
+	    $(ASAN_UNITS) $(FUZZERS) bench-tools
 	@BUILD=$(BUILD) sh scripts/check.sh
 
 asan: deps
-	@$(MAKE) --no-print-directory asan-server $(ASAN_UNITS)
+	@$(MAKE) --no-print-directory asan-server asan-cli $(ASAN_UNITS)
 	@BUILD=$(BUILD) TINCAN_ONLY=asan sh scripts/check.sh
 
 fuzz: deps
@@ -121,11 +163,11 @@ $(BUILD)/bench/amqpload: bench/amqpload.c
 	$(CC) $(CFLAGS) -o $@ $< -lrabbitmq -lpthread
 
 bench: deps
-	@$(MAKE) --no-print-directory server bench-tools
+	@$(MAKE) --no-print-directory server cli bench-tools
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench.py
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+	clang-format -i src/*.c src/*.h cli/*.c cli/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
 
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 \
@@ -134,4 +176,4 @@ lint:
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_CLI_OBJS:.o=.d)

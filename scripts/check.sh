@@ -171,6 +171,9 @@ suite_units() { # name dir: one binary per tests/unit/test_*.c (missing = failed
 
 suite_integration() {
     banner integration
+    # DuckDB and s3rver for the archive tests (a failure here shows up as
+    # those tests failing, with node-tools.sh's reason above them).
+    sh scripts/node-tools.sh || echo "check: scripts/node-tools.sh failed"
     bin=$BUILD/asan/tincan-server
     log=$LOGS/integration.log
     TINCAN_BIN=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")

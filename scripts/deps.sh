@@ -29,6 +29,11 @@ make                    build   always
 pkg-config              build   always
 libuv1-dev              build   always
 libssl-dev              build   always
+libzstd-dev             build   always
+libcurl4-openssl-dev    build   always
+libhiredis-dev          build   always
+libsnappy-dev           build   always
+zlib1g-dev              build   always
 clang                   build   always
 libclang-rt-14-dev      build   always
 python3                 test    always
@@ -36,7 +41,7 @@ python3-pytest          test    always
 python3-redis           test    always
 python3-hiredis         test    always
 redis-tools             test    always
-libhiredis-dev          test    always
+python3-boto3           test    always
 nodejs                  test    no-node
 npm                     test    no-npm
 postgresql              test    always
