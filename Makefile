@@ -53,7 +53,7 @@ CLI           := $(BUILD)/tincan
 ASAN_CLI      := $(BUILD)/asan/tincan
 
 .PHONY: all server asan-server cli asan-cli run check check-unit check-integration \
-        check-clients check-fuzz unit asan fuzz crash bench bench-tools deps format \
+        check-clients check-fuzz unit asan fuzz crash bench bench-tools tools deps format \
         lint \
         clean
 
@@ -131,7 +131,7 @@ unit: $(UNITS) $(ASAN_UNITS)
 
 check: deps
 	@$(MAKE) --no-print-directory server asan-server cli asan-cli $(UNITS) \
-	    $(ASAN_UNITS) $(FUZZERS) bench-tools
+	    $(ASAN_UNITS) $(FUZZERS) bench-tools tools
 	@BUILD=$(BUILD) sh scripts/check.sh
 
 asan: deps
@@ -148,6 +148,16 @@ crash: deps
 	TINCAN_BIN=$(abspath $(SERVER)) TINCAN_CRASH_CYCLES=$(CYCLES) \
 	    TINCAN_BUS_CRASH_ROUNDS=$(CYCLES) /usr/bin/python3 -m pytest -q \
 	    tests/integration/test_store_crash.py tests/integration/test_bus_crash.py
+
+# Test tools (tests/tools/*.c): small programs the integration tests run, each
+# linked with the server's library objects.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOLS     := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+tools: $(TOOLS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 # The benchmark load drivers (C, so the rows measure servers, not Python).
 BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/amqpload
