@@ -146,7 +146,7 @@ struct save_job {
     struct sbuf text;  /* the encoded state */
     uint64_t seq;      /* covers every durable change <= seq */
     uint64_t gen;      /* order of encoding */
-    char *dir, *path, *tmp;
+    char *dir, *path;
     int rc;            /* 0 or -1 (err filled) */
     int skipped;       /* a newer save was already on disk */
     char err[512];
@@ -162,53 +162,20 @@ static void state_path(char *buf, size_t cap, const char *suffix)
     snprintf(buf, cap, "%s/%s%s", config_dir, RING_STATE_FILE, suffix);
 }
 
-/* temp -> fsync -> rename -> fsync(dir). Any thread; blocks. Skips the write
+/* fsx_replace: path.tmp, fsync, rename, fsync(dir). Any thread; blocks. Skips the write
  * (returns 0, *skipped = 1) if a newer gen is already on disk. */
-static int write_state_file(const char *dir, const char *path, const char *tmp,
+static int write_state_file(const char *dir, const char *path,
                             const struct sbuf *b, uint64_t gen, int *skipped,
                             char *err, size_t errlen)
 {
-    int fd = -1, rc, ret = -1;
+    int ret = 0;
     uv_mutex_lock(&file_lock);
     *skipped = gen <= written_gen;
-    if (*skipped) {
-        ret = 0;
-        goto out_unlock;
+    if (!*skipped) {
+        ret = fsx_replace(dir, path, b->data, b->len, err, errlen) < 0 ? -1 : 0;
+        if (!ret)
+            written_gen = gen;
     }
-    fd = fsx_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, errlen, "open %.200s: %s", tmp, strerror(-fd));
-        goto out_unlock;
-    }
-    if ((rc = fsx_write_all(fd, b->data, b->len)) < 0) {
-        snprintf(err, errlen, "write %.200s: %s", tmp, strerror(-rc));
-        goto out_close;
-    }
-    if ((rc = fsx_fsync(fd)) < 0) {
-        snprintf(err, errlen, "fsync %.200s: %s", tmp, strerror(-rc));
-        goto out_close;
-    }
-    rc = fsx_close(fd);
-    fd = -1;
-    if (rc < 0) {
-        snprintf(err, errlen, "close %.200s: %s", tmp, strerror(-rc));
-        goto out_unlock;
-    }
-    if ((rc = fsx_rename(tmp, path)) < 0) {
-        snprintf(err, errlen, "rename %.200s to %.200s: %s", tmp, path,
-                 strerror(-rc));
-        goto out_unlock;
-    }
-    if ((rc = fsx_fsync_dir(dir)) < 0) {
-        snprintf(err, errlen, "fsync dir %.200s: %s", dir, strerror(-rc));
-        goto out_unlock;
-    }
-    written_gen = gen;
-    ret = 0;
-out_close:
-    if (fd >= 0)
-        fsx_close(fd);
-out_unlock:
     uv_mutex_unlock(&file_lock);
     return ret;
 }
@@ -227,17 +194,15 @@ static void save_failed_now(const char *err)
 
 static struct save_job *save_job_new(void)
 {
-    char path[1024], tmp[1024];
+    char path[1024];
     struct save_job *job = xcalloc(1, sizeof(*job));
     state_path(path, sizeof(path), "");
-    state_path(tmp, sizeof(tmp), ".tmp");
     sbuf_init(&job->text);
     ring_set_encode(&rings, clock_mono_ms(), clock_wall_ms(), &job->text);
     job->seq = state_seq;
     job->gen = ++save_gen;
     job->dir = xstrdup(config_dir);
     job->path = xstrdup(path);
-    job->tmp = xstrdup(tmp);
     save_dirty = 0;
     last_save_ms = clock_mono_ms();
     return job;
@@ -248,14 +213,13 @@ static void save_job_free(struct save_job *job)
     sbuf_deinit(&job->text);
     free(job->dir);
     free(job->path);
-    free(job->tmp);
     free(job);
 }
 
 static void save_work(uv_work_t *req)
 {
     struct save_job *job = req->data;
-    job->rc = write_state_file(job->dir, job->path, job->tmp, &job->text,
+    job->rc = write_state_file(job->dir, job->path, &job->text,
                                job->gen, &job->skipped, job->err,
                                sizeof(job->err));
 }
@@ -347,16 +311,15 @@ static int check_writable(struct client *c)
 /* At stop: the newest state on disk before the module goes (blocks). */
 static void save_final(void)
 {
-    char path[1024], tmp[1024], err[512];
+    char path[1024], err[512];
     struct sbuf b;
     int skipped;
     if (save_failed || (!save_dirty && !save_inflight && !save_again))
         return;
     state_path(path, sizeof(path), "");
-    state_path(tmp, sizeof(tmp), ".tmp");
     sbuf_init(&b);
     ring_set_encode(&rings, clock_mono_ms(), clock_wall_ms(), &b);
-    if (write_state_file(config_dir, path, tmp, &b, ++save_gen, &skipped, err,
+    if (write_state_file(config_dir, path, &b, ++save_gen, &skipped, err,
                          sizeof(err)) == 0) {
         stats.saves++;
         save_dirty = 0;

@@ -517,6 +517,39 @@ int fsx_pread_all(int fd, void *p, size_t n, off_t off)
     return 0;
 }
 
+int fsx_replace(const char *dir, const char *path, const void *p, size_t n, char *err,
+                size_t errlen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = fsx_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %.200s: %s", tmp, strerror(-fd));
+        return fd;
+    }
+    const char *step = "write";
+    int rc = fsx_write_all(fd, p, n);
+    if (rc >= 0 && (step = "fsync", rc = fsx_fsync(fd)) >= 0) {
+        step = "close";
+        rc = fsx_close(fd);
+    } else {
+        fsx_close(fd);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s %.200s: %s", step, tmp, strerror(-rc));
+        return rc;
+    }
+    if ((rc = fsx_rename(tmp, path)) < 0) {
+        snprintf(err, errlen, "rename %.200s to %.200s: %s", tmp, path, strerror(-rc));
+        return rc;
+    }
+    if ((rc = fsx_fsync_dir(dir)) < 0) {
+        snprintf(err, errlen, "fsync dir %.200s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
 /* ---- power loss ---- */
 void fsx_powerloss_track(int on)
 {

@@ -59,6 +59,11 @@ int fsx_zero_fill(int fd, off_t off, size_t n);
 /* The length of buf without its trailing zero bytes. */
 size_t fsx_nonzero_len(const uint8_t *buf, size_t n);
 int fsx_pread_all(int fd, void *p, size_t n, off_t off);
+/* Replaces path (in directory dir) with the n bytes at p, durably: writes
+ * path.tmp, fsyncs it, renames it over path, fsyncs dir. 0, or -errno with
+ * the failed step and path in err. Any thread; blocks. */
+int fsx_replace(const char *dir, const char *path, const void *p, size_t n, char *err,
+                size_t errlen);
 
 /* ---- fault injection (tests only; all off by default) ---- */
 enum fsx_op {

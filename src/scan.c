@@ -109,6 +109,15 @@ void scan_set_limit(struct scan *sc, uint64_t limit)
     sc->limit = limit;
 }
 
+int scan_sync(struct scan *sc, char *err, size_t errlen)
+{
+    if (sc->fd < 0 || fdatasync(sc->fd) == 0)
+        return 0;
+    snprintf(err, errlen, "segment %020" PRIu64 ": fdatasync: %s", sc->bases[sc->cur],
+             strerror(errno));
+    return ERR_IO;
+}
+
 uint64_t scan_bytes_read(const struct scan *sc)
 {
     return sc->read;

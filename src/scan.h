@@ -58,6 +58,11 @@ void scan_set_limit(struct scan *sc, uint64_t limit);
 int scan_next(struct scan *sc, struct segment_record *r, struct scan_where *where,
               char *err, size_t errlen);
 
+/* fdatasync of the segment the scan is in, so that every record it returned
+ * is durable in the store whatever the server's fsync setting (sealed
+ * segments were synced when they sealed). 0 or ERR_IO with err. Blocks. */
+int scan_sync(struct scan *sc, char *err, size_t errlen);
+
 /* Totals so far: bytes of records read, bytes skipped as corrupt. */
 uint64_t scan_bytes_read(const struct scan *sc);
 uint64_t scan_bytes_skipped(const struct scan *sc);
