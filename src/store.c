@@ -434,7 +434,7 @@ int store_get(struct store *s, uint64_t pos, struct segment_record *r,
 
 int store_has(struct store *s, uint64_t pos)
 {
-    if (pos == 0 || pos > readable(s))
+    if (pos == 0 || pos > s->written_pos) /* unwritten appends: not yet */
         return 0;
     struct seg *g = seg_for(s, pos);
     if (!g || !g->ix.count || pos < g->ix.first_pos || pos > g->ix.last_pos)
