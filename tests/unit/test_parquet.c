@@ -752,6 +752,87 @@ TEST(many_rows_make_several_row_groups_and_pages)
     sink_free(&s);
 }
 
+/* The ColumnMetaData of leaf c in row group 0 of a complete file. */
+static size_t chunk_meta(const struct sink *s, struct rd *r, long c)
+{
+    size_t meta = footer(s, r);
+    long ng = rd_list_field(r, meta, 4);
+    ASSERT_TRUE(ng >= 1);
+    size_t g;
+    rd_elems(r, &g, 1);
+    long nc = rd_list_field(r, g, 1);
+    ASSERT_TRUE(c < nc);
+    size_t cols[NLEAVES];
+    rd_elems(r, cols, c + 1);
+    ASSERT_EQ_INT(12, rd_find(r, cols[c], 3));
+    return r->i;
+}
+
+TEST(required_map_levels_and_stats)
+{
+    static const struct parquet_column cols[1] = {{"m", PARQUET_MAP_STRING, 0, 1}};
+    struct sink s = {0};
+    struct parquet_writer *w = NULL;
+    char err[256] = "";
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, NULL, sink_write, &s, err, sizeof(err)));
+    parquet_put_map(w, 0, NULL, 0);
+    ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
+    struct parquet_kv two[2] = {{"b", 1, "1", 1}, {"a", 1, NULL, 0}};
+    parquet_put_map(w, 0, two, 2);
+    ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
+    struct parquet_kv one[1] = {{"c", 1, "zz", 2}};
+    parquet_put_map(w, 0, one, 1);
+    ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
+    parquet_put_null(w, 0);
+    ASSERT_EQ_INT(ERR_INVAL, parquet_end_row(w, err, sizeof(err)));
+    ASSERT_EQ_STR("parquet: row 3: null for required column m", err);
+    parquet_writer_free(w);
+
+    /* The same three rows, finished this time. */
+    sink_free(&s);
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, NULL, sink_write, &s, err, sizeof(err)));
+    parquet_put_map(w, 0, NULL, 0);
+    ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
+    parquet_put_map(w, 0, two, 2);
+    ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
+    parquet_put_map(w, 0, one, 1);
+    ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_finish(w, err, sizeof(err)));
+    parquet_writer_free(w);
+
+    static const uint8_t want_rep[4] = {0, 0, 1, 0};
+    static const uint8_t want_def[2][4] = {{0, 1, 1, 1}, {0, 2, 1, 2}};
+    static const char *const want_values[2] = {"\1\0\0\0b\1\0\0\0a\1\0\0\0c",
+                                               "\1\0\0\0" "1\2\0\0\0zz"};
+    static const size_t want_len[2] = {15, 11};
+    static const char *const want_min[2] = {"a", "1"}, *const want_max[2] = {"c", "zz"};
+    for (long c = 0; c < 2; c++) {
+        struct rd r;
+        size_t md = chunk_meta(&s, &r, c);
+        ASSERT_EQ_INT(4, rd_int_field(&r, md, 5));
+        size_t off = (size_t)rd_int_field(&r, md, 9), n;
+        ASSERT_EQ_INT(12, rd_find(&r, md, 12));
+        size_t st = r.i;
+        ASSERT_EQ_INT(c + 1, rd_int_field(&r, st, 3)); /* null_count */
+        const uint8_t *mn = rd_bin_field(&r, st, 6, &n);
+        ASSERT_EQ_MEM(want_min[c], strlen(want_min[c]), mn, n);
+        const uint8_t *mx = rd_bin_field(&r, st, 5, &n);
+        ASSERT_EQ_MEM(want_max[c], strlen(want_max[c]), mx, n);
+        struct page pg;
+        read_page(&s, off, &pg);
+        ASSERT_EQ_INT(4, pg.num_values);
+        uint8_t rep[4], def[4];
+        const uint8_t *d = pg.data;
+        read_levels(&d, rep, 4);
+        read_levels(&d, def, 4);
+        ASSERT_EQ_MEM(want_rep, 4, rep, 4);
+        ASSERT_EQ_MEM(want_def[c], 4, def, 4);
+        ASSERT_EQ_MEM(want_values[c], want_len[c], d, pg.data_len - (size_t)(d - pg.data));
+        free(pg.data);
+    }
+    sink_free(&s);
+}
+
 TEST(big_values_get_pages_of_their_own)
 {
     static const struct parquet_column cols[1] = {{"blob", PARQUET_BINARY, 1, 1}};
@@ -819,6 +900,7 @@ int main(int argc, char **argv)
                                      T(callback_failure_propagates),
                                      T(flush_cuts_a_row_group_where_asked),
                                      T(many_rows_make_several_row_groups_and_pages),
+                                     T(required_map_levels_and_stats),
                                      T(big_values_get_pages_of_their_own),
                                      {0}});
 }
