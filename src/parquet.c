@@ -39,17 +39,29 @@
 #include "common.h"
 #include "errors.h"
 
-#define MAX_COLUMNS 64                    /* one bit each in the row mask */
+/* Limits: one row-mask bit per column; page sizes and counts are Thrift
+ * i32, so a page stays well under 2 GiB and 2^31 values. */
+#define MAX_COLUMNS             64          /* columns */
 #define DEFAULT_ROW_GROUP_BYTES (16u << 20) /* bytes */
-#define DEFAULT_PAGE_BYTES (1u << 20)     /* bytes */
-#define PAGE_MAX_BYTES (1u << 30)         /* bytes; page sizes are Thrift i32 */
-#define PAGE_MAX_ENTRIES (1u << 20)       /* levels per page: num_values is i32 */
-#define CREATED_BY "tincan"               /* no version: bytes stay reproducible */
+#define DEFAULT_PAGE_BYTES      (1u << 20)  /* bytes */
+#define PAGE_MAX_BYTES          (1u << 30)  /* bytes */
+#define PAGE_MAX_ENTRIES        (1u << 20)  /* levels per page */
+/* No version in created_by: the same rows must give the same bytes. */
+#define CREATED_BY "tincan"
 
 /* Values of the enums in parquet.thrift that this writer uses. */
 enum { TYPE_INT64 = 2, TYPE_BYTE_ARRAY = 6 };
-enum { CONV_UTF8 = 0, CONV_MAP = 1, CONV_MAP_KEY_VALUE = 2, CONV_TIMESTAMP_MILLIS = 9 };
-enum { REPETITION_REQUIRED = 0, REPETITION_OPTIONAL = 1, REPETITION_REPEATED = 2 };
+enum {
+    CONV_UTF8 = 0,
+    CONV_MAP = 1,
+    CONV_MAP_KEY_VALUE = 2,
+    CONV_TIMESTAMP_MILLIS = 9
+};
+enum {
+    REPETITION_REQUIRED = 0,
+    REPETITION_OPTIONAL = 1,
+    REPETITION_REPEATED = 2
+};
 enum { ENCODING_PLAIN = 0, ENCODING_RLE = 3 };
 enum { CODEC_ZSTD = 6 };
 enum { PAGE_DATA = 0 };
@@ -351,7 +363,8 @@ static void stats_bytes(struct stats *s, const void *p, size_t n)
 }
 
 /* Folds the statistics of a page into those of its column chunk. */
-static void stats_merge(struct stats *into, const struct stats *page, int is_int)
+static void stats_merge(struct stats *into, const struct stats *page,
+                        int is_int)
 {
     if (!page->has)
         return;
@@ -382,17 +395,17 @@ struct leaf {
     uint8_t stats;                    /* 1 = min/max statistics */
 
     /* the open page */
-    struct bytes values;    /* PLAIN-encoded values */
-    struct rle def, rep;    /* levels */
-    uint32_t page_entries;  /* levels (values incl. nulls) */
-    uint32_t page_nulls;    /* entries below max_def */
+    struct bytes values;   /* PLAIN-encoded values */
+    struct rle def, rep;   /* levels */
+    uint32_t page_entries; /* levels (values incl. nulls) */
+    uint32_t page_nulls;   /* entries below max_def */
     struct stats page_st;
 
     /* the column chunk of the row group being built */
-    struct bytes chunk;      /* finished pages: header + ZSTD frame */
-    uint64_t chunk_entries;  /* levels of those pages */
+    struct bytes chunk;     /* finished pages: header + ZSTD frame */
+    uint64_t chunk_entries; /* levels of those pages */
     uint64_t chunk_nulls;
-    uint64_t chunk_raw;      /* bytes, uncompressed pages incl. headers */
+    uint64_t chunk_raw; /* bytes, uncompressed pages incl. headers */
     struct stats chunk_st;
 };
 
@@ -414,18 +427,18 @@ struct parquet_writer {
     struct bytes groups; /* encoded RowGroup structs, for the footer */
     uint32_t ngroups;
 
-    uint64_t offset;      /* bytes, written through the callback */
-    uint64_t rows;        /* rows ended */
-    uint64_t group_rows;  /* rows in the row group being built */
-    size_t group_bytes;   /* plain value bytes in it */
-    uint64_t row_mask;    /* columns put in the current row */
-    uint64_t full_mask;   /* all columns */
+    uint64_t offset;     /* bytes, written through the callback */
+    uint64_t rows;       /* rows ended */
+    uint64_t group_rows; /* rows in the row group being built */
+    size_t group_bytes;  /* plain value bytes in it */
+    uint64_t row_mask;   /* columns put in the current row */
+    uint64_t full_mask;  /* all columns */
 
-    int row_rc;         /* first problem of the current row (0 = none) */
+    int row_rc; /* first problem of the current row (0 = none) */
     char row_err[200];
-    int failed;         /* sticky error code (0 = none) */
+    int failed; /* sticky error code (0 = none) */
     char fail_err[300];
-    int finished;       /* footer written */
+    int finished; /* footer written */
 };
 
 /* Makes the writer failed with code (keeping the first failure) and returns
@@ -466,14 +479,15 @@ static void row_fail(struct parquet_writer *w, int code, const char *fmt, ...)
     }
 }
 
-static int call_write(struct parquet_writer *w, const void *p, size_t n, const char *what)
+static int call_write(struct parquet_writer *w, const void *p, size_t n,
+                      const char *what)
 {
     if (!n)
         return 0;
     int rc = w->write(w->ctx, p, n);
     if (rc < 0)
-        return fail(w, rc, "parquet: writing %s (%zu bytes at offset %llu): %s", what, n,
-                    (unsigned long long)w->offset, error_text(rc));
+        return fail(w, rc, "parquet: writing %s (%zu bytes at offset %llu): %s",
+                    what, n, (unsigned long long)w->offset, error_text(rc));
     w->offset += n;
     return 0;
 }
@@ -537,8 +551,9 @@ static int page_cut(struct parquet_writer *w, struct leaf *l)
     bytes_room(&w->zout, bound);
     size_t z = ZSTD_compress2(w->zc, w->zout.p, bound, src, n);
     if (ZSTD_isError(z))
-        return fail(w, ERR_IO, "parquet: zstd compression of a %zu-byte page of %s: %s",
-                    n, l->col->name, ZSTD_getErrorName(z));
+        return fail(w, ERR_IO,
+                    "parquet: zstd compression of a %zu-byte page of %s: %s", n,
+                    l->col->name, ZSTD_getErrorName(z));
 
     size_t h0 = l->chunk.len;
     struct tw t;
@@ -573,13 +588,14 @@ static int page_cut(struct parquet_writer *w, struct leaf *l)
 /* Cuts the page of l first if this row's bytes and entries would take it
  * past its limits (a page of l only ever holds whole rows of l, as a row's
  * share of a leaf comes from one put). 0 or the sticky code. */
-static inline int page_room(struct parquet_writer *w, struct leaf *l, size_t bytes,
-                            uint32_t entries)
+static inline int page_room(struct parquet_writer *w, struct leaf *l,
+                            size_t bytes, uint32_t entries)
 {
     if (l->page_entries == 0)
         return 0;
     size_t have = l->values.len + rle_size(&l->def) + rle_size(&l->rep);
-    if (have + bytes <= w->page_bytes && l->page_entries + entries <= PAGE_MAX_ENTRIES)
+    if (have + bytes <= w->page_bytes &&
+        l->page_entries + entries <= PAGE_MAX_ENTRIES)
         return 0;
     return page_cut(w, l);
 }
@@ -587,7 +603,7 @@ static inline int page_room(struct parquet_writer *w, struct leaf *l, size_t byt
 /* Encodes the ColumnChunk of l (its pages start at file offset off). */
 static void chunk_encode(struct tw *t, const struct leaf *l, uint64_t off)
 {
-    tw_open(t); /* ColumnChunk */
+    tw_open(t);      /* ColumnChunk */
     tw_i64(t, 2, 0); /* file_offset: deprecated, 0 */
     tw_struct(t, 3); /* ColumnMetaData */
     tw_i32(t, 1, l->type);
@@ -654,8 +670,8 @@ static int group_write(struct parquet_writer *w)
     for (size_t i = 0; i < w->nleaves; i++) {
         struct leaf *l = &w->leaves[i];
         char what[96];
-        snprintf(what, sizeof(what), "row group %u, column %s", (unsigned)w->ngroups,
-                 l->col->name);
+        snprintf(what, sizeof(what), "row group %u, column %s",
+                 (unsigned)w->ngroups, l->col->name);
         int rc = call_write(w, l->chunk.p, l->chunk.len, what);
         if (rc < 0)
             return rc;
@@ -680,7 +696,8 @@ static struct leaf *take(struct parquet_writer *w, size_t col, const char *what)
         return NULL;
     }
     if (col >= w->ncols) {
-        row_fail(w, ERR_INVAL, "parquet: %s on column %zu of %zu", what, col, w->ncols);
+        row_fail(w, ERR_INVAL, "parquet: %s on column %zu of %zu", what, col,
+                 w->ncols);
         return NULL;
     }
     uint64_t bit = (uint64_t)1 << col;
@@ -735,7 +752,8 @@ static inline void put_plain_bytes(struct leaf *l, const void *p, size_t n)
         stats_bytes(&l->page_st, p, n);
 }
 
-void parquet_put_bytes(struct parquet_writer *w, size_t col, const void *p, size_t n)
+void parquet_put_bytes(struct parquet_writer *w, size_t col, const void *p,
+                       size_t n)
 {
     struct leaf *l = take(w, col, "put_bytes");
     if (!l)
@@ -745,8 +763,11 @@ void parquet_put_bytes(struct parquet_writer *w, size_t col, const void *p, size
         return;
     }
     if (n > PAGE_MAX_BYTES - 4) {
-        row_fail(w, ERR_LIMIT, "parquet: row %llu: a %zu-byte value for column %s (at most %u)",
-                 (unsigned long long)w->rows, n, w->cols[col].name, PAGE_MAX_BYTES - 4);
+        row_fail(
+            w, ERR_LIMIT,
+            "parquet: row %llu: a %zu-byte value for column %s (at most %u)",
+            (unsigned long long)w->rows, n, w->cols[col].name,
+            PAGE_MAX_BYTES - 4);
         return;
     }
     if (page_room(w, l, 4 + n, 1) < 0)
@@ -781,8 +802,8 @@ void parquet_put_null(struct parquet_writer *w, size_t col)
     }
 }
 
-void parquet_put_map(struct parquet_writer *w, size_t col, const struct parquet_kv *kv,
-                     size_t n)
+void parquet_put_map(struct parquet_writer *w, size_t col,
+                     const struct parquet_kv *kv, size_t n)
 {
     struct leaf *lk = take(w, col, "put_map");
     if (!lk)
@@ -793,8 +814,11 @@ void parquet_put_map(struct parquet_writer *w, size_t col, const struct parquet_
     }
     struct leaf *lv = lk + 1;
     if (n > PAGE_MAX_ENTRIES) {
-        row_fail(w, ERR_LIMIT, "parquet: row %llu: a map of %zu pairs for column %s (at most %u)",
-                 (unsigned long long)w->rows, n, w->cols[col].name, PAGE_MAX_ENTRIES);
+        row_fail(
+            w, ERR_LIMIT,
+            "parquet: row %llu: a map of %zu pairs for column %s (at most %u)",
+            (unsigned long long)w->rows, n, w->cols[col].name,
+            PAGE_MAX_ENTRIES);
         return;
     }
     /* Each length is checked before it is added, so the sums (at most
@@ -809,12 +833,14 @@ void parquet_put_map(struct parquet_writer *w, size_t col, const struct parquet_
             vbytes += 4 + kv[i].value_len;
     }
     if (too_big || kbytes > PAGE_MAX_BYTES || vbytes > PAGE_MAX_BYTES) {
-        row_fail(w, ERR_LIMIT, "parquet: row %llu: map for column %s over %u bytes",
-                 (unsigned long long)w->rows, w->cols[col].name, PAGE_MAX_BYTES);
+        row_fail(
+            w, ERR_LIMIT, "parquet: row %llu: map for column %s over %u bytes",
+            (unsigned long long)w->rows, w->cols[col].name, PAGE_MAX_BYTES);
         return;
     }
     uint32_t entries = n ? (uint32_t)n : 1;
-    if (page_room(w, lk, kbytes, entries) < 0 || page_room(w, lv, vbytes, entries) < 0)
+    if (page_room(w, lk, kbytes, entries) < 0 ||
+        page_room(w, lv, vbytes, entries) < 0)
         return;
 
     /* Levels: base is the def level of an empty map (1 if the map itself
@@ -893,8 +919,8 @@ int parquet_flush_row_group(struct parquet_writer *w, char *err, size_t errlen)
 
 /* ---- schema and footer -------------------------------------------------- */
 
-static void schema_leaf(struct tw *t, const char *name, int type, int repetition,
-                        enum parquet_type kind)
+static void schema_leaf(struct tw *t, const char *name, int type,
+                        int repetition, enum parquet_type kind)
 {
     tw_open(t); /* SchemaElement */
     tw_i32(t, 1, type);
@@ -919,8 +945,8 @@ static void schema_leaf(struct tw *t, const char *name, int type, int repetition
     tw_close(t);
 }
 
-static void schema_group(struct tw *t, const char *name, int repetition, int children,
-                         int converted, int logical_map)
+static void schema_group(struct tw *t, const char *name, int repetition,
+                         int children, int converted, int logical_map)
 {
     tw_open(t); /* SchemaElement */
     tw_i32(t, 3, repetition);
@@ -944,7 +970,7 @@ static void footer_encode(struct parquet_writer *w, struct bytes *b)
 
     struct tw t;
     tw_init(&t, b);
-    tw_open(&t); /* FileMetaData */
+    tw_open(&t);      /* FileMetaData */
     tw_i32(&t, 1, 1); /* version */
     tw_list(&t, 2, TC_STRUCT, nschema);
     tw_open(&t); /* the root */
@@ -965,9 +991,12 @@ static void footer_encode(struct parquet_writer *w, struct bytes *b)
             break;
         case PARQUET_MAP_STRING:
             schema_group(&t, c->name, rep, 1, CONV_MAP, 1);
-            schema_group(&t, "key_value", REPETITION_REPEATED, 2, CONV_MAP_KEY_VALUE, 0);
-            schema_leaf(&t, "key", TYPE_BYTE_ARRAY, REPETITION_REQUIRED, PARQUET_STRING);
-            schema_leaf(&t, "value", TYPE_BYTE_ARRAY, REPETITION_OPTIONAL, PARQUET_STRING);
+            schema_group(&t, "key_value", REPETITION_REPEATED, 2,
+                         CONV_MAP_KEY_VALUE, 0);
+            schema_leaf(&t, "key", TYPE_BYTE_ARRAY, REPETITION_REQUIRED,
+                        PARQUET_STRING);
+            schema_leaf(&t, "value", TYPE_BYTE_ARRAY, REPETITION_OPTIONAL,
+                        PARQUET_STRING);
             break;
         }
     }
@@ -977,7 +1006,7 @@ static void footer_encode(struct parquet_writer *w, struct bytes *b)
     tw_string(&t, 6, CREATED_BY);
     tw_list(&t, 7, TC_STRUCT, w->nleaves);
     for (size_t i = 0; i < w->nleaves; i++) {
-        tw_open(&t);    /* ColumnOrder */
+        tw_open(&t);     /* ColumnOrder */
         tw_empty(&t, 1); /* TYPE_ORDER */
         tw_close(&t);
     }
@@ -1010,11 +1039,12 @@ int parquet_writer_finish(struct parquet_writer *w, char *err, size_t errlen)
 
 /* ---- life cycle and counters -------------------------------------------- */
 
-static int schema_check(const struct parquet_column *cols, size_t ncols, char *err,
-                        size_t errlen)
+static int schema_check(const struct parquet_column *cols, size_t ncols,
+                        char *err, size_t errlen)
 {
     if (ncols == 0 || ncols > MAX_COLUMNS) {
-        snprintf(err, errlen, "parquet: %zu columns (1 to %d)", ncols, MAX_COLUMNS);
+        snprintf(err, errlen, "parquet: %zu columns (1 to %d)", ncols,
+                 MAX_COLUMNS);
         return ERR_INVAL;
     }
     for (size_t i = 0; i < ncols; i++) {
@@ -1024,8 +1054,8 @@ static int schema_check(const struct parquet_column *cols, size_t ncols, char *e
             return ERR_INVAL;
         }
         if ((unsigned)c->type > PARQUET_MAP_STRING) {
-            snprintf(err, errlen, "parquet: column %s has unknown type %d", c->name,
-                     (int)c->type);
+            snprintf(err, errlen, "parquet: column %s has unknown type %d",
+                     c->name, (int)c->type);
             return ERR_INVAL;
         }
         for (size_t j = 0; j < i; j++) {
@@ -1038,9 +1068,11 @@ static int schema_check(const struct parquet_column *cols, size_t ncols, char *e
     return 0;
 }
 
-int parquet_writer_new(struct parquet_writer **out, const struct parquet_column *cols,
-                       size_t ncols, const struct parquet_options *opt,
-                       parquet_write_fn *write, void *ctx, char *err, size_t errlen)
+int parquet_writer_new(struct parquet_writer **out,
+                       const struct parquet_column *cols, size_t ncols,
+                       const struct parquet_options *opt,
+                       parquet_write_fn *write, void *ctx, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     int rc = schema_check(cols, ncols, err, errlen);
@@ -1048,8 +1080,8 @@ int parquet_writer_new(struct parquet_writer **out, const struct parquet_column 
         return rc;
     int level = opt && opt->zstd_level ? opt->zstd_level : ZSTD_CLEVEL_DEFAULT;
     if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()) {
-        snprintf(err, errlen, "parquet: zstd level %d (%d to %d)", level, ZSTD_minCLevel(),
-                 ZSTD_maxCLevel());
+        snprintf(err, errlen, "parquet: zstd level %d (%d to %d)", level,
+                 ZSTD_minCLevel(), ZSTD_maxCLevel());
         return ERR_INVAL;
     }
 
@@ -1058,9 +1090,10 @@ int parquet_writer_new(struct parquet_writer **out, const struct parquet_column 
     w->ncols = ncols;
     w->write = write;
     w->ctx = ctx;
-    w->row_group_bytes =
-        opt && opt->row_group_bytes ? opt->row_group_bytes : DEFAULT_ROW_GROUP_BYTES;
-    w->page_bytes = opt && opt->page_bytes ? opt->page_bytes : DEFAULT_PAGE_BYTES;
+    w->row_group_bytes = opt && opt->row_group_bytes ? opt->row_group_bytes
+                                                     : DEFAULT_ROW_GROUP_BYTES;
+    w->page_bytes =
+        opt && opt->page_bytes ? opt->page_bytes : DEFAULT_PAGE_BYTES;
     if (w->page_bytes > PAGE_MAX_BYTES)
         w->page_bytes = PAGE_MAX_BYTES;
     w->full_mask = ncols == 64 ? ~(uint64_t)0 : ((uint64_t)1 << ncols) - 1;
@@ -1079,9 +1112,10 @@ int parquet_writer_new(struct parquet_writer **out, const struct parquet_column 
         l->path[0] = c->name;
         if (c->type != PARQUET_MAP_STRING) {
             l->depth = 1;
-            l->type = c->type == PARQUET_INT64 || c->type == PARQUET_TIMESTAMP_MS
-                          ? TYPE_INT64
-                          : TYPE_BYTE_ARRAY;
+            l->type =
+                c->type == PARQUET_INT64 || c->type == PARQUET_TIMESTAMP_MS
+                    ? TYPE_INT64
+                    : TYPE_BYTE_ARRAY;
             l->max_def = opt_level;
             li++;
             continue;
@@ -1107,7 +1141,8 @@ int parquet_writer_new(struct parquet_writer **out, const struct parquet_column 
     }
     size_t zr = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, level);
     if (ZSTD_isError(zr)) {
-        snprintf(err, errlen, "parquet: zstd level %d: %s", level, ZSTD_getErrorName(zr));
+        snprintf(err, errlen, "parquet: zstd level %d: %s", level,
+                 ZSTD_getErrorName(zr));
         rc = ERR_INVAL;
         goto err_free;
     }

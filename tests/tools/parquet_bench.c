@@ -23,9 +23,9 @@
 enum { C_POSITION, C_ID, C_TYPE, C_TIME, C_KEY, C_HEADERS, C_PAYLOAD, NCOLS };
 
 static const struct parquet_column COLS[NCOLS] = {
-    {"position", PARQUET_INT64, 0, 1},     {"id", PARQUET_STRING, 0, 0},
-    {"type", PARQUET_STRING, 0, 0},        {"time", PARQUET_TIMESTAMP_MS, 0, 1},
-    {"key", PARQUET_STRING, 1, 0},         {"headers", PARQUET_MAP_STRING, 1, 0},
+    {"position", PARQUET_INT64, 0, 1}, {"id", PARQUET_STRING, 0, 0},
+    {"type", PARQUET_STRING, 0, 0},    {"time", PARQUET_TIMESTAMP_MS, 0, 1},
+    {"key", PARQUET_STRING, 1, 0},     {"headers", PARQUET_MAP_STRING, 1, 0},
     {"payload", PARQUET_BINARY, 0, 0},
 };
 
@@ -73,24 +73,26 @@ static double now(void)
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: parquet_bench ROWS PAYLOAD_BYTES [OUT [ZSTD_LEVEL]]\n");
+        fprintf(stderr,
+                "usage: parquet_bench ROWS PAYLOAD_BYTES [OUT [ZSTD_LEVEL]]\n");
         return 2;
     }
     unsigned long rows = strtoul(argv[1], NULL, 10);
     size_t plen = strtoul(argv[2], NULL, 10);
     struct out o = {NULL, 0};
-    if (argc > 3 && strcmp(argv[3], "-") != 0 && !(o.f = fopen(argv[3], "wb"))) {
+    if (argc > 3 && strcmp(argv[3], "-") != 0 &&
+        !(o.f = fopen(argv[3], "wb"))) {
         perror(argv[3]);
         return 1;
     }
     struct parquet_options opt = {0, 0, argc > 4 ? atoi(argv[4]) : 0};
-    static const char *const types[] = {"order.created", "order.paid", "user.signup",
-                                        "cart.updated"};
+    static const char *const types[] = {"order.created", "order.paid",
+                                        "user.signup", "cart.updated"};
     char err[512];
     struct parquet_writer *w = NULL;
     char *payload = malloc(plen + 128);
-    if (!payload || parquet_writer_new(&w, COLS, NCOLS, &opt, out_write, &o, err,
-                                       sizeof(err)) < 0) {
+    if (!payload || parquet_writer_new(&w, COLS, NCOLS, &opt, out_write, &o,
+                                       err, sizeof(err)) < 0) {
         fprintf(stderr, "parquet_bench: %s\n", payload ? err : "out of memory");
         return 1;
     }
@@ -102,7 +104,8 @@ int main(int argc, char **argv)
         size_t idn = fmt(id, "", 1700000000000UL + i / 16, "-0");
         size_t keyn = fmt(key, "user-", (i * 2654435761UL) % 50000, "");
         size_t tn = fmt(trace, "", i * 0x9e3779b97f4a7c15UL, "");
-        size_t n = fmt(payload, "{\"user\":", (i * 2654435761UL) % 50000, ",\"amount\":");
+        size_t n = fmt(payload, "{\"user\":", (i * 2654435761UL) % 50000,
+                       ",\"amount\":");
         n += fmt(payload + n, "", i % 977, ".");
         n += fmt(payload + n, "", 10 + i % 90, ",\"sku\":\"SKU-");
         n += fmt(payload + n, "", i % 30011, "\",\"note\":\"");
@@ -110,7 +113,8 @@ int main(int argc, char **argv)
             payload[n] = (char)('a' + (i + n) % 26);
         payload[n++] = '"';
         payload[n++] = '}';
-        struct parquet_kv kv[2] = {{"trace", 5, trace, tn}, {"source", 6, "api", 3}};
+        struct parquet_kv kv[2] = {{"trace", 5, trace, tn},
+                                   {"source", 6, "api", 3}};
         const char *type = types[i % 4];
 
         parquet_put_i64(w, C_POSITION, (int64_t)i);
@@ -123,7 +127,8 @@ int main(int argc, char **argv)
             parquet_put_bytes(w, C_KEY, key, keyn);
         parquet_put_map(w, C_HEADERS, kv, 2);
         parquet_put_bytes(w, C_PAYLOAD, payload, n);
-        in_bytes += 16 + idn + strlen(type) + (i % 4 ? keyn : 0) + 5 + tn + 6 + 3 + n;
+        in_bytes +=
+            16 + idn + strlen(type) + (i % 4 ? keyn : 0) + 5 + tn + 6 + 3 + n;
         if (parquet_end_row(w, err, sizeof(err)) < 0) {
             fprintf(stderr, "parquet_bench: %s\n", err);
             return 1;
@@ -134,7 +139,8 @@ int main(int argc, char **argv)
         return 1;
     }
     double dt = now() - t0;
-    printf("rows=%lu seconds=%.3f rows_per_s=%.0f input_mb_per_s=%.1f output_bytes=%llu\n",
+    printf("rows=%lu seconds=%.3f rows_per_s=%.0f input_mb_per_s=%.1f "
+           "output_bytes=%llu\n",
            rows, dt, (double)rows / dt, (double)in_bytes / 1e6 / dt,
            (unsigned long long)o.bytes);
     parquet_writer_free(w);

@@ -43,7 +43,8 @@ static void sink_free(struct sink *s)
 
 static uint32_t le32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
 }
 
 static int64_t le64(const uint8_t *p)
@@ -192,7 +193,8 @@ static int64_t rd_int_field(struct rd *r, size_t start, int id)
 
 /* The binary field id of the struct at start (*len its length); NULL when
  * absent. */
-static const uint8_t *rd_bin_field(struct rd *r, size_t start, int id, size_t *len)
+static const uint8_t *rd_bin_field(struct rd *r, size_t start, int id,
+                                   size_t *len)
 {
     if (rd_find(r, start, id) != 8)
         return NULL;
@@ -245,22 +247,24 @@ static size_t footer(const struct sink *s, struct rd *r)
 enum { C_POS, C_NAME, C_TIME, C_KEY, C_MAP, C_BODY, NCOLS };
 
 static const struct parquet_column COLS[NCOLS] = {
-    {"pos", PARQUET_INT64, 0, 1},        {"name", PARQUET_STRING, 0, 1},
+    {"pos", PARQUET_INT64, 0, 1},         {"name", PARQUET_STRING, 0, 1},
     {"time", PARQUET_TIMESTAMP_MS, 1, 1}, {"key", PARQUET_STRING, 1, 0},
-    {"tags", PARQUET_MAP_STRING, 1, 0},  {"body", PARQUET_BINARY, 0, 0},
+    {"tags", PARQUET_MAP_STRING, 1, 0},   {"body", PARQUET_BINARY, 0, 0},
 };
 #define NLEAVES 7 /* the map is two */
 
 static const char KEYS[] = "abc";
 
 /* One row, every value a function of i. Returns end_row's code. */
-static int put_row(struct parquet_writer *w, uint64_t i, char *err, size_t errlen)
+static int put_row(struct parquet_writer *w, uint64_t i, char *err,
+                   size_t errlen)
 {
     char name[32], key[32], v[3][16];
     uint8_t body[64];
     parquet_put_i64(w, C_POS, (int64_t)(i * 13 % 1001) - 500);
-    parquet_put_bytes(w, C_NAME, name, (size_t)snprintf(name, sizeof(name), "n%llu",
-                                                        (unsigned long long)(i % 97)));
+    parquet_put_bytes(w, C_NAME, name,
+                      (size_t)snprintf(name, sizeof(name), "n%llu",
+                                       (unsigned long long)(i % 97)));
     if (i % 4 == 3)
         parquet_put_null(w, C_TIME);
     else
@@ -268,8 +272,9 @@ static int put_row(struct parquet_writer *w, uint64_t i, char *err, size_t errle
     if (i % 3 == 0)
         parquet_put_null(w, C_KEY);
     else
-        parquet_put_bytes(w, C_KEY, key,
-                          (size_t)snprintf(key, sizeof(key), "k%llu", (unsigned long long)i));
+        parquet_put_bytes(
+            w, C_KEY, key,
+            (size_t)snprintf(key, sizeof(key), "k%llu", (unsigned long long)i));
     size_t npairs = i % 5;
     if (npairs == 4) {
         parquet_put_null(w, C_MAP);
@@ -277,7 +282,8 @@ static int put_row(struct parquet_writer *w, uint64_t i, char *err, size_t errle
         struct parquet_kv kv[3];
         for (size_t j = 0; j < npairs; j++) {
             kv[j] = (struct parquet_kv){&KEYS[j], 1, v[j], 0};
-            kv[j].value_len = (size_t)snprintf(v[j], sizeof(v[j]), "%zu", j + i);
+            kv[j].value_len =
+                (size_t)snprintf(v[j], sizeof(v[j]), "%zu", j + i);
             if ((i + j) % 3 == 0)
                 kv[j].value = NULL;
         }
@@ -291,12 +297,13 @@ static int put_row(struct parquet_writer *w, uint64_t i, char *err, size_t errle
 }
 
 /* Writes rows rows into s with opt; asserts every step succeeds. */
-static void write_file(struct sink *s, uint64_t rows, const struct parquet_options *opt)
+static void write_file(struct sink *s, uint64_t rows,
+                       const struct parquet_options *opt)
 {
     char err[256] = "";
     struct parquet_writer *w = NULL;
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, opt, sink_write, s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, opt, sink_write, s,
+                                        err, sizeof(err)));
     for (uint64_t i = 0; i < rows; i++) {
         int rc = put_row(w, i, err, sizeof(err));
         if (rc != 0)
@@ -317,8 +324,8 @@ TEST(new_rejects_bad_schemas)
     struct sink s = {0};
     struct parquet_writer *w = (void *)&s;
     char err[256] = "";
-    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, COLS, 0, NULL, sink_write, &s, err,
-                                                sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, COLS, 0, NULL, sink_write,
+                                                &s, err, sizeof(err)));
     ASSERT_TRUE(w == NULL);
     ASSERT_TRUE(strstr(err, "0 columns") != NULL);
 
@@ -328,23 +335,26 @@ TEST(new_rejects_bad_schemas)
         snprintf(names[i], sizeof(names[i]), "c%d", i);
         many[i] = (struct parquet_column){names[i], PARQUET_INT64, 0, 0};
     }
-    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, many, 65, NULL, sink_write, &s, err,
-                                                sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, many, 65, NULL, sink_write,
+                                                &s, err, sizeof(err)));
     ASSERT_EQ_INT(0, parquet_writer_new(&w, many, 64, NULL, sink_write, &s, err,
                                         sizeof(err)));
     parquet_writer_free(w);
 
-    struct parquet_column dup[2] = {{"a", PARQUET_INT64, 0, 0}, {"a", PARQUET_STRING, 0, 0}};
-    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, dup, 2, NULL, sink_write, &s, err,
-                                                sizeof(err)));
+    struct parquet_column dup[2] = {{"a", PARQUET_INT64, 0, 0},
+                                    {"a", PARQUET_STRING, 0, 0}};
+    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, dup, 2, NULL, sink_write,
+                                                &s, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "two columns named a") != NULL);
 
     struct parquet_column unnamed[1] = {{"", PARQUET_INT64, 0, 0}};
-    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, unnamed, 1, NULL, sink_write, &s, err,
-                                                sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  parquet_writer_new(&w, unnamed, 1, NULL, sink_write, &s, err,
+                                     sizeof(err)));
     struct parquet_options bad_level = {0, 0, 1000};
-    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_new(&w, COLS, NCOLS, &bad_level, sink_write, &s,
-                                                err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  parquet_writer_new(&w, COLS, NCOLS, &bad_level, sink_write,
+                                     &s, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "zstd level 1000") != NULL);
     ASSERT_TRUE(w == NULL);
     sink_free(&s);
@@ -365,14 +375,15 @@ TEST(empty_file_has_magic_schema_and_footer)
     ASSERT_EQ_MEM("tincan", 6, by, n);
     ASSERT_EQ_INT(NLEAVES, rd_list_field(&r, meta, 7)); /* column_orders */
 
-    /* The schema: root, 5 plain columns, the map's group, key_value, key, value. */
+    /* The schema: root, 5 plain columns, the map's group, key_value, key,
+     * value. */
     long ns = rd_list_field(&r, meta, 2);
     ASSERT_EQ_INT(1 + 5 + 4, ns);
     size_t at[10];
     rd_elems(&r, at, ns);
     ASSERT_EQ_INT(NCOLS, rd_int_field(&r, at[0], 5)); /* num_children */
-    const char *want[] = {"schema", "pos", "name", "time", "key", "tags",
-                          "key_value", "key", "value", "body"};
+    const char *want[] = {"schema", "pos",       "name", "time",  "key",
+                          "tags",   "key_value", "key",  "value", "body"};
     for (long k = 0; k < ns; k++) {
         const uint8_t *nm = rd_bin_field(&r, at[k], 4, &n);
         ASSERT_EQ_MEM(want[k], strlen(want[k]), nm, n);
@@ -417,7 +428,8 @@ TEST(same_rows_give_same_bytes)
 }
 
 /* Puts every column but skip (and col twice when dup); returns end_row's. */
-static int bad_row(struct parquet_writer *w, int skip, int dup, char *err, size_t errlen)
+static int bad_row(struct parquet_writer *w, int skip, int dup, char *err,
+                   size_t errlen)
 {
     for (int c = 0; c < NCOLS; c++) {
         if (c == skip)
@@ -442,8 +454,8 @@ TEST(missing_value_is_inval_and_sticks)
     struct sink s = {0};
     struct parquet_writer *w = NULL;
     char err[256] = "";
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
     ASSERT_EQ_INT(0, put_row(w, 0, err, sizeof(err)));
     ASSERT_EQ_INT(ERR_INVAL, bad_row(w, C_KEY, -1, err, sizeof(err)));
     ASSERT_EQ_STR("parquet: row 1: column key has no value", err);
@@ -462,8 +474,8 @@ TEST(doubled_value_is_inval)
     struct sink s = {0};
     struct parquet_writer *w = NULL;
     char err[256] = "";
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
     ASSERT_EQ_INT(ERR_INVAL, bad_row(w, -1, C_MAP, err, sizeof(err)));
     ASSERT_EQ_STR("parquet: row 0: column tags got two values", err);
     parquet_writer_free(w);
@@ -480,14 +492,24 @@ TEST(doubled_value_is_inval)
         {4, "parquet: row 0: put_bytes on column tags of another type"},
     };
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
-        ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                            sizeof(err)));
+        ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write,
+                                            &s, err, sizeof(err)));
         switch (cases[k].which) {
-        case 0: parquet_put_null(w, C_POS); break;
-        case 1: parquet_put_bytes(w, C_POS, "x", 1); break;
-        case 2: parquet_put_i64(w, C_NAME, 1); break;
-        case 3: parquet_put_null(w, NCOLS); break;
-        case 4: parquet_put_bytes(w, C_MAP, "x", 1); break;
+        case 0:
+            parquet_put_null(w, C_POS);
+            break;
+        case 1:
+            parquet_put_bytes(w, C_POS, "x", 1);
+            break;
+        case 2:
+            parquet_put_i64(w, C_NAME, 1);
+            break;
+        case 3:
+            parquet_put_null(w, NCOLS);
+            break;
+        case 4:
+            parquet_put_bytes(w, C_MAP, "x", 1);
+            break;
         }
         ASSERT_EQ_INT(ERR_INVAL, parquet_end_row(w, err, sizeof(err)));
         ASSERT_EQ_STR(cases[k].msg, err);
@@ -502,16 +524,17 @@ TEST(callback_failure_propagates)
     struct parquet_writer *w = (void *)err;
     /* The leading magic. */
     struct sink s = {.fail_at = 1, .code = ERR_NOSPACE};
-    ASSERT_EQ_INT(ERR_NOSPACE, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                                  sizeof(err)));
+    ASSERT_EQ_INT(ERR_NOSPACE,
+                  parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
+                                     sizeof(err)));
     ASSERT_TRUE(w == NULL);
     ASSERT_TRUE(strstr(err, "leading magic") != NULL);
 
     /* A row group written by end_row: call 2 is its first column chunk. */
     struct parquet_options small = {4096, 0, 0};
     s = (struct sink){.fail_at = 2, .code = ERR_IO};
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, &small, sink_write, &s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, &small, sink_write, &s,
+                                        err, sizeof(err)));
     int rc = 0;
     uint64_t i = 0;
     while (rc == 0 && i < 10000)
@@ -527,8 +550,8 @@ TEST(callback_failure_propagates)
 
     /* The footer, written by finish (calls: magic, 7 chunks, footer). */
     s = (struct sink){.fail_at = 1 + NLEAVES + 1, .code = ERR_NOSPACE};
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
     ASSERT_EQ_INT(0, put_row(w, 0, err, sizeof(err)));
     ASSERT_EQ_INT(ERR_NOSPACE, parquet_writer_finish(w, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "footer") != NULL);
@@ -541,14 +564,15 @@ TEST(flush_cuts_a_row_group_where_asked)
     struct sink s = {0};
     struct parquet_writer *w = NULL;
     char err[256] = "";
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
     for (uint64_t i = 0; i < 3; i++)
         ASSERT_EQ_INT(0, put_row(w, i, err, sizeof(err)));
     ASSERT_TRUE(parquet_buffered_bytes(w) > 0);
     ASSERT_EQ_INT(0, parquet_flush_row_group(w, err, sizeof(err)));
     ASSERT_EQ_U64(0, parquet_buffered_bytes(w));
-    ASSERT_EQ_INT(0, parquet_flush_row_group(w, err, sizeof(err))); /* nothing */
+    ASSERT_EQ_INT(0,
+                  parquet_flush_row_group(w, err, sizeof(err))); /* nothing */
     for (uint64_t i = 3; i < 5; i++)
         ASSERT_EQ_INT(0, put_row(w, i, err, sizeof(err)));
     parquet_put_i64(w, C_POS, 1);
@@ -558,8 +582,8 @@ TEST(flush_cuts_a_row_group_where_asked)
     sink_free(&s);
 
     s = (struct sink){0};
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s, err,
-                                        sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
     for (uint64_t i = 0; i < 5; i++) {
         ASSERT_EQ_INT(0, put_row(w, i, err, sizeof(err)));
         if (i == 2)
@@ -585,8 +609,8 @@ TEST(flush_cuts_a_row_group_where_asked)
 /* One decoded page. */
 struct page {
     int64_t num_values;
-    size_t next;     /* file offset after the page */
-    uint8_t *data;   /* decompressed (free it) */
+    size_t next;   /* file offset after the page */
+    uint8_t *data; /* decompressed (free it) */
     size_t data_len;
     int64_t null_count;
 };
@@ -607,7 +631,8 @@ static void read_page(const struct sink *s, size_t off, struct page *pg)
     rd_skip_struct(&r);
     ASSERT_TRUE(!r.bad && r.i + (size_t)z <= s->len);
     pg->data = xmalloc((size_t)raw);
-    pg->data_len = ZSTD_decompress(pg->data, (size_t)raw, s->p + r.i, (size_t)z);
+    pg->data_len =
+        ZSTD_decompress(pg->data, (size_t)raw, s->p + r.i, (size_t)z);
     ASSERT_EQ_U64((uint64_t)raw, pg->data_len);
     pg->next = r.i + (size_t)z;
 }
@@ -694,10 +719,12 @@ TEST(many_rows_make_several_row_groups_and_pages)
                         lo = v < lo ? v : lo;
                         hi = v > hi ? v : hi;
                         row++;
-                    } else if (c == 2) { /* time: optional, null when row % 4 == 3 */
+                    } else if (c ==
+                               2) { /* time: optional, null when row % 4 == 3 */
                         ASSERT_EQ_INT(row % 4 == 3 ? 0 : 1, def[k]);
                         if (def[k]) {
-                            ASSERT_EQ_INT(1700000000000LL + (int64_t)row, le64(d));
+                            ASSERT_EQ_INT(1700000000000LL + (int64_t)row,
+                                          le64(d));
                             d += 8;
                         }
                         row++;
@@ -770,11 +797,13 @@ static size_t chunk_meta(const struct sink *s, struct rd *r, long c)
 
 TEST(required_map_levels_and_stats)
 {
-    static const struct parquet_column cols[1] = {{"m", PARQUET_MAP_STRING, 0, 1}};
+    static const struct parquet_column cols[1] = {
+        {"m", PARQUET_MAP_STRING, 0, 1}};
     struct sink s = {0};
     struct parquet_writer *w = NULL;
     char err[256] = "";
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, NULL, sink_write, &s, err, sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, NULL, sink_write, &s, err,
+                                        sizeof(err)));
     parquet_put_map(w, 0, NULL, 0);
     ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
     struct parquet_kv two[2] = {{"b", 1, "1", 1}, {"a", 1, NULL, 0}};
@@ -790,7 +819,8 @@ TEST(required_map_levels_and_stats)
 
     /* The same three rows, finished this time. */
     sink_free(&s);
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, NULL, sink_write, &s, err, sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, NULL, sink_write, &s, err,
+                                        sizeof(err)));
     parquet_put_map(w, 0, NULL, 0);
     ASSERT_EQ_INT(0, parquet_end_row(w, err, sizeof(err)));
     parquet_put_map(w, 0, two, 2);
@@ -803,9 +833,11 @@ TEST(required_map_levels_and_stats)
     static const uint8_t want_rep[4] = {0, 0, 1, 0};
     static const uint8_t want_def[2][4] = {{0, 1, 1, 1}, {0, 2, 1, 2}};
     static const char *const want_values[2] = {"\1\0\0\0b\1\0\0\0a\1\0\0\0c",
-                                               "\1\0\0\0" "1\2\0\0\0zz"};
+                                               "\1\0\0\0"
+                                               "1\2\0\0\0zz"};
     static const size_t want_len[2] = {15, 11};
-    static const char *const want_min[2] = {"a", "1"}, *const want_max[2] = {"c", "zz"};
+    static const char *const want_min[2] = {"a", "1"}, *const want_max[2] = {
+                                                           "c", "zz"};
     for (long c = 0; c < 2; c++) {
         struct rd r;
         size_t md = chunk_meta(&s, &r, c);
@@ -827,7 +859,8 @@ TEST(required_map_levels_and_stats)
         read_levels(&d, def, 4);
         ASSERT_EQ_MEM(want_rep, 4, rep, 4);
         ASSERT_EQ_MEM(want_def[c], 4, def, 4);
-        ASSERT_EQ_MEM(want_values[c], want_len[c], d, pg.data_len - (size_t)(d - pg.data));
+        ASSERT_EQ_MEM(want_values[c], want_len[c], d,
+                      pg.data_len - (size_t)(d - pg.data));
         free(pg.data);
     }
     sink_free(&s);
@@ -835,12 +868,14 @@ TEST(required_map_levels_and_stats)
 
 TEST(big_values_get_pages_of_their_own)
 {
-    static const struct parquet_column cols[1] = {{"blob", PARQUET_BINARY, 1, 1}};
+    static const struct parquet_column cols[1] = {
+        {"blob", PARQUET_BINARY, 1, 1}};
     struct parquet_options opt = {0, 64 << 10, 0};
     struct sink s = {0};
     struct parquet_writer *w = NULL;
     char err[256] = "";
-    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, &opt, sink_write, &s, err, sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, cols, 1, &opt, sink_write, &s, err,
+                                        sizeof(err)));
     uint8_t *big = xcalloc(1, 300 << 10);
     big[0] = 0xff; /* the max */
     for (int i = 0; i < 6; i++) {
@@ -865,7 +900,8 @@ TEST(big_values_get_pages_of_their_own)
     rd_elems(&r, &cc, 1);
     ASSERT_EQ_INT(12, rd_find(&r, cc, 3));
     size_t md = r.i;
-    size_t p = (size_t)rd_int_field(&r, md, 9), end = p + (size_t)rd_int_field(&r, md, 7);
+    size_t p = (size_t)rd_int_field(&r, md, 9),
+           end = p + (size_t)rd_int_field(&r, md, 7);
     ASSERT_EQ_INT(12, rd_find(&r, md, 12));
     size_t st = r.i, n;
     ASSERT_EQ_INT(1, rd_int_field(&r, st, 3));
@@ -891,16 +927,17 @@ TEST(big_values_get_pages_of_their_own)
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv,
-                     (struct test[]){T(new_rejects_bad_schemas),
-                                     T(empty_file_has_magic_schema_and_footer),
-                                     T(same_rows_give_same_bytes),
-                                     T(missing_value_is_inval_and_sticks),
-                                     T(doubled_value_is_inval),
-                                     T(callback_failure_propagates),
-                                     T(flush_cuts_a_row_group_where_asked),
-                                     T(many_rows_make_several_row_groups_and_pages),
-                                     T(required_map_levels_and_stats),
-                                     T(big_values_get_pages_of_their_own),
-                                     {0}});
+    return test_main(
+        argc, argv,
+        (struct test[]){T(new_rejects_bad_schemas),
+                        T(empty_file_has_magic_schema_and_footer),
+                        T(same_rows_give_same_bytes),
+                        T(missing_value_is_inval_and_sticks),
+                        T(doubled_value_is_inval),
+                        T(callback_failure_propagates),
+                        T(flush_cuts_a_row_group_where_asked),
+                        T(many_rows_make_several_row_groups_and_pages),
+                        T(required_map_levels_and_stats),
+                        T(big_values_get_pages_of_their_own),
+                        {0}});
 }
