@@ -399,33 +399,33 @@ struct leaf {
     struct rle def, rep;   /* levels */
     uint32_t page_entries; /* levels (values incl. nulls) */
     uint32_t page_nulls;   /* entries below max_def */
-    struct stats page_st;
+    struct stats page_st;  /* min/max of the page's values */
 
     /* the column chunk of the row group being built */
     struct bytes chunk;     /* finished pages: header + ZSTD frame */
     uint64_t chunk_entries; /* levels of those pages */
-    uint64_t chunk_nulls;
-    uint64_t chunk_raw; /* bytes, uncompressed pages incl. headers */
-    struct stats chunk_st;
+    uint64_t chunk_nulls;   /* entries below max_def in them */
+    uint64_t chunk_raw;     /* bytes, uncompressed pages incl. headers */
+    struct stats chunk_st;  /* min/max over those pages */
 };
 
 struct parquet_writer {
     const struct parquet_column *cols; /* borrowed */
-    size_t ncols;
-    struct leaf *leaves; /* owned; in schema (depth-first) order */
-    size_t nleaves;
+    size_t ncols;                      /* 1 to MAX_COLUMNS */
+    struct leaf *leaves;            /* owned; in schema (depth-first) order */
+    size_t nleaves;                 /* ncols + one per map column */
     size_t first_leaf[MAX_COLUMNS]; /* column -> its (first) leaf */
 
-    size_t row_group_bytes; /* plain value bytes per row group */
-    size_t page_bytes;      /* bytes per page (values + levels) */
-    parquet_write_fn *write;
-    void *ctx;
-    ZSTD_CCtx *zc;
+    size_t row_group_bytes;  /* plain value bytes per row group */
+    size_t page_bytes;       /* bytes per page (values + levels) */
+    parquet_write_fn *write; /* where every byte goes */
+    void *ctx;               /* its argument */
+    ZSTD_CCtx *zc;           /* owned; reused for every page */
 
     struct bytes page;   /* scratch: a page with levels, uncompressed */
     struct bytes zout;   /* scratch: a compressed page */
     struct bytes groups; /* encoded RowGroup structs, for the footer */
-    uint32_t ngroups;
+    uint32_t ngroups;    /* row groups written */
 
     uint64_t offset;     /* bytes, written through the callback */
     uint64_t rows;       /* rows ended */
@@ -434,11 +434,11 @@ struct parquet_writer {
     uint64_t row_mask;   /* columns put in the current row */
     uint64_t full_mask;  /* all columns */
 
-    int row_rc; /* first problem of the current row (0 = none) */
-    char row_err[200];
-    int failed; /* sticky error code (0 = none) */
-    char fail_err[300];
-    int finished; /* footer written */
+    int row_rc;         /* first problem of the current row (0 = none) */
+    char row_err[200];  /* its message */
+    int failed;         /* sticky error code (0 = none) */
+    char fail_err[300]; /* its message, repeated by every later call */
+    int finished;       /* footer written */
 };
 
 /* Makes the writer failed with code (keeping the first failure) and returns
