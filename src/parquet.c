@@ -154,6 +154,15 @@ static void bytes_free(struct bytes *b)
     b->len = b->cap = 0;
 }
 
+/* Empties b, and gives its memory back when it holds more than keep bytes:
+ * one huge value must not pin its buffer for the writer's whole life. */
+static void bytes_reset(struct bytes *b, size_t keep)
+{
+    if (b->cap > keep)
+        bytes_free(b);
+    b->len = 0;
+}
+
 /* ULEB128, as Thrift compact varints and the RLE run headers use it. */
 static inline void bytes_uvarint(struct bytes *b, uint64_t v)
 {
@@ -576,7 +585,12 @@ static int page_cut(struct parquet_writer *w, struct leaf *l)
     l->chunk_entries += l->page_entries;
     l->chunk_nulls += l->page_nulls;
     stats_merge(&l->chunk_st, &l->page_st, l->type == TYPE_INT64);
-    l->values.len = 0;
+    size_t keep = 2 * w->page_bytes; /* bytes */
+    bytes_reset(&l->values, keep);
+    bytes_reset(&w->page, keep);
+    bytes_reset(&w->zout, ZSTD_compressBound(keep));
+    bytes_reset(&l->page_st.bmin, keep);
+    bytes_reset(&l->page_st.bmax, keep);
     l->def.out.len = 0;
     l->rep.out.len = 0;
     l->page_entries = 0;
@@ -675,7 +689,9 @@ static int group_write(struct parquet_writer *w)
         int rc = call_write(w, l->chunk.p, l->chunk.len, what);
         if (rc < 0)
             return rc;
-        l->chunk.len = 0;
+        bytes_reset(&l->chunk, 2 * w->row_group_bytes);
+        bytes_reset(&l->chunk_st.bmin, 2 * w->page_bytes);
+        bytes_reset(&l->chunk_st.bmax, 2 * w->page_bytes);
         l->chunk_entries = l->chunk_nulls = l->chunk_raw = 0;
         l->chunk_st.has = 0;
     }
