@@ -921,14 +921,26 @@ int parquet_end_row(struct parquet_writer *w, char *err, size_t errlen)
     return 0;
 }
 
+/* Fails the writer unless it stands between rows of an unfinished file
+ * (what = the caller, for the message). 0 or the sticky code. */
+static int between_rows(struct parquet_writer *w, const char *what)
+{
+    if (w->failed)
+        return w->failed;
+    if (w->finished)
+        return fail(w, ERR_INVAL, "parquet: %s after the file was finished",
+                    what);
+    if (w->row_rc) /* a bad put that claimed no column (a bad index) */
+        return fail(w, w->row_rc, "%s", w->row_err);
+    if (w->row_mask)
+        return fail(w, ERR_INVAL, "parquet: %s in the middle of row %llu", what,
+                    (unsigned long long)w->rows);
+    return 0;
+}
+
 int parquet_flush_row_group(struct parquet_writer *w, char *err, size_t errlen)
 {
-    if (!w->failed && w->finished)
-        fail(w, ERR_INVAL, "parquet: flush after the file was finished");
-    if (!w->failed && w->row_mask)
-        fail(w, ERR_INVAL, "parquet: flush in the middle of row %llu",
-             (unsigned long long)w->rows);
-    if (w->failed || group_write(w) < 0)
+    if (between_rows(w, "flush") < 0 || group_write(w) < 0)
         return report(w, err, errlen);
     return 0;
 }
@@ -1031,12 +1043,7 @@ static void footer_encode(struct parquet_writer *w, struct bytes *b)
 
 int parquet_writer_finish(struct parquet_writer *w, char *err, size_t errlen)
 {
-    if (!w->failed && w->finished)
-        fail(w, ERR_INVAL, "parquet: the file is finished already");
-    if (!w->failed && w->row_mask)
-        fail(w, ERR_INVAL, "parquet: finish in the middle of row %llu",
-             (unsigned long long)w->rows);
-    if (w->failed || group_write(w) < 0)
+    if (between_rows(w, "finish") < 0 || group_write(w) < 0)
         return report(w, err, errlen);
     struct bytes *b = &w->page;
     b->len = 0;

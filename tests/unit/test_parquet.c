@@ -491,6 +491,14 @@ TEST(doubled_value_is_inval)
         {3, "parquet: put_null on column 6 of 6"},
         {4, "parquet: row 0: put_bytes on column tags of another type"},
     };
+    /* A put on a bad index claims no column; finish still reports it. */
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
+    parquet_put_i64(w, 99, 1);
+    ASSERT_EQ_INT(ERR_INVAL, parquet_writer_finish(w, err, sizeof(err)));
+    ASSERT_EQ_STR("parquet: put_i64 on column 99 of 6", err);
+    parquet_writer_free(w);
+
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
         ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write,
                                             &s, err, sizeof(err)));
@@ -591,6 +599,7 @@ TEST(flush_cuts_a_row_group_where_asked)
     }
     ASSERT_EQ_INT(0, parquet_writer_finish(w, err, sizeof(err)));
     ASSERT_EQ_INT(ERR_INVAL, parquet_writer_finish(w, err, sizeof(err)));
+    ASSERT_EQ_STR("parquet: finish after the file was finished", err);
     parquet_writer_free(w);
     struct rd r;
     size_t meta = footer(&s, &r);
