@@ -491,6 +491,25 @@ TEST(doubled_value_is_inval)
         {3, "parquet: put_null on column 6 of 6"},
         {4, "parquet: row 0: put_bytes on column tags of another type"},
     };
+    /* Over 1 GiB: ERR_LIMIT (the lengths are checked before any byte is
+     * read, so no such buffer is needed here). */
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
+    parquet_put_bytes(w, C_BODY, "x", (size_t)1 << 31);
+    ASSERT_EQ_INT(ERR_LIMIT, parquet_end_row(w, err, sizeof(err)));
+    ASSERT_EQ_STR("parquet: row 0: a 2147483648-byte value for column body "
+                  "(at most 1073741820)",
+                  err);
+    parquet_writer_free(w);
+    ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
+                                        err, sizeof(err)));
+    struct parquet_kv huge[2] = {{"a", 1, "b", 1}, {"c", 1, "d", (size_t)-1}};
+    parquet_put_map(w, C_MAP, huge, 2);
+    ASSERT_EQ_INT(ERR_LIMIT, parquet_end_row(w, err, sizeof(err)));
+    ASSERT_EQ_STR("parquet: row 0: map for column tags over 1073741824 bytes",
+                  err);
+    parquet_writer_free(w);
+
     /* A put on a bad index claims no column; finish still reports it. */
     ASSERT_EQ_INT(0, parquet_writer_new(&w, COLS, NCOLS, NULL, sink_write, &s,
                                         err, sizeof(err)));
