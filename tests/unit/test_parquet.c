@@ -684,22 +684,21 @@ static void read_levels(const uint8_t **p, uint8_t *out, int64_t n)
     *p += 4 + len;
 }
 
-TEST(many_rows_make_several_row_groups_and_pages)
+/* Walks a file of nrows put_row rows: every row group, column chunk and
+ * page, decompressing the pages and checking the values and levels of pos,
+ * time and the map's leaves, every offset and count, and pos's statistics.
+ * Returns the number of row groups and (in *npages) of pages. */
+static long walk_file(const struct sink *s, uint64_t nrows, uint64_t *npages)
 {
-    enum { ROWS = 20000 };
-    struct parquet_options opt = {96 << 10, 6 << 10, 1};
-    struct sink s = {0};
-    write_file(&s, ROWS, &opt);
     struct rd r;
-    size_t meta = footer(&s, &r);
-    ASSERT_EQ_INT(ROWS, rd_int_field(&r, meta, 3));
+    size_t meta = footer(s, &r);
+    ASSERT_EQ_INT((int64_t)nrows, rd_int_field(&r, meta, 3));
     long ng = rd_list_field(&r, meta, 4);
-    ASSERT_TRUE(ng >= 4);
     size_t *groups = xcalloc((size_t)ng, sizeof(*groups));
     rd_elems(&r, groups, ng);
 
     uint64_t first_row = 0, pages = 0, expect_off = 4;
-    uint8_t *rep = xmalloc(ROWS * 4), *def = xmalloc(ROWS * 4);
+    uint8_t *rep = xmalloc(nrows * 4 + 4), *def = xmalloc(nrows * 4 + 4);
     for (long g = 0; g < ng; g++) {
         int64_t rows = rd_int_field(&r, groups[g], 3);
         ASSERT_TRUE(rows > 0);
@@ -729,7 +728,7 @@ TEST(many_rows_make_several_row_groups_and_pages)
             size_t p = (size_t)off;
             while (p < (size_t)(off + size)) {
                 struct page pg;
-                read_page(&s, p, &pg);
+                read_page(s, p, &pg);
                 pages++;
                 nulls += pg.null_count;
                 const uint8_t *d = pg.data;
@@ -798,12 +797,49 @@ TEST(many_rows_make_several_row_groups_and_pages)
         }
         first_row += (uint64_t)rows;
     }
-    ASSERT_EQ_U64(ROWS, first_row);
-    ASSERT_TRUE(pages > (uint64_t)ng * NLEAVES); /* several pages per chunk */
-    ASSERT_EQ_U64(s.len - 8 - le32(s.p + s.len - 8), expect_off);
+    ASSERT_EQ_U64(nrows, first_row);
+    *npages = pages;
+    ASSERT_EQ_U64(s->len - 8 - le32(s->p + s->len - 8), expect_off);
     free(rep);
     free(def);
     free(groups);
+    return ng;
+}
+
+TEST(many_rows_make_several_row_groups_and_pages)
+{
+    struct parquet_options opt = {96 << 10, 6 << 10, 1};
+    struct sink s = {0};
+    uint64_t pages;
+    write_file(&s, 20000, &opt);
+    long ng = walk_file(&s, 20000, &pages);
+    ASSERT_TRUE(ng >= 4);
+    ASSERT_TRUE(pages > (uint64_t)ng * NLEAVES); /* several pages per chunk */
+    sink_free(&s);
+}
+
+TEST(tiny_and_default_limits)
+{
+    /* One byte per row group: every row is a group of one-page chunks. */
+    struct parquet_options tiny = {1, 1, 0};
+    struct sink s = {0};
+    uint64_t pages;
+    write_file(&s, 50, &tiny);
+    ASSERT_EQ_INT(50, walk_file(&s, 50, &pages));
+    ASSERT_EQ_U64(50 * NLEAVES, pages);
+    sink_free(&s);
+
+    /* One byte per page: a page per row, in one row group. */
+    struct parquet_options pages_only = {1 << 20, 1, 0};
+    write_file(&s, 300, &pages_only);
+    ASSERT_EQ_INT(1, walk_file(&s, 300, &pages));
+    ASSERT_EQ_U64(300 * NLEAVES, pages);
+    sink_free(&s);
+
+    /* The defaults (16 MiB, 1 MiB) hold these rows in one page each. */
+    write_file(&s, 5000, NULL);
+    ASSERT_EQ_INT(1, walk_file(&s, 5000, &pages));
+    ASSERT_EQ_U64(NLEAVES, pages);
     sink_free(&s);
 }
 
@@ -965,6 +1001,7 @@ int main(int argc, char **argv)
                         T(callback_failure_propagates),
                         T(flush_cuts_a_row_group_where_asked),
                         T(many_rows_make_several_row_groups_and_pages),
+                        T(tiny_and_default_limits),
                         T(required_map_levels_and_stats),
                         T(big_values_get_pages_of_their_own),
                         {0}});
