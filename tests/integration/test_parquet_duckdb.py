@@ -82,18 +82,31 @@ def q(path):
     return "'%s'" % str(path).replace("'", "''")
 
 
-def test_every_value_reads_back(sample):
-    rows = duckdb_query(
+def check_every_value(path, rows):
+    got_rows = duckdb_query(
         "SELECT %s FROM read_parquet(%s, file_row_number = true) ORDER BY file_row_number"
-        % (", ".join(COLUMNS), q(sample)))
-    assert len(rows) == ROWS
-    for i, got in enumerate(rows):
+        % (", ".join(COLUMNS), q(path)))
+    assert len(got_rows) == rows
+    for i, got in enumerate(got_rows):
         want = expected_row(i)
         if got != want:
             diff = {k: (want[k] if k != "payload" else want[k][:80],
                         got.get(k) if k != "payload" else (got.get(k) or "")[:80])
                     for k in COLUMNS if got.get(k) != want[k]}
             pytest.fail("row %d differs (column: (want, got)): %r" % (i, diff))
+
+
+def test_every_value_reads_back(sample):
+    check_every_value(sample, ROWS)
+
+
+def test_a_page_and_a_row_group_per_row(tmp_path):
+    """One-byte limits: every row is a row group of one-page chunks."""
+    path = write_sample(tmp_path / "tiny.parquet", 120, 1, 1)
+    check_every_value(path, 120)
+    groups = duckdb_query("SELECT num_row_groups AS n FROM parquet_file_metadata(%s)"
+                          % q(path))
+    assert groups == [{"n": 120}]
 
 
 def test_payload_bytes_are_identical(sample):
