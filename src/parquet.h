@@ -66,13 +66,21 @@ struct parquet_writer;
 
 /* Starts a file: writes the leading magic "PAR1". cols (at most 64) and the
  * names they point to must outlive the writer. 0 with *out, or a negative
- * code with err filled (ERR_INVAL for a bad schema, or the callback's). */
+ * code with err filled (ERR_INVAL for a bad schema, or the callback's).
+ *
+ * Errors are sticky: once a call has returned a negative code, every later
+ * call returns the same code and message, and only free is left. Every
+ * function that writes may block as long as the callback does; nothing here
+ * syncs or sleeps. */
 int parquet_writer_new(struct parquet_writer **out, const struct parquet_column *cols,
                        size_t ncols, const struct parquet_options *opt,
                        parquet_write_fn *write, void *ctx, char *err, size_t errlen);
 
 /* One value for column col of the current row; every column gets exactly one
- * value per row, in any order. The bytes are copied. */
+ * value per row, in any order. The bytes are copied (STRING bytes are not
+ * checked to be UTF-8). A put cannot fail on its own: a bad one (a second
+ * value, a null for a required column, the wrong type, a value or map over
+ * 1 GiB: ERR_LIMIT) is reported by the next parquet_end_row. */
 void parquet_put_i64(struct parquet_writer *w, size_t col, int64_t v);
 void parquet_put_bytes(struct parquet_writer *w, size_t col, const void *p, size_t n);
 void parquet_put_null(struct parquet_writer *w, size_t col);
@@ -81,10 +89,12 @@ void parquet_put_map(struct parquet_writer *w, size_t col, const struct parquet_
                      size_t n);
 
 /* Ends the row. Writes the row group when it is full. 0, or a negative code
- * (a column missing a value, or put twice: ERR_INVAL; the callback's). */
+ * (a column missing a value, or put twice: ERR_INVAL; the callback's). A bad
+ * row is not rolled back: the writer is failed (see above). */
 int parquet_end_row(struct parquet_writer *w, char *err, size_t errlen);
 
-/* Writes the buffered rows as a row group now (nothing if none). */
+/* Writes the buffered rows as a row group now (nothing if none); ERR_INVAL
+ * between the puts of a row. */
 int parquet_flush_row_group(struct parquet_writer *w, char *err, size_t errlen);
 
 /* Flushes and writes the footer (FileMetaData, its length, "PAR1"). The file

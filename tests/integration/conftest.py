@@ -672,3 +672,35 @@ def server(tincan, request):
 def raw():
     """The RawConn class (raw(host, port) or server.raw())."""
     return RawConn
+
+
+# --------------------------------------------------------------------------
+# DuckDB, to read back the Parquet files tincan writes
+# --------------------------------------------------------------------------
+
+NODE_TOOLS = REPO / "tests" / "tools" / "node"
+DUCKDB_TIMEOUT = float(os.environ.get("TINCAN_DUCKDB_TIMEOUT", "120"))  # s
+
+
+def duckdb_query(sql, timeout=DUCKDB_TIMEOUT):
+    """Runs one SQL statement in a fresh in-memory DuckDB (node running
+    tests/tools/node/duckdb_query.js) and returns the result rows as a list of
+    dicts, column name -> value. Values as that script documents them: BLOB a
+    hex string, BIGINT an int (a str past 2^53), TIMESTAMP* epoch
+    milliseconds, MAP a list of {"key": k, "value": v}. Fails the test when
+    DuckDB is not installed (sh scripts/node-tools.sh), when the statement
+    fails (with DuckDB's message), or when it takes longer than timeout s."""
+    if not (NODE_TOOLS / "node_modules" / "@duckdb" / "node-api").is_dir():
+        pytest.fail("DuckDB is not installed in %s/node_modules: run sh scripts/node-tools.sh"
+                    % NODE_TOOLS)
+    import json
+    try:
+        p = subprocess.run(["node", str(NODE_TOOLS / "duckdb_query.js"), sql],
+                           cwd=str(NODE_TOOLS), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail("DuckDB query did not finish within %.0f s: %s" % (timeout, sql[:500]))
+    if p.returncode != 0:
+        pytest.fail("DuckDB query failed (exit %d): %s\n%s" % (
+            p.returncode, sql[:500], p.stderr.decode("utf-8", "replace")[-4000:]))
+    return json.loads(p.stdout)
