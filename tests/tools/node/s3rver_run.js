@@ -15,7 +15,10 @@
 // every AWS4-HMAC-SHA256 Authorization header the way S3 does (path segments
 // decoded then RFC 3986 encoded once, the query decoded, encoded and sorted,
 // the signed headers trimmed) and answers 403 SignatureDoesNotMatch like S3.
-// It does not check the body against x-amz-content-sha256.
+// A body sent with a hex x-amz-content-sha256 is read whole and hashed first,
+// and a mismatch answered 400 XAmzContentSHA256Mismatch, as S3 does; s3rver
+// then reads the buffered body. Each verified request is logged on stdout
+// ("sigv4 ok METHOD URL signed=...") so tests can see what was signed.
 //
 // --delay-parts-ms N holds each UploadPart request N ms before s3rver sees it,
 // so a test can stop the server in the middle of a multipart upload.
@@ -23,6 +26,7 @@
 
 const crypto = require('crypto');
 const path = require('path');
+const { Readable } = require('stream');
 const S3rver = require('s3rver');
 const S3Error = require('s3rver/lib/models/error');
 
@@ -130,6 +134,9 @@ function verifySigV4(ctx) {
   } catch (e) {
     calculated = ''; // malformed escapes in the URL
   }
+  if (calculated === fields.Signature) {
+    process.stdout.write(`sigv4 ok ${ctx.method} ${ctx.req.url} signed=${fields.SignedHeaders}\n`);
+  }
   if (calculated !== fields.Signature || !amzDate.startsWith(date)) {
     throw new S3Error(
       'SignatureDoesNotMatch',
@@ -138,6 +145,45 @@ function verifySigV4(ctx) {
       { AWSAccessKeyId: accessKey, StringToSign: stringToSign, CanonicalRequest: canonical },
     );
   }
+}
+
+// Reads the body of req whole, checks it against x-amz-content-sha256 when
+// that is a hash, and makes req hand the same bytes to s3rver, which reads it
+// with pipe() (PUT) or on('data'/'end') (POST).
+async function checkPayload(ctx) {
+  const req = ctx.req;
+  const claimed = (req.headers['x-amz-content-sha256'] || '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(claimed) || (req.method !== 'PUT' && req.method !== 'POST')) {
+    return;
+  }
+  const chunks = [];
+  await new Promise((resolve, reject) => {
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', resolve);
+    req.on('error', reject);
+  });
+  const body = Buffer.concat(chunks);
+  const computed = crypto.createHash('sha256').update(body).digest('hex');
+  if (computed !== claimed) {
+    const e = new S3Error(
+      'XAmzContentSHA256Mismatch',
+      "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      { ClientComputedContentSHA256: claimed, S3ComputedContentSHA256: computed },
+    );
+    e.status = 400;
+    e.expose = true;
+    throw e;
+  }
+  const replay = Readable.from(body.length ? [body] : []);
+  const on = req.on.bind(req);
+  req.pipe = (dest, opts) => replay.pipe(dest, opts);
+  req.on = (event, fn) => {
+    if (event === 'data' || event === 'end' || event === 'error') {
+      replay.on(event, fn);
+      return req;
+    }
+    return on(event, fn);
+  };
 }
 
 async function main() {
@@ -153,6 +199,7 @@ async function main() {
   // In front of s3rver's own middleware (Koa composes at listen time).
   server.middleware.unshift(async (ctx, next) => {
     verifySigV4(ctx);
+    await checkPayload(ctx);
     if (opts.delayPartsMs > 0 && ctx.method === 'PUT' && 'uploadId' in ctx.query) {
       await new Promise((resolve) => setTimeout(resolve, opts.delayPartsMs));
     }
