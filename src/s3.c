@@ -27,6 +27,8 @@
 #define S3_RETRIES 3                        /* retries after the first try */
 #define S3_BACKOFF_FIRST 100                /* ms; x4 per retry: 100, 400, 1600 */
 #define S3_ETAG_MAX 128                     /* bytes, with quotes */
+#define S3_KEY_MAX 1024                     /* bytes; S3's limit for a key */
+#define S3_WHAT_MAX (S3_KEY_MAX + 128)      /* bytes of context in messages */
 
 /* SHA-256 of the empty body: what GET/HEAD/DELETE sign as their payload. */
 #define S3_EMPTY_SHA256 \
@@ -35,6 +37,7 @@
 struct s3 {
     CURL *curl;              /* one easy handle: keeps the connection alive */
     char *base;              /* URL of the bucket, no trailing '/' */
+    bool vhost;              /* base is https://bucket.host, path is only key */
     char *bucket;
     char *userpwd;           /* "access:secret" for CURLOPT_USERPWD */
     char *sigv4;             /* "aws:amz:<region>:s3" */
@@ -300,8 +303,8 @@ static int send_once(struct s3 *s, struct req *r, char *err, size_t errlen)
     if (r->key) {
         sbuf_addc(&url, '/');
         add_encoded(&url, r->key, true);
-    } else {
-        sbuf_addc(&url, '/');
+    } else if (s->vhost) {
+        sbuf_addc(&url, '/');  /* the bucket is the host: its path is "/" */
     }
     if (r->query) {
         sbuf_addc(&url, '?');
@@ -423,6 +426,18 @@ static void req_init(struct req *r, const char *method, const char *key,
     sbuf_init(&r->resp);
 }
 
+/* S3 keys are 1 to 1024 bytes; an empty one would address the bucket. */
+static int check_key(const char *key, char *err, size_t errlen)
+{
+    size_t n = key ? strlen(key) : 0;
+    if (n == 0 || n > S3_KEY_MAX) {
+        snprintf(err, errlen, "s3: object key must be 1 to %d bytes (got %zu)",
+                 S3_KEY_MAX, n);
+        return ERR_INVAL;
+    }
+    return 0;
+}
+
 int s3_url_parse(const char *url, char *bucket, size_t bucket_len, char *prefix,
                  size_t prefix_len, char *err, size_t errlen)
 {
@@ -521,6 +536,7 @@ int s3_new(struct s3 **out, const struct s3_config *cfg, char *err, size_t errle
         add_encoded(&b, cfg->bucket, false);
     } else {
         sbuf_addf(&b, "https://%s.s3.%s.amazonaws.com", cfg->bucket, region);
+        s->vhost = true;
     }
     s->base = xstrdup(b.data);
     sbuf_clear(&b);
@@ -577,11 +593,14 @@ int s3_check(struct s3 *s, char *err, size_t errlen)
 int s3_head(struct s3 *s, const char *key, uint64_t *size, char *etag, size_t etaglen,
             char *err, size_t errlen)
 {
-    char what[512];
+    char what[S3_WHAT_MAX];
     struct req r;
+    int rc = check_key(key, err, errlen);
+    if (rc)
+        return rc;
     snprintf(what, sizeof(what), "HEAD %s", key);
     req_init(&r, "HEAD", key, what);
-    int rc = send_once(s, &r, err, errlen);
+    rc = send_once(s, &r, err, errlen);
     if (rc == 0) {
         curl_off_t len = -1;
         curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
@@ -612,14 +631,17 @@ out:
 int s3_put(struct s3 *s, const char *key, const void *p, size_t n,
            const char *content_type, char *err, size_t errlen)
 {
-    char what[512];
+    char what[S3_WHAT_MAX];
     struct req r;
+    int rc = check_key(key, err, errlen);
+    if (rc)
+        return rc;
     snprintf(what, sizeof(what), "PUT %s", key);
     req_init(&r, "PUT", key, what);
     r.body = p;
     r.body_len = n;
     r.content_type = content_type;
-    int rc = send_retry(s, &r, err, errlen);
+    rc = send_retry(s, &r, err, errlen);
     sbuf_deinit(&r.resp);
     return rc;
 }
@@ -651,7 +673,7 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *key,
 /* Best effort: the parts of a failed upload cost storage until aborted. */
 static void abort_upload(struct s3 *s, const char *key, const char *query)
 {
-    char what[512], err[512];
+    char what[S3_WHAT_MAX], err[S3_WHAT_MAX + 512];
     struct req r;
     snprintf(what, sizeof(what), "abort upload of %s", key);
     req_init(&r, "DELETE", key, what);
@@ -664,7 +686,7 @@ static void abort_upload(struct s3 *s, const char *key, const char *query)
 static int put_multipart(struct s3 *s, const char *key, int fd, uint64_t size,
                          const char *content_type, char *err, size_t errlen)
 {
-    char what[600], upload_id[512];
+    char what[S3_WHAT_MAX], upload_id[512];
     struct sbuf query, xml;
     struct req r;
     char (*etags)[S3_ETAG_MAX] = NULL; /* quoted ETag of each part */
@@ -781,6 +803,9 @@ err_free:
 int s3_put_file(struct s3 *s, const char *key, int fd, uint64_t size,
                 const char *content_type, char *err, size_t errlen)
 {
+    int rc = check_key(key, err, errlen);
+    if (rc)
+        return rc;
     if (size > s->part_bytes)
         return put_multipart(s, key, fd, size, content_type, err, errlen);
     if ((uint64_t)(size_t)size != size) {
@@ -788,7 +813,7 @@ int s3_put_file(struct s3 *s, const char *key, int fd, uint64_t size,
         return ERR_INVAL;
     }
     char *buf = xmalloc((size_t)size);
-    int rc = read_at(fd, buf, (size_t)size, 0, key, err, errlen);
+    rc = read_at(fd, buf, (size_t)size, 0, key, err, errlen);
     if (rc == 0)
         rc = s3_put(s, key, buf, (size_t)size, content_type, err, errlen);
     free(buf);
