@@ -3,14 +3,19 @@
 Every call goes through tests/tools/s3_probe (built by `make tools`; set
 $TINCAN_S3_PROBE to test another build of it, e.g. an ASan one) against s3rver
 (tests/tools/node/s3rver_run.js, which verifies SigV4 signatures the way S3
-does), and what arrived is checked independently with boto3.
+does), and what arrived is checked independently with boto3. Replies s3rver
+cannot be made to give (503 SlowDown, a failed completion inside a 200, a
+server that never answers) come from CannedS3 at the end of this file.
 
 s3_probe exit codes: 0 ok, 1 retryable (ERR_IO), 3 not found, 4 refused.
 """
 
 import hashlib
+import http.server
 import os
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -277,3 +282,161 @@ def test_session_token_is_sent_and_signed(s3server, tmp_path):
     assert rc == 0, err
     assert "signed=content-type;host;x-amz-content-sha256;x-amz-date;" \
         "x-amz-security-token\n" in s3rver_log(s3server)
+
+
+# --------------------------------------------------------------------------
+# Replies s3rver cannot be made to give: a canned-reply HTTP server
+# --------------------------------------------------------------------------
+
+
+class CannedS3:
+    """An HTTP server on 127.0.0.1 answering each request with
+    reply(method, path) -> (status, headers dict, body bytes); records
+    (method, path) of every request. Not S3: signatures are not checked."""
+
+    def __init__(self, reply):
+        outer = self
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                outer.requests.append((self.command, self.path))
+                status, headers, body = reply(self.command, self.path)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.bucket = "tincan-archive"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def env(self, **extra):
+        e = dict(os.environ)
+        e.update(AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
+        e.update(extra)
+        return e
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def canned():
+    made = []
+
+    def factory(reply):
+        c = CannedS3(reply)
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()
+
+
+def s3_error(status, code, message):
+    body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
+            "<Message>%s</Message></Error>" % (code, message)).encode()
+    return status, {"Content-Type": "application/xml"}, body
+
+
+def test_slow_down_is_retryable_and_retried(canned, tmp_path):
+    s3 = canned(lambda method, path: s3_error(503, "SlowDown",
+                                              "Please reduce your request rate."))
+    rc, out, err = probe(s3, "check")
+    assert rc == 1, err
+    assert "s3: check bucket tincan-archive: 503 SlowDown: Please reduce your request rate." in err
+    assert len(s3.requests) == 1  # check does not retry: the caller decides
+    f = tmp_path / "obj"
+    write_random(f, 10)
+    rc, out, err = probe(s3, "put", "k", str(f))
+    assert rc == 1, err
+    assert [m for m, _ in s3.requests[1:]] == ["PUT"] * 4  # 1 + 3 retries
+
+
+def test_other_4xx_is_refused_and_not_retried(canned, tmp_path):
+    s3 = canned(lambda method, path: s3_error(400, "InvalidArgument", "x &amp; y"))
+    f = tmp_path / "obj"
+    write_random(f, 10)
+    rc, out, err = probe(s3, "put", "k", str(f))
+    assert rc == 4, err
+    assert "s3: PUT k: 400 InvalidArgument: x & y" in err
+    assert len(s3.requests) == 1
+
+
+def test_complete_that_fails_inside_a_200_is_retryable_and_aborted(canned, tmp_path):
+    """S3 documents that CompleteMultipartUpload can answer 200 and carry an
+    error in the body; the upload must count as failed (and be aborted)."""
+    def reply(method, path):
+        if method == "POST" and path.endswith("?uploads="):
+            return 200, {}, (b"<InitiateMultipartUploadResult><UploadId>id+/=&amp;1"
+                             b"</UploadId></InitiateMultipartUploadResult>")
+        if method == "PUT":
+            return 200, {"ETag": '"etag-%d"' % len(s3.requests)}, b""
+        if method == "POST":
+            return s3_error(200, "InternalError", "We encountered an internal error.")
+        if method == "DELETE":
+            return 204, {}, b""
+        return 500, {}, b""
+
+    s3 = canned(reply)
+    f = tmp_path / "big"
+    write_random(f, 11 * MiB)
+    rc, out, err = probe(s3, "put", "a=b/c.parquet", str(f),
+                         opts=("--part-bytes", str(5 * MiB)))
+    assert rc == 1, err
+    assert "(complete multipart upload): 200 InternalError: We encountered" in err
+    q = "uploadId=id%2B%2F%3D%261"  # the UploadId, unescaped then encoded
+    assert s3.requests == [
+        ("POST", "/tincan-archive/a%3Db/c.parquet?uploads="),
+        ("PUT", "/tincan-archive/a%3Db/c.parquet?partNumber=1&" + q),
+        ("PUT", "/tincan-archive/a%3Db/c.parquet?partNumber=2&" + q),
+        ("PUT", "/tincan-archive/a%3Db/c.parquet?partNumber=3&" + q),
+        ("POST", "/tincan-archive/a%3Db/c.parquet?" + q),
+        ("DELETE", "/tincan-archive/a%3Db/c.parquet?" + q),
+    ]
+
+
+def test_a_server_that_never_answers_times_out(tmp_path):
+    """Connected (the kernel's backlog accepts) but no reply: ERR_IO after
+    --timeout-ms, not a hang."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    try:
+        class Silent:
+            endpoint = "http://127.0.0.1:%d" % lsock.getsockname()[1]
+            bucket = "tincan-archive"
+
+            @staticmethod
+            def env(**extra):
+                e = dict(os.environ, AWS_ACCESS_KEY_ID="A", AWS_SECRET_ACCESS_KEY="S")
+                e.update(extra)
+                return e
+
+        t0 = time.monotonic()
+        rc, out, err = probe(Silent, "check", opts=("--timeout-ms", "500"), timeout=15)
+        assert rc == 1, err
+        assert "timed out" in err.lower() or "timeout" in err.lower(), err
+        assert time.monotonic() - t0 < 5
+    finally:
+        lsock.close()
