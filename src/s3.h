@@ -49,8 +49,10 @@ struct s3;
 int s3_new(struct s3 **out, const struct s3_config *cfg, char *err, size_t errlen);
 void s3_free(struct s3 *s);
 
-/* HEAD of the bucket: 0 if it exists and the credentials may use it;
- * ERR_NOTFOUND (no such bucket), ERR_INVAL (refused), ERR_IO (unreachable). */
+/* Asks whether the bucket exists and the credentials may use it (a listing of
+ * zero keys rather than HEAD: the same s3:ListBucket permission, but a refusal
+ * has a body that says why). 0, or ERR_NOTFOUND (no such bucket), ERR_INVAL
+ * (refused), ERR_IO (unreachable). */
 int s3_check(struct s3 *s, char *err, size_t errlen);
 
 /* HEAD of key: 0 with *size (and the ETag without quotes in etag, if etag is

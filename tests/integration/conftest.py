@@ -704,3 +704,162 @@ def duckdb_query(sql, timeout=DUCKDB_TIMEOUT):
         pytest.fail("DuckDB query failed (exit %d): %s\n%s" % (
             p.returncode, sql[:500], p.stderr.decode("utf-8", "replace")[-4000:]))
     return json.loads(p.stdout)
+
+
+# s3rver: an S3-compatible server for the archive tests
+# --------------------------------------------------------------------------
+
+S3RVER_RUN = NODE_TOOLS / "s3rver_run.js"
+S3_READY_RE = re.compile(rb"s3rver ready port=(\d+) pid=(\d+)")
+S3_BUCKET = "tincan-archive"
+S3_ACCESS_KEY = "S3RVER"   # s3rver's built-in account
+S3_SECRET_KEY = "S3RVER"
+
+
+class S3Server:
+    """One s3rver process (npm s3rver 3.7.1 through tests/tools/node/
+    s3rver_run.js) on 127.0.0.1 with its own data dir. Unlike bare s3rver it
+    verifies SigV4 signatures, so a wrong secret gets 403 SignatureDoesNotMatch.
+
+      .endpoint            "http://127.0.0.1:PORT"
+      .bucket              the bucket created at start (None if none)
+      .access_key .secret_key
+      .env()               os.environ plus AWS_* credentials for tools
+      .stop() / .start()   stop (SIGTERM, the node process exits at once, as a
+                           crash) and start again on the same port and dir
+      .boto3_client()      a boto3 S3 client (path-style, SigV4)
+
+    delay_parts_ms holds every UploadPart request that long, so a test can stop
+    the server in the middle of a multipart upload."""
+
+    def __init__(self, workdir, bucket=S3_BUCKET, delay_parts_ms=0):
+        self.workdir = Path(workdir)
+        self.dir = self.workdir / "data"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.bucket = bucket
+        self.delay_parts_ms = delay_parts_ms
+        self.access_key = S3_ACCESS_KEY
+        self.secret_key = S3_SECRET_KEY
+        self.host = "127.0.0.1"
+        self.port = 0          # 0 until the first start picked one
+        self.proc = None
+        self.runs = 0
+
+    @property
+    def endpoint(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def env(self, **extra):
+        e = dict(os.environ)
+        e.pop("AWS_SESSION_TOKEN", None)
+        e.update(AWS_ACCESS_KEY_ID=self.access_key,
+                 AWS_SECRET_ACCESS_KEY=self.secret_key)
+        e.update(extra)
+        return e
+
+    def _log(self, name):
+        return self.workdir / ("%s.%d.log" % (name, self.runs))
+
+    def start(self, timeout=START_TIMEOUT):
+        if not (NODE_TOOLS / "node_modules" / "s3rver").is_dir():
+            pytest.fail("s3rver is not installed in %s (run sh scripts/node-tools.sh)"
+                        % NODE_TOOLS)
+        self.runs += 1
+        cmd = ["node", str(S3RVER_RUN), "--dir", str(self.dir), "--address", self.host,
+               "--port", str(self.port), "--delay-parts-ms", str(self.delay_parts_ms)]
+        if self.bucket:
+            cmd += ["--bucket", self.bucket]
+        with open(self._log("stdout"), "wb") as out, open(self._log("stderr"), "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, cwd=str(NODE_TOOLS))
+        deadline = time.monotonic() + timeout
+        while True:
+            m = S3_READY_RE.search(self._log("stdout").read_bytes())
+            if m:
+                break
+            if self.proc.poll() is not None or time.monotonic() >= deadline:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                self.proc.wait()
+                pytest.fail("s3rver did not become ready within %.0f s (exit %s): %s\n"
+                            "stderr:\n%s" % (timeout, self.proc.returncode, cmd,
+                                             self._log("stderr").read_text(errors="replace")))
+            time.sleep(0.02)
+        self.port = int(m.group(1))
+        if int(m.group(2)) != self.proc.pid:
+            self.stop()
+            pytest.fail("s3rver readiness line names pid %s, started %d"
+                        % (m.group(2).decode(), self.proc.pid))
+        # It answers (and not just listens): any HTTP reply will do.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=2) as c:
+                    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if c.recv(16).startswith(b"HTTP/1.1"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                self.stop()
+                pytest.fail("s3rver on port %d does not answer HTTP" % self.port)
+            time.sleep(0.02)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM (s3rver_run exits at once), SIGKILL if it lingers; returns
+        when the process is gone and the port is closed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def boto3_client(self):
+        import boto3
+        from botocore.config import Config
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                          retries={"max_attempts": 1}, connect_timeout=5,
+                          read_timeout=30))
+
+    def stderr_text(self):
+        return "".join(self._log_text("stderr", i) for i in range(1, self.runs + 1))
+
+    def _log_text(self, name, run):
+        p = self.workdir / ("%s.%d.log" % (name, run))
+        return p.read_text(errors="replace") if p.exists() else ""
+
+
+@pytest.fixture
+def s3server_factory(tmp_path):
+    """Factory: s3server_factory(bucket="tincan-archive" | None,
+    delay_parts_ms=0, start=True) -> S3Server; all are stopped at teardown."""
+    made = []
+
+    def factory(bucket=S3_BUCKET, delay_parts_ms=0, start=True):
+        workdir = tmp_path / ("s3rver%d" % len(made))
+        workdir.mkdir()
+        s = S3Server(workdir, bucket=bucket, delay_parts_ms=delay_parts_ms)
+        made.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield factory
+    for s in made:
+        s.stop()
+
+
+@pytest.fixture
+def s3server(s3server_factory):
+    """A started s3rver with the bucket "tincan-archive"."""
+    return s3server_factory()
