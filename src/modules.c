@@ -8,6 +8,7 @@ extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
 extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
 extern const struct module queue_module;  /* cmd_queue.c: Q.*, CHUNK.ENQUEUE */
 extern const struct module bus_module;    /* cmd_bus.c: EV.SUB/READ/ACK/... (after the store) */
+extern const struct module archive_module; /* cmd_archive.c: --archive-to, ARCHIVE.* */
 
 const struct module *const modules[] = {
     &server_module,
@@ -17,6 +18,7 @@ const struct module *const modules[] = {
     &chunk_module,
     &queue_module,
     &bus_module,
+    &archive_module,
 };
 
 const size_t modules_count = sizeof(modules) / sizeof(modules[0]);

@@ -706,6 +706,7 @@ def duckdb_query(sql, timeout=DUCKDB_TIMEOUT):
     return json.loads(p.stdout)
 
 
+# --------------------------------------------------------------------------
 # s3rver: an S3-compatible server for the archive tests
 # --------------------------------------------------------------------------
 
