@@ -163,7 +163,7 @@ struct problem {
     uint64_t segment;  /* base, or 0 when not about one segment */
     int has_offset;
     uint64_t offset;   /* bytes from the segment start */
-    char text[400];
+    char text[1024];
 };
 
 struct iseg {
@@ -177,6 +177,7 @@ struct iseg {
     int from_index;    /* events/positions/times/types come from the index */
     uint64_t end;      /* bytes: end of the last good record (scanned) */
     uint64_t nbad;     /* bad ranges found (quarantined ones included) */
+    uint64_t ncorrupt; /* ... of which not quarantined */
     uint64_t torn;     /* open segment: non-zero bytes after the last record */
     uint64_t zeros;    /* open segment: zero bytes after them (written ahead) */
     uint64_t events;
@@ -187,7 +188,7 @@ struct iseg {
     int gaps_exact;    /* 0: from an index, at least this many */
     struct tset types;
     enum ix_status ix_status;
-    char ix_why[240];
+    char ix_why[480];
     struct index ix;   /* loaded index (ix_loaded), sparse entries dropped */
     int ix_loaded;
     uint64_t done_before; /* bytes of scanned segments before it (progress) */
@@ -212,7 +213,7 @@ struct insp {
     char evdir[4096];
     int json, quick, progress;
     int unreadable;           /* DATA or its events could not be read */
-    char unreadable_why[600];
+    char unreadable_why[1400];
     struct iseg *segs;
     size_t nsegs;
     struct problem *probs;
@@ -546,8 +547,8 @@ static void compare_index(struct iseg *g)
     const struct index *ix = &g->ix;
     char *why = g->ix_why;
     size_t wl = sizeof(g->ix_why);
-    if (g->ix_status != IX_OK || g->scan_failed)
-        return;
+    if (g->ix_status != IX_OK || g->scan_failed || g->ncorrupt)
+        return; /* damaged records: nothing to hold the index against */
     if (ix->count < g->events) {
         g->ix_status = IX_STALE;
         snprintf(why, wl, "covers %" PRIu64 " events, the segment has %" PRIu64,
@@ -640,6 +641,7 @@ static void bad_range(struct insp *in, struct iseg *g, uint64_t from, uint64_t t
                 name, to - from, from, name, from);
         return;
     }
+    g->ncorrupt++;
     problem(in, SEV_CORRUPT, g->base, 1, from,
             "segment %s: bad record at offset %" PRIu64 " (%s): %" PRIu64
             " bytes hold no good record",
@@ -839,7 +841,9 @@ static void gather(struct insp *in)
     char err[600];
     if (scan_list_segments(in->evdir, &bases, &in->nsegs, err, sizeof(err))) {
         in->unreadable = 1;
-        snprintf(in->unreadable_why, sizeof(in->unreadable_why), "%s", err);
+        snprintf(in->unreadable_why, sizeof(in->unreadable_why),
+                 "%s: no readable events directory (%s); is it a tincan-server --dir?",
+                 in->data, err);
         return;
     }
     in->segs = xcalloc(in->nsegs ? in->nsegs : 1, sizeof(*in->segs));
@@ -879,8 +883,9 @@ static void gather(struct insp *in)
         seg_name(name, sizeof(name), g->base);
         if (g->ix_status != IX_OK && g->ix_status != IX_NONE)
             problem(in, SEV_WARN, g->base, 0, 0,
-                    "segment %s: index %s: %s (a cache: the server rebuilds it%s)",
-                    name, ix_names[g->ix_status], g->ix_why,
+                    "segment %s: index %s%s%s (a cache: the server rebuilds it%s)",
+                    name, ix_names[g->ix_status], g->ix_status == IX_MISSING ? "" : ": ",
+                    g->ix_status == IX_MISSING ? "" : g->ix_why,
                     g->ix_status == IX_WRONG
                         ? " only when it does not load, so delete the .idx file"
                         : " at its next start");
@@ -1366,6 +1371,12 @@ static void insp_free(struct insp *in)
     tset_free(&in->types);
 }
 
+static int bad_usage(void)
+{
+    fprintf(stderr, "usage: tincan inspect DATA [--json] [--quick]  (--help for more)\n");
+    return 2;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1402,30 +1413,33 @@ int cli_inspect(int argc, char **argv)
                 in.data = argv[++i];
             if (i + 1 < argc) {
                 fprintf(stderr, "tincan inspect: too many arguments\n");
-                usage(stderr);
-                return 2;
+                return bad_usage();
             }
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "tincan inspect: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            return bad_usage();
         } else if (in.data) {
             fprintf(stderr, "tincan inspect: one DATA directory only ('%s')\n", a);
-            usage(stderr);
-            return 2;
+            return bad_usage();
         } else {
             in.data = a;
         }
     }
     if (!in.data) {
         fprintf(stderr, "tincan inspect: missing DATA (a tincan-server --dir)\n");
-        usage(stderr);
-        return 2;
+        return bad_usage();
     }
     in.progress = isatty(STDERR_FILENO);
     gather(&in);
     if (in.unreadable) {
-        fprintf(stderr, "tincan inspect: cannot read %s\n", in.unreadable_why);
+        fprintf(stderr, "tincan inspect: %s\n", in.unreadable_why);
+        if (in.json) {
+            printf("{\"data\": ");
+            json_cstr(stdout, in.data);
+            printf(", \"status\": 1, \"healthy\": false, \"error\": ");
+            json_cstr(stdout, in.unreadable_why);
+            printf("}\n");
+        }
         insp_free(&in);
         return 1;
     }
