@@ -350,7 +350,8 @@ static void list_quarantined(struct insp *in)
         q->bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     }
     closedir(d);
-    qsort(in->quar, in->nquar, sizeof(*in->quar), cmp_quar);
+    if (in->nquar)
+        qsort(in->quar, in->nquar, sizeof(*in->quar), cmp_quar);
 }
 
 static int is_quarantined(const struct insp *in, uint64_t segment, uint64_t off)
@@ -406,7 +407,8 @@ static void list_others(struct insp *in)
         closedir(sub);
     }
     closedir(d);
-    qsort(in->others, in->nothers, sizeof(*in->others), cmp_other);
+    if (in->nothers)
+        qsort(in->others, in->nothers, sizeof(*in->others), cmp_other);
 }
 
 /* ---- headers and indexes ---- */
@@ -1298,7 +1300,8 @@ static void print_json(const struct insp *in, const struct totals *t, FILE *f)
     struct itype *v = xmalloc((in->types.n ? in->types.n : 1) * sizeof(*v));
     if (in->types.n)
         memcpy(v, in->types.v, in->types.n * sizeof(*v));
-    qsort(v, in->types.n, sizeof(*v), cmp_itype);
+    if (in->types.n)
+        qsort(v, in->types.n, sizeof(*v), cmp_itype);
     for (size_t i = 0; i < in->types.n; i++) {
         fprintf(f, "%s\n  {\"type\": ", i ? "," : "");
         json_str(f, v[i].name, v[i].len);
