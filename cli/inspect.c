@@ -504,6 +504,12 @@ static void load_index(struct insp *in, struct iseg *g)
         snprintf(g->ix_why, sizeof(g->ix_why),
                  "covers %" PRIu64 " bytes, the segment has %" PRIu64, g->ix.end,
                  g->bytes);
+        /* sealed segments never shrink: the bytes the index saw are gone */
+        if (g->ix.end > g->bytes)
+            problem(in, SEV_CORRUPT, g->base, 1, g->bytes,
+                    "segment %s: %" PRIu64 " bytes shorter than its index says it "
+                    "was when sealed (%" PRIu64 " events then): the end was lost",
+                    name, g->ix.end - g->bytes, g->ix.count);
     } else {
         g->ix_status = IX_OK;
     }
@@ -1080,8 +1086,8 @@ static void print_human(const struct insp *in, const struct totals *t, FILE *f)
     table_row(&tt, "bytes", g3);
     if (t->events) {
         snprintf(g3, sizeof(g3),
-                 "%" PRIu64 " .. %" PRIu64 " (span %" PRIu64 ", %s%" PRIu64
-                 " gaps, %s%" PRIu64 " positions unused)",
+                 "%" PRIu64 " .. %" PRIu64 " (span %" PRIu64 "; gaps %s%" PRIu64
+                 ", unused positions %s%" PRIu64 ")",
                  t->first_pos, t->last_pos, t->last_pos - t->first_pos + 1,
                  t->gaps_exact ? "" : ">= ", t->gaps, t->gaps_exact ? "" : ">= ",
                  t->missing);
