@@ -16,6 +16,7 @@
  * Not a repair tool (that is tincan-server --repair yes), and it does not
  * decode the bus, queue or lock journals: it only lists DATA's other files. */
 #include "cli.h"
+#include "inspect.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,22 +42,6 @@
 
 /* ---- per-type statistics ---- */
 
-struct itype {
-    char name[256];                 /* NUL-terminated */
-    uint8_t len;
-    uint64_t count;                 /* events */
-    uint64_t first_pos, last_pos;
-    uint64_t first_time, last_time; /* ms since epoch */
-};
-
-/* A set of types, in first-seen order, with a hash for lookups. */
-struct tset {
-    struct itype *v;
-    size_t n, cap;
-    uint32_t *hash; /* open addressing: index + 1, 0 = empty */
-    size_t hcap;    /* power of two */
-};
-
 static uint32_t name_hash(const char *s, size_t n)
 {
     uint32_t h = 2166136261u;
@@ -65,7 +50,7 @@ static uint32_t name_hash(const char *s, size_t n)
     return h;
 }
 
-static void tset_rehash(struct tset *s)
+static void tset_rehash(struct inspect_types *s)
 {
     free(s->hash);
     s->hcap = s->hcap ? s->hcap * 2 : 16;
@@ -80,15 +65,15 @@ static void tset_rehash(struct tset *s)
 
 /* Adds count events of type name from first to last (position, time) that
  * come after everything added to it before. */
-static void tset_add(struct tset *s, const char *name, size_t len, uint64_t count,
-                     uint64_t first_pos, uint64_t first_time, uint64_t last_pos,
-                     uint64_t last_time)
+static void tset_add(struct inspect_types *s, const char *name, size_t len,
+                     uint64_t count, uint64_t first_pos, uint64_t first_time,
+                     uint64_t last_pos, uint64_t last_time)
 {
     if ((s->n + 1) * 2 > s->hcap)
         tset_rehash(s);
     size_t h = name_hash(name, len) & (s->hcap - 1);
     while (s->hash[h]) {
-        struct itype *t = &s->v[s->hash[h] - 1];
+        struct inspect_type *t = &s->v[s->hash[h] - 1];
         if (t->len == len && memcmp(t->name, name, len) == 0) {
             t->count += count;
             t->last_pos = last_pos;
@@ -101,7 +86,7 @@ static void tset_add(struct tset *s, const char *name, size_t len, uint64_t coun
         s->cap = s->cap ? s->cap * 2 : 8;
         s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
     }
-    struct itype *t = &s->v[s->n];
+    struct inspect_type *t = &s->v[s->n];
     memset(t, 0, sizeof(*t));
     memcpy(t->name, name, len);
     t->len = (uint8_t)len;
@@ -113,14 +98,14 @@ static void tset_add(struct tset *s, const char *name, size_t len, uint64_t coun
     s->hash[h] = (uint32_t)++s->n;
 }
 
-static const struct itype *tset_find(const struct tset *s, const char *name,
-                                     size_t len)
+static const struct inspect_type *tset_find(const struct inspect_types *s,
+                                            const char *name, size_t len)
 {
     if (!s->hcap)
         return NULL;
     size_t h = name_hash(name, len) & (s->hcap - 1);
     while (s->hash[h]) {
-        const struct itype *t = &s->v[s->hash[h] - 1];
+        const struct inspect_type *t = &s->v[s->hash[h] - 1];
         if (t->len == len && memcmp(t->name, name, len) == 0)
             return t;
         h = (h + 1) & (s->hcap - 1);
@@ -128,110 +113,12 @@ static const struct itype *tset_find(const struct tset *s, const char *name,
     return NULL;
 }
 
-static void tset_free(struct tset *s)
+static void tset_free(struct inspect_types *s)
 {
     free(s->v);
     free(s->hash);
     memset(s, 0, sizeof(*s));
 }
-
-static int cmp_itype(const void *a, const void *b)
-{
-    return strcmp(((const struct itype *)a)->name, ((const struct itype *)b)->name);
-}
-
-/* ---- the facts gathered ---- */
-
-enum ix_status {
-    IX_NONE,    /* open segment: indexed in the server's memory, no file */
-    IX_OK,
-    IX_MISSING,
-    IX_STALE,   /* covers fewer (or other) bytes or events than the segment */
-    IX_BAD,     /* does not load: why says index_decode's reason */
-    IX_WRONG,   /* loads, but disagrees with the records (full scan only) */
-};
-
-static const char *const ix_names[] = {"none", "ok", "missing", "stale", "bad",
-                                       "wrong"};
-
-enum sev { SEV_NOTE, SEV_WARN, SEV_CORRUPT };
-
-static const char *const sev_names[] = {"note", "warning", "corrupt"};
-
-struct problem {
-    enum sev sev;
-    uint64_t segment;  /* base, or 0 when not about one segment */
-    int has_offset;
-    uint64_t offset;   /* bytes from the segment start */
-    char text[1024];
-};
-
-struct iseg {
-    uint64_t base;     /* first position it may hold (its name) */
-    uint64_t bytes;    /* file size when inspected */
-    int is_open;       /* the last segment: the one the server appends to */
-    int header_bad;    /* 1 bad or unreadable; 2 torn (open segment) */
-    int want_scan;     /* read record by record in this run */
-    int scanned;       /* the scan finished it */
-    int scan_failed;   /* the scan stopped inside it */
-    int from_index;    /* events/positions/times/types come from the index */
-    uint64_t end;      /* bytes: end of the last good record (scanned) */
-    uint64_t nbad;     /* bad ranges found (quarantined ones included) */
-    uint64_t ncorrupt; /* ... of which not quarantined */
-    uint64_t torn;     /* open segment: non-zero bytes after the last record */
-    uint64_t zeros;    /* open segment: zero bytes after them (written ahead) */
-    uint64_t events;
-    uint64_t first_pos, last_pos;   /* 0 when no events */
-    uint64_t first_time, last_time; /* ms */
-    uint64_t gaps;     /* positions skipped inside the segment: places */
-    uint64_t missing;  /* ... and positions */
-    int gaps_exact;    /* 0: from an index, at least this many */
-    struct tset types;
-    enum ix_status ix_status;
-    char ix_why[480];
-    struct index ix;   /* loaded index (ix_loaded), sparse entries dropped */
-    int ix_loaded;
-    uint64_t done_before; /* bytes of scanned segments before it (progress) */
-};
-
-struct quarantined {
-    char name[300];
-    uint64_t segment; /* base */
-    uint64_t offset;  /* where the bad range started in the segment */
-    uint64_t bytes;
-};
-
-struct other {
-    char name[300];
-    int is_dir;
-    uint64_t bytes; /* files directly inside, for a directory */
-    uint64_t files;
-};
-
-struct insp {
-    const char *data;
-    char evdir[4096];
-    int json, quick, progress;
-    int unreadable;           /* DATA or its events could not be read */
-    char unreadable_why[1400];
-    struct iseg *segs;
-    size_t nsegs;
-    struct problem *probs;
-    size_t nprobs, capprobs;
-    struct quarantined *quar;
-    size_t nquar, capquar;
-    struct other *others;
-    size_t nothers, capothers;
-    struct tset types;        /* over all segments */
-    uint64_t records;         /* scanned records */
-    uint64_t scanned_bytes;   /* bytes of records scanned */
-    uint64_t scan_total;      /* bytes of the segments to scan */
-    size_t scan_segments;     /* segments the scan was to read */
-    uint64_t prev_scanned;    /* progress: done at the last update */
-    uint64_t t0, tlast;       /* ms, monotonic */
-    unsigned tick;
-    int progress_shown;
-};
 
 static uint64_t mono_ms(void)
 {
@@ -240,30 +127,15 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void iso_time(char *out, size_t n, uint64_t ms)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned)(ms % 1000));
-}
-
-static void seg_name(char *out, size_t n, uint64_t base)
-{
-    snprintf(out, n, "%020" PRIu64, base);
-}
-
 __attribute__((format(printf, 6, 7))) static void
-problem(struct insp *in, enum sev sev, uint64_t segment, int has_offset,
-        uint64_t offset, const char *fmt, ...)
+add_problem(struct inspect *in, enum inspect_severity sev, uint64_t segment,
+            int has_offset, uint64_t offset, const char *fmt, ...)
 {
     if (in->nprobs == in->capprobs) {
         in->capprobs = in->capprobs ? in->capprobs * 2 : 16;
         in->probs = xrealloc(in->probs, in->capprobs * sizeof(*in->probs));
     }
-    struct problem *p = &in->probs[in->nprobs++];
+    struct inspect_problem *p = &in->probs[in->nprobs++];
     p->sev = sev;
     p->segment = segment;
     p->has_offset = has_offset;
@@ -292,7 +164,7 @@ static int read_all(int fd, uint8_t *buf, size_t n, uint64_t off, size_t *got)
 
 /* ---- the directory: segments, quarantined ranges, other files ---- */
 
-static size_t seg_find(const struct insp *in, uint64_t base)
+static size_t seg_find(const struct inspect *in, uint64_t base)
 {
     size_t lo = 0, hi = in->nsegs;
     while (lo < hi) {
@@ -307,7 +179,7 @@ static size_t seg_find(const struct insp *in, uint64_t base)
 
 static int cmp_quar(const void *a, const void *b)
 {
-    const struct quarantined *x = a, *y = b;
+    const struct inspect_quarantined *x = a, *y = b;
     if (x->segment != y->segment)
         return x->segment < y->segment ? -1 : 1;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
@@ -315,11 +187,12 @@ static int cmp_quar(const void *a, const void *b)
 
 static int cmp_other(const void *a, const void *b)
 {
-    return strcmp(((const struct other *)a)->name, ((const struct other *)b)->name);
+    return strcmp(((const struct inspect_other *)a)->name,
+                  ((const struct inspect_other *)b)->name);
 }
 
 /* Lists the `<segment>.seg.bad-<offset>` files --repair left. */
-static void list_quarantined(struct insp *in)
+static void list_quarantined(struct inspect *in)
 {
     DIR *d = opendir(in->evdir);
     if (!d)
@@ -340,7 +213,7 @@ static void list_quarantined(struct insp *in)
             in->capquar = in->capquar ? in->capquar * 2 : 8;
             in->quar = xrealloc(in->quar, in->capquar * sizeof(*in->quar));
         }
-        struct quarantined *q = &in->quar[in->nquar++];
+        struct inspect_quarantined *q = &in->quar[in->nquar++];
         snprintf(q->name, sizeof(q->name), "%s", n);
         q->segment = base;
         q->offset = off;
@@ -354,7 +227,7 @@ static void list_quarantined(struct insp *in)
         qsort(in->quar, in->nquar, sizeof(*in->quar), cmp_quar);
 }
 
-static int is_quarantined(const struct insp *in, uint64_t segment, uint64_t off)
+static int is_quarantined(const struct inspect *in, uint64_t segment, uint64_t off)
 {
     for (size_t i = 0; i < in->nquar; i++)
         if (in->quar[i].segment == segment && in->quar[i].offset == off)
@@ -363,7 +236,7 @@ static int is_quarantined(const struct insp *in, uint64_t segment, uint64_t off)
 }
 
 /* Lists DATA's entries besides events/ (the journals), one level deep. */
-static void list_others(struct insp *in)
+static void list_others(struct inspect *in)
 {
     DIR *d = opendir(in->data);
     if (!d)
@@ -382,7 +255,7 @@ static void list_others(struct insp *in)
             in->capothers = in->capothers ? in->capothers * 2 : 8;
             in->others = xrealloc(in->others, in->capothers * sizeof(*in->others));
         }
-        struct other *o = &in->others[in->nothers++];
+        struct inspect_other *o = &in->others[in->nothers++];
         memset(o, 0, sizeof(*o));
         snprintf(o->name, sizeof(o->name), "%s", e->d_name);
         o->is_dir = S_ISDIR(st.st_mode);
@@ -413,15 +286,15 @@ static void list_others(struct insp *in)
 
 /* ---- headers and indexes ---- */
 
-static void check_header(struct insp *in, struct iseg *g)
+static void check_header(struct inspect *in, struct inspect_segment *g)
 {
     char path[4200], name[32];
-    seg_name(name, sizeof(name), g->base);
+    inspect_segment_name(name, g->base);
     snprintf(path, sizeof(path), "%s/%s.seg", in->evdir, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         g->header_bad = 1;
-        problem(in, SEV_CORRUPT, g->base, 0, 0, "segment %s: open: %s", name,
+        add_problem(in, INSPECT_CORRUPT, g->base, 0, 0, "segment %s: open: %s", name,
                 strerror(errno));
         return;
     }
@@ -432,7 +305,7 @@ static void check_header(struct insp *in, struct iseg *g)
     close(fd);
     if (rc) {
         g->header_bad = 1;
-        problem(in, SEV_CORRUPT, g->base, 0, 0, "segment %s: read: %s", name,
+        add_problem(in, INSPECT_CORRUPT, g->base, 0, 0, "segment %s: read: %s", name,
                 strerror(-rc));
         return;
     }
@@ -443,34 +316,34 @@ static void check_header(struct insp *in, struct iseg *g)
         return;
     if (g->is_open && g->bytes <= SEGMENT_HEADER_SIZE) {
         g->header_bad = 2;
-        problem(in, SEV_NOTE, g->base, 0, 0,
+        add_problem(in, INSPECT_NOTE, g->base, 0, 0,
                 "segment %s: torn header (%" PRIu64 " bytes): the server rewrites "
                 "it at its next start",
                 name, g->bytes);
         return;
     }
     g->header_bad = 1;
-    problem(in, SEV_CORRUPT, g->base, 1, 0, "segment %s: bad file header", name);
+    add_problem(in, INSPECT_CORRUPT, g->base, 1, 0, "segment %s: bad file header", name);
 }
 
 /* Loads a sealed segment's index: ok, missing, stale (it covers other bytes
  * than the segment has) or bad (it does not decode: index_decode's reason). */
-static void load_index(struct insp *in, struct iseg *g)
+static void load_index(struct inspect *in, struct inspect_segment *g)
 {
     char path[4200], name[32];
-    seg_name(name, sizeof(name), g->base);
+    inspect_segment_name(name, g->base);
     snprintf(path, sizeof(path), "%s/%s.idx", in->evdir, name);
     uint8_t *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        g->ix_status = errno == ENOENT ? IX_MISSING : IX_BAD;
+        g->ix_status = errno == ENOENT ? INSPECT_IX_MISSING : INSPECT_IX_BAD;
         snprintf(g->ix_why, sizeof(g->ix_why), "%s",
                  errno == ENOENT ? "missing" : strerror(errno));
         return;
     }
     struct stat st;
     if (fstat(fd, &st) || st.st_size < 0 || (uint64_t)st.st_size > INSPECT_MAX_INDEX) {
-        g->ix_status = IX_BAD;
+        g->ix_status = INSPECT_IX_BAD;
         snprintf(g->ix_why, sizeof(g->ix_why), "unreadable size");
         goto out_close;
     }
@@ -478,7 +351,7 @@ static void load_index(struct insp *in, struct iseg *g)
     buf = xmalloc(n ? n : 1);
     int rc = read_all(fd, buf, n, 0, &got);
     if (rc || got != n) {
-        g->ix_status = IX_BAD;
+        g->ix_status = INSPECT_IX_BAD;
         snprintf(g->ix_why, sizeof(g->ix_why), "read: %s",
                  rc ? strerror(-rc) : "short read");
         goto out_close;
@@ -491,7 +364,7 @@ static void load_index(struct insp *in, struct iseg *g)
     rc = index_decode(&g->ix, buf, n, covers, why, sizeof(why));
     if (rc) {
         index_deinit(&g->ix);
-        g->ix_status = IX_BAD;
+        g->ix_status = INSPECT_IX_BAD;
         snprintf(g->ix_why, sizeof(g->ix_why), "%s", why);
         goto out_close;
     }
@@ -500,18 +373,18 @@ static void load_index(struct insp *in, struct iseg *g)
     g->ix.nsparse = g->ix.capsparse = 0;
     g->ix_loaded = 1;
     if (g->ix.end != g->bytes) {
-        g->ix_status = IX_STALE;
+        g->ix_status = INSPECT_IX_STALE;
         snprintf(g->ix_why, sizeof(g->ix_why),
                  "covers %" PRIu64 " bytes, the segment has %" PRIu64, g->ix.end,
                  g->bytes);
         /* sealed segments never shrink: the bytes the index saw are gone */
         if (g->ix.end > g->bytes)
-            problem(in, SEV_CORRUPT, g->base, 1, g->bytes,
+            add_problem(in, INSPECT_CORRUPT, g->base, 1, g->bytes,
                     "segment %s: %" PRIu64 " bytes shorter than its index says it "
                     "was when sealed (%" PRIu64 " events then): the end was lost",
                     name, g->ix.end - g->bytes, g->ix.count);
     } else {
-        g->ix_status = IX_OK;
+        g->ix_status = INSPECT_IX_OK;
     }
 out_close:
     free(buf);
@@ -519,7 +392,7 @@ out_close:
 }
 
 /* Takes a segment's facts from its (ok) index instead of its records. */
-static void facts_from_index(struct iseg *g)
+static void facts_from_index(struct inspect_segment *g)
 {
     const struct index *ix = &g->ix;
     g->from_index = 1;
@@ -550,20 +423,20 @@ static void facts_from_index(struct iseg *g)
 }
 
 /* Full scan: does the index of sealed g say what its records say? */
-static void compare_index(struct iseg *g)
+static void compare_index(struct inspect_segment *g)
 {
     const struct index *ix = &g->ix;
     char *why = g->ix_why;
     size_t wl = sizeof(g->ix_why);
-    if (g->ix_status != IX_OK || g->scan_failed || g->ncorrupt)
+    if (g->ix_status != INSPECT_IX_OK || g->scan_failed || g->ncorrupt)
         return; /* damaged records: nothing to hold the index against */
     if (ix->count < g->events) {
-        g->ix_status = IX_STALE;
+        g->ix_status = INSPECT_IX_STALE;
         snprintf(why, wl, "covers %" PRIu64 " events, the segment has %" PRIu64,
                  ix->count, g->events);
         return;
     }
-    g->ix_status = IX_WRONG;
+    g->ix_status = INSPECT_IX_WRONG;
     if (ix->count != g->events) {
         snprintf(why, wl, "says %" PRIu64 " events, the segment has %" PRIu64,
                  ix->count, g->events);
@@ -588,7 +461,7 @@ static void compare_index(struct iseg *g)
     }
     for (size_t i = 0; i < ix->ntypes; i++) {
         const struct index_type *t = &ix->types[i];
-        const struct itype *s = tset_find(&g->types, t->name, t->name_len);
+        const struct inspect_type *s = tset_find(&g->types, t->name, t->name_len);
         if (!s) {
             snprintf(why, wl, "lists type '%s', which the segment does not have",
                      t->name);
@@ -605,12 +478,13 @@ static void compare_index(struct iseg *g)
             return;
         }
     }
-    g->ix_status = IX_OK;
+    g->ix_status = INSPECT_IX_OK;
 }
 
 /* ---- the record scan ---- */
 
-static void progress(struct insp *in, const struct iseg *g, uint64_t off, int last)
+static void progress(struct inspect *in, const struct inspect_segment *g, uint64_t off,
+                     int last)
 {
     if (!in->progress)
         return;
@@ -635,14 +509,14 @@ static void progress(struct insp *in, const struct iseg *g, uint64_t off, int la
 
 /* A range of a segment that holds no good record: damage, or a range that
  * --repair quarantined (and the server skips). */
-static void bad_range(struct insp *in, struct iseg *g, uint64_t from, uint64_t to,
-                      const char *how)
+static void bad_range(struct inspect *in, struct inspect_segment *g, uint64_t from,
+                      uint64_t to, const char *how)
 {
     char name[32];
-    seg_name(name, sizeof(name), g->base);
+    inspect_segment_name(name, g->base);
     g->nbad++;
     if (is_quarantined(in, g->base, from)) {
-        problem(in, SEV_WARN, g->base, 1, from,
+        add_problem(in, INSPECT_WARN, g->base, 1, from,
                 "segment %s: %" PRIu64 " bad bytes at offset %" PRIu64
                 " were quarantined by --repair (into %s.seg.bad-%" PRIu64
                 "); the server skips them",
@@ -650,14 +524,14 @@ static void bad_range(struct insp *in, struct iseg *g, uint64_t from, uint64_t t
         return;
     }
     g->ncorrupt++;
-    problem(in, SEV_CORRUPT, g->base, 1, from,
+    add_problem(in, INSPECT_CORRUPT, g->base, 1, from,
             "segment %s: bad record at offset %" PRIu64 " (%s): %" PRIu64
             " bytes hold no good record",
             name, from, how, to - from);
 }
 
-static void add_record(struct insp *in, struct iseg *g, const struct segment_record *r,
-                       const struct scan_where *w)
+static void add_record(struct inspect *in, struct inspect_segment *g,
+                       const struct segment_record *r, const struct scan_where *w)
 {
     if (w->offset != g->end)
         bad_range(in, g, g->end, w->offset, "crc mismatch or bad frame");
@@ -679,13 +553,13 @@ static void add_record(struct insp *in, struct iseg *g, const struct segment_rec
 }
 
 /* The scan is done with g: what follows its last good record? */
-static void finish_segment(struct insp *in, struct iseg *g)
+static void finish_segment(struct inspect *in, struct inspect_segment *g)
 {
     if (g->header_bad || g->scan_failed || g->scanned)
         return;
     g->scanned = 1;
     char name[32];
-    seg_name(name, sizeof(name), g->base);
+    inspect_segment_name(name, g->base);
     if (g->end >= g->bytes)
         return;
     if (!g->is_open) {
@@ -698,7 +572,7 @@ static void finish_segment(struct insp *in, struct iseg *g)
     snprintf(path, sizeof(path), "%s/%s.seg", in->evdir, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        problem(in, SEV_CORRUPT, g->base, 0, 0, "segment %s: open: %s", name,
+        add_problem(in, INSPECT_CORRUPT, g->base, 0, 0, "segment %s: open: %s", name,
                 strerror(errno));
         return;
     }
@@ -709,8 +583,8 @@ static void finish_segment(struct insp *in, struct iseg *g)
         size_t got;
         int rc = read_all(fd, buf, k, off, &got);
         if (rc) {
-            problem(in, SEV_CORRUPT, g->base, 1, off, "segment %s: read at %" PRIu64 ": %s",
-                    name, off, strerror(-rc));
+            add_problem(in, INSPECT_CORRUPT, g->base, 1, off,
+                        "segment %s: read at %" PRIu64 ": %s", name, off, strerror(-rc));
             break;
         }
         for (size_t i = got; i > 0; i--)
@@ -726,20 +600,20 @@ static void finish_segment(struct insp *in, struct iseg *g)
     g->torn = torn;
     g->zeros = g->bytes - g->end - torn;
     if (torn)
-        problem(in, SEV_NOTE, g->base, 1, g->end,
+        add_problem(in, INSPECT_NOTE, g->base, 1, g->end,
                 "segment %s: torn tail %" PRIu64 " bytes at offset %" PRIu64
                 " (the server cuts it at its next start)",
                 name, torn, g->end);
 }
 
-static void finish_range(struct insp *in, size_t from, size_t to)
+static void finish_range(struct inspect *in, size_t from, size_t to)
 {
     for (size_t k = from; k < to && k < in->nsegs; k++)
         if (in->segs[k].want_scan)
             finish_segment(in, &in->segs[k]);
 }
 
-static size_t next_wanted(const struct insp *in, size_t i)
+static size_t next_wanted(const struct inspect *in, size_t i)
 {
     while (i < in->nsegs && !in->segs[i].want_scan)
         i++;
@@ -748,7 +622,7 @@ static size_t next_wanted(const struct insp *in, size_t i)
 
 /* The segment a scan error names ("segment NNN...: ..." or "open .../NNN.seg:
  * ..."), else cur. */
-static size_t failing_segment(const struct insp *in, const char *err, size_t cur)
+static size_t failing_segment(const struct inspect *in, const char *err, size_t cur)
 {
     const char *p = strstr(err, ".seg");
     uint64_t base;
@@ -768,7 +642,7 @@ static size_t failing_segment(const struct insp *in, const char *err, size_t cur
 /* Reads every wanted segment record by record, in order: one scan while the
  * wanted segments follow each other, a new one after a segment it could not
  * get through (bad header, positions out of order). */
-static void scan_all(struct insp *in)
+static void scan_all(struct inspect *in)
 {
     in->t0 = in->tlast = mono_ms();
     size_t i = next_wanted(in, 0);
@@ -788,7 +662,8 @@ static void scan_all(struct insp *in)
             struct scan_where w;
             rc = scan_next(sc, &r, &w, err, sizeof(err));
             if (rc == 1) {
-                size_t k = w.segment == in->segs[cur].base ? cur : seg_find(in, w.segment);
+                size_t k =
+                    w.segment == in->segs[cur].base ? cur : seg_find(in, w.segment);
                 if (k == in->nsegs || k < cur) { /* born after the listing */
                     finish_range(in, cur, in->nsegs);
                     break;
@@ -801,7 +676,7 @@ static void scan_all(struct insp *in)
                     }
                     cur = k;
                 }
-                struct iseg *g = &in->segs[cur];
+                struct inspect_segment *g = &in->segs[cur];
                 if (g->is_open && w.offset >= g->bytes) { /* after we started */
                     finish_range(in, cur, in->nsegs);
                     break;
@@ -817,10 +692,10 @@ static void scan_all(struct insp *in)
             }
             size_t f = failing_segment(in, err, cur);
             finish_range(in, cur, f);
-            struct iseg *g = &in->segs[f];
+            struct inspect_segment *g = &in->segs[f];
             if (!g->header_bad && !g->scanned) {
                 g->scan_failed = 1;
-                problem(in, SEV_CORRUPT, g->base, 0, 0,
+                add_problem(in, INSPECT_CORRUPT, g->base, 0, 0,
                         "%s (the scan of this segment stopped here)", err);
             }
             resume = next_wanted(in, f + 1);
@@ -834,7 +709,7 @@ static void scan_all(struct insp *in)
 
 /* ---- putting it together ---- */
 
-static void gather(struct insp *in)
+static void gather(struct inspect *in)
 {
     struct stat st;
     int rc = stat(in->data, &st) ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
@@ -856,7 +731,7 @@ static void gather(struct insp *in)
     }
     in->segs = xcalloc(in->nsegs ? in->nsegs : 1, sizeof(*in->segs));
     for (size_t i = 0; i < in->nsegs; i++) {
-        struct iseg *g = &in->segs[i];
+        struct inspect_segment *g = &in->segs[i];
         g->base = bases[i];
         g->is_open = i + 1 == in->nsegs;
         g->end = SEGMENT_HEADER_SIZE;
@@ -867,69 +742,58 @@ static void gather(struct insp *in)
     list_quarantined(in);
     list_others(in);
     for (size_t i = 0; i < in->nsegs; i++) {
-        struct iseg *g = &in->segs[i];
+        struct inspect_segment *g = &in->segs[i];
         check_header(in, g);
         if (!g->is_open && g->header_bad != 1)
             load_index(in, g);
         else
-            g->ix_status = IX_NONE;
-        g->want_scan = !g->header_bad && (!in->quick || g->ix_status != IX_OK);
-        if (!g->want_scan && g->ix_status == IX_OK)
+            g->ix_status = INSPECT_IX_NONE;
+        g->want_scan = !g->header_bad && (!in->quick || g->ix_status != INSPECT_IX_OK);
+        if (!g->want_scan && g->ix_status == INSPECT_IX_OK)
             facts_from_index(g);
         if (g->want_scan) {
             g->done_before = in->scan_total;
             in->scan_total += g->bytes;
-            in->scan_segments++;
         }
     }
     scan_all(in);
     for (size_t i = 0; i < in->nsegs; i++) {
-        struct iseg *g = &in->segs[i];
+        struct inspect_segment *g = &in->segs[i];
         if (g->want_scan && g->ix_loaded)
             compare_index(g);
         char name[32];
-        seg_name(name, sizeof(name), g->base);
-        if (g->ix_status != IX_OK && g->ix_status != IX_NONE)
-            problem(in, SEV_WARN, g->base, 0, 0,
-                    "segment %s: index %s%s%s (a cache: the server rebuilds it%s)",
-                    name, ix_names[g->ix_status], g->ix_status == IX_MISSING ? "" : ": ",
-                    g->ix_status == IX_MISSING ? "" : g->ix_why,
-                    g->ix_status == IX_WRONG
-                        ? " only when it does not load, so delete the .idx file"
-                        : " at its next start");
+        inspect_segment_name(name, g->base);
+        if (g->ix_status != INSPECT_IX_OK && g->ix_status != INSPECT_IX_NONE)
+            add_problem(in, INSPECT_WARN, g->base, 0, 0,
+                        "segment %s: index %s%s%s (a cache: the server rebuilds it%s)",
+                        name, inspect_index_name(g->ix_status),
+                        g->ix_status == INSPECT_IX_MISSING ? "" : ": ",
+                        g->ix_status == INSPECT_IX_MISSING ? "" : g->ix_why,
+                        g->ix_status == INSPECT_IX_WRONG
+                            ? " only when it does not load, so delete the .idx file"
+                            : " at its next start");
     }
     /* store-wide types, in segment order */
     for (size_t i = 0; i < in->nsegs; i++) {
-        struct iseg *g = &in->segs[i];
+        struct inspect_segment *g = &in->segs[i];
         for (size_t k = 0; k < g->types.n; k++) {
-            const struct itype *t = &g->types.v[k];
+            const struct inspect_type *t = &g->types.v[k];
             tset_add(&in->types, t->name, t->len, t->count, t->first_pos,
                      t->first_time, t->last_pos, t->last_time);
         }
     }
 }
 
-/* Totals over the segments. */
-struct totals {
-    uint64_t segments, events, bytes, sealed;
-    uint64_t first_pos, last_pos, first_time, last_time;
-    uint64_t gaps, missing;
-    int gaps_exact;
-    uint64_t corrupt, warnings, notes;
-    uint64_t torn;
-};
-
-static void totals(const struct insp *in, struct totals *t)
+static void sum_totals(const struct inspect *in, struct inspect_totals *t)
 {
     memset(t, 0, sizeof(*t));
     t->gaps_exact = 1;
     uint64_t prev = 0;
     for (size_t i = 0; i < in->nsegs; i++) {
-        const struct iseg *g = &in->segs[i];
+        const struct inspect_segment *g = &in->segs[i];
         t->segments++;
         t->sealed += !g->is_open;
         t->bytes += g->bytes;
-        t->torn += g->torn;
         if (!g->events)
             continue;
         if (!t->events) {
@@ -949,424 +813,13 @@ static void totals(const struct insp *in, struct totals *t)
         prev = g->last_pos;
     }
     for (size_t i = 0; i < in->nprobs; i++) {
-        t->corrupt += in->probs[i].sev == SEV_CORRUPT;
-        t->warnings += in->probs[i].sev == SEV_WARN;
-        t->notes += in->probs[i].sev == SEV_NOTE;
+        t->corrupt += in->probs[i].sev == INSPECT_CORRUPT;
+        t->warnings += in->probs[i].sev == INSPECT_WARN;
+        t->notes += in->probs[i].sev == INSPECT_NOTE;
     }
 }
 
-/* ---- human output ---- */
-
-/* A plain text table: columns padded to their widest cell; numeric columns
- * ('r' in align) are right-aligned. */
-struct table {
-    size_t ncols;
-    const char *align;
-    char **cells; /* rows x ncols, owned */
-    size_t nrows, cap;
-};
-
-static void table_row(struct table *t, ...)
-{
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->cells = xrealloc(t->cells, t->cap * t->ncols * sizeof(*t->cells));
-    }
-    va_list ap;
-    va_start(ap, t);
-    for (size_t c = 0; c < t->ncols; c++) {
-        const char *s = va_arg(ap, const char *);
-        t->cells[t->nrows * t->ncols + c] = xstrdup(s ? s : "-");
-    }
-    va_end(ap);
-    t->nrows++;
-}
-
-static void table_print(struct table *t, FILE *f)
-{
-    size_t *w = xcalloc(t->ncols, sizeof(*w));
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++) {
-            size_t n = strlen(t->cells[r * t->ncols + c]);
-            if (n > w[c])
-                w[c] = n;
-        }
-    size_t linecap = 2;
-    for (size_t c = 0; c < t->ncols; c++)
-        linecap += w[c] + 2;
-    char *line = xmalloc(linecap + 1);
-    for (size_t r = 0; r < t->nrows; r++) {
-        size_t n = (size_t)snprintf(line, linecap + 1, "  ");
-        for (size_t c = 0; c < t->ncols; c++) {
-            char *s = t->cells[r * t->ncols + c];
-            n += (size_t)snprintf(line + n, linecap + 1 - n,
-                                  t->align[c] == 'r' ? "%*s  " : "%-*s  ", (int)w[c], s);
-            free(s);
-        }
-        while (n > 0 && line[n - 1] == ' ')
-            n--; /* no trailing blanks */
-        line[n] = 0;
-        fprintf(f, "%s\n", line);
-    }
-    free(line);
-    free(w);
-    free(t->cells);
-    t->cells = NULL;
-    t->nrows = t->cap = 0;
-}
-
-static const char *u64s(char *buf, size_t n, uint64_t v)
-{
-    snprintf(buf, n, "%" PRIu64, v);
-    return buf;
-}
-
-static void human_size(char *buf, size_t n, uint64_t v)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double x = (double)v;
-    size_t u = 0;
-    while (x >= 1024 && u + 1 < ARRAY_LEN(units)) {
-        x /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%" PRIu64 " B", v);
-    else
-        snprintf(buf, n, "%.1f %s", x, units[u]);
-}
-
-static void print_human(const struct insp *in, const struct totals *t, FILE *f)
-{
-    char a[64], b[64], c[64], d[64], e[64], g1[64], g2[64], g3[320];
-    fprintf(f, "tincan inspect %s%s\n", in->data, in->quick ? " (--quick)" : "");
-    fprintf(f, "\nsegments (%s)\n", in->evdir);
-    struct table tb = {10, "llrrrrllll", NULL, 0, 0};
-    table_row(&tb, "segment", "state", "bytes", "events", "first pos", "last pos",
-              "first time", "last time", "index", "crc");
-    for (size_t i = 0; i < in->nsegs; i++) {
-        const struct iseg *g = &in->segs[i];
-        int known = g->from_index || g->scanned || g->scan_failed;
-        seg_name(a, sizeof(a), g->base);
-        const char *crc = g->header_bad == 1   ? "bad header"
-                          : g->header_bad == 2 ? "torn header"
-                          : g->scan_failed     ? "failed"
-                          : !g->scanned        ? "not checked"
-                          : g->nbad            ? "bad"
-                          : g->torn            ? "ok, torn tail"
-                                               : "ok";
-        snprintf(g3, sizeof(g3), "%s", ix_names[g->ix_status]);
-        if (g->ix_status == IX_NONE)
-            snprintf(g3, sizeof(g3), "%s", g->is_open ? "none (open)" : "-");
-        if (known && g->events) {
-            iso_time(g1, sizeof(g1), g->first_time);
-            iso_time(g2, sizeof(g2), g->last_time);
-        }
-        table_row(&tb, a, g->is_open ? "open" : "sealed", u64s(b, sizeof(b), g->bytes),
-                  known ? u64s(c, sizeof(c), g->events) : "?",
-                  known && g->events ? u64s(d, sizeof(d), g->first_pos) : "-",
-                  known && g->events ? u64s(e, sizeof(e), g->last_pos) : "-",
-                  known && g->events ? g1 : "-", known && g->events ? g2 : "-", g3, crc);
-    }
-    table_print(&tb, f);
-    const struct iseg *open_seg = in->nsegs ? &in->segs[in->nsegs - 1] : NULL;
-    if (open_seg && open_seg->scanned)
-        fprintf(f, "  open segment: %" PRIu64 " bytes of records, %" PRIu64
-                   " zero bytes written ahead, %" PRIu64 " torn\n",
-                open_seg->end, open_seg->zeros, open_seg->torn);
-
-    fprintf(f, "\ntotals\n");
-    struct table tt = {2, "ll", NULL, 0, 0};
-    snprintf(g3, sizeof(g3), "%" PRIu64 " (%" PRIu64 " sealed, 1 open)", t->segments,
-             t->sealed);
-    table_row(&tt, "segments", t->segments ? g3 : "0");
-    table_row(&tt, "events", u64s(a, sizeof(a), t->events));
-    human_size(b, sizeof(b), t->bytes);
-    snprintf(g3, sizeof(g3), "%" PRIu64 " (%s)", t->bytes, b);
-    table_row(&tt, "bytes", g3);
-    if (t->events) {
-        snprintf(g3, sizeof(g3),
-                 "%" PRIu64 " .. %" PRIu64 " (span %" PRIu64 "; gaps %s%" PRIu64
-                 ", unused positions %s%" PRIu64 ")",
-                 t->first_pos, t->last_pos, t->last_pos - t->first_pos + 1,
-                 t->gaps_exact ? "" : ">= ", t->gaps, t->gaps_exact ? "" : ">= ",
-                 t->missing);
-        table_row(&tt, "positions", g3);
-        iso_time(g1, sizeof(g1), t->first_time);
-        iso_time(g2, sizeof(g2), t->last_time);
-        snprintf(g3, sizeof(g3), "%s .. %s (span %.3f s)", g1, g2,
-                 (double)(t->last_time - t->first_time) / 1000.0);
-        table_row(&tt, "time", g3);
-    } else {
-        table_row(&tt, "positions", "-");
-        table_row(&tt, "time", "-");
-    }
-    table_print(&tt, f);
-
-    fprintf(f, "\ntypes (%zu)\n", in->types.n);
-    if (in->types.n) {
-        struct table ty = {6, "lrrrll", NULL, 0, 0};
-        table_row(&ty, "type", "events", "first pos", "last pos", "first time",
-                  "last time");
-        struct itype *v = xmalloc(in->types.n * sizeof(*v));
-        memcpy(v, in->types.v, in->types.n * sizeof(*v));
-        qsort(v, in->types.n, sizeof(*v), cmp_itype);
-        for (size_t i = 0; i < in->types.n; i++) {
-            iso_time(g1, sizeof(g1), v[i].first_time);
-            iso_time(g2, sizeof(g2), v[i].last_time);
-            table_row(&ty, v[i].name, u64s(a, sizeof(a), v[i].count),
-                      u64s(b, sizeof(b), v[i].first_pos),
-                      u64s(c, sizeof(c), v[i].last_pos), g1, g2);
-        }
-        free(v);
-        table_print(&ty, f);
-    }
-
-    fprintf(f, "\ncrc\n");
-    uint64_t bad = 0, failed = 0, checked = 0;
-    for (size_t i = 0; i < in->nsegs; i++) {
-        bad += in->segs[i].nbad;
-        failed += in->segs[i].scan_failed;
-        checked += in->segs[i].scanned;
-    }
-    human_size(b, sizeof(b), in->scanned_bytes);
-    fprintf(f, "  %s: %" PRIu64 " records (%s) in %" PRIu64 " of %zu segments decoded "
-               "and checksummed",
-            t->corrupt ? "CORRUPT" : "ok", in->records, b, checked, in->nsegs);
-    if (in->quick)
-        fprintf(f, " (--quick: only segments without a usable index)");
-    fputc('\n', f);
-    if (bad || failed)
-        fprintf(f, "  %" PRIu64 " bad ranges, %" PRIu64 " segments not read to the end\n",
-                bad, failed);
-
-    if (in->nquar) {
-        fprintf(f, "\nquarantined by --repair\n");
-        struct table tq = {4, "llrr", NULL, 0, 0};
-        table_row(&tq, "file", "segment", "offset", "bytes");
-        for (size_t i = 0; i < in->nquar; i++) {
-            seg_name(a, sizeof(a), in->quar[i].segment);
-            table_row(&tq, in->quar[i].name, a, u64s(b, sizeof(b), in->quar[i].offset),
-                      u64s(c, sizeof(c), in->quar[i].bytes));
-        }
-        table_print(&tq, f);
-    }
-
-    if (in->nothers) {
-        fprintf(f, "\nother files in %s\n", in->data);
-        struct table to = {3, "lrl", NULL, 0, 0};
-        for (size_t i = 0; i < in->nothers; i++) {
-            const struct other *o = &in->others[i];
-            snprintf(g3, sizeof(g3), "%s%s", o->name, o->is_dir ? "/" : "");
-            c[0] = 0;
-            if (o->is_dir)
-                snprintf(c, sizeof(c), "%" PRIu64 " files", o->files);
-            table_row(&to, g3, u64s(b, sizeof(b), o->bytes), c);
-        }
-        table_print(&to, f);
-    }
-
-    if (in->nprobs) {
-        fprintf(f, "\nproblems\n");
-        for (size_t i = 0; i < in->nprobs; i++)
-            fprintf(f, "  %-7s  %s\n", sev_names[in->probs[i].sev], in->probs[i].text);
-    }
-    fprintf(f, "\nresult: %s\n",
-            t->corrupt    ? "CORRUPT (exit 1)"
-            : t->warnings ? "healthy data, with warnings (exit 0)"
-                          : "healthy (exit 0)");
-}
-
-/* ---- JSON output ---- */
-
-static void json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch == '\n')
-            fputs("\\n", f);
-        else if (ch < 0x20 || ch >= 0x7f)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-static void json_cstr(FILE *f, const char *s)
-{
-    json_str(f, s, strlen(s));
-}
-
-static void json_time(FILE *f, const char *key, uint64_t ms, int have)
-{
-    char t[64];
-    if (!have) {
-        fprintf(f, "\"%s\": null, \"%s_ms\": null", key, key);
-        return;
-    }
-    iso_time(t, sizeof(t), ms);
-    fprintf(f, "\"%s\": \"%s\", \"%s_ms\": %" PRIu64, key, t, key, ms);
-}
-
-static void json_pos(FILE *f, const char *key, uint64_t v, int have)
-{
-    if (have)
-        fprintf(f, "\"%s\": %" PRIu64, key, v);
-    else
-        fprintf(f, "\"%s\": null", key);
-}
-
-static void print_json(const struct insp *in, const struct totals *t, FILE *f)
-{
-    char name[32];
-    fprintf(f, "{\"data\": ");
-    json_cstr(f, in->data);
-    fprintf(f, ", \"events_dir\": ");
-    json_cstr(f, in->evdir);
-    fprintf(f, ", \"mode\": \"%s\", \"status\": %d, \"healthy\": %s,\n",
-            in->quick ? "quick" : "full", t->corrupt ? 1 : 0,
-            t->corrupt ? "false" : "true");
-    fprintf(f, " \"segments\": [");
-    uint64_t checked = 0, bad = 0, failed = 0;
-    for (size_t i = 0; i < in->nsegs; i++) {
-        const struct iseg *g = &in->segs[i];
-        int known = g->from_index || g->scanned || g->scan_failed;
-        checked += g->scanned;
-        bad += g->nbad;
-        failed += g->scan_failed;
-        seg_name(name, sizeof(name), g->base);
-        fprintf(f, "%s\n  {\"base\": %" PRIu64 ", \"file\": \"%s.seg\", \"state\": \"%s\", "
-                   "\"bytes\": %" PRIu64 ", ",
-                i ? "," : "", g->base, name, g->is_open ? "open" : "sealed", g->bytes);
-        if (known)
-            fprintf(f, "\"events\": %" PRIu64 ", ", g->events);
-        else
-            fprintf(f, "\"events\": null, ");
-        json_pos(f, "first_position", g->first_pos, known && g->events);
-        fputs(", ", f);
-        json_pos(f, "last_position", g->last_pos, known && g->events);
-        fputs(", ", f);
-        json_time(f, "first_time", g->first_time, known && g->events);
-        fputs(", ", f);
-        json_time(f, "last_time", g->last_time, known && g->events);
-        fprintf(f, ", \"facts_from\": \"%s\"",
-                g->from_index ? "index" : known ? "scan" : "none");
-        fprintf(f, ", \"header\": \"%s\"",
-                g->header_bad == 1 ? "bad" : g->header_bad == 2 ? "torn" : "ok");
-        fprintf(f, ", \"crc\": \"%s\"",
-                g->header_bad      ? "not checked"
-                : g->scan_failed   ? "failed"
-                : !g->scanned      ? "not checked"
-                : g->nbad          ? "bad"
-                                   : "ok");
-        fprintf(f, ", \"bad_ranges\": %" PRIu64, g->nbad);
-        if (g->is_open)
-            fprintf(f, ", \"data_bytes\": %" PRIu64 ", \"torn_tail_bytes\": %" PRIu64
-                       ", \"zero_tail_bytes\": %" PRIu64,
-                    g->scanned ? g->end : g->bytes, g->torn, g->zeros);
-        fprintf(f, ", \"index\": {\"status\": \"%s\", \"detail\": ",
-                ix_names[g->ix_status]);
-        if (g->ix_status == IX_OK || g->ix_status == IX_NONE)
-            fputs("null", f);
-        else
-            json_cstr(f, g->ix_why);
-        if (g->ix_loaded)
-            fprintf(f, ", \"events\": %" PRIu64 ", \"bytes\": %" PRIu64, g->ix.count,
-                    g->ix.end);
-        fprintf(f, "}, \"types\": {");
-        for (size_t k = 0; k < g->types.n; k++) {
-            fputs(k ? ", " : "", f);
-            json_str(f, g->types.v[k].name, g->types.v[k].len);
-            fprintf(f, ": %" PRIu64, g->types.v[k].count);
-        }
-        fputs("}}", f);
-    }
-    fprintf(f, "],\n \"totals\": {\"segments\": %" PRIu64 ", \"sealed\": %" PRIu64
-               ", \"events\": %" PRIu64 ", \"bytes\": %" PRIu64 ", ",
-            t->segments, t->sealed, t->events, t->bytes);
-    json_pos(f, "first_position", t->first_pos, t->events != 0);
-    fputs(", ", f);
-    json_pos(f, "last_position", t->last_pos, t->events != 0);
-    fprintf(f, ", \"positions_span\": %" PRIu64,
-            t->events ? t->last_pos - t->first_pos + 1 : 0);
-    fprintf(f, ", \"gaps\": %" PRIu64 ", \"unused_positions\": %" PRIu64
-               ", \"gaps_exact\": %s, ",
-            t->gaps, t->missing, t->gaps_exact ? "true" : "false");
-    json_time(f, "first_time", t->first_time, t->events != 0);
-    fputs(", ", f);
-    json_time(f, "last_time", t->last_time, t->events != 0);
-    fprintf(f, ", \"time_span_ms\": %" PRIu64 "},\n",
-            t->events ? t->last_time - t->first_time : 0);
-
-    fprintf(f, " \"types\": [");
-    struct itype *v = xmalloc((in->types.n ? in->types.n : 1) * sizeof(*v));
-    if (in->types.n)
-        memcpy(v, in->types.v, in->types.n * sizeof(*v));
-    if (in->types.n)
-        qsort(v, in->types.n, sizeof(*v), cmp_itype);
-    for (size_t i = 0; i < in->types.n; i++) {
-        fprintf(f, "%s\n  {\"type\": ", i ? "," : "");
-        json_str(f, v[i].name, v[i].len);
-        fprintf(f, ", \"events\": %" PRIu64 ", \"first_position\": %" PRIu64
-                   ", \"last_position\": %" PRIu64 ", ",
-                v[i].count, v[i].first_pos, v[i].last_pos);
-        json_time(f, "first_time", v[i].first_time, 1);
-        fputs(", ", f);
-        json_time(f, "last_time", v[i].last_time, 1);
-        fputc('}', f);
-    }
-    free(v);
-    fprintf(f, "],\n \"crc\": {\"result\": \"%s\", \"records\": %" PRIu64
-               ", \"bytes\": %" PRIu64 ", \"segments_checked\": %" PRIu64
-               ", \"segments_failed\": %" PRIu64 ", \"bad_ranges\": %" PRIu64
-               ", \"complete\": %s},\n",
-            t->corrupt ? "corrupt" : "ok", in->records, in->scanned_bytes, checked, failed,
-            bad, checked == in->nsegs ? "true" : "false");
-
-    fputs(" \"torn_tail\": ", f);
-    const struct iseg *last = in->nsegs ? &in->segs[in->nsegs - 1] : NULL;
-    if (last && last->torn)
-        fprintf(f, "{\"segment\": %" PRIu64 ", \"offset\": %" PRIu64
-                   ", \"bytes\": %" PRIu64 "}",
-                last->base, last->end, last->torn);
-    else
-        fputs("null", f);
-
-    fputs(",\n \"quarantined\": [", f);
-    for (size_t i = 0; i < in->nquar; i++) {
-        fprintf(f, "%s{\"file\": ", i ? ", " : "");
-        json_cstr(f, in->quar[i].name);
-        fprintf(f, ", \"segment\": %" PRIu64 ", \"offset\": %" PRIu64
-                   ", \"bytes\": %" PRIu64 "}",
-                in->quar[i].segment, in->quar[i].offset, in->quar[i].bytes);
-    }
-    fputs("],\n \"other_files\": [", f);
-    for (size_t i = 0; i < in->nothers; i++) {
-        const struct other *o = &in->others[i];
-        fprintf(f, "%s{\"name\": ", i ? ", " : "");
-        json_cstr(f, o->name);
-        fprintf(f, ", \"dir\": %s, \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
-                o->is_dir ? "true" : "false", o->files, o->bytes);
-    }
-    fputs("],\n \"problems\": [", f);
-    for (size_t i = 0; i < in->nprobs; i++) {
-        const struct problem *p = &in->probs[i];
-        fprintf(f, "%s\n  {\"severity\": \"%s\", ", i ? "," : "", sev_names[p->sev]);
-        json_pos(f, "segment", p->segment, p->segment != 0);
-        fputs(", ", f);
-        json_pos(f, "offset", p->offset, p->has_offset);
-        fputs(", \"text\": ", f);
-        json_cstr(f, p->text);
-        fputc('}', f);
-    }
-    fputs("]}\n", f);
-}
-
-static void insp_free(struct insp *in)
+static void inspect_free(struct inspect *in)
 {
     for (size_t i = 0; i < in->nsegs; i++) {
         tset_free(&in->segs[i].types);
@@ -1406,7 +859,7 @@ static void usage(FILE *f)
 
 int cli_inspect(int argc, char **argv)
 {
-    struct insp in;
+    struct inspect in;
     memset(&in, 0, sizeof(in));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1442,23 +895,18 @@ int cli_inspect(int argc, char **argv)
     gather(&in);
     if (in.unreadable) {
         fprintf(stderr, "tincan inspect: %s\n", in.unreadable_why);
-        if (in.json) {
-            printf("{\"data\": ");
-            json_cstr(stdout, in.data);
-            printf(", \"status\": 1, \"healthy\": false, \"error\": ");
-            json_cstr(stdout, in.unreadable_why);
-            printf("}\n");
-        }
-        insp_free(&in);
+        if (in.json)
+            inspect_print_json(&in, NULL, stdout);
+        inspect_free(&in);
         return 1;
     }
-    struct totals t;
-    totals(&in, &t);
+    struct inspect_totals t;
+    sum_totals(&in, &t);
     if (in.json)
-        print_json(&in, &t, stdout);
+        inspect_print_json(&in, &t, stdout);
     else
-        print_human(&in, &t, stdout);
+        inspect_print_text(&in, &t, stdout);
     fflush(stdout);
-    insp_free(&in);
+    inspect_free(&in);
     return t.corrupt ? 1 : 0;
 }
