@@ -217,7 +217,8 @@ void inspect_print_text(const struct inspect *in, const struct inspect_totals *t
     human_size(b, sizeof(b), in->scanned_bytes);
     fprintf(f, "  %s: %" PRIu64 " records (%s) in %" PRIu64 " of %zu segments decoded "
                "and checksummed",
-            t->corrupt ? "CORRUPT" : "ok", in->records, b, checked, in->nsegs);
+            t->corrupt ? "CORRUPT" : checked == in->nsegs ? "ok" : "partial", in->records, b,
+            checked, in->nsegs);
     if (in->quick)
         fprintf(f, " (--quick: only segments without a usable index)");
     fputc('\n', f);
@@ -419,8 +420,8 @@ void inspect_print_json(const struct inspect *in, const struct inspect_totals *t
             ", \"bytes\": %" PRIu64 ", \"segments_checked\": %" PRIu64
             ", \"segments_failed\": %" PRIu64 ", \"bad_ranges\": %" PRIu64
             ", \"complete\": %s},\n",
-            t->corrupt ? "corrupt" : "ok", in->records, in->scanned_bytes, checked,
-            failed, bad, checked == in->nsegs ? "true" : "false");
+            t->corrupt ? "corrupt" : checked == in->nsegs ? "ok" : "partial", in->records,
+            in->scanned_bytes, checked, failed, bad, checked == in->nsegs ? "true" : "false");
 
     fputs(" \"torn_tail\": ", f);
     const struct inspect_segment *last = in->nsegs ? &in->segs[in->nsegs - 1] : NULL;
