@@ -773,6 +773,18 @@ static void gather(struct inspect *in)
                             ? " only when it does not load, so delete the .idx file"
                             : " at its next start");
     }
+    /* worst first, then by place; stable (insertion: problems are few) */
+    for (size_t i = 1; i < in->nprobs; i++) {
+        struct inspect_problem p = in->probs[i];
+        size_t j = i;
+        for (; j > 0; j--) {
+            const struct inspect_problem *q = &in->probs[j - 1];
+            if (q->sev > p.sev || (q->sev == p.sev && q->segment <= p.segment))
+                break;
+            in->probs[j] = in->probs[j - 1];
+        }
+        in->probs[j] = p;
+    }
     /* store-wide types, in segment order */
     for (size_t i = 0; i < in->nsegs; i++) {
         struct inspect_segment *g = &in->segs[i];
