@@ -295,7 +295,7 @@ static void check_header(struct inspect *in, struct inspect_segment *g)
     if (fd < 0) {
         g->header_bad = 1;
         add_problem(in, INSPECT_CORRUPT, g->base, 0, 0, "segment %s: open: %s", name,
-                strerror(errno));
+                    strerror(errno));
         return;
     }
     struct stat st;
@@ -306,7 +306,7 @@ static void check_header(struct inspect *in, struct inspect_segment *g)
     if (rc) {
         g->header_bad = 1;
         add_problem(in, INSPECT_CORRUPT, g->base, 0, 0, "segment %s: read: %s", name,
-                strerror(-rc));
+                    strerror(-rc));
         return;
     }
     g->bytes = (uint64_t)st.st_size;
@@ -317,9 +317,9 @@ static void check_header(struct inspect *in, struct inspect_segment *g)
     if (g->is_open && g->bytes <= SEGMENT_HEADER_SIZE) {
         g->header_bad = 2;
         add_problem(in, INSPECT_NOTE, g->base, 0, 0,
-                "segment %s: torn header (%" PRIu64 " bytes): the server rewrites "
-                "it at its next start",
-                name, g->bytes);
+                    "segment %s: torn header (%" PRIu64 " bytes): the server rewrites "
+                    "it at its next start",
+                    name, g->bytes);
         return;
     }
     g->header_bad = 1;
@@ -380,9 +380,9 @@ static void load_index(struct inspect *in, struct inspect_segment *g)
         /* sealed segments never shrink: the bytes the index saw are gone */
         if (g->ix.end > g->bytes)
             add_problem(in, INSPECT_CORRUPT, g->base, 1, g->bytes,
-                    "segment %s: %" PRIu64 " bytes shorter than its index says it "
-                    "was when sealed (%" PRIu64 " events then): the end was lost",
-                    name, g->ix.end - g->bytes, g->ix.count);
+                        "segment %s: %" PRIu64 " bytes shorter than its index says it "
+                        "was when sealed (%" PRIu64 " events then): the end was lost",
+                        name, g->ix.end - g->bytes, g->ix.count);
     } else {
         g->ix_status = INSPECT_IX_OK;
     }
@@ -517,17 +517,17 @@ static void bad_range(struct inspect *in, struct inspect_segment *g, uint64_t fr
     g->nbad++;
     if (is_quarantined(in, g->base, from)) {
         add_problem(in, INSPECT_WARN, g->base, 1, from,
-                "segment %s: %" PRIu64 " bad bytes at offset %" PRIu64
-                " were quarantined by --repair (into %s.seg.bad-%" PRIu64
-                "); the server skips them",
-                name, to - from, from, name, from);
+                    "segment %s: %" PRIu64 " bad bytes at offset %" PRIu64
+                    " were quarantined by --repair (into %s.seg.bad-%" PRIu64
+                    "); the server skips them",
+                    name, to - from, from, name, from);
         return;
     }
     g->ncorrupt++;
     add_problem(in, INSPECT_CORRUPT, g->base, 1, from,
-            "segment %s: bad record at offset %" PRIu64 " (%s): %" PRIu64
-            " bytes hold no good record",
-            name, from, how, to - from);
+                "segment %s: bad record at offset %" PRIu64 " (%s): %" PRIu64
+                " bytes hold no good record",
+                name, from, how, to - from);
 }
 
 static void add_record(struct inspect *in, struct inspect_segment *g,
@@ -573,7 +573,7 @@ static void finish_segment(struct inspect *in, struct inspect_segment *g)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         add_problem(in, INSPECT_CORRUPT, g->base, 0, 0, "segment %s: open: %s", name,
-                strerror(errno));
+                    strerror(errno));
         return;
     }
     uint8_t buf[64 * 1024];
@@ -601,9 +601,9 @@ static void finish_segment(struct inspect *in, struct inspect_segment *g)
     g->zeros = g->bytes - g->end - torn;
     if (torn)
         add_problem(in, INSPECT_NOTE, g->base, 1, g->end,
-                "segment %s: torn tail %" PRIu64 " bytes at offset %" PRIu64
-                " (the server cuts it at its next start)",
-                name, torn, g->end);
+                    "segment %s: torn tail %" PRIu64 " bytes at offset %" PRIu64
+                    " (the server cuts it at its next start)",
+                    name, torn, g->end);
 }
 
 static void finish_range(struct inspect *in, size_t from, size_t to)
@@ -696,7 +696,7 @@ static void scan_all(struct inspect *in)
             if (!g->header_bad && !g->scanned) {
                 g->scan_failed = 1;
                 add_problem(in, INSPECT_CORRUPT, g->base, 0, 0,
-                        "%s (the scan of this segment stopped here)", err);
+                            "%s (the scan of this segment stopped here)", err);
             }
             resume = next_wanted(in, f + 1);
             break;

@@ -275,7 +275,7 @@ static void json_str(FILE *f, const char *s, size_t n)
             fprintf(f, "\\%c", ch);
         else if (ch == '\n')
             fputs("\\n", f);
-        else if (ch < 0x20 || ch >= 0x7f)
+        else if (ch < 0x20 || ch == 0x7f) /* other bytes pass: UTF-8 stays */
             fprintf(f, "\\u%04x", ch);
         else
             fputc(ch, f);
