@@ -387,3 +387,82 @@ def test_beside_a_server_under_load(tincan, inspect):
     srv.stop()
     rc, rep, _ = inspect(srv.dir, "--json")
     assert rc == 0 and rep["problems"] == [] and rep["totals"]["segments"] >= 3
+
+
+def crc32c(data, crc=0):
+    """CRC32C (Castagnoli), as src/crc32c.c computes it."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def index_wrong_time(p):
+    """Rewrites the first type's last_time in an index, with a valid crc."""
+    data = bytearray(p.read_bytes())
+    nsparse = int.from_bytes(data[40:48], "little")
+    t = 64 + nsparse * 24
+    data[t + 40:t + 48] = (int.from_bytes(data[t + 40:t + 48], "little") + 1) \
+        .to_bytes(8, "little")
+    data[-4:] = crc32c(bytes(data[:-4])).to_bytes(4, "little")
+    p.write_bytes(bytes(data))
+
+
+def flip_index_byte(p):
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    p.write_bytes(bytes(data))
+
+
+def append_garbage(p):
+    with open(p, "ab") as f:
+        f.write(b"\x01garbage after the last record")
+
+
+def cut_sealed(p):
+    off, _, _ = records(p)[-3]
+    os.truncate(p, off)
+
+
+def bad_header(p):
+    data = bytearray(p.read_bytes())
+    data[0:8] = b"NOTTINCN"
+    p.write_bytes(bytes(data))
+
+
+# name: (file of the second segment to damage, damage, exit status, the problem
+# expected first as (severity, words in its text), index status of that segment)
+CATALOGUE = {
+    "index_bad_crc": ("idx", flip_index_byte, 0, ("warning", "index bad: checksum mismatch"),
+                      "bad"),
+    "index_wrong": ("idx", index_wrong_time, 0, ("warning", "index wrong"), "wrong"),
+    "sealed_ends_badly": ("seg", append_garbage, 1,
+                          ("corrupt", "(sealed segment ends badly)"), "stale"),
+    "sealed_lost_its_end": ("seg", cut_sealed, 1,
+                            ("corrupt", "shorter than its index says"), "stale"),
+    "bad_segment_header": ("seg", bad_header, 1, ("corrupt", "bad file header"), "none"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CATALOGUE))
+def test_damage_catalogue(stopped, inspect, case):
+    srv, _ = stopped
+    ext, damage, status, (sev, words), ix = CATALOGUE[case]
+    rc, rep, _ = inspect(srv.dir, "--json")
+    victim = rep["segments"][1]["base"]
+    damage(seg_path(srv, victim, ext))
+    rc, rep, _ = inspect(srv.dir, "--json")
+    assert rc == status, rep["problems"]
+    assert rep["status"] == status
+    first = rep["problems"][0]
+    assert first["severity"] == sev and words in first["text"], rep["problems"]
+    assert first["segment"] == victim
+    seg = [s for s in rep["segments"] if s["base"] == victim][0]
+    assert seg["index"]["status"] == ix
+    # the other segments are read as before
+    others = [s for s in rep["segments"] if s["base"] != victim]
+    assert all(s["crc"] == "ok" for s in others)
+    rc, text, _ = inspect(srv.dir)
+    assert rc == status and words in text
