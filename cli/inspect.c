@@ -719,7 +719,10 @@ static void gather(struct inspect *in)
                  strerror(-rc));
         return;
     }
-    snprintf(in->evdir, sizeof(in->evdir), "%s/events", in->data);
+    size_t n = strlen(in->data);
+    while (n > 0 && in->data[n - 1] == '/')
+        n--; /* "data/" reads as "data" */
+    snprintf(in->evdir, sizeof(in->evdir), "%.*s/events", (int)n, in->data);
     uint64_t *bases = NULL;
     char err[600];
     if (scan_list_segments(in->evdir, &bases, &in->nsegs, err, sizeof(err))) {
