@@ -137,7 +137,8 @@ void inspect_print_text(const struct inspect *in, const struct inspect_totals *t
                           : g->header_bad == 2 ? "torn header"
                           : g->scan_failed     ? "failed"
                           : !g->scanned        ? "not checked"
-                          : g->nbad            ? "bad"
+                          : g->ncorrupt        ? "bad"
+                          : g->nbad            ? "ok, quarantined"
                           : g->torn            ? "ok, torn tail"
                                                : "ok";
         snprintf(g3, sizeof(g3), "%s", inspect_index_name(g->ix_status));
@@ -356,7 +357,8 @@ void inspect_print_json(const struct inspect *in, const struct inspect_totals *t
                 g->header_bad      ? "not checked"
                 : g->scan_failed   ? "failed"
                 : !g->scanned      ? "not checked"
-                : g->nbad          ? "bad"
+                : g->ncorrupt      ? "bad"
+                : g->nbad          ? "quarantined"
                                    : "ok");
         fprintf(f, ", \"bad_ranges\": %" PRIu64, g->nbad);
         if (g->is_open)

@@ -331,6 +331,7 @@ def test_quarantined_range_is_listed(stopped, inspect):
     assert "quarantined by --repair" in rep["problems"][0]["text"]
     seg = [s for s in rep["segments"] if s["base"] == victim][0]
     assert seg["index"]["status"] == "ok"  # rebuilt around the hole
+    assert seg["crc"] == "quarantined" and seg["bad_ranges"] == 1
     rc, text, _ = inspect(srv.dir)
     assert rc == 0 and "quarantined by --repair" in text
 
