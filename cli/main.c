@@ -23,6 +23,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "export"))
         return cli_export(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "inspect"))
+        return cli_inspect(argc - 1, argv + 1);
     fprintf(stderr, "tincan: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }
