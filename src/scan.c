@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -279,6 +280,32 @@ static int resync(struct scan *sc, uint64_t bad, uint64_t *next, char *err,
     return 0;
 }
 
+/* 1 if the file holds only zeros from off to its end, 0 if not, or ERR_IO. */
+static int tail_clean(struct scan *sc, uint64_t off, char *err, size_t errlen)
+{
+    for (;;) {
+        int64_t got = fill(sc, off, 1, err, errlen);
+        if (got < 0)
+            return (int)got;
+        if (got == 0)
+            return 1;
+        const uint8_t *p = sc->buf + (off - sc->buf_off);
+        for (int64_t i = 0; i < got; i++)
+            if (p[i])
+                return 0;
+        off += (uint64_t)got;
+    }
+}
+
+/* Bytes from off to the end of the open file. */
+static uint64_t tail_len(struct scan *sc, uint64_t off)
+{
+    struct stat st;
+    if (fstat(sc->fd, &st) != 0 || (uint64_t)st.st_size < off)
+        return 0;
+    return (uint64_t)st.st_size - off;
+}
+
 int scan_next(struct scan *sc, struct segment_record *r, struct scan_where *where,
               char *err, size_t errlen)
 {
@@ -361,6 +388,20 @@ int scan_next(struct scan *sc, struct segment_record *r, struct scan_where *wher
             return rc;
         if (rc == 0)
             continue;
+        /* A sealed segment ends at its last record (or in zeros): bytes
+         * there that are not a record are a damaged end. */
+        int clean = tail_clean(sc, sc->off, err, errlen);
+        if (clean < 0)
+            return clean;
+        if (!clean && !(sc->flags & SCAN_SKIP_CORRUPT)) {
+            snprintf(err, errlen,
+                     "segment %020" PRIu64 ": bad record at offset %" PRIu64
+                     " (the sealed segment's end is damaged)",
+                     sc->bases[sc->cur], sc->off);
+            return ERR_CORRUPT;
+        }
+        if (!clean)
+            sc->skipped += tail_len(sc, sc->off);
         close_file(sc);
         sc->cur++;
     }

@@ -14,10 +14,13 @@
  * call looks again (the open segment grew, or sealed and a new one started).
  *
  * A record that fails its checksum, or a frame that cannot be, is ERR_CORRUPT
- * with the segment and offset in err, unless the scan was opened with
- * SCAN_SKIP_CORRUPT: it then steps to the next record that decodes (as the
- * store's --repair does) and counts the bytes skipped. A zero-filled tail
- * (space the store wrote ahead) is the end of a segment, not corruption.
+ * with the segment and offset in err, when a record that decodes follows it
+ * or when it is in a sealed segment (one with a later segment). Opened with
+ * SCAN_SKIP_CORRUPT, the scan instead steps to the next record that decodes
+ * (as the store's --repair does) and counts the bytes skipped. A zero-filled
+ * tail (space the store wrote ahead) is the end of a segment, not
+ * corruption; so is a bad tail of the last segment with nothing valid after
+ * it (torn by a crash, or being written now).
  *
  * Not thread-safe (one scan per thread); knows nothing of indexes, types or
  * archives. Reads with plain pread, not fsx: it must not consume the fault

@@ -195,6 +195,38 @@ TEST(torn_tail_is_the_end_corruption_inside_is_not)
     scan_close(sc);
 }
 
+TEST(damaged_end_of_a_sealed_segment)
+{
+    struct store *s = open_store(64 * 1024);
+    pub_n(s, 5000); /* several segments */
+    store_close(s);
+    uint64_t *b;
+    size_t n;
+    char err[256] = "";
+    ASSERT_EQ_INT(0, scan_list_segments(sdir(), &b, &n, err, sizeof(err)));
+    ASSERT_TRUE(n >= 3);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%020" PRIu64 ".seg", sdir(), b[0]);
+    free(b);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ_INT(7, write(fd, "garbage", 7));
+    close(fd);
+    struct scan *sc = open_scan(1, 0);
+    struct segment_record r;
+    int rc;
+    while ((rc = scan_next(sc, &r, NULL, err, sizeof(err))) == 1)
+        ;
+    ASSERT_EQ_INT(ERR_CORRUPT, rc);
+    ASSERT_TRUE(strstr(err, "end is damaged") != NULL);
+    scan_close(sc);
+    sc = open_scan(1, SCAN_SKIP_CORRUPT);
+    uint64_t last = 0;
+    ASSERT_EQ_INT(5000, drain(sc, &last));
+    ASSERT_EQ_U64(7, scan_bytes_skipped(sc));
+    scan_close(sc);
+}
+
 TEST(missing_directory)
 {
     struct scan *sc = NULL;
@@ -208,5 +240,6 @@ int main(int argc, char **argv)
     return test_main(argc, argv,
                      (struct test[]){T(follows_a_live_store_across_seals), T(limit_and_from),
                                      T(torn_tail_is_the_end_corruption_inside_is_not),
+                                     T(damaged_end_of_a_sealed_segment),
                                      T(missing_directory), {0}});
 }
