@@ -26,16 +26,19 @@ static const char usage[] =
     "  --dir DATA          the server's data directory (its --dir)\n"
     "  --to DIR|s3://...   where the Parquet files go\n"
     "  --from T            only events at or after T\n"
-    "  --to T / --until T  only events at or before T (a --to whose value is a\n"
+    "  --to T / --until T  only events at or before T (a --to whose value is "
+    "a\n"
     "                      time is this bound)\n"
-    "                      T: ms since the epoch, or UTC YYYY-MM-DD[THH:MM[:SS]][Z]\n"
+    "                      T: ms since the epoch, or UTC "
+    "YYYY-MM-DD[THH:MM[:SS]][Z]\n"
     "  --type PATTERN      only types matching the topic pattern (order.*, #)\n"
     "  --endpoint URL      S3-compatible endpoint (default: AWS)\n"
     "  --region R          S3 region (default us-east-1)\n"
     "  --staging DIR       where files wait for upload (S3; default $TMPDIR)\n"
     "  --file-size BYTES   files close at about this size (default 64mb)\n"
     "  --quiet             no progress line, no summary\n"
-    "Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN).\n";
+    "Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+    "(AWS_SESSION_TOKEN).\n";
 
 /* Parses ms since the epoch or a UTC date/time; 0 with *ms, or -1. */
 static int parse_time(const char *s, uint64_t *ms)
@@ -67,7 +70,8 @@ static int parse_time(const char *s, uint64_t *ms)
     }
     if (*p == 'Z')
         p++;
-    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60)
         return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -92,7 +96,8 @@ static uint64_t segments_bytes(const char *dir)
         return 0;
     for (size_t i = 0; i < n; i++) {
         struct stat st;
-        snprintf(path, sizeof(path), "%.4000s/%020" PRIu64 ".seg", dir, bases[i]);
+        snprintf(path, sizeof(path), "%.4000s/%020" PRIu64 ".seg", dir,
+                 bases[i]);
         if (stat(path, &st) == 0)
             total += (uint64_t)st.st_size;
     }
@@ -101,12 +106,13 @@ static uint64_t segments_bytes(const char *dir)
 }
 
 struct progress {
-    int on;               /* stderr is a terminal */
-    uint64_t total;       /* bytes to read */
-    uint64_t t0, last;    /* ms, monotonic */
+    int on;            /* stderr is a terminal */
+    uint64_t total;    /* bytes to read */
+    uint64_t t0, last; /* ms, monotonic */
 };
 
-static void progress_show(struct progress *pg, uint64_t done, uint64_t events, int end)
+static void progress_show(struct progress *pg, uint64_t done, uint64_t events,
+                          int end)
 {
     if (!pg->on)
         return;
@@ -125,7 +131,8 @@ static void progress_show(struct progress *pg, uint64_t done, uint64_t events, i
     bar[30] = '\0';
     double mbs = secs > 0 ? (double)done / 1e6 / secs : 0;
     double eta = frac > 0 && frac < 1 ? secs / frac - secs : 0;
-    fprintf(stderr, "\r[%s] %3d%%  %" PRIu64 " events  %.0f MB/s  eta %.0fs   %s", bar,
+    fprintf(stderr,
+            "\r[%s] %3d%%  %" PRIu64 " events  %.0f MB/s  eta %.0fs   %s", bar,
             (int)(frac * 100), events, mbs, eta, end ? "\n" : "");
     fflush(stderr);
 }
@@ -176,15 +183,20 @@ int cli_export(int argc, char **argv)
             data = v;
         } else if (!strcmp(a, "--to") && parse_time(v, &t) != 0) {
             if (to) {
-                fprintf(stderr, "tincan export: --to %s: not a time, and the target is "
-                        "already %s\n", v, to);
+                fprintf(stderr,
+                        "tincan export: --to %s: not a time, and the target is "
+                        "already %s\n",
+                        v, to);
                 return 2;
             }
             to = v;
-        } else if (!strcmp(a, "--to") || !strcmp(a, "--until") || !strcmp(a, "--from")) {
+        } else if (!strcmp(a, "--to") || !strcmp(a, "--until") ||
+                   !strcmp(a, "--from")) {
             if (parse_time(v, &t)) {
-                fprintf(stderr, "tincan export: %s %s: not a time (ms since the epoch "
-                        "or YYYY-MM-DD[THH:MM[:SS]][Z])\n", a, v);
+                fprintf(stderr,
+                        "tincan export: %s %s: not a time (ms since the epoch "
+                        "or YYYY-MM-DD[THH:MM[:SS]][Z])\n",
+                        a, v);
                 return 2;
             }
             if (!strcmp(a, "--from"))
@@ -216,8 +228,10 @@ int cli_export(int argc, char **argv)
             if (*end == 'b' || *end == 'B')
                 end++;
             if (*end || n < 4096) {
-                fprintf(stderr, "tincan export: --file-size %s: bytes >= 4096 "
-                        "(k, m, g suffixes)\n", v);
+                fprintf(stderr,
+                        "tincan export: --file-size %s: bytes >= 4096 "
+                        "(k, m, g suffixes)\n",
+                        v);
                 return 2;
             }
             params.file_bytes = n;
@@ -231,7 +245,8 @@ int cli_export(int argc, char **argv)
         }
     }
     if (!data || !to) {
-        fprintf(stderr, "tincan export: --dir and --to are required\n%s", usage);
+        fprintf(stderr, "tincan export: --dir and --to are required\n%s",
+                usage);
         return 2;
     }
     if (from_time && to_time && from_time > to_time) {
@@ -243,8 +258,10 @@ int cli_export(int argc, char **argv)
     snprintf(evdir, sizeof(evdir), "%s/events", data);
     struct stat st;
     if (stat(evdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "tincan export: %s is not a tincan data directory (no events/)\n",
-                data);
+        fprintf(
+            stderr,
+            "tincan export: %s is not a tincan data directory (no events/)\n",
+            data);
         return 1;
     }
     if (!strncmp(to, "s3://", 5) && !staging) {
@@ -252,12 +269,14 @@ int cli_export(int argc, char **argv)
         snprintf(tmpstage, sizeof(tmpstage), "%s/tincan-export-XXXXXX",
                  tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(tmpstage)) {
-            fprintf(stderr, "tincan export: mkdtemp %s: %s\n", tmpstage, strerror(errno));
+            fprintf(stderr, "tincan export: mkdtemp %s: %s\n", tmpstage,
+                    strerror(errno));
             return 1;
         }
         staging = tmpstage;
     }
-    struct archive_target_config tc = {to, endpoint, region, NULL, NULL, staging};
+    struct archive_target_config tc = {to,   endpoint, region,
+                                       NULL, NULL,     staging};
     struct archive_target *t = NULL;
     struct scan *sc = NULL;
     struct archive_batch *b = NULL;
@@ -271,7 +290,8 @@ int cli_export(int argc, char **argv)
         fprintf(stderr, "tincan export: %s\n", err);
         goto out;
     }
-    struct archive_filter f = {pattern, pattern ? strlen(pattern) : 0, from_time, to_time};
+    struct archive_filter f = {pattern, pattern ? strlen(pattern) : 0,
+                               from_time, to_time};
     struct progress pg = {!quiet && isatty(2), 0, clock_mono_ms(), 0};
     if (pg.on)
         pg.total = segments_bytes(evdir);
@@ -310,11 +330,13 @@ int cli_export(int argc, char **argv)
     if (secs <= 0)
         secs = 0.001;
     if (!quiet)
-        printf("exported %" PRIu64 " events (%" PRIu64 " bytes of segments read) into %"
-               PRIu64 " files, %" PRIu64 " bytes (%" PRIu64 " already there) in %.2f s: "
+        printf("exported %" PRIu64 " events (%" PRIu64
+               " bytes of segments read) into %" PRIu64 " files, %" PRIu64
+               " bytes (%" PRIu64 " already there) in %.2f s: "
                "%.0f events/s, %.1f MB/s\n",
-               sum.events, scan_bytes_read(sc), sum.committed_files, sum.committed_bytes,
-               sum.skipped_files, secs, (double)sum.events / secs,
+               sum.events, scan_bytes_read(sc), sum.committed_files,
+               sum.committed_bytes, sum.skipped_files, secs,
+               (double)sum.events / secs,
                (double)scan_bytes_read(sc) / 1e6 / secs);
     ret = 0;
 out:

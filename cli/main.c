@@ -7,9 +7,12 @@
 
 static const char usage[] =
     "usage: tincan <command> [options]   (tincan <command> --help for each)\n"
-    "  export    a data directory's events as Parquet files, to a directory or S3\n"
-    "  inspect   segments, indexes, counts per type, time span; verifies checksums\n"
-    "  replay    replays the positions in a CSV or Parquet file into a subscription\n";
+    "  export    a data directory's events as Parquet files, to a directory or "
+    "S3\n"
+    "  inspect   segments, indexes, counts per type, time span; verifies "
+    "checksums\n"
+    "  replay    replays the positions in a CSV or Parquet file into a "
+    "subscription\n";
 
 int main(int argc, char **argv)
 {
@@ -17,7 +20,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
         fputs(usage, stdout);
         return 0;
     }

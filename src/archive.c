@@ -27,10 +27,10 @@
 /* ---- targets ---- */
 struct archive_target {
     char *url;
-    char *root;      /* directory target: its path; NULL for S3 */
-    char *staging;   /* where files are written before they go in place */
-    struct s3 *s3;   /* S3 target */
-    char *prefix;    /* S3 key prefix, "" or "a/b" */
+    char *root;    /* directory target: its path; NULL for S3 */
+    char *staging; /* where files are written before they go in place */
+    struct s3 *s3; /* S3 target */
+    char *prefix;  /* S3 key prefix, "" or "a/b" */
 };
 
 /* mkdir -p that makes every directory it creates durable (fsync of its
@@ -82,16 +82,18 @@ int archive_target_open(struct archive_target **out,
     t->url = xstrdup(cfg->url ? cfg->url : "");
     if (!strncmp(t->url, "s3://", 5)) {
         char bucket[256], prefix[1024];
-        if ((rc = s3_url_parse(t->url, bucket, sizeof(bucket), prefix, sizeof(prefix),
-                               err, errlen)))
+        if ((rc = s3_url_parse(t->url, bucket, sizeof(bucket), prefix,
+                               sizeof(prefix), err, errlen)))
             goto err_free;
-        struct s3_config sc = {cfg->endpoint, cfg->region, bucket, cfg->access_key,
-                               cfg->secret_key, NULL, 0, 0};
+        struct s3_config sc = {
+            cfg->endpoint,   cfg->region, bucket, cfg->access_key,
+            cfg->secret_key, NULL,        0,      0};
         if ((rc = s3_new(&t->s3, &sc, err, errlen)))
             goto err_free;
         t->prefix = xstrdup(prefix);
         if (!cfg->staging || !*cfg->staging) {
-            snprintf(err, errlen, "an S3 archive target needs a staging directory");
+            snprintf(err, errlen,
+                     "an S3 archive target needs a staging directory");
             rc = ERR_INVAL;
             goto err_free;
         }
@@ -106,14 +108,15 @@ int archive_target_open(struct archive_target **out,
         snprintf(t->staging, sl, "%s/.staging", t->root);
     } else {
         snprintf(err, errlen,
-                 "archive target must be a directory or s3://bucket/prefix (got '%.200s')",
+                 "archive target must be a directory or s3://bucket/prefix "
+                 "(got '%.200s')",
                  t->url);
         rc = ERR_INVAL;
         goto err_free;
     }
     if ((rc = mkdirs(t->staging)) < 0) {
-        snprintf(err, errlen, "archive staging directory %.300s: %s", t->staging,
-                 strerror(-rc));
+        snprintf(err, errlen, "archive staging directory %.300s: %s",
+                 t->staging, strerror(-rc));
         rc = io_code(rc);
         goto err_free;
     }
@@ -146,16 +149,18 @@ int archive_target_check(struct archive_target *t, char *err, size_t errlen)
     if (t->s3)
         return s3_check(t->s3, err, errlen);
     char path[4200];
-    snprintf(path, sizeof(path), "%s/probe-%ld.tmp", t->staging, (long)getpid());
+    snprintf(path, sizeof(path), "%s/probe-%ld.tmp", t->staging,
+             (long)getpid());
     int rc = mkdirs(t->root);
     if (rc < 0) {
-        snprintf(err, errlen, "archive directory %.300s: %s", t->root, strerror(-rc));
+        snprintf(err, errlen, "archive directory %.300s: %s", t->root,
+                 strerror(-rc));
         return io_code(rc);
     }
     int fd = fsx_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "archive directory %.300s is not writable: %s", t->root,
-                 strerror(-fd));
+        snprintf(err, errlen, "archive directory %.300s is not writable: %s",
+                 t->root, strerror(-fd));
         return io_code(fd);
     }
     rc = fsx_write_all(fd, "tincan", 6);
@@ -197,21 +202,26 @@ void archive_params_default(struct archive_params *p)
 
 /* ---- batches ---- */
 static const struct parquet_column columns[] = {
-    {"position", PARQUET_INT64, 0, 1},
-    {"id", PARQUET_STRING, 0, 0},
-    {"type", PARQUET_STRING, 0, 0},
-    {"kind", PARQUET_STRING, 0, 0},
-    {"time", PARQUET_TIMESTAMP_MS, 0, 1},
-    {"key", PARQUET_STRING, 1, 0},
-    {"headers", PARQUET_MAP_STRING, 0, 0},
-    {"payload", PARQUET_BINARY, 0, 0},
+    {"position", PARQUET_INT64, 0, 1},     {"id", PARQUET_STRING, 0, 0},
+    {"type", PARQUET_STRING, 0, 0},        {"kind", PARQUET_STRING, 0, 0},
+    {"time", PARQUET_TIMESTAMP_MS, 0, 1},  {"key", PARQUET_STRING, 1, 0},
+    {"headers", PARQUET_MAP_STRING, 0, 0}, {"payload", PARQUET_BINARY, 0, 0},
 };
-enum { COL_POSITION, COL_ID, COL_TYPE, COL_KIND, COL_TIME, COL_KEY, COL_HEADERS, COL_PAYLOAD };
+enum {
+    COL_POSITION,
+    COL_ID,
+    COL_TYPE,
+    COL_KIND,
+    COL_TIME,
+    COL_KEY,
+    COL_HEADERS,
+    COL_PAYLOAD
+};
 
 /* A finished (or open) file of a group. */
 struct afile {
-    char *staged;       /* path of the staged file */
-    char *key;          /* path below the target; set when finished */
+    char *staged; /* path of the staged file */
+    char *key;    /* path below the target; set when finished */
     uint64_t bytes;
     int committed;
 };
@@ -223,11 +233,11 @@ struct group {
     struct parquet_writer *w; /* NULL = no open file */
     int fd;
     EVP_MD_CTX *md;
-    uint64_t bytes;           /* written to the staged file */
+    uint64_t bytes; /* written to the staged file */
     uint64_t first_pos, last_pos;
-    size_t file;              /* index into batch files */
-    size_t buffered;          /* parquet_buffered_bytes after the last row */
-    int werr;                 /* first write error (negative code) */
+    size_t file;     /* index into batch files */
+    size_t buffered; /* parquet_buffered_bytes after the last row */
+    int werr;        /* first write error (negative code) */
     char werrmsg[256];
 };
 
@@ -235,15 +245,15 @@ struct archive_batch {
     struct archive_target *t;
     struct archive_params p;
     struct archive_filter f;
-    char *pattern;            /* copy of f.pattern */
-    uint64_t day;             /* UTC day (since epoch) of the open groups */
-    char date[48];            /* "YYYY-MM-DD" of day */
-    struct group **slots;     /* open-addressed by type */
+    char *pattern;        /* copy of f.pattern */
+    uint64_t day;         /* UTC day (since epoch) of the open groups */
+    char date[48];        /* "YYYY-MM-DD" of day */
+    struct group **slots; /* open-addressed by type */
     size_t nslots, ngroups;
     struct afile *files;
     size_t nfiles, capfiles;
-    uint64_t buffered;        /* values held by every open writer */
-    uint64_t seq;             /* staged file counter */
+    uint64_t buffered; /* values held by every open writer */
+    uint64_t seq;      /* staged file counter */
     struct archive_batch_stats st;
     int finished;
 };
@@ -273,8 +283,8 @@ static int group_write(void *ctx, const void *p, size_t n)
 }
 
 int archive_batch_new(struct archive_batch **out, struct archive_target *t,
-                      const struct archive_params *p, const struct archive_filter *f,
-                      char *err, size_t errlen)
+                      const struct archive_params *p,
+                      const struct archive_filter *f, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
@@ -298,10 +308,12 @@ int archive_batch_new(struct archive_batch **out, struct archive_target *t,
     return 0;
 }
 
-static struct group **slot_for(struct archive_batch *b, const char *type, size_t n)
+static struct group **slot_for(struct archive_batch *b, const char *type,
+                               size_t n)
 {
     size_t i = (size_t)hash_type(type, n) & (b->nslots - 1);
-    while (b->slots[i] && (b->slots[i]->type_len != n || memcmp(b->slots[i]->type, type, n)))
+    while (b->slots[i] &&
+           (b->slots[i]->type_len != n || memcmp(b->slots[i]->type, type, n)))
         i = (i + 1) & (b->nslots - 1);
     return &b->slots[i];
 }
@@ -333,7 +345,8 @@ static int group_open_file(struct archive_batch *b, struct group *g, char *err,
              (long)getpid(), ++b->seq);
     int fd = fsx_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "archive: create %.300s: %s", path, strerror(-fd));
+        snprintf(err, errlen, "archive: create %.300s: %s", path,
+                 strerror(-fd));
         return io_code(fd);
     }
     f->staged = xstrdup(path);
@@ -347,10 +360,10 @@ static int group_open_file(struct archive_batch *b, struct group *g, char *err,
         abort();
     EVP_DigestInit_ex(g->md, EVP_sha256(), NULL);
     b->st.files++;
-    struct parquet_options po = {(size_t)b->p.row_group_bytes, (size_t)b->p.page_bytes,
-                                 b->p.zstd_level};
-    int rc = parquet_writer_new(&g->w, columns, ARRAY_LEN(columns), &po, group_write, g,
-                                err, errlen);
+    struct parquet_options po = {(size_t)b->p.row_group_bytes,
+                                 (size_t)b->p.page_bytes, b->p.zstd_level};
+    int rc = parquet_writer_new(&g->w, columns, ARRAY_LEN(columns), &po,
+                                group_write, g, err, errlen);
     if (rc) {
         g->w = NULL;
         return rc;
@@ -360,8 +373,8 @@ static int group_open_file(struct archive_batch *b, struct group *g, char *err,
 }
 
 /* Finishes g's open file: footer, fsync, close; names it. */
-static int group_finish_file(struct archive_batch *b, struct group *g, char *err,
-                             size_t errlen)
+static int group_finish_file(struct archive_batch *b, struct group *g,
+                             char *err, size_t errlen)
 {
     if (!g->w)
         return 0;
@@ -372,7 +385,8 @@ static int group_finish_file(struct archive_batch *b, struct group *g, char *err
     parquet_writer_free(g->w);
     g->w = NULL;
     if (!rc && (rc = fsx_fsync(g->fd)) < 0) {
-        snprintf(err, errlen, "archive: fsync %.300s: %s", f->staged, strerror(-rc));
+        snprintf(err, errlen, "archive: fsync %.300s: %s", f->staged,
+                 strerror(-rc));
         rc = io_code(rc);
     }
     fsx_close(g->fd);
@@ -389,15 +403,18 @@ static int group_finish_file(struct archive_batch *b, struct group *g, char *err
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     char key[1024];
     snprintf(key, sizeof(key),
-             "events/date=%s/type=%.*s/part-%020" PRIu64 "-%020" PRIu64 "-%s.parquet",
-             b->date, (int)g->type_len, g->type, g->first_pos, g->last_pos, hex);
+             "events/date=%s/type=%.*s/part-%020" PRIu64 "-%020" PRIu64
+             "-%s.parquet",
+             b->date, (int)g->type_len, g->type, g->first_pos, g->last_pos,
+             hex);
     f->key = xstrdup(key);
     f->bytes = g->bytes;
     b->st.staged_bytes += g->bytes;
     return 0;
 }
 
-/* Finishes every open group and forgets them (the date moved on, or the end). */
+/* Finishes every open group and forgets them (the date moved on, or the end).
+ */
 static int finish_groups(struct archive_batch *b, char *err, size_t errlen)
 {
     int ret = 0;
@@ -447,7 +464,8 @@ static int flush_largest(struct archive_batch *b, char *err, size_t errlen)
 int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
                       char *err, size_t errlen)
 {
-    if (b->f.pattern && !topic_match(b->f.pattern, b->f.pattern_len, r->type, r->type_len))
+    if (b->f.pattern &&
+        !topic_match(b->f.pattern, b->f.pattern_len, r->type, r->type_len))
         return 0;
     if ((b->f.from_time && r->time_ms < b->f.from_time) ||
         (b->f.to_time && r->time_ms > b->f.to_time))
@@ -493,8 +511,10 @@ int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
     struct parquet_kv kv[STORE_HEADERS_MAX];
     size_t nkv = 0, at = 0;
     struct segment_hdr h;
-    while (nkv < STORE_HEADERS_MAX && segment_headers_next(r->headers, r->headers_len, &at, &h))
-        kv[nkv++] = (struct parquet_kv){h.field, h.field_len, h.value, h.value_len};
+    while (nkv < STORE_HEADERS_MAX &&
+           segment_headers_next(r->headers, r->headers_len, &at, &h))
+        kv[nkv++] =
+            (struct parquet_kv){h.field, h.field_len, h.value, h.value_len};
     parquet_put_map(w, COL_HEADERS, kv, nkv);
     parquet_put_bytes(w, COL_PAYLOAD, r->payload, r->payload_len);
     rc = parquet_end_row(w, err, errlen);
@@ -502,8 +522,8 @@ int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
         rc = g->werr;
     if (rc) {
         if (g->werr)
-            snprintf(err, errlen, "archive: %.300s: %s", b->files[g->file].staged,
-                     g->werrmsg);
+            snprintf(err, errlen, "archive: %.300s: %s",
+                     b->files[g->file].staged, g->werrmsg);
         return rc;
     }
     if (!g->first_pos)
@@ -559,7 +579,8 @@ static int commit_dir(struct archive_batch *b, struct afile *f, char *err,
         return 0;
     }
     if ((rc = fsx_rename(f->staged, final)) < 0) {
-        snprintf(err, errlen, "archive: rename to %.300s: %s", final, strerror(-rc));
+        snprintf(err, errlen, "archive: rename to %.300s: %s", final,
+                 strerror(-rc));
         return io_code(rc);
     }
     if ((rc = fsx_fsync_dir(dir)) < 0) {
@@ -569,7 +590,8 @@ static int commit_dir(struct archive_batch *b, struct afile *f, char *err,
     return 0;
 }
 
-static int commit_s3(struct archive_batch *b, struct afile *f, char *err, size_t errlen)
+static int commit_s3(struct archive_batch *b, struct afile *f, char *err,
+                     size_t errlen)
 {
     char key[2048];
     if (b->t->prefix[0])
@@ -587,11 +609,12 @@ static int commit_s3(struct archive_batch *b, struct afile *f, char *err, size_t
         return rc;
     int fd = open(f->staged, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "archive: open %.300s: %s", f->staged, strerror(errno));
+        snprintf(err, errlen, "archive: open %.300s: %s", f->staged,
+                 strerror(errno));
         return ERR_IO;
     }
-    rc = s3_put_file(b->t->s3, key, fd, f->bytes, "application/vnd.apache.parquet", err,
-                     errlen);
+    rc = s3_put_file(b->t->s3, key, fd, f->bytes,
+                     "application/vnd.apache.parquet", err, errlen);
     close(fd);
     if (rc)
         return rc;
@@ -609,7 +632,8 @@ int archive_batch_commit(struct archive_batch *b, char *err, size_t errlen)
         struct afile *f = &b->files[i];
         if (f->committed || !f->key)
             continue;
-        int rc = b->t->s3 ? commit_s3(b, f, err, errlen) : commit_dir(b, f, err, errlen);
+        int rc = b->t->s3 ? commit_s3(b, f, err, errlen)
+                          : commit_dir(b, f, err, errlen);
         if (rc)
             return rc;
         f->committed = 1;
@@ -619,13 +643,15 @@ int archive_batch_commit(struct archive_batch *b, char *err, size_t errlen)
     return 0;
 }
 
-void archive_batch_stats(const struct archive_batch *b, struct archive_batch_stats *out)
+void archive_batch_stats(const struct archive_batch *b,
+                         struct archive_batch_stats *out)
 {
     *out = b->st;
 }
 
 void archive_batch_files(const struct archive_batch *b,
-                         void (*fn)(void *ctx, const char *key, uint64_t bytes), void *ctx)
+                         void (*fn)(void *ctx, const char *key, uint64_t bytes),
+                         void *ctx)
 {
     for (size_t i = 0; i < b->nfiles; i++)
         if (b->files[i].committed)

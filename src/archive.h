@@ -43,9 +43,10 @@
 #define ARCHIVE_HASH_HEX 16 /* hex digits of the content hash in a name */
 
 struct archive_target_config {
-    const char *url;        /* "DIR" or "s3://bucket/prefix" */
-    const char *endpoint;   /* S3 endpoint ("http://127.0.0.1:9000"); NULL = AWS */
-    const char *region;     /* NULL = us-east-1 */
+    const char *url; /* "DIR" or "s3://bucket/prefix" */
+    const char
+        *endpoint;      /* S3 endpoint ("http://127.0.0.1:9000"); NULL = AWS */
+    const char *region; /* NULL = us-east-1 */
     const char *access_key; /* NULL = $AWS_ACCESS_KEY_ID */
     const char *secret_key; /* NULL = $AWS_SECRET_ACCESS_KEY */
     const char *staging;    /* directory for files before upload (S3 only;
@@ -71,10 +72,10 @@ void archive_params_default(struct archive_params *p);
 /* Which events a batch takes (the CLI's --type, --from, --to); others are
  * passed over by archive_batch_add. */
 struct archive_filter {
-    const char *pattern;      /* topic pattern; NULL = every type */
+    const char *pattern; /* topic pattern; NULL = every type */
     size_t pattern_len;
-    uint64_t from_time;       /* ms, inclusive; 0 = no bound */
-    uint64_t to_time;         /* ms, inclusive; 0 = no bound */
+    uint64_t from_time; /* ms, inclusive; 0 = no bound */
+    uint64_t to_time;   /* ms, inclusive; 0 = no bound */
 };
 
 struct archive_target;
@@ -101,19 +102,19 @@ struct archive_batch;
 
 /* Statistics of a batch. */
 struct archive_batch_stats {
-    uint64_t events;          /* added and not filtered out */
+    uint64_t events;              /* added and not filtered out */
     uint64_t first_pos, last_pos; /* of those; 0 when none */
-    uint64_t first_time;      /* ms, of the first; 0 when none */
-    uint64_t files;           /* staged (finished or open) */
-    uint64_t staged_bytes;    /* bytes written into staged files */
-    uint64_t committed_files; /* put in place by commit (or found there) */
+    uint64_t first_time;          /* ms, of the first; 0 when none */
+    uint64_t files;               /* staged (finished or open) */
+    uint64_t staged_bytes;        /* bytes written into staged files */
+    uint64_t committed_files;     /* put in place by commit (or found there) */
     uint64_t committed_bytes;
-    uint64_t skipped_files;   /* of those, already in place from a run before */
+    uint64_t skipped_files; /* of those, already in place from a run before */
 };
 
 int archive_batch_new(struct archive_batch **out, struct archive_target *t,
-                      const struct archive_params *p, const struct archive_filter *f,
-                      char *err, size_t errlen);
+                      const struct archive_params *p,
+                      const struct archive_filter *f, char *err, size_t errlen);
 /* Adds one event (position above every one added before). 0, or a negative
  * code with err (the staged file could not be written: ERR_IO, ERR_NOSPACE).
  * Blocks (writes). */
@@ -124,7 +125,8 @@ int archive_batch_finish(struct archive_batch *b, char *err, size_t errlen);
 /* Puts every finished file in place; again after a failure, the rest. 0 when
  * all are. Blocks (fsyncs, uploads). */
 int archive_batch_commit(struct archive_batch *b, char *err, size_t errlen);
-void archive_batch_stats(const struct archive_batch *b, struct archive_batch_stats *out);
+void archive_batch_stats(const struct archive_batch *b,
+                         struct archive_batch_stats *out);
 /* Frees the batch and removes its staged files that are not in place. */
 void archive_batch_free(struct archive_batch *b);
 

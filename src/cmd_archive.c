@@ -57,28 +57,28 @@
 #include "scan.h"
 #include "segment.h"
 
-#define STATE_MAGIC "TCARCST1"
-#define STATE_VERSION 1u
-#define STATE_FIXED 68u       /* bytes before the url */
-#define POLL_MS 100           /* how often the thread looks for new events */
+#define STATE_MAGIC    "TCARCST1"
+#define STATE_VERSION  1u
+#define STATE_FIXED    68u /* bytes before the url */
+#define POLL_MS        100 /* how often the thread looks for new events */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 
-static char *cfg_to;          /* --archive-to: "" = off */
+static char *cfg_to; /* --archive-to: "" = off */
 static char *cfg_endpoint;
 static char *cfg_region;
 static char *cfg_access_key;
 static char *cfg_secret_key;
 static int64_t cfg_file_size;
-static int64_t cfg_max_age;   /* s */
+static int64_t cfg_max_age; /* s */
 
 /* What the thread tells the loop (under lock). */
 struct archive_info {
-    const char *state;        /* "starting", "idle", "writing", "committing",
-                                 "retrying", "stopped" (static strings) */
-    uint64_t cursor;          /* last position archived */
-    uint64_t intent;          /* last position of the batch being put in place */
-    uint64_t oldest_time;     /* ms, wall: first event after the cursor read */
+    const char *state;    /* "starting", "idle", "writing", "committing",
+                             "retrying", "stopped" (static strings) */
+    uint64_t cursor;      /* last position archived */
+    uint64_t intent;      /* last position of the batch being put in place */
+    uint64_t oldest_time; /* ms, wall: first event after the cursor read */
     uint64_t files, bytes, events, batches, skipped_files;
     uint64_t errors, retries;
     uint64_t last_batch_ms;   /* how long the last batch took to commit */
@@ -144,7 +144,8 @@ static int state_load(struct state *s, char *err, size_t errlen)
     close(fd);
     if (n < (ssize_t)STATE_FIXED + 4 || memcmp(b, STATE_MAGIC, 8) ||
         le_get32(b + 8) != STATE_VERSION) {
-        snprintf(err, errlen, "%.300s: not an archive state file", A.state_path);
+        snprintf(err, errlen, "%.300s: not an archive state file",
+                 A.state_path);
         return ERR_CORRUPT;
     }
     uint32_t ul = le_get32(b + 12);
@@ -154,8 +155,11 @@ static int state_load(struct state *s, char *err, size_t errlen)
         return ERR_CORRUPT;
     }
     if (ul != strlen(cfg_to) || memcmp(b + STATE_FIXED, cfg_to, ul)) {
-        log_warn("archive: %s belongs to target '%.*s'; starting from position 1 for "
-                 "'%s'", A.state_path, (int)ul, (const char *)(b + STATE_FIXED), cfg_to);
+        log_warn("archive: %s belongs to target '%.*s'; starting from position "
+                 "1 for "
+                 "'%s'",
+                 A.state_path, (int)ul, (const char *)(b + STATE_FIXED),
+                 cfg_to);
         return ERR_NOTFOUND;
     }
     s->cursor = le_get64(b + 16);
@@ -244,8 +248,8 @@ static int commit_until_done(struct archive_batch *b)
  * none: positions skip after a crash). 0, 1 when stopping, or a negative code
  * with err. */
 static int fill_batch(struct archive_batch *b, struct scan *sc, uint64_t cursor,
-                      uint64_t to, const struct archive_params *p, uint64_t *end,
-                      char *err, size_t errlen)
+                      uint64_t to, const struct archive_params *p,
+                      uint64_t *end, char *err, size_t errlen)
 {
     uint64_t t0 = clock_mono_ms(), age = (uint64_t)cfg_max_age * 1000;
     struct segment_record r;
@@ -322,7 +326,8 @@ static int run_batch(struct state *s)
         set_error("batch", err);
         goto out;
     }
-    rc = fill_batch(b, sc, s->cursor, redo ? s->intent : 0, &p, &last, err, sizeof(err));
+    rc = fill_batch(b, sc, s->cursor, redo ? s->intent : 0, &p, &last, err,
+                    sizeof(err));
     if (rc) {
         if (rc < 0)
             set_error(redo ? "redo" : "write", err);
@@ -384,8 +389,8 @@ static int run_batch(struct state *s)
     A.info.last_batch_ms = clock_mono_ms() - t0;
     A.info.state = "idle";
     uv_mutex_unlock(&A.lock);
-    log_debug("archive: positions up to %" PRIu64 " in %" PRIu64 " files", s->cursor,
-              st.committed_files);
+    log_debug("archive: positions up to %" PRIu64 " in %" PRIu64 " files",
+              s->cursor, st.committed_files);
 out:
     archive_batch_free(b);
     scan_close(sc);
@@ -419,7 +424,8 @@ static void thread_main(void *arg)
                 set_state("retrying");
                 if (nap(backoff))
                     break;
-                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                backoff =
+                    backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
             checked = 1;
@@ -442,7 +448,8 @@ static void thread_main(void *arg)
             set_state("retrying");
             if (nap(backoff))
                 break;
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            backoff =
+                backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
         } else {
             backoff = BACKOFF_MIN_MS;
         }
@@ -474,22 +481,25 @@ static int archive_start(char *err, size_t errlen)
     snprintf(staging, sizeof(staging), "%s/staging", A.state_dir);
     int rc = fsx_mkdir(A.state_dir, 0755);
     if (rc < 0 && rc != -EEXIST) {
-        snprintf(err, errlen, "archive: mkdir %s: %s", A.state_dir, strerror(-rc));
+        snprintf(err, errlen, "archive: mkdir %s: %s", A.state_dir,
+                 strerror(-rc));
         return -1;
     }
-    struct archive_target_config tc = {cfg_to,
-                                       cfg_endpoint[0] ? cfg_endpoint : NULL,
-                                       cfg_region[0] ? cfg_region : NULL,
-                                       cfg_access_key[0] ? cfg_access_key : NULL,
-                                       cfg_secret_key[0] ? cfg_secret_key : NULL,
-                                       staging};
+    struct archive_target_config tc = {
+        cfg_to,
+        cfg_endpoint[0] ? cfg_endpoint : NULL,
+        cfg_region[0] ? cfg_region : NULL,
+        cfg_access_key[0] ? cfg_access_key : NULL,
+        cfg_secret_key[0] ? cfg_secret_key : NULL,
+        staging};
     if (archive_target_open(&A.target, &tc, why, sizeof(why))) {
         snprintf(err, errlen, "--archive-to %s: %s", cfg_to, why);
         return -1;
     }
     /* A directory that cannot be written is a mistake to say at start; an S3
      * target may just be away for now: the thread tries until it answers. */
-    if (!strstr(cfg_to, "://") && archive_target_check(A.target, why, sizeof(why))) {
+    if (!strstr(cfg_to, "://") &&
+        archive_target_check(A.target, why, sizeof(why))) {
         snprintf(err, errlen, "--archive-to %s: %s", cfg_to, why);
         archive_target_free(A.target);
         A.target = NULL;
@@ -510,7 +520,8 @@ static int archive_start(char *err, size_t errlen)
         return -1;
     }
     A.on = 1;
-    log_info("archive: to %s (files up to %" PRId64 " bytes, at most %" PRId64 " s old)",
+    log_info("archive: to %s (files up to %" PRId64 " bytes, at most %" PRId64
+             " s old)",
              cfg_to, cfg_file_size, cfg_max_age);
     return 0;
 }
@@ -544,7 +555,9 @@ static void snapshot(struct archive_info *out)
 static uint64_t lag_seconds(const struct archive_info *i)
 {
     uint64_t now = clock_wall_ms();
-    return i->oldest_time && now > i->oldest_time ? (now - i->oldest_time) / 1000 : 0;
+    return i->oldest_time && now > i->oldest_time
+               ? (now - i->oldest_time) / 1000
+               : 0;
 }
 
 /* ARCHIVE.INFO */
@@ -597,7 +610,8 @@ static void cmd_archive_flush(struct client *c, int argc, struct arg *argv)
     (void)argc;
     (void)argv;
     if (!A.on) {
-        reply_error(c, "ERR the archive is off (start the server with --archive-to)");
+        reply_error(
+            c, "ERR the archive is off (start the server with --archive-to)");
         return;
     }
     atomic_store(&A.visible, store_visible());
@@ -616,39 +630,44 @@ static void archive_info_section(struct sbuf *out, const char *section)
     uint64_t visible = store_visible();
     if (A.on)
         snapshot(&i);
-    sbuf_addf(out,
-              "archive_enabled:%d\r\narchive_state:%s\r\narchive_cursor:%" PRIu64
-              "\r\narchive_lag_events:%" PRIu64 "\r\narchive_lag_seconds:%" PRIu64
-              "\r\narchive_files:%" PRIu64 "\r\narchive_bytes:%" PRIu64
-              "\r\narchive_events:%" PRIu64 "\r\narchive_errors:%" PRIu64 "\r\n",
-              A.on, A.on ? i.state : "off", i.cursor,
-              A.on && visible > i.cursor ? visible - i.cursor : 0,
-              A.on && visible > i.cursor ? lag_seconds(&i) : 0, i.files, i.bytes,
-              i.events, i.errors);
+    sbuf_addf(
+        out,
+        "archive_enabled:%d\r\narchive_state:%s\r\narchive_cursor:%" PRIu64
+        "\r\narchive_lag_events:%" PRIu64 "\r\narchive_lag_seconds:%" PRIu64
+        "\r\narchive_files:%" PRIu64 "\r\narchive_bytes:%" PRIu64
+        "\r\narchive_events:%" PRIu64 "\r\narchive_errors:%" PRIu64 "\r\n",
+        A.on, A.on ? i.state : "off", i.cursor,
+        A.on && visible > i.cursor ? visible - i.cursor : 0,
+        A.on && visible > i.cursor ? lag_seconds(&i) : 0, i.files, i.bytes,
+        i.events, i.errors);
 }
 
 static const struct command_spec archive_commands[] = {
-    {"archive.info", 1, CMD_READONLY | CMD_FAST, cmd_archive_info, "archive", "",
-     "Cursor, lag, files and bytes written, last error of the archiver", 0, 0, 0},
+    {"archive.info", 1, CMD_READONLY | CMD_FAST, cmd_archive_info, "archive",
+     "", "Cursor, lag, files and bytes written, last error of the archiver", 0,
+     0, 0},
     {"archive.flush", 1, CMD_ADMIN | CMD_FAST, cmd_archive_flush, "archive", "",
-     "Ends the archive batch being filled now; returns the position it covers", 0, 0,
-     0},
+     "Ends the archive batch being filled now; returns the position it covers",
+     0, 0, 0},
 };
 
 static const struct config_spec archive_config[] = {
     {"archive-to", CONFIG_STRING, &cfg_to, "", 0, 0, NULL, 0, 0, NULL,
-     "archive every event as Parquet to a directory or s3://bucket/prefix (empty: off)"},
-    {"archive-endpoint", CONFIG_STRING, &cfg_endpoint, "", 0, 0, NULL, 0, 0, NULL,
-     "S3 endpoint URL for an S3-compatible server (empty: AWS)"},
-    {"archive-region", CONFIG_STRING, &cfg_region, "us-east-1", 0, 0, NULL, 0, 0, NULL,
-     "S3 region for request signing"},
-    {"archive-access-key", CONFIG_STRING, &cfg_access_key, "", 0, 0, NULL, CONFIG_SECRET,
-     0, NULL, "S3 access key (empty: $AWS_ACCESS_KEY_ID)"},
-    {"archive-secret-key", CONFIG_STRING, &cfg_secret_key, "", 0, 0, NULL, CONFIG_SECRET,
-     0, NULL, "S3 secret key (empty: $AWS_SECRET_ACCESS_KEY)"},
-    {"archive-file-size", CONFIG_BYTES, &cfg_file_size, "64mb", 4096, (int64_t)4 << 30,
-     NULL, 0, 0, NULL, "an archive file is closed at about this size"},
-    {"archive-max-age", CONFIG_INT, &cfg_max_age, "60", 1, 86400, NULL, 0, 0, NULL,
+     "archive every event as Parquet to a directory or s3://bucket/prefix "
+     "(empty: off)"},
+    {"archive-endpoint", CONFIG_STRING, &cfg_endpoint, "", 0, 0, NULL, 0, 0,
+     NULL, "S3 endpoint URL for an S3-compatible server (empty: AWS)"},
+    {"archive-region", CONFIG_STRING, &cfg_region, "us-east-1", 0, 0, NULL, 0,
+     0, NULL, "S3 region for request signing"},
+    {"archive-access-key", CONFIG_STRING, &cfg_access_key, "", 0, 0, NULL,
+     CONFIG_SECRET, 0, NULL, "S3 access key (empty: $AWS_ACCESS_KEY_ID)"},
+    {"archive-secret-key", CONFIG_STRING, &cfg_secret_key, "", 0, 0, NULL,
+     CONFIG_SECRET, 0, NULL, "S3 secret key (empty: $AWS_SECRET_ACCESS_KEY)"},
+    {"archive-file-size", CONFIG_BYTES, &cfg_file_size, "64mb", 4096,
+     (int64_t)4 << 30, NULL, 0, 0, NULL,
+     "an archive file is closed at about this size"},
+    {"archive-max-age", CONFIG_INT, &cfg_max_age, "60", 1, 86400, NULL, 0, 0,
+     NULL,
      "s: events are in archive files at most this long after they are stored"},
 };
 

@@ -19,20 +19,20 @@
 struct scan {
     char *dir;
     unsigned flags;
-    uint64_t from;      /* first position wanted */
-    uint64_t limit;     /* last position returned */
-    uint64_t *bases;    /* known segments, ascending */
+    uint64_t from;   /* first position wanted */
+    uint64_t limit;  /* last position returned */
+    uint64_t *bases; /* known segments, ascending */
     size_t nbases;
-    size_t cur;         /* index into bases of the open file */
-    int fd;             /* bases[cur], or -1 */
-    uint64_t off;       /* next record's offset in fd */
-    uint8_t *buf;       /* window of fd's bytes */
+    size_t cur;   /* index into bases of the open file */
+    int fd;       /* bases[cur], or -1 */
+    uint64_t off; /* next record's offset in fd */
+    uint8_t *buf; /* window of fd's bytes */
     size_t cap;
-    uint64_t buf_off;   /* file offset of buf[0] */
-    size_t buf_len;     /* valid bytes in buf */
-    uint64_t last;      /* position of the last record returned (or skipped) */
-    uint64_t read;      /* bytes of records read */
-    uint64_t skipped;   /* bytes stepped over as corrupt */
+    uint64_t buf_off; /* file offset of buf[0] */
+    size_t buf_len;   /* valid bytes in buf */
+    uint64_t last;    /* position of the last record returned (or skipped) */
+    uint64_t read;    /* bytes of records read */
+    uint64_t skipped; /* bytes stepped over as corrupt */
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -114,8 +114,8 @@ int scan_sync(struct scan *sc, char *err, size_t errlen)
 {
     if (sc->fd < 0 || fdatasync(sc->fd) == 0)
         return 0;
-    snprintf(err, errlen, "segment %020" PRIu64 ": fdatasync: %s", sc->bases[sc->cur],
-             strerror(errno));
+    snprintf(err, errlen, "segment %020" PRIu64 ": fdatasync: %s",
+             sc->bases[sc->cur], strerror(errno));
     return ERR_IO;
 }
 
@@ -147,7 +147,8 @@ static int64_t fill(struct scan *sc, uint64_t off, size_t want, char *err,
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            snprintf(err, errlen, "segment %020" PRIu64 ": read at %" PRIu64 ": %s",
+            snprintf(err, errlen,
+                     "segment %020" PRIu64 ": read at %" PRIu64 ": %s",
                      sc->bases[sc->cur], off + got, strerror(errno));
             sc->buf_len = 0;
             return ERR_IO;
@@ -174,7 +175,8 @@ static void close_file(struct scan *sc)
 static int open_file(struct scan *sc, char *err, size_t errlen)
 {
     char path[4200];
-    snprintf(path, sizeof(path), "%s/%020" PRIu64 ".seg", sc->dir, sc->bases[sc->cur]);
+    snprintf(path, sizeof(path), "%s/%020" PRIu64 ".seg", sc->dir,
+             sc->bases[sc->cur]);
     sc->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (sc->fd < 0) {
         snprintf(err, errlen, "open %s: %s", path, strerror(errno));
@@ -191,7 +193,8 @@ static int open_file(struct scan *sc, char *err, size_t errlen)
     }
     if (segment_header_decode(sc->buf, SEGMENT_HEADER_SIZE, &base) ||
         base != sc->bases[sc->cur]) {
-        snprintf(err, errlen, "segment %020" PRIu64 ": bad header", sc->bases[sc->cur]);
+        snprintf(err, errlen, "segment %020" PRIu64 ": bad header",
+                 sc->bases[sc->cur]);
         close_file(sc);
         return ERR_CORRUPT;
     }
@@ -306,8 +309,8 @@ static uint64_t tail_len(struct scan *sc, uint64_t off)
     return (uint64_t)st.st_size - off;
 }
 
-int scan_next(struct scan *sc, struct segment_record *r, struct scan_where *where,
-              char *err, size_t errlen)
+int scan_next(struct scan *sc, struct segment_record *r,
+              struct scan_where *where, char *err, size_t errlen)
 {
     for (;;) {
         if (sc->fd < 0) {
@@ -337,8 +340,8 @@ int scan_next(struct scan *sc, struct segment_record *r, struct scan_where *wher
                 continue;
             }
             snprintf(err, errlen,
-                     "segment %020" PRIu64 ": position %" PRIu64 " at offset %" PRIu64
-                     " does not follow %" PRIu64,
+                     "segment %020" PRIu64 ": position %" PRIu64
+                     " at offset %" PRIu64 " does not follow %" PRIu64,
                      sc->bases[sc->cur], r->position, sc->off, sc->last);
             return ERR_CORRUPT;
         }

@@ -33,15 +33,16 @@
 
 #include "segment.h"
 
-#define SCAN_SKIP_CORRUPT 1u /* resync after a bad record instead of failing */
+#define SCAN_SKIP_CORRUPT 1u /* resync after a bad record instead of failing   \
+                              */
 
 struct scan;
 
 /* Where the last record returned lives. */
 struct scan_where {
-    uint64_t segment;  /* base position (the file's name) */
-    uint64_t offset;   /* bytes from the start of the file */
-    uint64_t size;     /* framed bytes of the record */
+    uint64_t segment; /* base position (the file's name) */
+    uint64_t offset;  /* bytes from the start of the file */
+    uint64_t size;    /* framed bytes of the record */
 };
 
 /* Opens a scan of dir's events with position >= from. Lists the segments now
@@ -58,8 +59,8 @@ void scan_set_limit(struct scan *sc, uint64_t limit);
  * where is not NULL, its place; 0 when there is nothing more now (the end of
  * the last segment, or the limit); ERR_CORRUPT or ERR_IO with err. May block
  * (reads). */
-int scan_next(struct scan *sc, struct segment_record *r, struct scan_where *where,
-              char *err, size_t errlen);
+int scan_next(struct scan *sc, struct segment_record *r,
+              struct scan_where *where, char *err, size_t errlen);
 
 /* fdatasync of the segment the scan is in, so that every record it returned
  * is durable in the store whatever the server's fsync setting (sealed

@@ -30,8 +30,8 @@ static struct store *open_store(uint64_t segsize)
 
 static uint64_t pub(struct store *s, const char *type, const char *payload)
 {
-    struct store_pub p = {type, strlen(type), NULL, 0, NULL, 0, 0,
-                          NULL, 0, payload, strlen(payload)};
+    struct store_pub p = {type, strlen(type), NULL, 0,       NULL,           0,
+                          0,    NULL,         0,    payload, strlen(payload)};
     uint64_t pos = 0;
     int dup = 0;
     char err[256];
@@ -126,7 +126,8 @@ static const char *last_segment(void)
     char err[200];
     ASSERT_EQ_INT(0, scan_list_segments(sdir(), &b, &n, err, sizeof(err)));
     ASSERT_TRUE(n > 0);
-    snprintf(seg_path_, sizeof(seg_path_), "%s/%020" PRIu64 ".seg", sdir(), b[n - 1]);
+    snprintf(seg_path_, sizeof(seg_path_), "%s/%020" PRIu64 ".seg", sdir(),
+             b[n - 1]);
     free(b);
     return seg_path_;
 }
@@ -231,15 +232,19 @@ TEST(missing_directory)
 {
     struct scan *sc = NULL;
     char err[256] = "";
-    ASSERT_EQ_INT(ERR_IO, scan_open(&sc, "/nonexistent/tincan", 1, 0, err, sizeof(err)));
+    ASSERT_EQ_INT(
+        ERR_IO, scan_open(&sc, "/nonexistent/tincan", 1, 0, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "/nonexistent/tincan") != NULL);
 }
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv,
-                     (struct test[]){T(follows_a_live_store_across_seals), T(limit_and_from),
-                                     T(torn_tail_is_the_end_corruption_inside_is_not),
-                                     T(damaged_end_of_a_sealed_segment),
-                                     T(missing_directory), {0}});
+    return test_main(
+        argc, argv,
+        (struct test[]){T(follows_a_live_store_across_seals),
+                        T(limit_and_from),
+                        T(torn_tail_is_the_end_corruption_inside_is_not),
+                        T(damaged_end_of_a_sealed_segment),
+                        T(missing_directory),
+                        {0}});
 }
