@@ -86,8 +86,13 @@ int archive_target_open(struct archive_target **out,
                                sizeof(prefix), err, errlen)))
             goto err_free;
         struct s3_config sc = {
-            cfg->endpoint,   cfg->region, bucket, cfg->access_key,
-            cfg->secret_key, NULL,        0,      0};
+            .endpoint = cfg->endpoint,
+            .region = cfg->region,
+            .bucket = bucket,
+            .access_key = cfg->access_key,
+            .secret_key = cfg->secret_key,
+            .cancel = cfg->cancel,
+        };
         if ((rc = s3_new(&t->s3, &sc, err, errlen)))
             goto err_free;
         t->prefix = xstrdup(prefix);

@@ -35,6 +35,7 @@
 #ifndef TINCAN_ARCHIVE_H
 #define TINCAN_ARCHIVE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,16 +44,16 @@
 #define ARCHIVE_HASH_HEX 16 /* hex digits of the content hash in a name */
 
 struct archive_target_config {
-    const char *url; /* "DIR" or "s3://bucket/prefix" */
-    const char
-        *endpoint;      /* S3 endpoint ("http://127.0.0.1:9000"); NULL = AWS */
-    const char *region; /* NULL = us-east-1 */
+    const char *url;        /* "DIR" or "s3://bucket/prefix" */
+    const char *endpoint;   /* S3 endpoint URL; NULL = AWS */
+    const char *region;     /* NULL = us-east-1 */
     const char *access_key; /* NULL = $AWS_ACCESS_KEY_ID */
     const char *secret_key; /* NULL = $AWS_SECRET_ACCESS_KEY */
     const char *staging;    /* directory for files before upload (S3 only;
                                created); a directory target stages inside
                                itself, in DIR/.staging, so renames stay on
                                one filesystem */
+    const atomic_int *cancel; /* S3: uploads stop once it is non-zero */
 };
 
 /* What shapes the bytes of the files (so the same for a batch and its

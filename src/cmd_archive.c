@@ -92,6 +92,7 @@ static struct {
     uv_mutex_t lock;
     uv_cond_t cond;
     int stop;                 /* under lock */
+    atomic_int cancel;        /* set with stop: uploads under way give up */
     int flush;                /* under lock: end the batch now */
     _Atomic uint64_t visible; /* store_visible(), copied by the loop */
     uv_timer_t *timer;
@@ -491,7 +492,8 @@ static int archive_start(char *err, size_t errlen)
         cfg_region[0] ? cfg_region : NULL,
         cfg_access_key[0] ? cfg_access_key : NULL,
         cfg_secret_key[0] ? cfg_secret_key : NULL,
-        staging};
+        staging,
+        &A.cancel};
     if (archive_target_open(&A.target, &tc, why, sizeof(why))) {
         snprintf(err, errlen, "--archive-to %s: %s", cfg_to, why);
         return -1;
@@ -507,6 +509,7 @@ static int archive_start(char *err, size_t errlen)
     }
     A.info.state = "starting";
     A.stop = 0;
+    atomic_store(&A.cancel, 0);
     A.flush = 0;
     atomic_store(&A.visible, store_visible());
     uv_mutex_init(&A.lock);
@@ -532,6 +535,7 @@ static void archive_stop(void)
         return;
     uv_mutex_lock(&A.lock);
     A.stop = 1;
+    atomic_store(&A.cancel, 1);
     uv_cond_signal(&A.cond);
     uv_mutex_unlock(&A.lock);
     uv_thread_join(&A.thread);

@@ -44,6 +44,7 @@ struct s3 {
     char *token_hdr;         /* "x-amz-security-token: ..." or NULL */
     uint64_t part_bytes;     /* bytes per part, and the multipart threshold */
     long timeout_ms;         /* ms, per request */
+    const atomic_int *cancel; /* see struct s3_config */
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure */
 };
 
@@ -281,6 +282,19 @@ static int reply_error(struct req *r, char *err, size_t errlen)
     return rc;
 }
 
+/* libcurl calls this about once a second, and more often while data moves;
+ * non-zero aborts the transfer. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    const struct s3 *s = ctx;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return s->cancel && atomic_load(s->cancel);
+}
+
 /* One request, no retries. 0 on a 2xx reply (r->status, r->resp, r->etag
  * filled), else a classified error with detail in err. Blocks. */
 static int send_once(struct s3 *s, struct req *r, char *err, size_t errlen)
@@ -370,7 +384,18 @@ static int send_once(struct s3 *s, struct req *r, char *err, size_t errlen)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     }
 
+    if (s->cancel) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
+
     CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        snprintf(err, errlen, "s3: %s: cancelled", r->what);
+        rc = ERR_IO;
+        goto out;
+    }
     if (cc != CURLE_OK) {
         snprintf(err, errlen, "s3: %s: %s", r->what,
                  s->curl_err[0] ? s->curl_err : curl_easy_strerror(cc));
@@ -408,7 +433,8 @@ static int send_retry(struct s3 *s, struct req *r, char *err, size_t errlen)
     long delay = S3_BACKOFF_FIRST;
     for (int attempt = 0;; attempt++) {
         int rc = send_once(s, r, err, errlen);
-        if (rc != ERR_IO || attempt == S3_RETRIES)
+        if (rc != ERR_IO || attempt == S3_RETRIES ||
+            (s->cancel && atomic_load(s->cancel)))
             return rc;
         log_warn("%s (retrying in %ld ms)", err, delay);
         sleep_ms(delay);
@@ -554,6 +580,7 @@ int s3_new(struct s3 **out, const struct s3_config *cfg, char *err, size_t errle
     s->bucket = xstrdup(cfg->bucket);
     s->part_bytes = cfg->part_bytes ? cfg->part_bytes : S3_DEFAULT_PART;
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : S3_DEFAULT_TIMEOUT;
+    s->cancel = cfg->cancel;
     *out = s;
     return 0;
 }

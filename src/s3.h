@@ -20,6 +20,7 @@
 #ifndef TINCAN_S3_H
 #define TINCAN_S3_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ struct s3_config {
     uint64_t part_bytes;    /* multipart above this and per part; 0 = 8 MiB
                                (S3's minimum part is 5 MiB) */
     long timeout_ms;        /* per request; 0 = 60000 */
+    const atomic_int *cancel; /* non-NULL: once *cancel is non-zero, the
+                                   request under way stops within about a second and
+                                   no retry starts (ERR_IO "cancelled") */
 };
 
 /* Splits "s3://bucket/some/prefix" into bucket and prefix (without leading or

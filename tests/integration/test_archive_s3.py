@@ -169,3 +169,18 @@ def test_cli_export_to_s3(tincan, s3server_factory, tmp_path):
     p = run_cli("export", "--dir", s.dir, "--to", url, "--endpoint", s3.endpoint,
                 env=s3.env(AWS_SECRET_ACCESS_KEY="wrong"), check=1)
     assert "SignatureDoesNotMatch" in p.stderr
+
+
+def test_sigterm_during_a_slow_upload_is_prompt(tincan, s3server_factory):
+    """A server asked to stop does not wait for an upload to finish: the
+    upload is cancelled and redone at the next start."""
+    s3 = s3server_factory(delay_parts_ms=30000)
+    s = tincan(*s3_args(s3, age=30), env=s3.env())
+    r = s.client(decode_responses=False)
+    big_batch(r)
+    call(r, "ARCHIVE.FLUSH")
+    wait_until(lambda: info(r)["state"] == "committing", timeout=30, what="the upload")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    assert s.stop() == 0
+    assert time.monotonic() - t0 < 5, "SIGTERM waited for the upload"
