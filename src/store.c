@@ -7,9 +7,9 @@
 #include "index.h"
 #include "le.h"
 #include "log.h"
+#include "scan.h"
 #include "topic.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -655,12 +655,6 @@ static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
 }
 
 /* ---- open ---- */
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static struct seg *seg_push(struct store *s, uint64_t base)
 {
     if (s->nsegs == s->capsegs) {
@@ -753,37 +747,6 @@ static int open_sealed(struct store *s, struct seg *g, uint64_t file_size, char 
     return 0;
 }
 
-static int list_segments(struct store *s, uint64_t **bases, size_t *n, char *err,
-                         size_t errlen)
-{
-    DIR *d = opendir(s->dir);
-    if (!d) {
-        snprintf(err, errlen, "opendir %s: %s", s->dir, strerror(errno));
-        return ERR_IO;
-    }
-    size_t cap = 16;
-    *bases = xmalloc(cap * sizeof(**bases));
-    *n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len != 24 || strcmp(e->d_name + 20, ".seg") != 0)
-            continue;
-        char *end;
-        uint64_t b = strtoull(e->d_name, &end, 10);
-        if (end != e->d_name + 20 || b == 0)
-            continue;
-        if (*n == cap) {
-            cap *= 2;
-            *bases = xrealloc(*bases, cap * sizeof(**bases));
-        }
-        (*bases)[(*n)++] = b;
-    }
-    closedir(d);
-    qsort(*bases, *n, sizeof(**bases), cmp_u64);
-    return 0;
-}
-
 static void dedup_rebuild(struct store *s, uint64_t now)
 {
     if (!s->cfg.dedup_window_ms)
@@ -835,7 +798,7 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
         rc = ERR_IO;
         goto err_free;
     }
-    rc = list_segments(s, &bases, &nb, err, errlen);
+    rc = scan_list_segments(s->dir, &bases, &nb, err, errlen);
     if (rc)
         goto err_free;
     uint64_t cut = 0;
