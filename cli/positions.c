@@ -1,0 +1,481 @@
+/* positions.c - loading a positions file (see positions.h). */
+#include "positions.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common.h"
+#include "errors.h"
+#include "parquet_read.h"
+
+#define MAX_VALUES PARQUET_READ_MAX_VALUES
+#define MAX_FILE (UINT64_C(1) << 34) /* bytes of a (decompressed) CSV file */
+
+/* A growable text buffer for one field's unquoted text. */
+struct field {
+    char *s;
+    size_t len, cap;
+    int quoted; /* the field was in double quotes */
+};
+
+static void field_put(struct field *f, char c)
+{
+    if (f->len + 1 >= f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 64;
+        f->s = xrealloc(f->s, f->cap);
+    }
+    f->s[f->len++] = c;
+    f->s[f->len] = '\0';
+}
+
+struct csv {
+    const char *p, *end;
+    size_t line; /* line of p, 1-based */
+};
+
+/* Reads one field at c->p into f (if keep; else skips it). Returns ',' when
+ * another field of the record follows, '\n' at the end of the record (or of
+ * the input), or -1 for an unterminated quote. */
+static int read_field(struct csv *c, struct field *f, int keep)
+{
+    f->len = 0;
+    f->quoted = 0;
+    if (keep) { /* an empty field still reads as "" */
+        if (!f->s)
+            field_put(f, '\0');
+        f->len = 0;
+        f->s[0] = '\0';
+    }
+    const char *p = c->p;
+    while (p < c->end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p < c->end && *p == '"') {
+        f->quoted = 1;
+        p++;
+        for (;;) {
+            if (p >= c->end) {
+                c->p = p;
+                return -1;
+            }
+            if (*p == '"') {
+                if (p + 1 < c->end && p[1] == '"') {
+                    if (keep)
+                        field_put(f, '"');
+                    p += 2;
+                    continue;
+                }
+                p++;
+                break;
+            }
+            if (*p == '\n')
+                c->line++;
+            if (keep)
+                field_put(f, *p);
+            p++;
+        }
+        while (p < c->end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        /* text after the closing quote up to the delimiter is kept as is
+         * (lenient, like most readers); it makes a bad value below */
+    }
+    while (p < c->end && *p != ',' && *p != '\n') {
+        if (keep && !(*p == '\r' && (p + 1 == c->end || p[1] == '\n')))
+            field_put(f, *p);
+        p++;
+    }
+    if (p < c->end && *p == ',') {
+        c->p = p + 1;
+        return ',';
+    }
+    if (p < c->end) { /* '\n' */
+        c->line++;
+        p++;
+    }
+    c->p = p;
+    return '\n';
+}
+
+/* Trims spaces; parses a positive integer. 0, or -1 (not a number), -2 (0 or
+ * negative), -3 (too large), -4 (empty). */
+static int parse_position(const char *s, size_t len, uint64_t *v)
+{
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        len--;
+    if (len == 0)
+        return -4;
+    int neg = 0;
+    if (*s == '+' || *s == '-') {
+        neg = *s == '-';
+        s++, len--;
+        if (len == 0)
+            return -1;
+    }
+    uint64_t x = 0;
+    int big = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        if (x > (UINT64_C(1) << 63) / 10)
+            big = 1;
+        else
+            x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (neg && (x > 0 || big))
+        return -2;
+    if (big || x > (uint64_t)INT64_MAX)
+        return -3;
+    if (x == 0)
+        return -2;
+    *v = x;
+    return 0;
+}
+
+static int bad_value(char *err, size_t errlen, size_t line, const char *column,
+                     const struct field *f, int why)
+{
+    static const char *const whys[] = {"", "not an integer", "not positive",
+                                       "too large", "empty (a null?)"};
+    snprintf(err, errlen, "line %zu: %s value '%.40s%s' is %s", line, column,
+             f->s ? f->s : "", f->len > 40 ? "..." : "", whys[-why]);
+    return ERR_INVAL;
+}
+
+int positions_parse_csv(const char *buf, size_t len, const char *column,
+                        uint64_t **out, size_t *n, char *err, size_t errlen)
+{
+    struct csv c = {buf, buf + len, 1};
+    struct field f = {0}, skip = {0};
+    uint64_t *v = NULL;
+    size_t nv = 0, cap = 0, col = 0;
+    int decided = 0, rc = 0;
+    *out = NULL;
+    *n = 0;
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) /* UTF-8 BOM */
+        c.p += 3;
+    while (c.p < c.end) {
+        /* blank lines (nothing but spaces, tabs, \r) are ignored */
+        const char *q = c.p;
+        while (q < c.end && (*q == ' ' || *q == '\t' || *q == '\r'))
+            q++;
+        if (q == c.end)
+            break;
+        if (*q == '\n') {
+            c.p = q + 1;
+            c.line++;
+            continue;
+        }
+        size_t line = c.line;
+        const char *rec = c.p;
+        if (!decided) {
+            /* The first record: a header, or a lone number. Keep its fields. */
+            char *names = NULL;
+            size_t names_len = 0, nfields = 0, found = SIZE_MAX, found_ci = SIZE_MAX,
+                   ci_count = 0;
+            int t;
+            uint64_t first;
+            int first_rc = -1;
+            do {
+                t = read_field(&c, &f, 1);
+                if (t < 0) {
+                    free(names);
+                    rc = ERR_INVAL;
+                    snprintf(err, errlen, "line %zu: unterminated quote", line);
+                    goto cleanup;
+                }
+                if (nfields == 0)
+                    first_rc = parse_position(f.s ? f.s : "", f.len, &first);
+                if (f.s && strcmp(f.s, column) == 0 && found == SIZE_MAX)
+                    found = nfields;
+                if (f.s && strcasecmp(f.s, column) == 0) {
+                    if (found_ci == SIZE_MAX)
+                        found_ci = nfields;
+                    ci_count++;
+                }
+                size_t add = f.len + 2;
+                names = xrealloc(names, names_len + add + 1);
+                names_len += (size_t)snprintf(names + names_len, add + 1, "%s%s",
+                                              nfields ? ", " : "", f.s ? f.s : "");
+                nfields++;
+            } while (t == ',');
+            decided = 1;
+            if (nfields == 1 && first_rc == 0) {
+                col = 0; /* no header: a single column of numbers */
+                c.p = rec;
+                c.line = line;
+                free(names);
+                continue;
+            }
+            if (found == SIZE_MAX && ci_count == 1)
+                found = found_ci;
+            if (found == SIZE_MAX) {
+                if (nfields == 1 && first_rc != -1 && first_rc != -4) {
+                    snprintf(err, errlen, "line %zu: %s value '%.40s' is %s", line,
+                             column, f.s, first_rc == -2 ? "not positive" : "too large");
+                    rc = ERR_INVAL;
+                } else {
+                    snprintf(err, errlen,
+                             "line %zu: no column '%s' in the header (columns: %.300s)",
+                             line, column, names);
+                    rc = ERR_NOTFOUND;
+                }
+                free(names);
+                goto cleanup;
+            }
+            col = found;
+            free(names);
+            continue;
+        }
+        /* A data record: keep field col only. */
+        size_t i = 0;
+        int t, got = 0;
+        uint64_t x = 0;
+        int prc = 0;
+        do {
+            t = read_field(&c, i == col ? &f : &skip, i == col);
+            if (t < 0) {
+                rc = ERR_INVAL;
+                snprintf(err, errlen, "line %zu: unterminated quote", line);
+                goto cleanup;
+            }
+            if (i == col) {
+                got = 1;
+                prc = parse_position(f.s ? f.s : "", f.len, &x);
+            }
+            i++;
+        } while (t == ',');
+        if (!got) {
+            snprintf(err, errlen, "line %zu: no %s value (%zu field%s, the column is "
+                     "field %zu)", line, column, i, i == 1 ? "" : "s", col + 1);
+            rc = ERR_INVAL;
+            goto cleanup;
+        }
+        if (prc) {
+            rc = bad_value(err, errlen, line, column, &f, prc);
+            goto cleanup;
+        }
+        if (nv == cap) {
+            if (nv >= MAX_VALUES) {
+                snprintf(err, errlen, "line %zu: more than %llu positions", line,
+                         (unsigned long long)MAX_VALUES);
+                rc = ERR_LIMIT;
+                goto cleanup;
+            }
+            cap = cap ? cap * 2 : 1024;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        v[nv++] = x;
+    }
+    *out = v;
+    *n = nv;
+    v = NULL;
+cleanup:
+    free(v);
+    free(f.s);
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void positions_sort_unique(uint64_t *v, size_t *n)
+{
+    if (*n < 2)
+        return;
+    int sorted = 1;
+    for (size_t i = 1; i < *n && sorted; i++)
+        sorted = v[i - 1] <= v[i];
+    if (!sorted)
+        qsort(v, *n, sizeof(*v), cmp_u64);
+    size_t o = 1;
+    for (size_t i = 1; i < *n; i++)
+        if (v[i] != v[o - 1])
+            v[o++] = v[i];
+    *n = o;
+}
+
+/* Reads the whole file; a gzip file is inflated (the buffer grows with the
+ * text really produced). *buf is NUL-terminated. */
+static int read_all(const char *path, char **buf, size_t *len, int *gz, char *err,
+                    size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    struct stat st;
+    int rc = 0;
+    char *b = NULL;
+    size_t n = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: %s", path,
+                 errno && !S_ISREG(st.st_mode) ? "not a regular file" : strerror(errno));
+        rc = ERR_IO;
+        goto err_close_fd;
+    }
+    if ((uint64_t)st.st_size > MAX_FILE) {
+        snprintf(err, errlen, "%s: file too large", path);
+        rc = ERR_LIMIT;
+        goto err_close_fd;
+    }
+    b = xmalloc((size_t)st.st_size + 1);
+    while (n < (size_t)st.st_size) {
+        ssize_t k = read(fd, b + n, (size_t)st.st_size - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
+            rc = ERR_IO;
+            goto err_free;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    b[n] = '\0';
+    *gz = n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b;
+    if (*gz) {
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        if (inflateInit2(&z, 15 + 16) != Z_OK) {
+            snprintf(err, errlen, "%s: zlib init failed", path);
+            rc = ERR_IO;
+            goto err_free;
+        }
+        size_t cap = n * 4 + 1024, got = 0, in_left = n;
+        char *t = xmalloc(cap + 1);
+        const unsigned char *in = (const unsigned char *)b;
+        int zr;
+        for (;;) {
+            if (got == cap) {
+                if (cap >= MAX_FILE) {
+                    zr = Z_MEM_ERROR;
+                    break;
+                }
+                cap *= 2;
+                t = xrealloc(t, cap + 1);
+            }
+            uInt in_now = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+            uInt out_now = cap - got > (1u << 30) ? (1u << 30) : (uInt)(cap - got);
+            z.next_in = (Bytef *)(uintptr_t)in;
+            z.avail_in = in_now;
+            z.next_out = (Bytef *)t + got;
+            z.avail_out = out_now;
+            zr = inflate(&z, Z_NO_FLUSH);
+            size_t used = in_now - z.avail_in, made = out_now - z.avail_out;
+            in += used, in_left -= used, got += made;
+            if (zr == Z_STREAM_END) {
+                if (in_left == 0)
+                    break;
+                if (inflateReset(&z) != Z_OK)
+                    break;
+                continue;
+            }
+            if ((zr != Z_OK && zr != Z_BUF_ERROR) || (used == 0 && made == 0))
+                break;
+        }
+        inflateEnd(&z);
+        if (zr != Z_STREAM_END) {
+            free(t);
+            snprintf(err, errlen, "%s: bad gzip data%s", path,
+                     zr == Z_MEM_ERROR ? " (too large)" : "");
+            rc = ERR_INVAL;
+            goto err_free;
+        }
+        free(b);
+        b = t;
+        n = got;
+        b[n] = '\0';
+    }
+    *buf = b;
+    *len = n;
+    close(fd);
+    return 0;
+err_free:
+    free(b);
+err_close_fd:
+    close(fd);
+    return rc;
+}
+
+static int peek_magic(const char *path, int *parquet, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    char m[4];
+    ssize_t k = pread(fd, m, sizeof(m), 0);
+    close(fd);
+    *parquet = k == 4 && parquet_read_is_parquet(m, 4);
+    return 0;
+}
+
+int positions_load(const char *path, const char *column, struct positions *out,
+                   char *err, size_t errlen)
+{
+    int parquet, rc;
+    memset(out, 0, sizeof(*out));
+    if (!column)
+        column = "position";
+    if ((rc = peek_magic(path, &parquet, err, errlen)) != 0)
+        return rc;
+    if (parquet) {
+        struct parquet_read_result res;
+        if ((rc = parquet_read_column(path, column, &res, err, errlen)) != 0)
+            return rc;
+        for (size_t i = 0; i < res.count; i++) {
+            if (res.values[i] <= 0) {
+                snprintf(err, errlen, "%s: row %zu: %s value %lld is not positive", path,
+                         i + 1, column, (long long)res.values[i]);
+                parquet_read_result_free(&res);
+                return ERR_INVAL;
+            }
+        }
+        /* int64 > 0 and uint64 share their bytes: reuse the array */
+        out->v = (uint64_t *)(void *)res.values;
+        out->n = out->rows = res.count;
+        out->format = "parquet";
+        snprintf(out->detail, sizeof(out->detail),
+                 "%zu row group%s, %zu data page%s (%zu v2), %zu dictionary page%s",
+                 res.row_groups, res.row_groups == 1 ? "" : "s", res.pages,
+                 res.pages == 1 ? "" : "s", res.pages_v2, res.dict_pages,
+                 res.dict_pages == 1 ? "" : "s");
+    } else {
+        char *buf;
+        size_t len;
+        int gz;
+        if ((rc = read_all(path, &buf, &len, &gz, err, errlen)) != 0)
+            return rc;
+        char e[512] = "";
+        rc = positions_parse_csv(buf, len, column, &out->v, &out->n, e, sizeof(e));
+        free(buf);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", path, e);
+            return rc;
+        }
+        out->rows = out->n;
+        out->format = gz ? "csv.gz" : "csv";
+    }
+    positions_sort_unique(out->v, &out->n);
+    return 0;
+}
+
+void positions_free(struct positions *p)
+{
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
