@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PARQUET_READ_MAX_VALUES (UINT64_C(1) << 28)  /* values of one column */
+#define PARQUET_READ_MAX_VALUES (UINT64_C(1) << 27)  /* values of one column (1 GiB) */
 #define PARQUET_READ_MAX_PAGE (UINT64_C(1) << 30)    /* bytes of one page */
 
 struct parquet_read_result {
