@@ -23,12 +23,19 @@ struct bus_consumer {
     struct bus_consumer *next; /* the subscription's list, arrival order */
 };
 
+/* A replay is a range (a pattern over (after, to]) or a list of positions
+ * (pat NULL: pos[at..npos) are still to come). Either way after is its
+ * progress, the last position scanned, which is all a STATE record carries. */
 struct bus_replay {
     uint64_t id;             /* set-wide, from 1 */
-    char *pat;               /* owned pattern */
+    char *pat;               /* owned pattern; NULL for a positions replay */
     size_t pat_len;          /* bytes */
+    uint64_t *pos;           /* positions replay: owned, ascending, distinct,
+                                all >= 1 */
+    size_t npos;             /* entries in pos */
+    size_t at;               /* index of the first entry of pos > after */
     uint64_t after;          /* last position scanned */
-    uint64_t to;             /* last position of the range */
+    uint64_t to;             /* last position of the range (pos[npos - 1]) */
     struct bus_replay *next; /* oldest first */
 };
 
@@ -99,6 +106,19 @@ static void put_u64(struct sbuf *b, uint64_t v)
     sbuf_add(b, x, 8);
 }
 
+/* LEB128: 7 bits a byte, low bits first; 1..10 bytes. */
+static void put_varint(struct sbuf *b, uint64_t v)
+{
+    uint8_t x[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        x[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    x[n++] = (uint8_t)v;
+    sbuf_add(b, x, n);
+}
+
 static void put_str8(struct sbuf *b, const char *p, size_t n)
 {
     if (n > 255)
@@ -138,6 +158,24 @@ static uint64_t get_uint(struct rd *r, size_t n)
 {
     const uint8_t *q = take(r, n);
     return q ? le_getn(q, n) : 0;
+}
+
+/* A varint of at most 10 bytes that fits in 64 bits, else bad. */
+static uint64_t get_varint(struct rd *r)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        const uint8_t *q = take(r, 1);
+        if (!q)
+            return 0;
+        if (shift == 63 && *q > 1)
+            break;
+        v |= (uint64_t)(*q & 0x7f) << shift;
+        if (!(*q & 0x80))
+            return v;
+    }
+    r->bad = 1;
+    return 0;
 }
 
 static const char *get_str(struct rd *r, size_t lenbytes, size_t *len)
@@ -496,6 +534,7 @@ static void sub_free(struct bus_set *s, struct bus_sub *sub)
     for (; r; r = rn) {
         rn = r->next;
         free(r->pat);
+        free(r->pos);
         free(r);
     }
     free(sub->name);
@@ -833,7 +872,15 @@ static void replay_finish(struct bus_set *s, struct bus_sub *sub,
     put_u64(&s->tx_reps, r->to);
     s->tx_nrep++;
     free(r->pat);
+    free(r->pos);
     free(r);
+}
+
+/* Moves r->at past the positions <= r->after (a no-op for a range). */
+static void replay_seek(struct bus_replay *r)
+{
+    while (r->at < r->npos && r->pos[r->at] <= r->after)
+        r->at++;
 }
 
 /* Delivers new events of one stream ((*after, until] matching pats) until
@@ -862,6 +909,31 @@ static int drain(struct bus_set *s, struct bus_sub *sub,
     return 0;
 }
 
+/* Delivers the next positions of a positions replay until *n reaches count.
+ * A position past src->visible() waits (the caller checked each was stored
+ * and visible when the replay was made; only a store that lost unsynced
+ * events in a crash can be behind it). */
+static void drain_positions(struct bus_set *s, struct bus_sub *sub,
+                            const struct bus_source *src, struct bus_replay *r,
+                            struct bus_consumer *c, size_t count, uint64_t now,
+                            struct bus_entry **out, size_t *n)
+{
+    uint64_t visible = src->visible(src->ctx);
+    while (*n < count && r->at < r->npos) {
+        uint64_t pos = r->pos[r->at];
+        if (pos > visible)
+            return;
+        r->after = pos;
+        r->at++;
+        tx_touch(s, sub);
+        if (bus_entry_find(sub, pos))
+            continue; /* pending or dead already */
+        struct bus_entry *e = entry_new(sub, pos);
+        deliver(s, e, c, now);
+        out[(*n)++] = e;
+    }
+}
+
 int bus_read(struct bus_set *s, struct bus_sub *sub, const char *consumer,
              size_t clen, size_t count, const struct bus_source *src,
              uint64_t now, struct bus_entry **out)
@@ -879,9 +951,13 @@ int bus_read(struct bus_set *s, struct bus_sub *sub, const char *consumer,
     struct bus_replay *r = sub->replays, *rn;
     for (; r && n < count && rc == 0; r = rn) {
         rn = r->next;
-        struct bus_pattern p = {r->pat, r->pat_len};
-        rc =
-            drain(s, sub, src, &p, 1, &r->after, r->to, c, count, now, out, &n);
+        if (r->pat) {
+            struct bus_pattern p = {r->pat, r->pat_len};
+            rc = drain(s, sub, src, &p, 1, &r->after, r->to, c, count, now, out,
+                       &n);
+        } else {
+            drain_positions(s, sub, src, r, c, count, now, out, &n);
+        }
         if (r->after >= r->to)
             replay_finish(s, sub, r);
     }
@@ -973,6 +1049,9 @@ uint64_t bus_redrive_all(struct bus_set *s, struct bus_sub *sub)
     return n;
 }
 
+/* A range as BUS_REC_REPLAY; a positions replay as BUS_REC_REPLAY_POS with
+ * only the positions still to come (after r->after): a checkpoint keeps what
+ * is left, not the whole list. */
 static void record_replay(struct bus_set *s, const struct bus_sub *sub,
                           const struct bus_replay *r)
 {
@@ -983,11 +1062,31 @@ static void record_replay(struct bus_set *s, const struct bus_sub *sub,
     put_str16(&b, sub->name, sub->name_len);
     put_u64(&b, r->id);
     put_u64(&b, r->after);
-    put_u64(&b, r->to);
-    put_str8(&b, r->pat, r->pat_len);
-    s->hooks.record(s->hooks.ctx, BUS_REC_REPLAY, (const uint8_t *)b.data,
-                    b.len);
+    uint8_t type = BUS_REC_REPLAY;
+    if (r->pat) {
+        put_u64(&b, r->to);
+        put_str8(&b, r->pat, r->pat_len);
+    } else {
+        type = BUS_REC_REPLAY_POS;
+        put_u32(&b, (uint32_t)(r->npos - r->at));
+        uint64_t prev = 0;
+        for (size_t i = r->at; i < r->npos; i++) {
+            put_varint(&b, r->pos[i] - prev);
+            prev = r->pos[i];
+        }
+    }
+    s->hooks.record(s->hooks.ctx, type, (const uint8_t *)b.data, b.len);
     sbuf_deinit(&b);
+}
+
+static void replay_link(struct bus_sub *sub, struct bus_replay *r)
+{
+    if (sub->replays_tail)
+        sub->replays_tail->next = r;
+    else
+        sub->replays = r;
+    sub->replays_tail = r;
+    sub->nreplays++;
 }
 
 static struct bus_replay *replay_add(struct bus_sub *sub, uint64_t id,
@@ -1000,12 +1099,23 @@ static struct bus_replay *replay_add(struct bus_sub *sub, uint64_t id,
     r->pat_len = plen;
     r->after = after;
     r->to = to;
-    if (sub->replays_tail)
-        sub->replays_tail->next = r;
-    else
-        sub->replays = r;
-    sub->replays_tail = r;
-    sub->nreplays++;
+    replay_link(sub, r);
+    return r;
+}
+
+/* pos: owned from now on, npos >= 1 entries, ascending and distinct. */
+static struct bus_replay *replay_add_positions(struct bus_sub *sub, uint64_t id,
+                                               uint64_t *pos, size_t npos,
+                                               uint64_t after)
+{
+    struct bus_replay *r = xcalloc(1, sizeof(*r));
+    r->id = id;
+    r->pos = pos;
+    r->npos = npos;
+    r->after = after;
+    r->to = pos[npos - 1];
+    replay_seek(r);
+    replay_link(sub, r);
     return r;
 }
 
@@ -1022,6 +1132,38 @@ uint64_t bus_replay(struct bus_set *s, struct bus_sub *sub,
         return s->next_replay_id - 1;
     }
     return r->id;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t bus_replay_positions(struct bus_set *s, struct bus_sub *sub,
+                              const uint64_t *pos, size_t n, size_t *distinct)
+{
+    tx_flush(s);
+    uint64_t *p = xmalloc((n ? n : 1) * sizeof(*p));
+    if (n)
+        memcpy(p, pos, n * sizeof(*p));
+    qsort(p, n, sizeof(*p), cmp_u64);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] && (k == 0 || p[i] != p[k - 1]))
+            p[k++] = p[i];
+    if (distinct)
+        *distinct = k;
+    uint64_t id = s->next_replay_id++;
+    if (k == 0) {
+        free(p); /* nothing to deliver: finished before it began */
+        return id;
+    }
+    if (k < n)
+        p = xrealloc(p, k * sizeof(*p));
+    struct bus_replay *r = replay_add_positions(sub, id, p, k, 0);
+    record_replay(s, sub, r);
+    return id;
 }
 
 /* ---- listing ---- */
@@ -1162,8 +1304,10 @@ static int recover_state(struct bus_set *s, struct rd *r, uint64_t now,
             rp = rp->next;
         if (!rp)
             continue; /* finished in an earlier record */
-        if (after > rp->after)
+        if (after > rp->after) {
             rp->after = after;
+            replay_seek(rp);
+        }
         if (rp->after >= rp->to)
             replay_finish(s, sub, rp);
     }
@@ -1205,6 +1349,39 @@ static int recover_state(struct bus_set *s, struct rd *r, uint64_t now,
     return 0;
 }
 
+static int recover_replay_pos(struct bus_set *s, struct rd *r, char *err,
+                              size_t errlen)
+{
+    size_t len;
+    const char *name = get_str(r, 2, &len);
+    uint64_t id = get_uint(r, 8), after = get_uint(r, 8);
+    uint32_t n = (uint32_t)get_uint(r, 4);
+    struct bus_sub *sub = r->bad ? NULL : bus_find(s, name, len);
+    /* every position takes at least one byte: n is bounded by the record */
+    if (!sub || n == 0 || n > r->n - r->off)
+        return corrupt(err, errlen, "bad REPLAY_POS", name, r->bad ? 0 : len);
+    uint64_t *pos = xmalloc((size_t)n * sizeof(*pos)), prev = 0;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t d = get_varint(r);
+        if (d == 0 || prev + d < prev)
+            r->bad = 1; /* not ascending, or past 2^64 */
+        prev += d;
+        pos[i] = prev;
+    }
+    if (r->bad || r->off != r->n) {
+        free(pos);
+        return corrupt(err, errlen, "bad REPLAY_POS", name, len);
+    }
+    if (id >= s->next_replay_id)
+        s->next_replay_id = id + 1;
+    if (after >= pos[n - 1]) {
+        free(pos); /* finished */
+        return 0;
+    }
+    replay_add_positions(sub, id, pos, n, after);
+    return 0;
+}
+
 int bus_recover(struct bus_set *s, uint8_t type, const uint8_t *p, size_t n,
                 uint64_t now, char *err, size_t errlen)
 {
@@ -1243,6 +1420,9 @@ int bus_recover(struct bus_set *s, uint8_t type, const uint8_t *p, size_t n,
     }
     case BUS_REC_STATE:
         rc = recover_state(s, &r, now, err, errlen);
+        break;
+    case BUS_REC_REPLAY_POS:
+        rc = recover_replay_pos(s, &r, err, errlen);
         break;
     default:
         snprintf(err, errlen, "bus record: unknown type %u", type);

@@ -3,7 +3,8 @@
  *
  * A bus set holds named subscriptions. A subscription has bound topic
  * patterns, a live cursor (the last store position it has scanned), optional
- * replay ranges (history re-delivered into it), named consumers that share
+ * replays (history re-delivered into it: a range of positions filtered by a
+ * pattern, or an explicit list of positions), named consumers that share
  * its work, and a map position -> entry for every event it delivered and has
  * not been acked. An entry is in exactly one state:
  *
@@ -14,7 +15,7 @@
  *            reason until REDRIVE (back to READY, deliveries reset) or UNSUB
  *
  * A read serves a consumer, in this order: READY entries (lowest position
- * first), then replay ranges (oldest replay first, position order), then the
+ * first), then replays (oldest replay first, position order), then the
  * live stream after the cursor. Each delivery counts; a delivery that ends
  * without an ACK (NACK, deadline, consumer removed) moves the entry to DEAD
  * once its deliveries reached MAXDELIVER, else back to READY/DELAYED.
@@ -48,6 +49,8 @@
 #define BUS_CONSUMER_MAX       256      /* bytes of a consumer name */
 #define BUS_REASON_MAX         1024 /* bytes of a NACK reason (longer is cut) */
 #define BUS_PATTERNS_MAX       64   /* bound patterns of one subscription */
+/* positions of one positions replay (its record stays under 10.1 MB) */
+#define BUS_REPLAY_POSITIONS_MAX 1000000
 
 enum bus_state {
     BUS_HELD = 0,
@@ -127,7 +130,7 @@ struct bus_sub_info {
     uint64_t waiting; /* entries READY or DELAYED */
     uint64_t dead;    /* entries DEAD */
     uint64_t consumers;
-    uint64_t replays;     /* replay ranges not yet finished */
+    uint64_t replays;     /* replays (ranges and lists) not yet finished */
     uint64_t delivered;   /* deliveries since start (not journaled) */
     uint64_t acked;       /* acks since start */
     uint64_t redelivered; /* deliveries that were not the first */
@@ -213,6 +216,17 @@ uint64_t bus_redrive_all(struct bus_set *s, struct bus_sub *sub);
  * id (> 0). */
 uint64_t bus_replay(struct bus_set *s, struct bus_sub *sub,
                     const struct bus_pattern *pat, uint64_t after, uint64_t to);
+/* Adds a positions replay: the events at the n positions of pos (any order,
+ * duplicates and 0s ignored; the array is copied) are delivered again in
+ * ascending order, whatever their types, served like a range replay (after
+ * READY entries, before live ones, skipping positions the subscription
+ * already has an entry for). The caller checks that each is a stored event
+ * (the bus knows only positions); one past src->visible() waits for it.
+ * Memory: 8 bytes a distinct position until the replay is finished; the
+ * record holds delta varints. *distinct (may be NULL) = how many distinct
+ * positions; with none the replay is finished at once. Returns its id. */
+uint64_t bus_replay_positions(struct bus_set *s, struct bus_sub *sub,
+                              const uint64_t *pos, size_t n, size_t *distinct);
 
 /* ---- listing ---- */
 
@@ -260,20 +274,28 @@ int bus_next_deadline(const struct bus_set *s, uint64_t *deadline);
  *   BUS_REC_UNSUB   str16 name
  *   BUS_REC_REPLAY  str16 name | u64 id | u64 after | u64 to | str8 pattern
  *                   a new replay range
+ *   BUS_REC_REPLAY_POS
+ *                   str16 name | u64 id | u64 after | u32 n | varint * n
+ *                   a positions replay: n >= 1 ascending distinct positions,
+ *                   each the LEB128 varint of its difference from the one
+ *                   before (the first from 0), so every varint is >= 1; a
+ *                   checkpoint writes only the positions > after
  *   BUS_REC_STATE   str16 name | u64 cursor | u32 nrep | {u64 id, u64 after}
  *                   * nrep | u32 nent | entry * nent
  *     entry :=      u64 pos | u8 state | u32 deliveries |
  *                   u64 deadline (ms, wall) | u64 delivered_at (ms, wall) |
  *                   str16 consumer | str16 reason
  *                   the cursor, the replay cursors that moved (a replay whose
- *                   after reached its to is finished) and the entries that
- *                   changed (state GONE: removed)
+ *                   after reached its to - for a list its last position - is
+ *                   finished) and the entries that changed (state GONE:
+ *                   removed)
  */
 enum bus_rec_type {
     BUS_REC_SUB = 1,
     BUS_REC_UNSUB = 2,
     BUS_REC_REPLAY = 3,
     BUS_REC_STATE = 4,
+    BUS_REC_REPLAY_POS = 5,
 };
 
 /* Applies one record during recovery (no hooks run). 0 or ERR_CORRUPT with

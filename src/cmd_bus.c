@@ -147,7 +147,7 @@ static struct {
     uint64_t acks;
     uint64_t nacks;
     uint64_t redriven;
-    uint64_t replays; /* EV.REPLAY ranges added */
+    uint64_t replays; /* EV.REPLAY ranges and position lists added */
     uint64_t blocked; /* clients that parked */
     uint64_t block_timeouts;
     uint64_t wakeups;     /* visibility callbacks from the store */
@@ -1045,14 +1045,115 @@ static void cmd_ev_redrive(struct client *c, int argc, struct arg *argv)
     after_change();
 }
 
-/* EV.REPLAY name pattern [FROM point] [TO point] */
+/* The largest BUS_REC_REPLAY_POS record: name, id, after, count and a varint
+ * of at most 10 bytes per position. */
+_Static_assert(
+    2 + BUS_NAME_MAX + 8 + 8 + 4 + 10ull * BUS_REPLAY_POSITIONS_MAX <=
+        JOURNAL_MAX_RECORD,
+    "a positions replay of the maximum size fits one journal record");
+
+/* A whole decimal u64 (digits only). 0 and *out, or -1. */
+static int parse_u64(const struct arg *a, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (a->len == 0)
+        return -1;
+    for (size_t i = 0; i < a->len; i++) {
+        unsigned d = (unsigned)(unsigned char)a->ptr[i] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* EV.REPLAY name POSITIONS position [position ...]: all or nothing; every
+ * position must be a stored event that is visible (synced under fsync
+ * always), checked in argument order so the error names the first bad one. */
+static void replay_positions(struct client *c, struct bus_sub *sub, int argc,
+                             struct arg *argv)
+{
+    size_t n = argc > 3 ? (size_t)(argc - 3) : 0;
+    if (n == 0) {
+        reply_error(c, "ERR POSITIONS needs at least one position");
+        return;
+    }
+    if (n > BUS_REPLAY_POSITIONS_MAX) {
+        reply_errorf(c, "ERR too many positions (at most %d, got %zu)",
+                     BUS_REPLAY_POSITIONS_MAX, n);
+        return;
+    }
+    uint64_t visible = store_visible(), lo = UINT64_MAX, hi = 0;
+    uint64_t *pos = xmalloc(n * sizeof(*pos));
+    for (size_t i = 0; i < n; i++) {
+        const struct arg *a = &argv[3 + i];
+        uint64_t p;
+        if (parse_u64(a, &p) < 0 || p == 0) {
+            char q[64];
+            reply_errorf(c,
+                         "ERR position must be a positive integer (got '%s')",
+                         arg_printable(q, sizeof(q), a->ptr, a->len));
+            goto out;
+        }
+        int rc = p <= visible ? store_has(store_default(), p) : 0;
+        if (rc < 0) {
+            reply_errorf(c, "IOERR reading the event store: %s",
+                         error_text(rc));
+            goto out;
+        }
+        if (rc == 0) {
+            reply_errorf(c, "ERR position %" PRIu64 " is not a stored event",
+                         p);
+            goto out;
+        }
+        pos[i] = p;
+        lo = p < lo ? p : lo;
+        hi = p > hi ? p : hi;
+    }
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    if (!in.ephemeral && cmd_journal_writable(&jm, c) < 0)
+        goto out;
+    jm.hook_err = 0;
+    size_t distinct = 0;
+    uint64_t id = bus_replay_positions(set, sub, pos, n, &distinct);
+    stats.replays++;
+    wake = 1;
+    if (cmd_journal_check(&jm, c) == 0) {
+        reply_map(c, 4);
+        reply_cstr(c, "replay_id");
+        reply_uint(c, id);
+        reply_cstr(c, "from_position");
+        reply_uint(c, lo);
+        reply_cstr(c, "to_position");
+        reply_uint(c, hi);
+        reply_cstr(c, "count");
+        reply_uint(c, distinct);
+        cmd_journal_hold(&jm, c);
+    }
+    free(pos);
+    after_change();
+    return;
+out:
+    free(pos);
+}
+
+/* EV.REPLAY name pattern [FROM point] [TO point]
+ * EV.REPLAY name POSITIONS position [position ...] */
 static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
 {
     uint64_t after = 0, to;
     if (store_ok(c) < 0)
         return;
     struct bus_sub *sub = find_sub(c, &argv[1]);
-    if (!sub || parse_pattern(c, &argv[2]) < 0)
+    if (!sub)
+        return;
+    if (arg_is(&argv[2], "positions")) {
+        replay_positions(c, sub, argc, argv);
+        return;
+    }
+    if (parse_pattern(c, &argv[2]) < 0)
         return;
     to = store_visible();
     for (int i = 3; i < argc; i += 2) {
@@ -1217,8 +1318,11 @@ static const struct command_spec bus_commands[] = {
      "Moves dead letters back to delivery with fresh counts; replies how many",
      1, 1, 1},
     {"ev.replay", -3, CMD_WRITE, cmd_ev_replay, "bus",
-     "name pattern [FROM BEGINNING|NOW|ms|@position] [TO NOW|ms|@position]",
-     "Delivers matching history into a subscription again (streamed)", 1, 1, 1},
+     "name pattern [FROM BEGINNING|NOW|ms|@position] [TO NOW|ms|@position] | "
+     "name POSITIONS position [position ...]",
+     "Delivers matching history, or the events at the positions given, into "
+     "a subscription again",
+     1, 1, 1},
     {"ev.subs", -1, CMD_READONLY, cmd_ev_subs, "bus", "[pattern]",
      "Every subscription (name glob) with bindings, lag, pending, consumers, "
      "dead letters",
@@ -1346,10 +1450,10 @@ static void bus_info_section(struct sbuf *out, const char *section)
         sbuf_addf(out,
                   "bus_sub%zu:name=%s,durable=%d,lag=%" PRIu64
                   ",pending=%" PRIu64 ",consumers=%" PRIu64 ",dead=%" PRIu64
-                  "\r\n",
+                  ",replays=%" PRIu64 "\r\n",
                   i, arg_printable(q, sizeof(q), in.name, in.name_len),
                   !in.ephemeral, visible > in.cursor ? visible - in.cursor : 0,
-                  in.held + in.waiting, in.consumers, in.dead);
+                  in.held + in.waiting, in.consumers, in.dead, in.replays);
     }
 }
 

@@ -432,6 +432,29 @@ int store_get(struct store *s, uint64_t pos, struct segment_record *r,
     return rc;
 }
 
+int store_has(struct store *s, uint64_t pos)
+{
+    if (pos == 0 || pos > readable(s))
+        return 0;
+    struct seg *g = seg_for(s, pos);
+    if (!g || !g->ix.count || pos < g->ix.first_pos || pos > g->ix.last_pos)
+        return 0;
+    /* positions only increase within a segment: count == span means none is
+     * missing (gaps come from a cut tail's skipped positions or --repair) */
+    if (g->ix.last_pos - g->ix.first_pos + 1 == g->ix.count)
+        return 1;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    struct segment_record r;
+    int rc = store_get(s, pos, &r, &buf, &cap);
+    if (s->lw_buf == buf)
+        s->lw_buf = NULL; /* the window is freed with buf, never matched */
+    free(buf);
+    if (rc == ERR_NOTFOUND)
+        return 0;
+    return rc < 0 ? rc : 1;
+}
+
 /* ---- scanning (recovery, rebuild, dedup) ---- */
 
 /* Adds every good record from off on to g->ix; *stop = where it stopped

@@ -123,6 +123,13 @@ uint64_t store_last_pos(const struct store *s);
 int store_get(struct store *s, uint64_t pos, struct segment_record *r,
               uint8_t **buf, size_t *cap);
 
+/* 1 if an event is stored at pos, 0 if not (never written, cut with a torn
+ * tail, quarantined by --repair, past what is written), or a negative code
+ * (I/O). Answers from the segment index alone when the segment has no gaps
+ * (O(log segments)); else reads the record like store_get. Says nothing of
+ * whether pos is synced (the caller compares with what is visible). */
+int store_has(struct store *s, uint64_t pos);
+
 /* A range read. Bounds are inclusive; time bounds in ms. */
 struct store_query {
     const char *pattern;        /* valid topic pattern */

@@ -627,6 +627,290 @@ TEST(replay_streams_history_before_live_events)
     bus_set_free(s);
 }
 
+TEST(positions_replay_delivers_exactly_the_list_in_order)
+{
+    struct fake_src f = fake10();
+    struct bus_set *s = bus_set_new(NULL, WALL);
+    /* its own binding matches nothing before the cursor at 10 */
+    struct bus_sub *sub = mksub(s, "copy", "payment.#", NULL, 10);
+    struct bus_entry *out[10];
+    uint64_t list[] = {9, 2, 7, 2, 0, 4, 9};
+    size_t distinct = 0;
+    ASSERT_TRUE(bus_replay_positions(s, sub, list, 7, &distinct) > 0);
+    ASSERT_EQ_INT(4, distinct); /* 2 4 7 9: duplicates and 0 dropped */
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    ASSERT_EQ_U64(1, in.replays);
+    ASSERT_TRUE(bus_sub_has_backlog(sub));
+    size_t n = rd(s, sub, "c", 2, &f, 0, out);
+    ASSERT_EQ_INT(2, n);
+    ASSERT_EQ_U64(2, out[0]->pos);
+    ASSERT_EQ_U64(4, out[1]->pos);
+    n = rd(s, sub, "c", 10, &f, 0, out);
+    ASSERT_EQ_INT(2, n);
+    ASSERT_EQ_U64(7, out[0]->pos);
+    ASSERT_EQ_U64(9, out[1]->pos);
+    bus_sub_info(sub, &in);
+    ASSERT_EQ_U64(0, in.replays);
+    ASSERT_EQ_INT(0, rd(s, sub, "c", 10, &f, 0, out));
+    /* positions the subscription holds (pending or dead) are skipped */
+    ASSERT_EQ_INT(1, bus_ack(s, sub, &(uint64_t){2}, 1));
+    uint64_t again[] = {4, 3, 2, 7};
+    bus_replay_positions(s, sub, again, 4, NULL);
+    n = rd(s, sub, "c", 10, &f, 0, out);
+    ASSERT_EQ_INT(2, n); /* 4 and 7 are still held */
+    ASSERT_EQ_U64(2, out[0]->pos);
+    ASSERT_EQ_U64(3, out[1]->pos);
+    /* served after READY entries, before live events, oldest replay first */
+    struct bus_entry *e;
+    ASSERT_EQ_INT(0, bus_nack(s, sub, 9, 0, NULL, 0, 0, &e));
+    uint64_t one[] = {6}, two[] = {5, 1};
+    bus_replay_positions(s, sub, one, 1, NULL);
+    bus_replay_positions(s, sub, two, 2, NULL);
+    const char *more[11];
+    memcpy(more, types10, sizeof(types10));
+    more[10] = "payment.taken";
+    f.types = more;
+    f.n = 11;
+    f.visible = 11;
+    n = rd(s, sub, "c", 10, &f, 0, out);
+    ASSERT_EQ_INT(5, n);
+    ASSERT_EQ_U64(9, out[0]->pos); /* ready again */
+    ASSERT_EQ_U64(6, out[1]->pos); /* the older replay */
+    ASSERT_EQ_U64(1, out[2]->pos); /* the newer one, in order */
+    ASSERT_EQ_U64(5, out[3]->pos);
+    ASSERT_EQ_U64(11, out[4]->pos); /* live */
+    /* a position past what is visible waits for it */
+    struct bus_sub *w = mksub(s, "wait", "nothing", NULL, 11);
+    f.visible = 5;
+    uint64_t late[] = {8, 3};
+    bus_replay_positions(s, w, late, 2, NULL);
+    n = rd(s, w, "c", 10, &f, 0, out);
+    ASSERT_EQ_INT(1, n);
+    ASSERT_EQ_U64(3, out[0]->pos);
+    ASSERT_EQ_INT(0, rd(s, w, "c", 10, &f, 0, out));
+    bus_sub_info(w, &in);
+    ASSERT_EQ_U64(1, in.replays);
+    f.visible = 11;
+    n = rd(s, w, "c", 10, &f, 0, out);
+    ASSERT_EQ_INT(1, n);
+    ASSERT_EQ_U64(8, out[0]->pos);
+    /* nothing distinct: finished at once */
+    uint64_t zero = 0;
+    bus_replay_positions(s, w, &zero, 1, &distinct);
+    ASSERT_EQ_INT(0, distinct);
+    bus_sub_info(w, &in);
+    ASSERT_EQ_U64(0, in.replays);
+    bus_set_free(s);
+}
+
+/* The records of a journal, in order. */
+static size_t records_of(const struct mem_journal *m, uint8_t type,
+                         size_t *biggest)
+{
+    size_t o = 0, count = 0;
+    *biggest = 0;
+    while (o < m->buf.len) {
+        const uint8_t *h = (const uint8_t *)m->buf.data + o;
+        size_t n =
+            h[1] | (size_t)h[2] << 8 | (size_t)h[3] << 16 | (size_t)h[4] << 24;
+        if (h[0] == type) {
+            count++;
+            *biggest = n > *biggest ? n : *biggest;
+        }
+        o += 5 + n;
+    }
+    return count;
+}
+
+/* Progress is journaled like a range's: after a restart only what was not
+ * scanned comes again; a checkpoint keeps only the positions still to come. */
+TEST(positions_replay_survives_recovery_and_checkpoint)
+{
+    const char *types[3000];
+    for (int i = 0; i < 3000; i++)
+        types[i] = types10[i % 10];
+    struct fake_src f = {types, 3000, 3000, 0, 0};
+    struct mem_journal m;
+    sbuf_init(&m.buf);
+    m.records = 0;
+    struct bus_hooks h = {&m, mem_add};
+    struct bus_set *s = bus_set_new(&h, WALL);
+    struct bus_sub *sub = mksub(s, "d", "nothing", NULL, 3000);
+    uint64_t list[1000];
+    for (int i = 0; i < 1000; i++)
+        list[i] = 3000 - 3 * (uint64_t)i; /* descending, every third */
+    ASSERT_TRUE(bus_replay_positions(s, sub, list, 1000, NULL) > 0);
+    size_t biggest;
+    ASSERT_EQ_INT(1, records_of(&m, BUS_REC_REPLAY_POS, &biggest));
+    ASSERT_TRUE(biggest < 2 + 1 + 8 + 8 + 4 + 2 + 1000); /* 1-byte deltas */
+    struct bus_entry *out[400];
+    ASSERT_EQ_INT(400, rd(s, sub, "c", 400, &f, 0, out));
+    ASSERT_EQ_U64(3, out[0]->pos);
+    ASSERT_EQ_U64(3 + 3 * 399, out[399]->pos);
+    /* the log: 400 delivered and pending, 600 to come */
+    struct bus_set *r = recover_all(&m, 0, WALL);
+    struct bus_sub *rs = bus_find(r, "d", 1);
+    struct bus_sub_info in;
+    bus_sub_info(rs, &in);
+    ASSERT_EQ_U64(1, in.replays);
+    ASSERT_EQ_U64(400, in.held);
+    /* a checkpoint of it holds the 600 only */
+    struct mem_journal ck;
+    sbuf_init(&ck.buf);
+    ck.records = 0;
+    ASSERT_EQ_INT(0, bus_checkpoint(r, 1 << 16, mem_emit, &ck));
+    ASSERT_EQ_INT(1, records_of(&ck, BUS_REC_REPLAY_POS, &biggest));
+    ASSERT_TRUE(biggest < 2 + 1 + 8 + 8 + 4 + 600 + 2);
+    struct bus_set *r2 = recover_all(&ck, 0, WALL);
+    struct bus_sub *subs[3] = {sub, rs, bus_find(r2, "d", 1)};
+    struct bus_set *sets[3] = {s, r, r2};
+    for (int k = 0; k < 3; k++) {
+        uint64_t want = 3 + 3 * 400;
+        size_t got = 0, n;
+        while ((n = rd(sets[k], subs[k], "z", 400, &f, 1, out)) > 0)
+            for (size_t i = 0; i < n; i++, got++, want += 3)
+                ASSERT_EQ_U64(want, out[i]->pos);
+        ASSERT_EQ_INT(600, got);
+        bus_sub_info(subs[k], &in);
+        ASSERT_EQ_U64(0, in.replays);
+    }
+    /* finished: recovery and checkpoint agree there is no replay left */
+    sbuf_clear(&ck.buf);
+    ASSERT_EQ_INT(0, bus_checkpoint(s, 1 << 16, mem_emit, &ck));
+    ASSERT_EQ_INT(0, records_of(&ck, BUS_REC_REPLAY_POS, &biggest));
+    struct bus_set *r3 = recover_all(&m, 0, WALL);
+    bus_sub_info(bus_find(r3, "d", 1), &in);
+    ASSERT_EQ_U64(0, in.replays);
+    bus_set_free(s);
+    bus_set_free(r);
+    bus_set_free(r2);
+    bus_set_free(r3);
+    sbuf_deinit(&m.buf);
+    sbuf_deinit(&ck.buf);
+}
+
+/* The largest list one command may give, with big gaps between positions,
+ * is one record under the journal's limit and comes back intact. */
+TEST(positions_replay_of_the_maximum_fits_one_record)
+{
+    size_t n = BUS_REPLAY_POSITIONS_MAX;
+    uint64_t *list = xmalloc(n * sizeof(*list));
+    uint64_t x = 99;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        /* ascending with gaps of 2^40..2^41 (6-byte varints), shuffled by
+         * swapping with an earlier slot */
+        list[i] = (uint64_t)(i + 1) << 40 | (x >> 40);
+        size_t j = (size_t)(x >> 20) % (i + 1);
+        uint64_t t = list[i];
+        list[i] = list[j];
+        list[j] = t;
+    }
+    struct mem_journal m;
+    sbuf_init(&m.buf);
+    m.records = 0;
+    struct bus_hooks h = {&m, mem_add};
+    struct bus_set *s = bus_set_new(&h, WALL);
+    struct bus_sub *sub = mksub(s, "big", "nothing", NULL, 0);
+    size_t distinct;
+    bus_replay_positions(s, sub, list, n, &distinct);
+    ASSERT_EQ_U64(n, distinct);
+    size_t biggest;
+    ASSERT_EQ_INT(1, records_of(&m, BUS_REC_REPLAY_POS, &biggest));
+    ASSERT_TRUE(biggest < JOURNAL_MAX_RECORD);
+    ASSERT_TRUE(biggest <= 10 * n + 300);
+    struct bus_set *r = recover_all(&m, 0, WALL);
+    struct mem_journal ck;
+    sbuf_init(&ck.buf);
+    ck.records = 0;
+    ASSERT_EQ_INT(0, bus_checkpoint(r, 1 << 16, mem_emit, &ck));
+    size_t again;
+    ASSERT_EQ_INT(1, records_of(&ck, BUS_REC_REPLAY_POS, &again));
+    ASSERT_EQ_U64(biggest, again); /* same bytes: same positions */
+    /* it is the last record of both */
+    ASSERT_TRUE(memcmp(m.buf.data + m.buf.len - biggest,
+                       ck.buf.data + ck.buf.len - again, biggest) == 0);
+    free(list);
+    bus_set_free(s);
+    bus_set_free(r);
+    sbuf_deinit(&m.buf);
+    sbuf_deinit(&ck.buf);
+}
+
+TEST(bad_positions_replay_records_are_refused)
+{
+    struct bus_set *s = bus_set_new(NULL, WALL);
+    mksub(s, "x", "#", NULL, 0);
+    /* str16 "x" | id 7 | after 0 | n 3 | 5, +1, +300 */
+    /* clang-format off */
+    static const uint8_t good[] = {1, 0, 'x',
+                                   7, 0, 0, 0, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 0,
+                                   3, 0, 0, 0,
+                                   5, 1, 0xac, 0x02};
+    /* clang-format on */
+    char err[256];
+    for (size_t cut = 0; cut < sizeof(good); cut++) {
+        struct bus_set *r = bus_set_new(NULL, WALL);
+        mksub(r, "x", "#", NULL, 0);
+        ASSERT_EQ_INT(ERR_CORRUPT, bus_recover(r, BUS_REC_REPLAY_POS, good, cut,
+                                               0, err, sizeof(err)));
+        ASSERT_TRUE(strstr(err, "bus record") != NULL);
+        bus_set_free(r);
+    }
+    uint8_t bad[sizeof(good) + 11];
+    memcpy(bad, good, sizeof(good));
+    bad[24] = 0; /* a zero delta: not ascending */
+    ASSERT_EQ_INT(ERR_CORRUPT, bus_recover(s, BUS_REC_REPLAY_POS, bad,
+                                           sizeof(good), 0, err, sizeof(err)));
+    memcpy(bad, good, sizeof(good));
+    bad[19] = 4; /* one more position than the record holds */
+    ASSERT_EQ_INT(ERR_CORRUPT, bus_recover(s, BUS_REC_REPLAY_POS, bad,
+                                           sizeof(good), 0, err, sizeof(err)));
+    /* a delta that runs past 2^64 */
+    memcpy(bad, good, 23);
+    bad[19] = 2;
+    memset(bad + 23, 0xff, 9);
+    bad[32] = 0x01; /* 2^64 - 1 */
+    bad[33] = 5;
+    ASSERT_EQ_INT(ERR_CORRUPT, bus_recover(s, BUS_REC_REPLAY_POS, bad, 34, 0,
+                                           err, sizeof(err)));
+    /* an 11-byte varint */
+    memset(bad + 23, 0x80, 10);
+    bad[33] = 0;
+    bad[19] = 1;
+    ASSERT_EQ_INT(ERR_CORRUPT, bus_recover(s, BUS_REC_REPLAY_POS, bad, 34, 0,
+                                           err, sizeof(err)));
+    /* an unknown subscription */
+    memcpy(bad, good, sizeof(good));
+    bad[2] = 'y';
+    ASSERT_EQ_INT(ERR_CORRUPT, bus_recover(s, BUS_REC_REPLAY_POS, bad,
+                                           sizeof(good), 0, err, sizeof(err)));
+    struct bus_sub_info in;
+    bus_sub_info(bus_find(s, "x", 1), &in);
+    ASSERT_EQ_U64(0, in.replays);
+    /* the good one applies: positions 5 6 306 */
+    ASSERT_EQ_INT(0, bus_recover(s, BUS_REC_REPLAY_POS, good, sizeof(good), 0,
+                                 err, sizeof(err)));
+    bus_sub_info(bus_find(s, "x", 1), &in);
+    ASSERT_EQ_U64(1, in.replays);
+    const char *types[400];
+    for (int i = 0; i < 400; i++)
+        types[i] = "t";
+    struct fake_src f = {types, 400, 400, 0, 0};
+    struct bus_entry *out[10];
+    struct bus_sub *sub = bus_find(s, "x", 1);
+    ASSERT_EQ_INT(3, rd(s, sub, "c", 3, &f, 0, out));
+    ASSERT_EQ_U64(5, out[0]->pos);
+    ASSERT_EQ_U64(6, out[1]->pos);
+    ASSERT_EQ_U64(306, out[2]->pos);
+    /* ids go on after the recovered one */
+    uint64_t p = 9;
+    ASSERT_EQ_U64(8, bus_replay_positions(s, sub, &p, 1, NULL));
+    bus_set_free(s);
+}
+
 TEST(pending_lists_by_position_and_consumer)
 {
     struct fake_src f = fake10();
@@ -717,8 +1001,13 @@ static struct bus_set *workload(struct mem_journal *m, struct fake_src *f,
         case 7: {
             struct bus_pattern p = pat((r >> 12) % 2 ? "#" : "order.#");
             uint64_t a = (r >> 3) % f->n;
-            if ((r >> 9) % 3 == 0)
+            if ((r >> 9) % 3 == 0) {
                 bus_replay(s, sub, &p, a, a + (r >> 5) % 5);
+            } else if ((r >> 9) % 3 == 1) {
+                uint64_t list[4] = {1 + a, 1 + (r >> 13) % f->n,
+                                    1 + (r >> 17) % f->n, 1 + a};
+                bus_replay_positions(s, sub, list, 1 + (r >> 21) % 4, NULL);
+            }
             break;
         }
         case 8:
@@ -1152,6 +1441,10 @@ int main(int argc, char **argv)
             T(consumer_removed_returns_its_events_and_ephemeral_vanishes),
             T(update_replaces_bindings_keeps_cursor),
             T(replay_streams_history_before_live_events),
+            T(positions_replay_delivers_exactly_the_list_in_order),
+            T(positions_replay_survives_recovery_and_checkpoint),
+            T(positions_replay_of_the_maximum_fits_one_record),
+            T(bad_positions_replay_records_are_refused),
             T(pending_lists_by_position_and_consumer),
             T(journal_records_rebuild_the_same_state),
             T(recovery_after_restart_converts_deadlines),

@@ -195,6 +195,12 @@ TEST(publish_get_reopen)
     cap = 0;
     ASSERT_EQ_INT(ERR_NOTFOUND, store_get(s, 4, &r, &buf, &cap));
     free(buf);
+    /* store_has from the index of a segment without gaps */
+    ASSERT_EQ_INT(0, store_has(s, 0));
+    ASSERT_EQ_INT(1, store_has(s, 1));
+    ASSERT_EQ_INT(1, store_has(s, 3));
+    ASSERT_EQ_INT(0, store_has(s, 4));
+    ASSERT_EQ_INT(0, store_has(s, UINT64_MAX));
     store_close(s);
     s = open_store(1 << 20, 0);
     expect_payload(s, 1, "p1");
@@ -380,6 +386,12 @@ TEST(zero_filled_tail)
     uint64_t p3 = pub(s, "t", NULL, "three", 1000);
     ASSERT_TRUE(p3 > 2 + (uint64_t)(file_size(crashed) - sz) / SEGMENT_MIN_RECORD);
     expect_payload(s, p3, "three");
+    /* the skipped positions are a gap: store_has reads the records */
+    ASSERT_EQ_INT(1, store_has(s, 2));
+    ASSERT_EQ_INT(0, store_has(s, 3));
+    ASSERT_EQ_INT(0, store_has(s, p3 - 1));
+    ASSERT_EQ_INT(1, store_has(s, p3));
+    ASSERT_EQ_INT(0, store_has(s, p3 + 1));
     store_close(s);
 
     /* 7 torn bytes, then zeros */
@@ -471,6 +483,9 @@ TEST(flipped_crc_mid_file_refuses_then_repairs)
         ASSERT_EQ_INT(ERR_NOTFOUND, store_get(s, 2, &r, &buf, &cap));
         free(buf);
     }
+    ASSERT_EQ_INT(1, store_has(s, 1));
+    ASSERT_EQ_INT(0, store_has(s, 2)); /* quarantined */
+    ASSERT_EQ_INT(1, store_has(s, 3));
     store_close(s);
 }
 
