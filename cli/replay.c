@@ -226,13 +226,15 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
         if (!r || r->type == REDIS_REPLY_ERROR) {
             fprintf(stderr,
                     "tincan replay: EV.REPLAY failed for batch %zu of %zu (%zu "
-                    "positions from %" PRIu64 "): %s\n",
-                    b + 1, nbatches, k, ps->v[from], r ? r->str : c->errstr);
+                    "position%s from %" PRIu64 "): %s\n",
+                    b + 1, nbatches, k, k == 1 ? "" : "s", ps->v[from],
+                    r ? r->str : c->errstr);
             if (done)
                 fprintf(stderr,
-                        "tincan replay: the %zu batch%s before it (%zu positions, up "
-                        "to %" PRIu64 ") stay queued in '%s'\n",
-                        b, b == 1 ? "" : "es", done, ps->v[done - 1], o->sub);
+                        "tincan replay: the %zu batch%s before it (%zu position%s, "
+                        "up to %" PRIu64 ") stay%s queued in '%s'\n",
+                        b, b == 1 ? "" : "es", done, done == 1 ? "" : "s",
+                        ps->v[done - 1], b == 1 ? "s" : "", o->sub);
             freeReplyObject(r);
             status = 1;
             break;
