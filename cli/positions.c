@@ -1,6 +1,7 @@
 /* positions.c - loading a positions file (see positions.h). */
 #include "positions.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -424,52 +425,189 @@ static int peek_magic(const char *path, int *parquet, char *err, size_t errlen)
     return 0;
 }
 
-int positions_load(const char *path, const char *column, struct positions *out,
-                   char *err, size_t errlen)
+/* What loading gathered so far, over one file or a directory's files. */
+struct load {
+    const char *column;
+    uint64_t *v; /* n values in file order, cap allocated */
+    size_t n, cap;
+    size_t files, parquet_files, csv_files, gz_files;
+    size_t row_groups, pages, pages_v2, dict_pages;
+};
+
+static void append(struct load *l, const uint64_t *v, size_t n)
+{
+    if (l->n + n > l->cap) {
+        size_t cap = l->cap ? l->cap : 1024;
+        while (cap < l->n + n)
+            cap *= 2;
+        l->v = xrealloc(l->v, cap * sizeof(*l->v));
+        l->cap = cap;
+    }
+    if (n)
+        memcpy(l->v + l->n, v, n * sizeof(*v));
+    l->n += n;
+}
+
+static int load_file(struct load *l, const char *path, char *err, size_t errlen)
 {
     int parquet, rc;
-    memset(out, 0, sizeof(*out));
-    if (!column)
-        column = "position";
     if ((rc = peek_magic(path, &parquet, err, errlen)) != 0)
         return rc;
+    l->files++;
     if (parquet) {
         struct parquet_read_result res;
-        if ((rc = parquet_read_column(path, column, &res, err, errlen)) != 0)
+        if ((rc = parquet_read_column(path, l->column, &res, err, errlen)) != 0)
             return rc;
         for (size_t i = 0; i < res.count; i++) {
             if (res.values[i] <= 0) {
                 snprintf(err, errlen, "%s: row %zu: %s value %lld is not positive", path,
-                         i + 1, column, (long long)res.values[i]);
+                         i + 1, l->column, (long long)res.values[i]);
                 parquet_read_result_free(&res);
                 return ERR_INVAL;
             }
         }
-        /* int64 > 0 and uint64 share their bytes: reuse the array */
-        out->v = (uint64_t *)(void *)res.values;
-        out->n = out->rows = res.count;
-        out->format = "parquet";
-        snprintf(out->detail, sizeof(out->detail),
-                 "%zu row group%s, %zu data page%s (%zu v2), %zu dictionary page%s",
-                 res.row_groups, res.row_groups == 1 ? "" : "s", res.pages,
-                 res.pages == 1 ? "" : "s", res.pages_v2, res.dict_pages,
-                 res.dict_pages == 1 ? "" : "s");
-    } else {
-        char *buf;
-        size_t len;
-        int gz;
-        if ((rc = read_all(path, &buf, &len, &gz, err, errlen)) != 0)
-            return rc;
-        char e[512] = "";
-        rc = positions_parse_csv(buf, len, column, &out->v, &out->n, e, sizeof(e));
-        free(buf);
-        if (rc) {
-            snprintf(err, errlen, "%s: %s", path, e);
-            return rc;
+        if (l->n + res.count > MAX_VALUES) {
+            snprintf(err, errlen, "%s: more than %llu positions", path,
+                     (unsigned long long)MAX_VALUES);
+            parquet_read_result_free(&res);
+            return ERR_LIMIT;
         }
-        out->rows = out->n;
-        out->format = gz ? "csv.gz" : "csv";
+        if (l->n == 0 && !l->v) { /* int64 > 0 and uint64 share their bytes */
+            l->v = (uint64_t *)(void *)res.values;
+            l->n = l->cap = res.count;
+            res.values = NULL;
+        } else {
+            append(l, (const uint64_t *)(const void *)res.values, res.count);
+        }
+        l->parquet_files++;
+        l->row_groups += res.row_groups;
+        l->pages += res.pages;
+        l->pages_v2 += res.pages_v2;
+        l->dict_pages += res.dict_pages;
+        parquet_read_result_free(&res);
+        return 0;
     }
+    char *buf;
+    size_t len;
+    int gz;
+    if ((rc = read_all(path, &buf, &len, &gz, err, errlen)) != 0)
+        return rc;
+    char e[512] = "";
+    uint64_t *v;
+    size_t n;
+    rc = positions_parse_csv(buf, len, l->column, &v, &n, e, sizeof(e));
+    free(buf);
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", path, e);
+        return rc;
+    }
+    if (l->n + n > MAX_VALUES) {
+        snprintf(err, errlen, "%s: more than %llu positions", path,
+                 (unsigned long long)MAX_VALUES);
+        free(v);
+        return ERR_LIMIT;
+    }
+    append(l, v, n);
+    free(v);
+    l->csv_files++;
+    l->gz_files += gz != 0;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file under dir, in name order, depth first; names starting
+ * with '.' or '_' (Spark's _SUCCESS and .crc files, hidden files) skipped. */
+static int load_dir(struct load *l, const char *dir, int depth, char *err, size_t errlen)
+{
+    if (depth > 16) {
+        snprintf(err, errlen, "%s: directories nested too deeply", dir);
+        return ERR_LIMIT;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return ERR_IO;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || de->d_name[0] == '_')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            names = xrealloc(names, cap * sizeof(*names));
+        }
+        size_t len = strlen(dir) + strlen(de->d_name) + 2;
+        names[n] = xmalloc(len);
+        snprintf(names[n], len, "%s/%s", dir, de->d_name);
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), by_name);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct stat st;
+        if (stat(names[i], &st) != 0) {
+            snprintf(err, errlen, "%s: %s", names[i], strerror(errno));
+            rc = ERR_IO;
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = load_dir(l, names[i], depth + 1, err, errlen);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = load_file(l, names[i], err, errlen);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+int positions_load(const char *path, const char *column, struct positions *out,
+                   char *err, size_t errlen)
+{
+    struct load l = {.column = column ? column : "position"};
+    struct stat st;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = load_dir(&l, path, 0, err, errlen);
+        if (rc == 0 && l.files == 0) {
+            snprintf(err, errlen, "%s: no files in the directory", path);
+            rc = ERR_NOTFOUND;
+        }
+    } else {
+        rc = load_file(&l, path, err, errlen);
+    }
+    if (rc) {
+        free(l.v);
+        return rc;
+    }
+    out->v = l.v;
+    out->n = out->rows = l.n;
+    out->files = l.files;
+    out->format = l.parquet_files == l.files ? "parquet"
+                  : l.csv_files < l.files   ? "parquet+csv"
+                  : l.gz_files == l.files   ? "csv.gz"
+                                            : "csv";
+    size_t o = 0;
+    if (l.files > 1)
+        o = (size_t)snprintf(out->detail, sizeof(out->detail), "%zu files", l.files);
+    if (l.parquet_files && o < sizeof(out->detail))
+        snprintf(out->detail + o, sizeof(out->detail) - o,
+                 "%s%zu row group%s, %zu data page%s (%zu v2), %zu dictionary page%s",
+                 o ? ", " : "", l.row_groups, l.row_groups == 1 ? "" : "s", l.pages,
+                 l.pages == 1 ? "" : "s", l.pages_v2, l.dict_pages,
+                 l.dict_pages == 1 ? "" : "s");
     positions_sort_unique(out->v, &out->n);
     return 0;
 }

@@ -1,6 +1,8 @@
 /* positions.h - the list of event positions a query wrote to a file.
  *
- * Loads a positions file for `tincan replay`: a Parquet file (told by its
+ * Loads a positions file for `tincan replay` (or every file under a
+ * directory, as Spark, Athena's UNLOAD and DuckDB's PER_THREAD_OUTPUT or
+ * PARTITION_BY write them): a Parquet file (told by its
  * PAR1 magic, whatever its name) read through parquet_read, or CSV text
  * (optionally gzip-compressed, told by its magic too): a header line naming
  * the column (`position`, or the caller's name; quoted or not, as DuckDB's
@@ -21,7 +23,9 @@ struct positions {
     uint64_t *v;         /* n positions, ascending, distinct (caller frees) */
     size_t n;
     size_t rows;         /* values read, duplicates included */
-    const char *format;  /* "parquet", "csv" or "csv.gz" (static) */
+    size_t files;        /* files read (1, or those of a directory) */
+    const char *format;  /* "parquet", "csv", "csv.gz" or "parquet+csv"
+                            (static) */
     char detail[160];    /* how it was stored, for messages: "3 row groups,
                             3 data pages (0 v2), 0 dictionary pages"; or "" */
 };
@@ -38,9 +42,12 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
 void positions_sort_unique(uint64_t *v, size_t *n);
 
 /* Loads the file at path (column: the column's name, "position" if NULL),
- * sorted and deduplicated. 0, or a negative code with err filled (ERR_IO
- * for a file that cannot be read, and parquet_read's or
- * positions_parse_csv's codes). Reads the whole file; blocks on its I/O. */
+ * sorted and deduplicated. A directory: every regular file under it (name
+ * order, subdirectories too), names starting with '.' or '_' skipped (Spark's
+ * _SUCCESS, .crc files). 0, or a negative code with err filled, naming the
+ * file (ERR_IO for a file that cannot be read, ERR_NOTFOUND for an empty
+ * directory, and parquet_read's or positions_parse_csv's codes). Reads whole
+ * files; blocks on their I/O. */
 int positions_load(const char *path, const char *column, struct positions *out,
                    char *err, size_t errlen);
 

@@ -159,6 +159,33 @@ def test_reads_what_duckdb_writes(duckdb, tmp_path, case):
         assert "%d row groups" % groups in err
 
 
+def test_directory_of_files(duckdb, tmp_path):
+    """Spark, Athena's UNLOAD and DuckDB's PARTITION_BY / PER_THREAD_OUTPUT
+    write a directory of files: every file under it is read (names starting
+    with '_' or '.' skipped), CSV and Parquet mixed."""
+    duckdb("SET threads = 2",
+           "COPY (SELECT 'order.' || (i % 3) AS type, i AS position FROM range(1, 3001) t(i)) "
+           "TO 'hive' (FORMAT parquet, PARTITION_BY (type))",
+           "COPY (SELECT i AS position FROM range(5000, 9000) t(i)) "
+           "TO 'threads' (FORMAT parquet, PER_THREAD_OUTPUT)",
+           cwd=tmp_path)
+    assert len(list((tmp_path / "hive").glob("type=*/*.parquet"))) == 3
+    (tmp_path / "hive" / "_SUCCESS").write_text("")
+    (tmp_path / "hive" / ".part.crc").write_text("garbage")
+    (tmp_path / "hive" / "extra.csv").write_text("position\n2999\n3000\n4000\n")
+    got, err = dry_run(tmp_path / "hive")
+    assert got == list(range(1, 3001)) + [4000]
+    assert "parquet+csv: 4 files" in err
+    got, err = dry_run(tmp_path / "threads")
+    assert got == list(range(5000, 9000))
+    (tmp_path / "empty").mkdir()
+    p = run_cli("replay", "--sub", "x", "--positions", tmp_path / "empty", "--dry-run")
+    assert p.returncode == 1 and "no files in the directory" in p.stderr
+    (tmp_path / "hive" / "bad.csv").write_text("position\nx\n")
+    p = run_cli("replay", "--sub", "x", "--positions", tmp_path / "hive", "--dry-run")
+    assert p.returncode == 1 and "bad.csv: line 2:" in p.stderr
+
+
 def test_column_option_and_missing_column(duckdb, tmp_path):
     duckdb("COPY (SELECT i AS pos, i * 10 AS other FROM range(1, 11) t(i)) "
            "TO 'c.parquet' (FORMAT parquet)",
