@@ -284,10 +284,36 @@ cleanup:
     return rc;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* LSD radix sort, 16-bit digits (4 passes at most; a pass whose digit is the
+ * same in every key is skipped): linear, where qsort on 10^7 positions takes
+ * seconds. */
+static void radix_sort(uint64_t *v, size_t n)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    uint64_t *tmp = xmalloc(n * sizeof(*tmp));
+    size_t *count = xmalloc(65536 * sizeof(*count));
+    uint64_t *src = v, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof(*count));
+        for (size_t i = 0; i < n; i++)
+            count[(src[i] >> shift) & 0xffff]++;
+        if (count[(src[0] >> shift) & 0xffff] == n)
+            continue; /* one digit value: the order stays */
+        size_t sum = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & 0xffff]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof(*v));
+    free(count);
+    free(tmp);
 }
 
 void positions_sort_unique(uint64_t *v, size_t *n)
@@ -298,7 +324,7 @@ void positions_sort_unique(uint64_t *v, size_t *n)
     for (size_t i = 1; i < *n && sorted; i++)
         sorted = v[i - 1] <= v[i];
     if (!sorted)
-        qsort(v, *n, sizeof(*v), cmp_u64);
+        radix_sort(v, *n);
     size_t o = 1;
     for (size_t i = 1; i < *n; i++)
         if (v[i] != v[o - 1])
