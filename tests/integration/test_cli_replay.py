@@ -186,6 +186,26 @@ def test_directory_of_files(duckdb, tmp_path):
     assert p.returncode == 1 and "bad.csv: line 2:" in p.stderr
 
 
+def test_reads_what_tincan_writes(tmp_path):
+    """tincan's own archive files (src/parquet.c: ZSTD, PLAIN, v1 pages, a MAP
+    column among the others), through the parquet_sample tool: its `time`
+    column (INT64, positive; `position` there holds negative test values)."""
+    tool = REPO / os.environ.get("BUILD", "build") / "tools" / "parquet_sample"
+    if not tool.exists():
+        pytest.skip("%s not built (make tools, with src/parquet.c)" % tool)
+    rows = 20000
+    for extra in ([], ["65536", "8192"]):
+        f = tmp_path / "sample.parquet"
+        p = subprocess.run([str(tool), str(f), str(rows)] + extra, capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        want = sorted({1700000000000 + (i * 104729) % 86400000 for i in range(rows)})
+        got, err = dry_run(f, "--column", "time")
+        assert got == want
+        p = run_cli("replay", "--sub", "x", "--positions", f, "--dry-run")
+        assert p.returncode == 1 and "is not positive" in p.stderr
+
+
 def test_column_option_and_missing_column(duckdb, tmp_path):
     duckdb("COPY (SELECT i AS pos, i * 10 AS other FROM range(1, 11) t(i)) "
            "TO 'c.parquet' (FORMAT parquet)",
