@@ -811,6 +811,43 @@ TEST(parquet_dictionary_pages)
     free(body.b);
 }
 
+TEST(parquet_dictionary_fallback_to_plain)
+{
+    /* parquet-mr (Spark, Hive, Athena's writers): a dictionary page, pages of
+     * PLAIN_DICTIONARY indices, and when the dictionary grew too big, PLAIN
+     * pages in the same column chunk */
+    int64_t dict[] = {11, 22};
+    struct w d = plain64(dict, 2);
+    struct w p1 = {0};
+    def_all_present(&p1, 4, 1);
+    u8(&p1, 1);
+    varint(&p1, 1 << 1 | 1);
+    u8(&p1, 0x06); /* 0 1 1 0 */
+    int64_t rest[] = {33, 44, 55};
+    struct w pv = plain64(rest, 3);
+    struct w p2 = {0};
+    def_all_present(&p2, 3, 1);
+    put(&p2, pv.b, pv.n);
+    struct tpage pg[3] = {{PT_DICT, d.b, d.n, d.n, 2, 0, 0, 0, 0},
+                          {PT_DATA, p1.b, p1.n, p1.n, 4, 2, 0, 0, 0},
+                          {PT_DATA, p2.b, p2.n, p2.n, 3, 0, 0, 0, 0}};
+    struct w f = build(&OPT64, pg, 3);
+    struct parquet_read_result res;
+    char err[256];
+    ASSERT_EQ_INT(0, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    static const int64_t want[] = {11, 22, 22, 11, 33, 44, 55};
+    ASSERT_EQ_INT(7, res.count);
+    for (int i = 0; i < 7; i++)
+        ASSERT_EQ_INT(want[i], res.values[i]);
+    ASSERT_EQ_INT(2, res.pages);
+    parquet_read_result_free(&res);
+    free(f.b);
+    free(d.b);
+    free(p1.b);
+    free(p2.b);
+    free(pv.b);
+}
+
 /* Compresses src with codec (1 snappy, 2 gzip, 6 zstd). */
 static struct w compress_with(int codec, const uint8_t *src, size_t n)
 {
@@ -1243,6 +1280,7 @@ int main(int argc, char **argv)
         T(parquet_optional_second_column_unknown_fields),
         T(parquet_null_names_its_row),
         T(parquet_dictionary_pages),
+        T(parquet_dictionary_fallback_to_plain),
         T(parquet_codecs_v1),
         T(parquet_data_page_v2_delta_zstd_and_uncompressed),
         T(parquet_int32_widened),
