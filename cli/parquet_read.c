@@ -273,73 +273,83 @@ static int name_is(const struct schema_el *el, const char *name, int nocase)
                   : memcmp(el->name, name, n) == 0;
 }
 
-/* Finds the top-level column in the schema: its leaf index (the position of
- * its chunk in every row group) and its element. */
-static int find_column(struct reader *r, const struct schema_el *sc, size_t n,
-                       size_t *leaf_out, const struct schema_el **el_out)
+/* The top-level columns of the schema: for each, its element and its leaf
+ * index (the position of its first chunk in every row group; a group has as
+ * many leaves as its nested columns). Returns how many, filling top[] (n
+ * entries allocated by the caller). The walk stops at the root's child count
+ * and never trusts a count past the elements that exist. */
+struct top_col {
+    const struct schema_el *el;
+    size_t leaf;
+};
+
+static size_t top_columns(const struct schema_el *sc, size_t n, struct top_col *top)
 {
-    if (n == 0 || sc[0].num_children <= 0)
-        return fail(r, ERR_CORRUPT, "the schema has no columns");
-    for (int nocase = 0; nocase < 2; nocase++) {
-        /* Depth-first walk: remaining[d] = children still to see at depth d. */
-        size_t leaf = 0, depth = 0, matches = 0;
-        size_t *remaining = xcalloc(n + 1, sizeof(*remaining));
-        remaining[0] = (size_t)sc[0].num_children;
-        for (size_t i = 1; i < n && depth < n; i++) {
-            const struct schema_el *el = &sc[i];
-            int top = depth == 0;
-            if (top && name_is(el, r->column, nocase)) {
-                if (el->num_children > 0) {
-                    free(remaining);
-                    return fail(r, ERR_INVAL,
-                                "column '%s' is a group (nested), not an integer",
-                                r->column);
-                }
-                if (matches++ == 0) {
-                    *leaf_out = leaf;
-                    *el_out = el;
-                }
-            }
-            remaining[depth]--;
-            if (el->num_children > 0) {
-                remaining[++depth] = (size_t)el->num_children;
-            } else {
-                leaf++;
-                while (depth > 0 && remaining[depth] == 0)
-                    depth--;
-            }
-        }
-        free(remaining);
-        if (matches == 1 || (matches > 1 && !nocase))
-            return 0;
-        if (matches > 1)
-            return fail(r, ERR_INVAL, "several columns are named '%s' ignoring case",
-                        r->column);
-    }
-    /* Not found: list the top-level names for the message. */
-    char names[400] = "";
-    size_t o = 0, depth = 0;
     size_t *remaining = xcalloc(n + 1, sizeof(*remaining));
+    size_t leaf = 0, depth = 0, ntop = 0;
     remaining[0] = (size_t)sc[0].num_children;
-    for (size_t i = 1; i < n && depth < n; i++) {
+    for (size_t i = 1; i < n && remaining[depth] > 0; i++) {
         const struct schema_el *el = &sc[i];
-        if (depth == 0 && o + 8 < sizeof(names)) {
-            int w = snprintf(names + o, sizeof(names) - o, "%s%.*s", o ? ", " : "",
-                             (int)(el->name_len > 64 ? 64 : el->name_len),
-                             el->name ? (const char *)el->name : "");
-            o = w < 0 ? o : o + (size_t)w >= sizeof(names) ? sizeof(names) - 1
-                                                             : o + (size_t)w;
-        }
+        if (depth == 0)
+            top[ntop++] = (struct top_col){el, leaf};
         remaining[depth]--;
-        if (el->num_children > 0) {
+        if (el->num_children > 0 && depth + 1 < n) {
             remaining[++depth] = (size_t)el->num_children;
         } else {
+            leaf += el->num_children == 0;
             while (depth > 0 && remaining[depth] == 0)
                 depth--;
         }
     }
     free(remaining);
-    return fail(r, ERR_NOTFOUND, "no column '%s' (columns: %s)", r->column, names);
+    return ntop;
+}
+
+/* Finds r->column among the top-level columns: exact name first, else the
+ * one column whose name matches ignoring case. */
+static int find_column(struct reader *r, const struct schema_el *sc, size_t n,
+                       size_t *leaf_out, const struct schema_el **el_out)
+{
+    if (n == 0 || sc[0].num_children <= 0)
+        return fail(r, ERR_CORRUPT, "the schema has no columns");
+    struct top_col *top = xcalloc(n, sizeof(*top));
+    size_t ntop = top_columns(sc, n, top), found = SIZE_MAX, ci = SIZE_MAX, nci = 0;
+    for (size_t i = 0; i < ntop; i++) {
+        if (found == SIZE_MAX && name_is(top[i].el, r->column, 0))
+            found = i;
+        if (name_is(top[i].el, r->column, 1)) {
+            ci = ci == SIZE_MAX ? i : ci;
+            nci++;
+        }
+    }
+    if (found == SIZE_MAX && nci == 1)
+        found = ci;
+    int rc = 0;
+    if (found != SIZE_MAX && top[found].el->num_children > 0) {
+        rc = fail(r, ERR_INVAL, "column '%s' is a group (nested), not an integer",
+                  r->column);
+    } else if (found != SIZE_MAX) {
+        *leaf_out = top[found].leaf;
+        *el_out = top[found].el;
+    } else if (nci > 1) {
+        rc = fail(r, ERR_INVAL, "several columns are named '%s' ignoring case",
+                  r->column);
+    } else {
+        char names[400] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < ntop && o + 8 < sizeof(names); i++) {
+            const struct schema_el *el = top[i].el;
+            int w = snprintf(names + o, sizeof(names) - o, "%s%.*s", i ? ", " : "",
+                             (int)(el->name_len > 64 ? 64 : el->name_len),
+                             el->name ? (const char *)el->name : "");
+            if (w < 0 || (size_t)w >= sizeof(names) - o)
+                break;
+            o += (size_t)w;
+        }
+        rc = fail(r, ERR_NOTFOUND, "no column '%s' (columns: %s)", r->column, names);
+    }
+    free(top);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ pages */

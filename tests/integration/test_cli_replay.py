@@ -5,7 +5,8 @@ gives exactly those events, in position order.
 
 The files cover what engines write: DuckDB's default (SNAPPY), ZSTD, GZIP,
 UNCOMPRESSED, small row groups (many of them, the column not first), a
-dictionary-encoded column (low cardinality), PARQUET_VERSION v2
+dictionary-encoded column (low cardinality), the column after STRUCT, LIST
+and MAP columns, PARQUET_VERSION v2
 (DELTA_BINARY_PACKED), INT32, CSV with a header (plain and Athena-style all
 quoted), headerless CSV, gzip'ed CSV, and a Parquet file named .csv. Each
 file's encodings are checked with DuckDB's parquet_metadata() so a case
@@ -123,6 +124,10 @@ CASES = [
     ("v2dict.parquet", "SELECT (i %% 9) + 100 AS position FROM range(0, %d) t(i)" % N,
      "FORMAT parquet, PARQUET_VERSION v2", list(range(100, 109)),
      {"encoding": "RLE_DICTIONARY"}),
+    ("nested.parquet",
+     "SELECT {'a': i, 'b': 'x'} AS s, [i, i + 1] AS l, MAP {'k': 'v' || i} AS m, "
+     "i + 40 AS position FROM range(1, 3001) t(i)",
+     "FORMAT parquet", list(range(41, 3041)), {}),
     ("int32.parquet", "SELECT (i * 2)::INTEGER AS position FROM range(1, 3001) t(i)",
      "FORMAT parquet", [i * 2 for i in range(1, 3001)], {}),
     ("header.csv",

@@ -187,6 +187,7 @@ struct tfile {
     const char *name;
     int other_first; /* a BYTE_ARRAY column "other" before ours */
     int junk;        /* unknown fields in every struct */
+    int map_first;   /* a MAP<STRING,STRING> "headers" (two leaves) before ours */
     int64_t rows;
 };
 
@@ -263,10 +264,10 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
     size_t meta = w.n;
     sbegin(&w);
     fi32(&w, 1, 1);
-    flist(&w, 2, THRIFT_STRUCT, f->other_first ? 3 : 2);
+    flist(&w, 2, THRIFT_STRUCT, (f->other_first ? 3 : 2) + (f->map_first ? 4 : 0));
     sbegin(&w);
     fbin(&w, 4, "duckdb_schema");
-    fi32(&w, 5, f->other_first ? 2 : 1);
+    fi32(&w, 5, (f->other_first ? 2 : 1) + (f->map_first ? 1 : 0));
     if (f->junk)
         junk_field(&w, 10);
     send_(&w);
@@ -276,6 +277,20 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
         fi32(&w, 3, 1);
         fbin(&w, 4, "other");
         send_(&w);
+    }
+    if (f->map_first) {
+        static const char *const names[4] = {"headers", "key_value", "key", "value"};
+        static const int children[4] = {1, 2, 0, 0};
+        for (int i = 0; i < 4; i++) {
+            sbegin(&w);
+            if (!children[i])
+                fi32(&w, 1, 6);
+            fi32(&w, 3, i == 1 ? 2 : i == 2 ? 0 : 1);
+            fbin(&w, 4, names[i]);
+            if (children[i])
+                fi32(&w, 5, children[i]);
+            send_(&w);
+        }
     }
     sbegin(&w);
     fi32(&w, 1, f->ptype);
@@ -294,9 +309,13 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
     fi64(&w, 3, f->rows >= 0 ? f->rows : nvalues);
     flist(&w, 4, THRIFT_STRUCT, 1);
     sbegin(&w);
-    flist(&w, 1, THRIFT_STRUCT, f->other_first ? 2 : 1);
+    flist(&w, 1, THRIFT_STRUCT, (f->other_first ? 2 : 1) + (f->map_first ? 2 : 0));
     if (f->other_first)
         column_chunk(&w, f, 6, "other", start, size, nvalues);
+    if (f->map_first) {
+        column_chunk(&w, f, 6, "key", start, size, nvalues);
+        column_chunk(&w, f, 6, "value", start, size, nvalues);
+    }
     column_chunk(&w, f, f->ptype, f->name ? f->name : "position", start, size, nvalues);
     fi64(&w, 2, size);
     fi64(&w, 3, nvalues);
@@ -739,6 +758,18 @@ TEST(parquet_optional_second_column_unknown_fields)
     parquet_read_result_free(&res);
     ASSERT_EQ_INT(ERR_INVAL, read_copy(f.b, f.n, "other", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "BYTE_ARRAY, not INT64 or INT32") != NULL);
+    free(f.b);
+    /* after a MAP column: its two leaves come first in every row group */
+    tf.map_first = 1;
+    f = build(&tf, &pg, 1);
+    ASSERT_EQ_INT(0, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(3, res.count);
+    ASSERT_EQ_INT(20, res.values[1]);
+    parquet_read_result_free(&res);
+    ASSERT_EQ_INT(ERR_INVAL, read_copy(f.b, f.n, "headers", &res, err, sizeof(err)));
+    ASSERT_TRUE(strstr(err, "is a group (nested)") != NULL);
+    ASSERT_EQ_INT(ERR_NOTFOUND, read_copy(f.b, f.n, "key", &res, err, sizeof(err)));
+    ASSERT_TRUE(strstr(err, "(columns: other, headers, position)") != NULL);
     free(f.b);
     free(body.b);
     free(pv.b);
