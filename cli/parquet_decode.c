@@ -68,19 +68,21 @@ int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
             /* values in the run, and those whose bits are present (some
              * writers cut the padding of the last run) */
             uint64_t nvals = groups > UINT64_MAX / 8 ? UINT64_MAX : groups * 8;
-            uint64_t have = bit_width ? (uint64_t)avail * 8 / (uint64_t)bit_width
-                                      : nvals;
+            uint64_t have =
+                bit_width ? (uint64_t)avail * 8 / (uint64_t)bit_width : nvals;
             uint64_t take = nvals < count - got ? nvals : count - got;
             if (take > have)
                 return corrupt(err, errlen, "rle: truncated bit-packed run");
             for (uint64_t i = 0; i < take; i++)
-                out[got++] = bit_width ? (uint32_t)get_bits(p, i * (uint64_t)bit_width,
-                                                            bit_width)
-                                       : 0;
+                out[got++] =
+                    bit_width ? (uint32_t)get_bits(p, i * (uint64_t)bit_width,
+                                                   bit_width)
+                              : 0;
             /* skip the whole run, or what is left of it */
-            uint64_t bytes = groups > UINT64_MAX / (uint64_t)(bit_width ? bit_width : 1)
-                                 ? UINT64_MAX
-                                 : groups * (uint64_t)bit_width;
+            uint64_t bytes =
+                groups > UINT64_MAX / (uint64_t)(bit_width ? bit_width : 1)
+                    ? UINT64_MAX
+                    : groups * (uint64_t)bit_width;
             p += bytes < avail ? bytes : avail;
         } else { /* RLE: (h >> 1) repeats of one value */
             uint64_t run = h >> 1;
@@ -91,7 +93,8 @@ int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
                 v |= (uint32_t)p[i] << (8 * i);
             p += vbytes;
             if (bit_width < 32 && v >> bit_width)
-                return corrupt(err, errlen, "rle: run value wider than the bit width");
+                return corrupt(err, errlen,
+                               "rle: run value wider than the bit width");
             if (run == 0)
                 return corrupt(err, errlen, "rle: empty run");
             uint64_t take = run < count - got ? run : count - got;
@@ -119,7 +122,8 @@ int parquet_decode_delta(const uint8_t *p, size_t n, int int32, int64_t *out,
         return corrupt(err, errlen, "delta: truncated header");
     if (block == 0 || block % 128 || block > (1u << 20) || nmini == 0 ||
         block % nmini || (block / nmini) % 32)
-        return corrupt(err, errlen, "delta: impossible block size / miniblock count");
+        return corrupt(err, errlen,
+                       "delta: impossible block size / miniblock count");
     if (total < count)
         return corrupt(err, errlen, "delta: fewer values than the page holds");
     uint64_t per_mini = block / nmini;
@@ -142,7 +146,8 @@ int parquet_decode_delta(const uint8_t *p, size_t n, int int32, int64_t *out,
         for (uint64_t m = 0; m < nmini && remaining > 0; m++) {
             int w = widths[m];
             if (w > 64)
-                return corrupt(err, errlen, "delta: miniblock bit width above 64");
+                return corrupt(err, errlen,
+                               "delta: miniblock bit width above 64");
             uint64_t in_mini = per_mini < remaining ? per_mini : remaining;
             uint64_t want = count - got < in_mini ? count - got : in_mini;
             uint64_t full = per_mini * (uint64_t)w / 8; /* padded miniblock */
@@ -153,7 +158,8 @@ int parquet_decode_delta(const uint8_t *p, size_t n, int int32, int64_t *out,
             for (uint64_t i = 0; i < want; i++) {
                 uint64_t d = w ? get_bits(p, i * (uint64_t)w, w) : 0;
                 last += min_delta + d;
-                out[got++] = int32 ? (int64_t)(int32_t)(uint32_t)last : (int64_t)last;
+                out[got++] =
+                    int32 ? (int64_t)(int32_t)(uint32_t)last : (int64_t)last;
             }
             remaining -= in_mini;
             p += full < avail ? full : avail;

@@ -29,7 +29,12 @@
 /* Parquet's enums, as far as this reader needs them (parquet.thrift). */
 enum { T_INT32 = 1, T_INT64 = 2 };
 enum { REP_REQUIRED = 0, REP_OPTIONAL = 1, REP_REPEATED = 2 };
-enum { CODEC_UNCOMPRESSED = 0, CODEC_SNAPPY = 1, CODEC_GZIP = 2, CODEC_ZSTD = 6 };
+enum {
+    CODEC_UNCOMPRESSED = 0,
+    CODEC_SNAPPY = 1,
+    CODEC_GZIP = 2,
+    CODEC_ZSTD = 6
+};
 enum { PAGE_DATA = 0, PAGE_INDEX = 1, PAGE_DICTIONARY = 2, PAGE_DATA_V2 = 3 };
 enum {
     ENC_PLAIN = 0,
@@ -40,15 +45,22 @@ enum {
     ENC_RLE_DICTIONARY = 8,
 };
 
-static const char *const type_names[] = {"BOOLEAN", "INT32", "INT64", "INT96",
-                                         "FLOAT", "DOUBLE", "BYTE_ARRAY",
-                                         "FIXED_LEN_BYTE_ARRAY"};
-static const char *const codec_names[] = {"UNCOMPRESSED", "SNAPPY", "GZIP", "LZO",
-                                          "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"};
-static const char *const encoding_names[] = {
-    "PLAIN", "GROUP_VAR_INT", "PLAIN_DICTIONARY", "RLE", "BIT_PACKED",
-    "DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY",
-    "RLE_DICTIONARY", "BYTE_STREAM_SPLIT"};
+static const char *const type_names[] = {
+    "BOOLEAN", "INT32",  "INT64",      "INT96",
+    "FLOAT",   "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"};
+static const char *const codec_names[] = {"UNCOMPRESSED", "SNAPPY", "GZIP",
+                                          "LZO",          "BROTLI", "LZ4",
+                                          "ZSTD",         "LZ4_RAW"};
+static const char *const encoding_names[] = {"PLAIN",
+                                             "GROUP_VAR_INT",
+                                             "PLAIN_DICTIONARY",
+                                             "RLE",
+                                             "BIT_PACKED",
+                                             "DELTA_BINARY_PACKED",
+                                             "DELTA_LENGTH_BYTE_ARRAY",
+                                             "DELTA_BYTE_ARRAY",
+                                             "RLE_DICTIONARY",
+                                             "BYTE_STREAM_SPLIT"};
 
 #define NAME_OF(table, v)                                                      \
     ((v) >= 0 && (size_t)(v) < ARRAY_LEN(table) ? (table)[v] : "unknown")
@@ -77,15 +89,15 @@ struct chunk {
 struct reader {
     const uint8_t *buf;
     size_t len;
-    size_t data_end;   /* where the footer starts: pages end before it */
-    int32_t type;      /* of the column: T_INT32 or T_INT64 */
-    int max_def;       /* 1 optional, 0 required */
+    size_t data_end; /* where the footer starts: pages end before it */
+    int32_t type;    /* of the column: T_INT32 or T_INT64 */
+    int max_def;     /* 1 optional, 0 required */
     const char *column;
-    int64_t *dict;     /* the current chunk's dictionary */
+    int64_t *dict; /* the current chunk's dictionary */
     size_t dict_n;
-    int64_t *vals;     /* output */
+    int64_t *vals; /* output */
     size_t nvals, cap;
-    uint32_t *levels;  /* scratch: definition levels / dictionary indices */
+    uint32_t *levels; /* scratch: definition levels / dictionary indices */
     size_t levels_cap;
     size_t pages, pages_v2, dict_pages;
     char *err;
@@ -126,8 +138,8 @@ static uint32_t le32(const uint8_t *p)
 
 /* ---------------------------------------------------------------- metadata */
 
-static int read_schema_el(struct thrift_read *t, struct schema_el *el, char *err,
-                          size_t errlen)
+static int read_schema_el(struct thrift_read *t, struct schema_el *el,
+                          char *err, size_t errlen)
 {
     struct thrift_struct s = {0};
     int16_t id;
@@ -170,15 +182,28 @@ static int read_column_meta(struct thrift_read *t, struct chunk *c, char *err,
         return rc;
     while ((rc = thrift_read_field(t, &s, &id, &ft, err, errlen)) == 0) {
         switch (id) {
-        case 1: rc = thrift_read_int_field(t, ft, &c->type, err, errlen); break;
-        case 4: rc = thrift_read_int_field(t, ft, &c->codec, err, errlen); break;
-        case 5: rc = thrift_read_long_field(t, ft, &c->num_values, err, errlen); break;
-        case 7:
-            rc = thrift_read_long_field(t, ft, &c->total_compressed, err, errlen);
+        case 1:
+            rc = thrift_read_int_field(t, ft, &c->type, err, errlen);
             break;
-        case 9: rc = thrift_read_long_field(t, ft, &c->data_offset, err, errlen); break;
-        case 11: rc = thrift_read_long_field(t, ft, &c->dict_offset, err, errlen); break;
-        default: rc = thrift_read_skip(t, ft, err, errlen); break;
+        case 4:
+            rc = thrift_read_int_field(t, ft, &c->codec, err, errlen);
+            break;
+        case 5:
+            rc = thrift_read_long_field(t, ft, &c->num_values, err, errlen);
+            break;
+        case 7:
+            rc = thrift_read_long_field(t, ft, &c->total_compressed, err,
+                                        errlen);
+            break;
+        case 9:
+            rc = thrift_read_long_field(t, ft, &c->data_offset, err, errlen);
+            break;
+        case 11:
+            rc = thrift_read_long_field(t, ft, &c->dict_offset, err, errlen);
+            break;
+        default:
+            rc = thrift_read_skip(t, ft, err, errlen);
+            break;
         }
         if (rc)
             return rc;
@@ -283,7 +308,8 @@ struct top_col {
     size_t leaf;
 };
 
-static size_t top_columns(const struct schema_el *sc, size_t n, struct top_col *top)
+static size_t top_columns(const struct schema_el *sc, size_t n,
+                          struct top_col *top)
 {
     size_t *remaining = xcalloc(n + 1, sizeof(*remaining));
     size_t leaf = 0, depth = 0, ntop = 0;
@@ -313,7 +339,8 @@ static int find_column(struct reader *r, const struct schema_el *sc, size_t n,
     if (n == 0 || sc[0].num_children <= 0)
         return fail(r, ERR_CORRUPT, "the schema has no columns");
     struct top_col *top = xcalloc(n, sizeof(*top));
-    size_t ntop = top_columns(sc, n, top), found = SIZE_MAX, ci = SIZE_MAX, nci = 0;
+    size_t ntop = top_columns(sc, n, top), found = SIZE_MAX, ci = SIZE_MAX,
+           nci = 0;
     for (size_t i = 0; i < ntop; i++) {
         if (found == SIZE_MAX && name_is(top[i].el, r->column, 0))
             found = i;
@@ -326,8 +353,8 @@ static int find_column(struct reader *r, const struct schema_el *sc, size_t n,
         found = ci;
     int rc = 0;
     if (found != SIZE_MAX && top[found].el->num_children > 0) {
-        rc = fail(r, ERR_INVAL, "column '%s' is a group (nested), not an integer",
-                  r->column);
+        rc = fail(r, ERR_INVAL,
+                  "column '%s' is a group (nested), not an integer", r->column);
     } else if (found != SIZE_MAX) {
         *leaf_out = top[found].leaf;
         *el_out = top[found].el;
@@ -339,14 +366,16 @@ static int find_column(struct reader *r, const struct schema_el *sc, size_t n,
         size_t o = 0;
         for (size_t i = 0; i < ntop && o + 8 < sizeof(names); i++) {
             const struct schema_el *el = top[i].el;
-            int w = snprintf(names + o, sizeof(names) - o, "%s%.*s", i ? ", " : "",
-                             (int)(el->name_len > 64 ? 64 : el->name_len),
-                             el->name ? (const char *)el->name : "");
+            int w =
+                snprintf(names + o, sizeof(names) - o, "%s%.*s", i ? ", " : "",
+                         (int)(el->name_len > 64 ? 64 : el->name_len),
+                         el->name ? (const char *)el->name : "");
             if (w < 0 || (size_t)w >= sizeof(names) - o)
                 break;
             o += (size_t)w;
         }
-        rc = fail(r, ERR_NOTFOUND, "no column '%s' (columns: %s)", r->column, names);
+        rc = fail(r, ERR_NOTFOUND, "no column '%s' (columns: %s)", r->column,
+                  names);
     }
     free(top);
     return rc;
@@ -357,28 +386,34 @@ static int find_column(struct reader *r, const struct schema_el *sc, size_t n,
 /* Decompresses src[0..n) of codec into exactly want bytes. *out is src itself
  * for UNCOMPRESSED (*owned NULL) or a new buffer (*owned = it, caller frees).
  * The buffer grows with the bytes really produced, not with want. */
-static int decompress(struct reader *r, int32_t codec, const uint8_t *src, size_t n,
-                      size_t want, const uint8_t **out, uint8_t **owned)
+static int decompress(struct reader *r, int32_t codec, const uint8_t *src,
+                      size_t n, size_t want, const uint8_t **out,
+                      uint8_t **owned)
 {
     *owned = NULL;
     if (want > PARQUET_READ_MAX_PAGE)
-        return fail(r, ERR_CORRUPT, "page of %zu bytes exceeds the limit", want);
+        return fail(r, ERR_CORRUPT, "page of %zu bytes exceeds the limit",
+                    want);
     if (codec == CODEC_UNCOMPRESSED) {
         if (n != want)
             return fail(r, ERR_CORRUPT,
-                        "uncompressed page of %zu bytes says it holds %zu", n, want);
+                        "uncompressed page of %zu bytes says it holds %zu", n,
+                        want);
         *out = src;
         return 0;
     }
     if (codec == CODEC_SNAPPY) {
         size_t ulen;
-        if (snappy_uncompressed_length((const char *)src, n, &ulen) != SNAPPY_OK ||
+        if (snappy_uncompressed_length((const char *)src, n, &ulen) !=
+                SNAPPY_OK ||
             ulen != want ||
-            snappy_validate_compressed_buffer((const char *)src, n) != SNAPPY_OK)
+            snappy_validate_compressed_buffer((const char *)src, n) !=
+                SNAPPY_OK)
             return fail(r, ERR_CORRUPT, "bad snappy page");
         uint8_t *b = xmalloc(want ? want : 1);
         size_t got = want;
-        if (snappy_uncompress((const char *)src, n, (char *)b, &got) != SNAPPY_OK ||
+        if (snappy_uncompress((const char *)src, n, (char *)b, &got) !=
+                SNAPPY_OK ||
             got != want) {
             free(b);
             return fail(r, ERR_CORRUPT, "bad snappy page");
@@ -387,10 +422,11 @@ static int decompress(struct reader *r, int32_t codec, const uint8_t *src, size_
         return 0;
     }
     if (codec != CODEC_GZIP && codec != CODEC_ZSTD)
-        return fail(r, ERR_INVAL,
-                    "codec %s is not supported (write the file with SNAPPY, ZSTD, "
-                    "GZIP or UNCOMPRESSED)",
-                    NAME_OF(codec_names, codec));
+        return fail(
+            r, ERR_INVAL,
+            "codec %s is not supported (write the file with SNAPPY, ZSTD, "
+            "GZIP or UNCOMPRESSED)",
+            NAME_OF(codec_names, codec));
     /* Start small and double: a made-up size costs nothing until real
      * output fills the buffer. */
     size_t cap = n * 4 < 65536 ? 65536 : n * 4;
@@ -475,7 +511,8 @@ static int decompress(struct reader *r, int32_t codec, const uint8_t *src, size_
         rc = ERR_CORRUPT;
     if (rc) {
         free(b);
-        return fail(r, rc, "bad %s page (%zu bytes, %zu expected after decompression)",
+        return fail(r, rc,
+                    "bad %s page (%zu bytes, %zu expected after decompression)",
                     NAME_OF(codec_names, codec), got, want);
     }
     *out = *owned = b;
@@ -488,12 +525,14 @@ static size_t width_of(const struct reader *r)
 }
 
 /* Plain values: n little-endian INT32/INT64s. */
-static int plain(struct reader *r, const uint8_t *p, size_t len, size_t n, int64_t *out)
+static int plain(struct reader *r, const uint8_t *p, size_t len, size_t n,
+                 int64_t *out)
 {
     size_t w = width_of(r);
     if (n > len / w)
-        return fail(r, ERR_CORRUPT, "PLAIN: %zu values need %zu bytes, page has %zu", n,
-                    n * w, len);
+        return fail(r, ERR_CORRUPT,
+                    "PLAIN: %zu values need %zu bytes, page has %zu", n, n * w,
+                    len);
     for (size_t i = 0; i < n; i++, p += w) {
         if (w == 4) {
             out[i] = (int32_t)le32(p);
@@ -514,14 +553,16 @@ static uint32_t *levels(struct reader *r, size_t n)
     return r->levels;
 }
 
-static int read_dictionary(struct reader *r, const uint8_t *p, size_t n, int32_t count,
-                           int32_t enc)
+static int read_dictionary(struct reader *r, const uint8_t *p, size_t n,
+                           int32_t count, int32_t enc)
 {
     if (enc != ENC_PLAIN && enc != ENC_PLAIN_DICTIONARY)
-        return fail(r, ERR_INVAL, "dictionary page encoding %s is not supported",
+        return fail(r, ERR_INVAL,
+                    "dictionary page encoding %s is not supported",
                     NAME_OF(encoding_names, enc));
     if (count < 0 || (size_t)count > n / width_of(r))
-        return fail(r, ERR_CORRUPT, "dictionary of %d values in %zu bytes", count, n);
+        return fail(r, ERR_CORRUPT, "dictionary of %d values in %zu bytes",
+                    count, n);
     free(r->dict);
     r->dict = xmalloc(((size_t)count ? (size_t)count : 1) * sizeof(*r->dict));
     r->dict_n = (size_t)count;
@@ -529,8 +570,8 @@ static int read_dictionary(struct reader *r, const uint8_t *p, size_t n, int32_t
 }
 
 /* Decodes the values section of a data page: nonnull values of enc. */
-static int read_values(struct reader *r, int32_t enc, const uint8_t *p, size_t n,
-                       size_t nonnull, int64_t *out)
+static int read_values(struct reader *r, int32_t enc, const uint8_t *p,
+                       size_t n, size_t nonnull, int64_t *out)
 {
     char e[256] = "";
     int rc;
@@ -540,26 +581,29 @@ static int read_values(struct reader *r, int32_t enc, const uint8_t *p, size_t n
     case ENC_PLAIN_DICTIONARY:
     case ENC_RLE_DICTIONARY: {
         if (!r->dict)
-            return fail(r, ERR_CORRUPT, "dictionary-encoded page without a dictionary");
+            return fail(r, ERR_CORRUPT,
+                        "dictionary-encoded page without a dictionary");
         if (nonnull == 0)
             return 0;
         if (n < 1)
             return fail(r, ERR_CORRUPT, "dictionary page without a bit width");
         uint32_t *idx = levels(r, nonnull);
-        rc = parquet_decode_rle(p + 1, n - 1, p[0], idx, nonnull, NULL, e, sizeof(e));
+        rc = parquet_decode_rle(p + 1, n - 1, p[0], idx, nonnull, NULL, e,
+                                sizeof(e));
         if (rc)
             return fail(r, rc, "dictionary indices: %s", e);
         for (size_t i = 0; i < nonnull; i++) {
             if (idx[i] >= r->dict_n)
-                return fail(r, ERR_CORRUPT, "dictionary index %u of %zu entries", idx[i],
+                return fail(r, ERR_CORRUPT,
+                            "dictionary index %u of %zu entries", idx[i],
                             r->dict_n);
             out[i] = r->dict[idx[i]];
         }
         return 0;
     }
     case ENC_DELTA_BINARY_PACKED:
-        rc = parquet_decode_delta(p, n, r->type == T_INT32, out, nonnull, NULL, e,
-                                  sizeof(e));
+        rc = parquet_decode_delta(p, n, r->type == T_INT32, out, nonnull, NULL,
+                                  e, sizeof(e));
         return rc ? fail(r, rc, "%s", e) : 0;
     default:
         return fail(r, ERR_INVAL, "encoding %s is not supported",
@@ -570,8 +614,9 @@ static int read_values(struct reader *r, int32_t enc, const uint8_t *p, size_t n
 /* Appends one data page's values: nvalues rows whose definition levels (if
  * the column is optional) are in def[0..def_len), values in p[0..n). row0 is
  * the file row of the page's first value, for the null message. */
-static int add_page(struct reader *r, size_t nvalues, const uint8_t *def, size_t def_len,
-                    int32_t enc, const uint8_t *p, size_t n, uint64_t row0)
+static int add_page(struct reader *r, size_t nvalues, const uint8_t *def,
+                    size_t def_len, int32_t enc, const uint8_t *p, size_t n,
+                    uint64_t row0)
 {
     if (nvalues > PARQUET_READ_MAX_VALUES - r->nvals)
         return fail(r, ERR_LIMIT, "more than %llu values",
@@ -579,13 +624,14 @@ static int add_page(struct reader *r, size_t nvalues, const uint8_t *def, size_t
     if (r->max_def) {
         char e[256] = "";
         uint32_t *lv = levels(r, nvalues);
-        int rc = parquet_decode_rle(def, def_len, 1, lv, nvalues, NULL, e, sizeof(e));
+        int rc = parquet_decode_rle(def, def_len, 1, lv, nvalues, NULL, e,
+                                    sizeof(e));
         if (rc)
             return fail(r, rc, "definition levels: %s", e);
         for (size_t i = 0; i < nvalues; i++)
             if (lv[i] != 1)
-                return fail(r, ERR_INVAL, "column '%s' is null in row %llu", r->column,
-                            (unsigned long long)(row0 + i + 1));
+                return fail(r, ERR_INVAL, "column '%s' is null in row %llu",
+                            r->column, (unsigned long long)(row0 + i + 1));
     }
     if (r->nvals + nvalues > r->cap) {
         size_t cap = r->cap ? r->cap : 1024;
@@ -609,15 +655,15 @@ struct page_header {
     int32_t num_values;
     int32_t encoding;
     int32_t def_encoding;
-    int32_t num_nulls;  /* v2 */
-    int32_t def_len;    /* v2: bytes of definition levels */
-    int32_t rep_len;    /* v2: bytes of repetition levels */
-    int is_compressed;  /* v2 */
-    int have_sub;       /* the header of its type was there */
+    int32_t num_nulls; /* v2 */
+    int32_t def_len;   /* v2: bytes of definition levels */
+    int32_t rep_len;   /* v2: bytes of repetition levels */
+    int is_compressed; /* v2 */
+    int have_sub;      /* the header of its type was there */
 };
 
-static int read_sub_header(struct thrift_read *t, struct page_header *h, char *err,
-                           size_t errlen)
+static int read_sub_header(struct thrift_read *t, struct page_header *h,
+                           char *err, size_t errlen)
 {
     struct thrift_struct s = {0};
     int16_t id;
@@ -628,14 +674,19 @@ static int read_sub_header(struct thrift_read *t, struct page_header *h, char *e
     while ((rc = thrift_read_field(t, &s, &id, &ft, err, errlen)) == 0) {
         int32_t *dst = NULL;
         if (h->type == PAGE_DATA) {
-            dst = id == 1 ? &h->num_values : id == 2 ? &h->encoding
-                                           : id == 3 ? &h->def_encoding : NULL;
+            dst = id == 1   ? &h->num_values
+                  : id == 2 ? &h->encoding
+                  : id == 3 ? &h->def_encoding
+                            : NULL;
         } else if (h->type == PAGE_DICTIONARY) {
             dst = id == 1 ? &h->num_values : id == 2 ? &h->encoding : NULL;
         } else if (h->type == PAGE_DATA_V2) {
-            dst = id == 1 ? &h->num_values : id == 2 ? &h->num_nulls
-                : id == 4 ? &h->encoding : id == 5 ? &h->def_len
-                : id == 6 ? &h->rep_len : NULL;
+            dst = id == 1   ? &h->num_values
+                  : id == 2 ? &h->num_nulls
+                  : id == 4 ? &h->encoding
+                  : id == 5 ? &h->def_len
+                  : id == 6 ? &h->rep_len
+                            : NULL;
             if (id == 7 && (ft == THRIFT_TRUE || ft == THRIFT_FALSE)) {
                 h->is_compressed = ft == THRIFT_TRUE;
                 continue;
@@ -652,8 +703,8 @@ static int read_sub_header(struct thrift_read *t, struct page_header *h, char *e
     return rc < 0 ? rc : 0;
 }
 
-static int read_page_header(struct thrift_read *t, struct page_header *h, char *err,
-                            size_t errlen)
+static int read_page_header(struct thrift_read *t, struct page_header *h,
+                            char *err, size_t errlen)
 {
     struct thrift_struct s = {0};
     int16_t id;
@@ -669,8 +720,9 @@ static int read_page_header(struct thrift_read *t, struct page_header *h, char *
         else if (id == 3)
             rc = thrift_read_int_field(t, ft, &h->compressed, err, errlen);
         else if ((id == 5 || id == 7 || id == 8) && ft == THRIFT_STRUCT &&
-                 h->type == (id == 5 ? PAGE_DATA : id == 7 ? PAGE_DICTIONARY
-                                                            : PAGE_DATA_V2))
+                 h->type == (id == 5   ? PAGE_DATA
+                             : id == 7 ? PAGE_DICTIONARY
+                                       : PAGE_DATA_V2))
             rc = read_sub_header(t, h, err, errlen);
         else
             rc = thrift_read_skip(t, ft, err, errlen);
@@ -717,24 +769,29 @@ static int read_chunk(struct reader *r, const struct chunk *c, uint64_t row0)
             return context(r, rc, "page header");
         size_t body = pos + thrift_read_used(&t, r->buf + pos);
         if ((size_t)h.compressed > end - body)
-            return fail(r, ERR_CORRUPT, "page of %d bytes runs past its column chunk",
+            return fail(r, ERR_CORRUPT,
+                        "page of %d bytes runs past its column chunk",
                         h.compressed);
         const uint8_t *p = r->buf + body;
         size_t n = (size_t)h.compressed;
         pos = body + n;
-        if (h.type != PAGE_DATA && h.type != PAGE_DICTIONARY && h.type != PAGE_DATA_V2)
+        if (h.type != PAGE_DATA && h.type != PAGE_DICTIONARY &&
+            h.type != PAGE_DATA_V2)
             continue; /* index pages and future kinds: not values */
         if (!h.have_sub)
-            return fail(r, ERR_CORRUPT, "page of type %d without its header", h.type);
+            return fail(r, ERR_CORRUPT, "page of type %d without its header",
+                        h.type);
         if (h.num_values < 0)
             return fail(r, ERR_CORRUPT, "page with %d values", h.num_values);
         if (h.type != PAGE_DICTIONARY && (uint64_t)h.num_values > want - done)
-            return fail(r, ERR_CORRUPT, "page of %d values past its chunk's %llu",
-                        h.num_values, (unsigned long long)want);
+            return fail(r, ERR_CORRUPT,
+                        "page of %d values past its chunk's %llu", h.num_values,
+                        (unsigned long long)want);
         const uint8_t *u;
         uint8_t *owned = NULL;
         if (h.type == PAGE_DICTIONARY || h.type == PAGE_DATA) {
-            rc = decompress(r, c->codec, p, n, (size_t)h.uncompressed, &u, &owned);
+            rc = decompress(r, c->codec, p, n, (size_t)h.uncompressed, &u,
+                            &owned);
             if (rc)
                 return rc;
             size_t ulen = (size_t)h.uncompressed;
@@ -747,21 +804,23 @@ static int read_chunk(struct reader *r, const struct chunk *c, uint64_t row0)
                 if (r->max_def) {
                     if (h.def_encoding != ENC_RLE) {
                         free(owned);
-                        return fail(r, ERR_INVAL,
-                                    "definition level encoding %s is not supported",
-                                    NAME_OF(encoding_names, h.def_encoding));
+                        return fail(
+                            r, ERR_INVAL,
+                            "definition level encoding %s is not supported",
+                            NAME_OF(encoding_names, h.def_encoding));
                     }
                     if (ulen < 4 || le32(u) > ulen - 4) {
                         free(owned);
-                        return fail(r, ERR_CORRUPT, "bad definition levels length");
+                        return fail(r, ERR_CORRUPT,
+                                    "bad definition levels length");
                     }
                     def = u + 4;
                     def_len = le32(u);
                     u += 4 + def_len;
                     ulen -= 4 + def_len;
                 }
-                rc = add_page(r, (size_t)h.num_values, def, def_len, h.encoding, u, ulen,
-                              row0 + done);
+                rc = add_page(r, (size_t)h.num_values, def, def_len, h.encoding,
+                              u, ulen, row0 + done);
             }
             free(owned);
         } else { /* DATA_PAGE_V2: levels stay uncompressed */
@@ -775,12 +834,13 @@ static int read_chunk(struct reader *r, const struct chunk *c, uint64_t row0)
             if (!r->max_def && h.num_nulls > 0)
                 return fail(r, ERR_CORRUPT, "nulls in a required column");
             int32_t codec = h.is_compressed ? c->codec : CODEC_UNCOMPRESSED;
-            rc = decompress(r, codec, p + lv, n - lv, (size_t)h.uncompressed - lv, &u,
-                            &owned);
+            rc = decompress(r, codec, p + lv, n - lv,
+                            (size_t)h.uncompressed - lv, &u, &owned);
             if (rc)
                 return rc;
-            rc = add_page(r, (size_t)h.num_values, p + h.rep_len, (size_t)h.def_len,
-                          h.encoding, u, (size_t)h.uncompressed - lv, row0 + done);
+            rc = add_page(r, (size_t)h.num_values, p + h.rep_len,
+                          (size_t)h.def_len, h.encoding, u,
+                          (size_t)h.uncompressed - lv, row0 + done);
             r->pages_v2 += rc == 0;
             free(owned);
         }
@@ -795,10 +855,11 @@ static int read_chunk(struct reader *r, const struct chunk *c, uint64_t row0)
 /* ------------------------------------------------------------------- file */
 
 int parquet_read_column_mem(const uint8_t *buf, size_t len, const char *column,
-                            struct parquet_read_result *out, char *err, size_t errlen)
+                            struct parquet_read_result *out, char *err,
+                            size_t errlen)
 {
-    struct reader r = {.buf = buf, .len = len, .column = column, .err = err,
-                       .errlen = errlen};
+    struct reader r = {
+        .buf = buf, .len = len, .column = column, .err = err, .errlen = errlen};
     struct schema_el *schema = NULL;
     size_t nschema = 0, nrg = 0;
     int64_t file_rows = -1;
@@ -811,11 +872,12 @@ int parquet_read_column_mem(const uint8_t *buf, size_t len, const char *column,
     if (memcmp(buf + len - 4, "PARE", 4) == 0)
         return fail(&r, ERR_INVAL, "encrypted Parquet files are not supported");
     if (memcmp(buf + len - 4, "PAR1", 4) != 0)
-        return fail(&r, ERR_CORRUPT, "truncated Parquet file (no PAR1 at the end)");
+        return fail(&r, ERR_CORRUPT,
+                    "truncated Parquet file (no PAR1 at the end)");
     uint32_t flen = le32(buf + len - 8);
     if (flen == 0 || flen > len - 12)
-        return fail(&r, ERR_CORRUPT, "footer length %u does not fit a %zu-byte file",
-                    flen, len);
+        return fail(&r, ERR_CORRUPT,
+                    "footer length %u does not fit a %zu-byte file", flen, len);
     r.data_end = len - 8 - flen;
 
     struct thrift_read t;
@@ -861,12 +923,15 @@ int parquet_read_column_mem(const uint8_t *buf, size_t len, const char *column,
     if ((rc = find_column(&r, schema, nschema, &leaf, &el)) != 0)
         goto cleanup;
     if (el->type != T_INT64 && el->type != T_INT32) {
-        rc = fail(&r, ERR_INVAL, "column '%s' is %s, not INT64 or INT32", column,
-                  NAME_OF(type_names, el->type));
+        rc = fail(&r, ERR_INVAL,
+                  "column '%s' is %s, not INT64 or INT32 (write it as BIGINT: "
+                  "CAST(%s AS BIGINT))",
+                  column, NAME_OF(type_names, el->type), column);
         goto cleanup;
     }
     if (el->repetition == REP_REPEATED) {
-        rc = fail(&r, ERR_INVAL, "column '%s' is repeated (a list), not one value a row",
+        rc = fail(&r, ERR_INVAL,
+                  "column '%s' is repeated (a list), not one value a row",
                   column);
         goto cleanup;
     }
@@ -893,14 +958,16 @@ int parquet_read_column_mem(const uint8_t *buf, size_t len, const char *column,
             goto cleanup;
         }
         if (c.has_file_path) {
-            rc = fail(&r, ERR_INVAL, "row group %zu: column chunk in another file", g);
+            rc = fail(&r, ERR_INVAL,
+                      "row group %zu: column chunk in another file", g);
             goto cleanup;
         }
         if (c.type != r.type || c.num_values != rg_rows || c.num_values < 0) {
-            rc = fail(&r, ERR_CORRUPT,
-                      "row group %zu: column chunk of type %d with %lld values for "
-                      "%lld rows",
-                      g, c.type, (long long)c.num_values, (long long)rg_rows);
+            rc = fail(
+                &r, ERR_CORRUPT,
+                "row group %zu: column chunk of type %d with %lld values for "
+                "%lld rows",
+                g, c.type, (long long)c.num_values, (long long)rg_rows);
             goto cleanup;
         }
         if ((uint64_t)c.num_values > PARQUET_READ_MAX_VALUES - rows) {
@@ -917,8 +984,9 @@ int parquet_read_column_mem(const uint8_t *buf, size_t len, const char *column,
         rows += (uint64_t)c.num_values;
     }
     if (file_rows >= 0 && (uint64_t)file_rows != rows) {
-        rc = fail(&r, ERR_CORRUPT, "footer says %lld rows, row groups hold %llu",
-                  (long long)file_rows, (unsigned long long)rows);
+        rc =
+            fail(&r, ERR_CORRUPT, "footer says %lld rows, row groups hold %llu",
+                 (long long)file_rows, (unsigned long long)rows);
         goto cleanup;
     }
     out->values = r.vals;
@@ -938,7 +1006,8 @@ cleanup:
 }
 
 int parquet_read_column(const char *path, const char *column,
-                        struct parquet_read_result *out, char *err, size_t errlen)
+                        struct parquet_read_result *out, char *err,
+                        size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -966,7 +1035,8 @@ int parquet_read_column(const char *path, const char *column,
         goto err_close_fd;
     }
     char e[512] = "";
-    rc = parquet_read_column_mem(m, (size_t)st.st_size, column, out, e, sizeof(e));
+    rc = parquet_read_column_mem(m, (size_t)st.st_size, column, out, e,
+                                 sizeof(e));
     if (rc)
         snprintf(err, errlen, "%s: %s", path, e);
     munmap(m, (size_t)st.st_size);

@@ -22,16 +22,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PARQUET_READ_MAX_VALUES (UINT64_C(1) << 27)  /* values of one column (1 GiB) */
-#define PARQUET_READ_MAX_PAGE (UINT64_C(1) << 30)    /* bytes of one page */
+#define PARQUET_READ_MAX_VALUES                                                \
+    (UINT64_C(1) << 27) /* values of one column (1 GiB) */
+#define PARQUET_READ_MAX_PAGE (UINT64_C(1) << 30) /* bytes of one page */
 
 struct parquet_read_result {
-    int64_t *values;    /* count values in file order (caller frees) */
-    size_t count;       /* values read = rows of the file */
-    size_t row_groups;  /* row groups read */
-    size_t pages;       /* data pages read (v1 and v2) */
-    size_t pages_v2;    /* of which DATA_PAGE_V2 */
-    size_t dict_pages;  /* dictionary pages read */
+    int64_t *values;   /* count values in file order (caller frees) */
+    size_t count;      /* values read = rows of the file */
+    size_t row_groups; /* row groups read */
+    size_t pages;      /* data pages read (v1 and v2) */
+    size_t pages_v2;   /* of which DATA_PAGE_V2 */
+    size_t dict_pages; /* dictionary pages read */
 };
 
 /* 1 if p[0..n) starts with the Parquet magic "PAR1". */
@@ -45,12 +46,14 @@ int parquet_read_is_parquet(const void *p, size_t n);
  * encoding or codec this reader does not support), ERR_LIMIT (more than
  * PARQUET_READ_MAX_VALUES values). buf is only read. */
 int parquet_read_column_mem(const uint8_t *buf, size_t len, const char *column,
-                            struct parquet_read_result *out, char *err, size_t errlen);
+                            struct parquet_read_result *out, char *err,
+                            size_t errlen);
 
 /* The same for the file at path (mapped read-only while it is read); ERR_IO
  * when it cannot be opened or read. Blocks on the file's I/O. */
 int parquet_read_column(const char *path, const char *column,
-                        struct parquet_read_result *out, char *err, size_t errlen);
+                        struct parquet_read_result *out, char *err,
+                        size_t errlen);
 
 /* Frees out->values and zeroes *out. */
 void parquet_read_result_free(struct parquet_read_result *out);

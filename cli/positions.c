@@ -17,7 +17,7 @@
 #include "parquet_read.h"
 
 #define MAX_VALUES PARQUET_READ_MAX_VALUES
-#define MAX_FILE (UINT64_C(1) << 34) /* bytes of a (decompressed) CSV file */
+#define MAX_FILE   (UINT64_C(1) << 34) /* bytes of a (decompressed) CSV file */
 
 /* A growable text buffer for one field's unquoted text. */
 struct field {
@@ -109,7 +109,8 @@ static int parse_position(const char *s, size_t len, uint64_t *v)
 {
     while (len && (*s == ' ' || *s == '\t'))
         s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+    while (len &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
         len--;
     if (len == 0)
         return -4;
@@ -179,8 +180,8 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
         if (!decided) {
             /* The first record: a header, or a lone number. Keep its fields. */
             char *names = NULL;
-            size_t names_len = 0, nfields = 0, found = SIZE_MAX, found_ci = SIZE_MAX,
-                   ci_count = 0;
+            size_t names_len = 0, nfields = 0, found = SIZE_MAX,
+                   found_ci = SIZE_MAX, ci_count = 0;
             int t;
             uint64_t first;
             int first_rc = -1;
@@ -203,8 +204,9 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
                 }
                 size_t add = f.len + 2;
                 names = xrealloc(names, names_len + add + 1);
-                names_len += (size_t)snprintf(names + names_len, add + 1, "%s%s",
-                                              nfields ? ", " : "", f.s ? f.s : "");
+                names_len +=
+                    (size_t)snprintf(names + names_len, add + 1, "%s%s",
+                                     nfields ? ", " : "", f.s ? f.s : "");
                 nfields++;
             } while (t == ',');
             decided = 1;
@@ -219,12 +221,14 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
                 found = found_ci;
             if (found == SIZE_MAX) {
                 if (nfields == 1 && first_rc != -1 && first_rc != -4) {
-                    snprintf(err, errlen, "line %zu: %s value '%.40s' is %s", line,
-                             column, f.s, first_rc == -2 ? "not positive" : "too large");
+                    snprintf(err, errlen, "line %zu: %s value '%.40s' is %s",
+                             line, column, f.s,
+                             first_rc == -2 ? "not positive" : "too large");
                     rc = ERR_INVAL;
                 } else {
                     snprintf(err, errlen,
-                             "line %zu: no column '%s' in the header (columns: %.300s)",
+                             "line %zu: no column '%s' in the header (columns: "
+                             "%.300s)",
                              line, column, names);
                     rc = ERR_NOTFOUND;
                 }
@@ -254,8 +258,10 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
             i++;
         } while (t == ',');
         if (!got) {
-            snprintf(err, errlen, "line %zu: no %s value (%zu field%s, the column is "
-                     "field %zu)", line, column, i, i == 1 ? "" : "s", col + 1);
+            snprintf(err, errlen,
+                     "line %zu: no %s value (%zu field%s, the column is "
+                     "field %zu)",
+                     line, column, i, i == 1 ? "" : "s", col + 1);
             rc = ERR_INVAL;
             goto cleanup;
         }
@@ -265,8 +271,8 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
         }
         if (nv == cap) {
             if (nv >= MAX_VALUES) {
-                snprintf(err, errlen, "line %zu: more than %llu positions", line,
-                         (unsigned long long)MAX_VALUES);
+                snprintf(err, errlen, "line %zu: more than %llu positions",
+                         line, (unsigned long long)MAX_VALUES);
                 rc = ERR_LIMIT;
                 goto cleanup;
             }
@@ -334,8 +340,8 @@ void positions_sort_unique(uint64_t *v, size_t *n)
 
 /* Reads the whole file; a gzip file is inflated (the buffer grows with the
  * text really produced). *buf is NUL-terminated. */
-static int read_all(const char *path, char **buf, size_t *len, int *gz, char *err,
-                    size_t errlen)
+static int read_all(const char *path, char **buf, size_t *len, int *gz,
+                    char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -348,7 +354,8 @@ static int read_all(const char *path, char **buf, size_t *len, int *gz, char *er
     size_t n = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "%s: %s", path,
-                 errno && !S_ISREG(st.st_mode) ? "not a regular file" : strerror(errno));
+                 errno && !S_ISREG(st.st_mode) ? "not a regular file"
+                                               : strerror(errno));
         rc = ERR_IO;
         goto err_close_fd;
     }
@@ -395,7 +402,8 @@ static int read_all(const char *path, char **buf, size_t *len, int *gz, char *er
                 t = xrealloc(t, cap + 1);
             }
             uInt in_now = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
-            uInt out_now = cap - got > (1u << 30) ? (1u << 30) : (uInt)(cap - got);
+            uInt out_now =
+                cap - got > (1u << 30) ? (1u << 30) : (uInt)(cap - got);
             z.next_in = (Bytef *)(uintptr_t)in;
             z.avail_in = in_now;
             z.next_out = (Bytef *)t + got;
@@ -486,7 +494,8 @@ static int load_file(struct load *l, const char *path, char *err, size_t errlen)
             return rc;
         for (size_t i = 0; i < res.count; i++) {
             if (res.values[i] <= 0) {
-                snprintf(err, errlen, "%s: row %zu: %s value %lld is not positive", path,
+                snprintf(err, errlen,
+                         "%s: row %zu: %s value %lld is not positive", path,
                          i + 1, l->column, (long long)res.values[i]);
                 parquet_read_result_free(&res);
                 return ERR_INVAL;
@@ -547,7 +556,8 @@ static int by_name(const void *a, const void *b)
 
 /* Every regular file under dir, in name order, depth first; names starting
  * with '.' or '_' (Spark's _SUCCESS and .crc files, hidden files) skipped. */
-static int load_dir(struct load *l, const char *dir, int depth, char *err, size_t errlen)
+static int load_dir(struct load *l, const char *dir, int depth, char *err,
+                    size_t errlen)
 {
     if (depth > 16) {
         snprintf(err, errlen, "%s: directories nested too deeply", dir);
@@ -622,17 +632,19 @@ int positions_load(const char *path, const char *column, struct positions *out,
     out->n = out->rows = l.n;
     out->files = l.files;
     out->format = l.parquet_files == l.files ? "parquet"
-                  : l.csv_files < l.files   ? "parquet+csv"
-                  : l.gz_files == l.files   ? "csv.gz"
-                                            : "csv";
+                  : l.csv_files < l.files    ? "parquet+csv"
+                  : l.gz_files == l.files    ? "csv.gz"
+                                             : "csv";
     size_t o = 0;
     if (l.files > 1)
-        o = (size_t)snprintf(out->detail, sizeof(out->detail), "%zu files", l.files);
+        o = (size_t)snprintf(out->detail, sizeof(out->detail), "%zu files",
+                             l.files);
     if (l.parquet_files && o < sizeof(out->detail))
         snprintf(out->detail + o, sizeof(out->detail) - o,
-                 "%s%zu row group%s, %zu data page%s (%zu v2), %zu dictionary page%s",
-                 o ? ", " : "", l.row_groups, l.row_groups == 1 ? "" : "s", l.pages,
-                 l.pages == 1 ? "" : "s", l.pages_v2, l.dict_pages,
+                 "%s%zu row group%s, %zu data page%s (%zu v2), %zu dictionary "
+                 "page%s",
+                 o ? ", " : "", l.row_groups, l.row_groups == 1 ? "" : "s",
+                 l.pages, l.pages == 1 ? "" : "s", l.pages_v2, l.dict_pages,
                  l.dict_pages == 1 ? "" : "s");
     positions_sort_unique(out->v, &out->n);
     return 0;

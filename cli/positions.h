@@ -20,14 +20,14 @@
 #include <stdint.h>
 
 struct positions {
-    uint64_t *v;         /* n positions, ascending, distinct (caller frees) */
+    uint64_t *v; /* n positions, ascending, distinct (caller frees) */
     size_t n;
-    size_t rows;         /* values read, duplicates included */
-    size_t files;        /* files read (1, or those of a directory) */
-    const char *format;  /* "parquet", "csv", "csv.gz" or "parquet+csv"
-                            (static) */
-    char detail[160];    /* how it was stored, for messages: "3 row groups,
-                            3 data pages (0 v2), 0 dictionary pages"; or "" */
+    size_t rows;        /* values read, duplicates included */
+    size_t files;       /* files read (1, or those of a directory) */
+    const char *format; /* "parquet", "csv", "csv.gz" or "parquet+csv"
+                           (static) */
+    char detail[160];   /* how it was stored, for messages: "3 row groups,
+                           3 data pages (0 v2), 0 dictionary pages"; or "" */
 };
 
 /* Parses CSV text buf[0..len) (need not be NUL-terminated). On 0, *out (caller

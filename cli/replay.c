@@ -27,15 +27,18 @@
 #include "positions.h"
 
 #define REPLAY_DEFAULT_BATCH 100000
-#define REPLAY_MAX_BATCH 1000000 /* the server takes 1048576 arguments a request */
+#define REPLAY_MAX_BATCH                                                       \
+    1000000 /* the server takes 1048576 arguments a request */
 
 static const char usage_text[] =
     "usage: tincan replay --sub NAME --positions FILE [options]\n"
     "\n"
     "Replays the stored events at the positions listed in FILE into the\n"
     "subscription NAME (EV.REPLAY NAME POSITIONS ...), in position order.\n"
-    "FILE is Parquet (any engine: DuckDB, Spark, Athena) or CSV (maybe gzip'ed)\n"
-    "with a header naming the column, or a headerless single column of numbers;\n"
+    "FILE is Parquet (any engine: DuckDB, Spark, Athena) or CSV (maybe "
+    "gzip'ed)\n"
+    "with a header naming the column, or a headerless single column of "
+    "numbers;\n"
     "the type is told by the content. A directory: every file under it (names\n"
     "starting with '_' or '.' skipped). Positions are sorted and deduplicated\n"
     "first. Nulls and values that are not positive integers are errors.\n"
@@ -54,7 +57,8 @@ static const char usage_text[] =
     "                      connects to nothing\n"
     "  -h, --help          this text\n"
     "\n"
-    "exit status: 0 done, 1 failed (unreadable file, bad value, server error),\n"
+    "exit status: 0 done, 1 failed (unreadable file, bad value, server "
+    "error),\n"
     "2 bad usage\n";
 
 struct replay_opts {
@@ -68,7 +72,8 @@ struct replay_opts {
     int dry_run;
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
 {
@@ -81,8 +86,8 @@ static int usage_error(const char *fmt, ...)
     return 2;
 }
 
-static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
-                      unsigned long long *v)
+static int parse_uint(const char *s, unsigned long long lo,
+                      unsigned long long hi, unsigned long long *v)
 {
     char *end;
     if (!*s || *s == '-' || *s == '+')
@@ -110,8 +115,10 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct replay_opts){.column = "position", .host = "127.0.0.1",
-                              .port = 6380, .batch = REPLAY_DEFAULT_BATCH,
+    *o = (struct replay_opts){.column = "position",
+                              .host = "127.0.0.1",
+                              .port = 6380,
+                              .batch = REPLAY_DEFAULT_BATCH,
                               .password = getenv("TINCAN_PASSWORD")};
     if (o->password && !*o->password)
         o->password = NULL;
@@ -121,20 +128,34 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
     unsigned long long v;
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (ch) {
-        case 's': o->sub = optarg; break;
-        case 'f': o->file = optarg; break;
-        case 'c': o->column = optarg; break;
-        case 'H': o->host = optarg; break;
-        case 'a': o->password = optarg; break;
-        case 'n': o->dry_run = 1; break;
+        case 's':
+            o->sub = optarg;
+            break;
+        case 'f':
+            o->file = optarg;
+            break;
+        case 'c':
+            o->column = optarg;
+            break;
+        case 'H':
+            o->host = optarg;
+            break;
+        case 'a':
+            o->password = optarg;
+            break;
+        case 'n':
+            o->dry_run = 1;
+            break;
         case 'p':
             if (parse_uint(optarg, 1, 65535, &v))
-                return usage_error("--port must be 1..65535 (got '%s')", optarg);
+                return usage_error("--port must be 1..65535 (got '%s')",
+                                   optarg);
             o->port = (int)v;
             break;
         case 'b':
             if (parse_uint(optarg, 1, REPLAY_MAX_BATCH, &v))
-                return usage_error("--batch must be 1..1000000 (got '%s')", optarg);
+                return usage_error("--batch must be 1..1000000 (got '%s')",
+                                   optarg);
             o->batch = (size_t)v;
             break;
         case 'h':
@@ -212,7 +233,8 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
     long long events = 0, first_id = -1, last_id = -1;
     int status = 0, counted = 1;
     for (size_t b = 0; b < nbatches; b++) {
-        size_t from = b * o->batch, k = ps->n - from < o->batch ? ps->n - from : o->batch;
+        size_t from = b * o->batch,
+               k = ps->n - from < o->batch ? ps->n - from : o->batch;
         argv[0] = "EV.REPLAY";
         argv[1] = o->sub;
         argv[2] = "POSITIONS";
@@ -233,11 +255,12 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
                     b + 1, nbatches, k, k == 1 ? "" : "s", ps->v[from],
                     r ? r->str : c->errstr);
             if (done)
-                fprintf(stderr,
-                        "tincan replay: the %zu batch%s before it (%zu position%s, "
-                        "up to %" PRIu64 ") stay%s queued in '%s'\n",
-                        b, b == 1 ? "" : "es", done, done == 1 ? "" : "s",
-                        ps->v[done - 1], b == 1 ? "s" : "", o->sub);
+                fprintf(
+                    stderr,
+                    "tincan replay: the %zu batch%s before it (%zu position%s, "
+                    "up to %" PRIu64 ") stay%s queued in '%s'\n",
+                    b, b == 1 ? "" : "es", done, done == 1 ? "" : "s",
+                    ps->v[done - 1], b == 1 ? "s" : "", o->sub);
             freeReplyObject(r);
             status = 1;
             break;
@@ -255,7 +278,8 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
         replays++;
     }
     if (status == 0) {
-        printf("tincan replay: %zu positions (%zu rows in %s, %zu duplicates) into "
+        printf("tincan replay: %zu positions (%zu rows in %s, %zu duplicates) "
+               "into "
                "'%s': %zu replay%s",
                ps->n, ps->rows, ps->format, ps->rows - ps->n, o->sub, replays,
                replays == 1 ? "" : "s");
@@ -289,7 +313,8 @@ int cli_replay(int argc, char **argv)
         for (size_t i = 0; i < ps.n; i++)
             printf("%" PRIu64 "\n", ps.v[i]);
         fprintf(stderr,
-                "tincan replay: %zu positions (%zu rows in %s%s%s, %zu duplicates); "
+                "tincan replay: %zu positions (%zu rows in %s%s%s, %zu "
+                "duplicates); "
                 "dry run, nothing sent\n",
                 ps.n, ps.rows, ps.format, ps.detail[0] ? ": " : "", ps.detail,
                 ps.rows - ps.n);
@@ -298,7 +323,8 @@ int cli_replay(int argc, char **argv)
             status = 1;
         }
     } else if (ps.n == 0) {
-        printf("tincan replay: %s holds no positions: nothing replayed into '%s'\n",
+        printf("tincan replay: %s holds no positions: nothing replayed into "
+               "'%s'\n",
                o.file, o.sub);
     } else {
         status = send_batches(&o, &ps);

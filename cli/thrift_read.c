@@ -23,7 +23,8 @@ static size_t left(const struct thrift_read *r)
     return (size_t)(r->end - r->p);
 }
 
-int thrift_read_varint(struct thrift_read *r, uint64_t *v, char *err, size_t errlen)
+int thrift_read_varint(struct thrift_read *r, uint64_t *v, char *err,
+                       size_t errlen)
 {
     uint64_t x = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -67,8 +68,8 @@ int thrift_read_i32(struct thrift_read *r, int32_t *v, char *err, size_t errlen)
     return 0;
 }
 
-int thrift_read_binary(struct thrift_read *r, const uint8_t **p, size_t *n, char *err,
-                       size_t errlen)
+int thrift_read_binary(struct thrift_read *r, const uint8_t **p, size_t *n,
+                       char *err, size_t errlen)
 {
     uint64_t len;
     int rc = thrift_read_varint(r, &len, err, errlen);
@@ -82,8 +83,8 @@ int thrift_read_binary(struct thrift_read *r, const uint8_t **p, size_t *n, char
     return 0;
 }
 
-int thrift_read_field(struct thrift_read *r, struct thrift_struct *s, int16_t *id,
-                      int *type, char *err, size_t errlen)
+int thrift_read_field(struct thrift_read *r, struct thrift_struct *s,
+                      int16_t *id, int *type, char *err, size_t errlen)
 {
     if (r->p >= r->end)
         return corrupt(err, errlen, "truncated struct (no STOP)");
@@ -115,8 +116,8 @@ int thrift_read_field(struct thrift_read *r, struct thrift_struct *s, int16_t *i
     return 0;
 }
 
-int thrift_read_list(struct thrift_read *r, int *elem_type, size_t *count, char *err,
-                     size_t errlen)
+int thrift_read_list(struct thrift_read *r, int *elem_type, size_t *count,
+                     char *err, size_t errlen)
 {
     if (r->p >= r->end)
         return corrupt(err, errlen, "truncated list header");
@@ -137,8 +138,8 @@ int thrift_read_list(struct thrift_read *r, int *elem_type, size_t *count, char 
     return 0;
 }
 
-int thrift_read_long_field(struct thrift_read *r, int type, int64_t *v, char *err,
-                           size_t errlen)
+int thrift_read_long_field(struct thrift_read *r, int type, int64_t *v,
+                           char *err, size_t errlen)
 {
     if (type == THRIFT_I8) {
         if (r->p >= r->end)
@@ -151,8 +152,8 @@ int thrift_read_long_field(struct thrift_read *r, int type, int64_t *v, char *er
     return corrupt(err, errlen, "integer field of a non-integer type");
 }
 
-int thrift_read_int_field(struct thrift_read *r, int type, int32_t *v, char *err,
-                          size_t errlen)
+int thrift_read_int_field(struct thrift_read *r, int type, int32_t *v,
+                          char *err, size_t errlen)
 {
     if (type == THRIFT_I64)
         return corrupt(err, errlen, "i32 field sent as i64");

@@ -50,30 +50,33 @@ void thrift_read_init(struct thrift_read *r, const void *p, size_t n);
 /* The next field header of struct s. 0 with *id and *type set, 1 at the
  * struct's STOP, or ERR_CORRUPT with err filled. A bool field's value is in
  * *type (THRIFT_TRUE / THRIFT_FALSE). */
-int thrift_read_field(struct thrift_read *r, struct thrift_struct *s, int16_t *id,
-                      int *type, char *err, size_t errlen);
+int thrift_read_field(struct thrift_read *r, struct thrift_struct *s,
+                      int16_t *id, int *type, char *err, size_t errlen);
 
 /* Values. Each returns 0 or ERR_CORRUPT (truncated, overlong varint, a value
  * out of the type's range) with err filled. */
-int thrift_read_varint(struct thrift_read *r, uint64_t *v, char *err, size_t errlen);
-int thrift_read_i64(struct thrift_read *r, int64_t *v, char *err, size_t errlen);
-int thrift_read_i32(struct thrift_read *r, int32_t *v, char *err, size_t errlen);
-/* A binary/string: *p points into the input (not NUL-terminated), *n bytes. */
-int thrift_read_binary(struct thrift_read *r, const uint8_t **p, size_t *n, char *err,
+int thrift_read_varint(struct thrift_read *r, uint64_t *v, char *err,
                        size_t errlen);
+int thrift_read_i64(struct thrift_read *r, int64_t *v, char *err,
+                    size_t errlen);
+int thrift_read_i32(struct thrift_read *r, int32_t *v, char *err,
+                    size_t errlen);
+/* A binary/string: *p points into the input (not NUL-terminated), *n bytes. */
+int thrift_read_binary(struct thrift_read *r, const uint8_t **p, size_t *n,
+                       char *err, size_t errlen);
 /* A list or set header: element type and count. The count is checked to be at
  * most the bytes left (every element takes at least one byte, bools included),
  * so a caller may allocate count elements. */
-int thrift_read_list(struct thrift_read *r, int *elem_type, size_t *count, char *err,
-                     size_t errlen);
+int thrift_read_list(struct thrift_read *r, int *elem_type, size_t *count,
+                     char *err, size_t errlen);
 
 /* Reads a field's value as an i32 whatever its integer type (I8/I16/I32);
  * ERR_CORRUPT for another type. For enums and counts of Parquet metadata. */
-int thrift_read_int_field(struct thrift_read *r, int type, int32_t *v, char *err,
-                          size_t errlen);
+int thrift_read_int_field(struct thrift_read *r, int type, int32_t *v,
+                          char *err, size_t errlen);
 /* Same for an i64 field (I8..I64). */
-int thrift_read_long_field(struct thrift_read *r, int type, int64_t *v, char *err,
-                           size_t errlen);
+int thrift_read_long_field(struct thrift_read *r, int type, int64_t *v,
+                           char *err, size_t errlen);
 
 /* Skips one value of type (a field's value, or a list element: in a list a
  * bool is one byte). 0 or ERR_CORRUPT (also for nesting deeper than
@@ -86,7 +89,8 @@ int thrift_read_enter(struct thrift_read *r, char *err, size_t errlen);
 void thrift_read_leave(struct thrift_read *r);
 
 /* Bytes consumed since p (for a caller that needs a header's length). */
-static inline size_t thrift_read_used(const struct thrift_read *r, const void *start)
+static inline size_t thrift_read_used(const struct thrift_read *r,
+                                      const void *start)
 {
     return (size_t)(r->p - (const uint8_t *)start);
 }

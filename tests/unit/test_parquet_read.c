@@ -58,7 +58,8 @@ static void zz(struct w *w, int64_t v)
 
 static void le32w(struct w *w, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                    (uint8_t)(v >> 24)};
     put(w, b, 4);
 }
 
@@ -169,25 +170,25 @@ static void junk_field(struct w *w, int16_t id)
 enum { PT_DATA = 0, PT_DICT = 2, PT_V2 = 3 };
 
 struct tpage {
-    int type;              /* PT_* */
-    const uint8_t *body;   /* page bytes as stored (compressed) */
+    int type;            /* PT_* */
+    const uint8_t *body; /* page bytes as stored (compressed) */
     size_t n;
-    size_t usize;          /* uncompressed size */
+    size_t usize; /* uncompressed size */
     int32_t nvalues;
-    int enc;               /* value encoding */
-    int32_t num_nulls;     /* v2 */
-    int32_t def_len;       /* v2 */
-    int uncompressed_v2;   /* v2: is_compressed = false */
+    int enc;             /* value encoding */
+    int32_t num_nulls;   /* v2 */
+    int32_t def_len;     /* v2 */
+    int uncompressed_v2; /* v2: is_compressed = false */
 };
 
 struct tfile {
-    int ptype;       /* 1 INT32, 2 INT64, 6 BYTE_ARRAY */
-    int rep;         /* 0 required, 1 optional, 2 repeated */
+    int ptype; /* 1 INT32, 2 INT64, 6 BYTE_ARRAY */
+    int rep;   /* 0 required, 1 optional, 2 repeated */
     int codec;
     const char *name;
     int other_first; /* a BYTE_ARRAY column "other" before ours */
     int junk;        /* unknown fields in every struct */
-    int map_first;   /* a MAP<STRING,STRING> "headers" (two leaves) before ours */
+    int map_first; /* a MAP<STRING,STRING> "headers" (two leaves) before ours */
     int64_t rows;
 };
 
@@ -224,8 +225,9 @@ static void page_header(struct w *w, const struct tpage *p)
     send_(w);
 }
 
-static void column_chunk(struct w *w, const struct tfile *f, int ptype, const char *name,
-                         int64_t start, int64_t size, int64_t nvalues)
+static void column_chunk(struct w *w, const struct tfile *f, int ptype,
+                         const char *name, int64_t start, int64_t size,
+                         int64_t nvalues)
 {
     sbegin(w);
     fi64(w, 2, start);
@@ -248,7 +250,8 @@ static void column_chunk(struct w *w, const struct tfile *f, int ptype, const ch
 }
 
 /* The whole file: magic, the pages as one column chunk, the footer. */
-static struct w build(const struct tfile *f, const struct tpage *pages, size_t np)
+static struct w build(const struct tfile *f, const struct tpage *pages,
+                      size_t np)
 {
     struct w w = {0};
     put(&w, "PAR1", 4);
@@ -264,7 +267,8 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
     size_t meta = w.n;
     sbegin(&w);
     fi32(&w, 1, 1);
-    flist(&w, 2, THRIFT_STRUCT, (f->other_first ? 3 : 2) + (f->map_first ? 4 : 0));
+    flist(&w, 2, THRIFT_STRUCT,
+          (f->other_first ? 3 : 2) + (f->map_first ? 4 : 0));
     sbegin(&w);
     fbin(&w, 4, "duckdb_schema");
     fi32(&w, 5, (f->other_first ? 2 : 1) + (f->map_first ? 1 : 0));
@@ -279,7 +283,8 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
         send_(&w);
     }
     if (f->map_first) {
-        static const char *const names[4] = {"headers", "key_value", "key", "value"};
+        static const char *const names[4] = {"headers", "key_value", "key",
+                                             "value"};
         static const int children[4] = {1, 2, 0, 0};
         for (int i = 0; i < 4; i++) {
             sbegin(&w);
@@ -309,14 +314,16 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
     fi64(&w, 3, f->rows >= 0 ? f->rows : nvalues);
     flist(&w, 4, THRIFT_STRUCT, 1);
     sbegin(&w);
-    flist(&w, 1, THRIFT_STRUCT, (f->other_first ? 2 : 1) + (f->map_first ? 2 : 0));
+    flist(&w, 1, THRIFT_STRUCT,
+          (f->other_first ? 2 : 1) + (f->map_first ? 2 : 0));
     if (f->other_first)
         column_chunk(&w, f, 6, "other", start, size, nvalues);
     if (f->map_first) {
         column_chunk(&w, f, 6, "key", start, size, nvalues);
         column_chunk(&w, f, 6, "value", start, size, nvalues);
     }
-    column_chunk(&w, f, f->ptype, f->name ? f->name : "position", start, size, nvalues);
+    column_chunk(&w, f, f->ptype, f->name ? f->name : "position", start, size,
+                 nvalues);
     fi64(&w, 2, size);
     fi64(&w, 3, nvalues);
     send_(&w);
@@ -329,8 +336,10 @@ static struct w build(const struct tfile *f, const struct tpage *pages, size_t n
     return w;
 }
 
-static const struct tfile REQ64 = {.ptype = 2, .rep = 0, .codec = 0, .rows = -1};
-static const struct tfile OPT64 = {.ptype = 2, .rep = 1, .codec = 0, .rows = -1};
+static const struct tfile REQ64 = {
+    .ptype = 2, .rep = 0, .codec = 0, .rows = -1};
+static const struct tfile OPT64 = {
+    .ptype = 2, .rep = 1, .codec = 0, .rows = -1};
 
 /* PLAIN INT64 values. */
 static struct w plain64(const int64_t *v, size_t n)
@@ -370,7 +379,8 @@ static int read_copy(const uint8_t *p, size_t n, const char *col,
 TEST(thrift_varints_and_zigzag)
 {
     struct w w = {0};
-    zz(&w, 0), zz(&w, -1), zz(&w, 1), zz(&w, INT64_MIN), zz(&w, INT64_MAX), zz(&w, 300);
+    zz(&w, 0), zz(&w, -1), zz(&w, 1), zz(&w, INT64_MIN), zz(&w, INT64_MAX),
+        zz(&w, 300);
     struct thrift_read r;
     char err[128];
     int64_t v;
@@ -384,10 +394,12 @@ TEST(thrift_varints_and_zigzag)
     ASSERT_EQ_INT(1, i);
     ASSERT_EQ_INT(0, thrift_read_i64(&r, &v, err, sizeof(err)));
     ASSERT_TRUE(v == INT64_MIN);
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_i32(&r, &i, err, sizeof(err))); /* range */
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_i32(&r, &i, err, sizeof(err))); /* range */
     ASSERT_EQ_INT(0, thrift_read_i64(&r, &v, err, sizeof(err)));
     ASSERT_EQ_INT(300, v);
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_i64(&r, &v, err, sizeof(err))); /* end */
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_i64(&r, &v, err, sizeof(err))); /* end */
     free(w.b);
 
     /* 11 continuation bytes, and a 10th byte with high bits: both corrupt */
@@ -449,7 +461,8 @@ TEST(thrift_fields_deltas_long_ids_and_skipping)
         uint8_t *c = xmalloc(cut ? cut : 1);
         memcpy(c, w.b, cut);
         thrift_read_init(&r, c, cut);
-        ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_skip(&r, THRIFT_STRUCT, err, sizeof(err)));
+        ASSERT_EQ_INT(ERR_CORRUPT,
+                      thrift_read_skip(&r, THRIFT_STRUCT, err, sizeof(err)));
         free(c);
     }
     free(w.b);
@@ -473,26 +486,31 @@ TEST(thrift_hostile_lengths_and_nesting)
     w = (struct w){0};
     varint(&w, (uint64_t)1 << 62);
     thrift_read_init(&r, w.b, w.n);
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_binary(&r, &p, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_binary(&r, &p, &n, err, sizeof(err)));
     free(w.b);
     /* a map claiming many pairs */
     w = (struct w){0};
     varint(&w, 1000000);
     u8(&w, 0x55);
     thrift_read_init(&r, w.b, w.n);
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_skip(&r, THRIFT_MAP, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_skip(&r, THRIFT_MAP, err, sizeof(err)));
     free(w.b);
-    /* structs nested 10000 deep: refused at the depth limit, no deep recursion */
+    /* structs nested 10000 deep: refused at the depth limit, no deep recursion
+     */
     w = (struct w){0};
     for (int i = 0; i < 10000; i++)
         u8(&w, 1 << 4 | THRIFT_STRUCT);
     thrift_read_init(&r, w.b, w.n);
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_skip(&r, THRIFT_STRUCT, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_skip(&r, THRIFT_STRUCT, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "nested too deeply") != NULL);
     /* lists nested deep as well */
     memset(w.b, 1 << 4 | THRIFT_LIST, w.n);
     thrift_read_init(&r, w.b, w.n);
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_skip(&r, THRIFT_LIST, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_skip(&r, THRIFT_LIST, err, sizeof(err)));
     free(w.b);
     /* unknown type nibbles */
     static const uint8_t bad[] = {0x1d};
@@ -500,7 +518,8 @@ TEST(thrift_hostile_lengths_and_nesting)
     int16_t id;
     int t;
     thrift_read_init(&r, bad, sizeof(bad));
-    ASSERT_EQ_INT(ERR_CORRUPT, thrift_read_field(&r, &s, &id, &t, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  thrift_read_field(&r, &s, &id, &t, err, sizeof(err)));
 }
 
 /* ------------------------------------------------------------- RLE */
@@ -519,22 +538,25 @@ TEST(rle_hybrid_runs_and_bit_packing)
     uint32_t out[15];
     size_t used;
     char err[128];
-    ASSERT_EQ_INT(0, parquet_decode_rle(w.b, w.n, 3, out, 15, &used, err, sizeof(err)));
-    static const uint32_t want[15] = {4, 4, 4, 4, 4, 0, 1, 2, 3, 4, 5, 6, 7, 6, 6};
+    ASSERT_EQ_INT(
+        0, parquet_decode_rle(w.b, w.n, 3, out, 15, &used, err, sizeof(err)));
+    static const uint32_t want[15] = {4, 4, 4, 4, 4, 0, 1, 2,
+                                      3, 4, 5, 6, 7, 6, 6};
     for (int i = 0; i < 15; i++)
         ASSERT_EQ_INT(want[i], out[i]);
     ASSERT_EQ_INT(w.n, used);
     /* fewer values than the runs hold: fine; more: an error */
-    ASSERT_EQ_INT(0, parquet_decode_rle(w.b, w.n, 3, out, 7, NULL, err, sizeof(err)));
-    ASSERT_EQ_INT(ERR_CORRUPT,
-                  parquet_decode_rle(w.b, w.n, 3, out, 16, NULL, err, sizeof(err)));
+    ASSERT_EQ_INT(
+        0, parquet_decode_rle(w.b, w.n, 3, out, 7, NULL, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_rle(w.b, w.n, 3, out, 16, NULL,
+                                                  err, sizeof(err)));
     /* every truncation fails cleanly (the last bytes of the bit-packed run
      * cut: the values whose bits are there still decode) */
     for (size_t cut = 0; cut < w.n; cut++) {
         uint8_t *c = xmalloc(cut ? cut : 1);
         memcpy(c, w.b, cut);
-        ASSERT_EQ_INT(ERR_CORRUPT,
-                      parquet_decode_rle(c, cut, 3, out, 15, NULL, err, sizeof(err)));
+        ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_rle(c, cut, 3, out, 15, NULL,
+                                                      err, sizeof(err)));
         free(c);
     }
     free(w.b);
@@ -554,7 +576,8 @@ TEST(rle_widths_0_to_32_round_trip)
         for (int i = 0; i < 40; i++)
             for (int b = 0; b < bw; b++)
                 if (vals[i] >> b & 1)
-                    bytes[(i * bw + b) / 8] |= (uint8_t)(1 << ((i * bw + b) % 8));
+                    bytes[(i * bw + b) / 8] |=
+                        (uint8_t)(1 << ((i * bw + b) % 8));
         put(&w, bytes, (size_t)(5 * bw));
         /* and an RLE run of the max value */
         varint(&w, 3 << 1);
@@ -562,7 +585,8 @@ TEST(rle_widths_0_to_32_round_trip)
             u8(&w, (unsigned)(mask >> (8 * k)) & 0xff);
         char err[128];
         uint32_t all[43];
-        ASSERT_EQ_INT(0, parquet_decode_rle(w.b, w.n, bw, all, 43, NULL, err, sizeof(err)));
+        ASSERT_EQ_INT(0, parquet_decode_rle(w.b, w.n, bw, all, 43, NULL, err,
+                                            sizeof(err)));
         memcpy(out, all, sizeof(out));
         for (int i = 0; i < 40; i++)
             ASSERT_EQ_U64(vals[i], out[i]);
@@ -572,8 +596,10 @@ TEST(rle_widths_0_to_32_round_trip)
     char err[128];
     uint32_t o;
     static const uint8_t wide[] = {2 << 1, 0x09}; /* 9 does not fit 3 bits */
-    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_rle(wide, 2, 3, &o, 1, NULL, err, sizeof(err)));
-    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_rle(wide, 2, 33, &o, 1, NULL, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_rle(wide, 2, 3, &o, 1, NULL, err,
+                                                  sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_rle(wide, 2, 33, &o, 1, NULL, err,
+                                                  sizeof(err)));
 }
 
 /* ----------------------------------------------------------- delta */
@@ -616,7 +642,9 @@ static struct w delta_encode(const int64_t *v, size_t n)
                 for (int b = 0; b < widths[m]; b++)
                     if (rel >> b & 1)
                         bytes[(j * (size_t)widths[m] + (size_t)b) / 8] |=
-                            (uint8_t)(1 << ((j * (size_t)widths[m] + (size_t)b) % 8));
+                            (uint8_t)(1
+                                      << ((j * (size_t)widths[m] + (size_t)b) %
+                                          8));
             }
             put(&w, bytes, (size_t)widths[m] * 4);
         }
@@ -627,31 +655,32 @@ static struct w delta_encode(const int64_t *v, size_t n)
 TEST(delta_spec_example)
 {
     /* Encodings.md's example 1: 1 2 3 4 5 -> min delta 1, widths 0 */
-    static const uint8_t ex1[] = {0x80, 0x01, 0x04, 0x05, 0x02, 0x02, 0, 0, 0, 0};
+    static const uint8_t ex1[] = {0x80, 0x01, 0x04, 0x05, 0x02,
+                                  0x02, 0,    0,    0,    0};
     int64_t out[8];
     char err[128];
     size_t used;
-    ASSERT_EQ_INT(0, parquet_decode_delta(ex1, sizeof(ex1), 0, out, 5, &used, err,
-                                          sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_decode_delta(ex1, sizeof(ex1), 0, out, 5, &used,
+                                          err, sizeof(err)));
     for (int i = 0; i < 5; i++)
         ASSERT_EQ_INT(i + 1, out[i]);
     ASSERT_EQ_INT(sizeof(ex1), used);
     /* example 2: 7 5 3 1 2 3 4 5: deltas -2 -2 -2 1 1 1 1, min -2, relative
      * 0 0 0 3 3 3 3 at 2 bits = 0xc0 0xff, padded to 8 bytes */
-    static const uint8_t ex2[] = {0x80, 0x01, 0x04, 0x08, 0x0e, 0x03, 2, 0, 0, 0,
-                                  0xc0, 0xff, 0, 0, 0, 0, 0, 0};
+    static const uint8_t ex2[] = {0x80, 0x01, 0x04, 0x08, 0x0e, 0x03, 2, 0, 0,
+                                  0,    0xc0, 0xff, 0,    0,    0,    0, 0, 0};
     static const int64_t want[] = {7, 5, 3, 1, 2, 3, 4, 5};
-    ASSERT_EQ_INT(0, parquet_decode_delta(ex2, sizeof(ex2), 0, out, 8, &used, err,
-                                          sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_decode_delta(ex2, sizeof(ex2), 0, out, 8, &used,
+                                          err, sizeof(err)));
     for (int i = 0; i < 8; i++)
         ASSERT_EQ_INT(want[i], out[i]);
     /* asking for more values than the header has */
-    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_delta(ex2, sizeof(ex2), 0, out, 9, NULL,
-                                                    err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_delta(ex2, sizeof(ex2), 0, out, 9,
+                                                    NULL, err, sizeof(err)));
     /* block size not a multiple of 128 */
     static const uint8_t bad[] = {0x40, 0x04, 0x01, 0x02};
-    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_delta(bad, sizeof(bad), 0, out, 1, NULL,
-                                                    err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT, parquet_decode_delta(bad, sizeof(bad), 0, out, 1,
+                                                    NULL, err, sizeof(err)));
 }
 
 TEST(delta_round_trip_wrapping_and_truncation)
@@ -660,15 +689,16 @@ TEST(delta_round_trip_wrapping_and_truncation)
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < 1000; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        v[i] = i < 300 ? (int64_t)(i * 5 + 100) /* small, sorted */
-             : i < 600 ? (int64_t)x           /* any 64-bit value: wraps */
-                       : (int64_t)(x % 1000);
+        v[i] = i < 300   ? (int64_t)(i * 5 + 100) /* small, sorted */
+               : i < 600 ? (int64_t)x             /* any 64-bit value: wraps */
+                         : (int64_t)(x % 1000);
     }
     v[700] = INT64_MIN, v[701] = INT64_MAX, v[702] = INT64_MIN;
     struct w w = delta_encode(v, 1000);
     char err[128];
     size_t used;
-    ASSERT_EQ_INT(0, parquet_decode_delta(w.b, w.n, 0, out, 1000, &used, err, sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_decode_delta(w.b, w.n, 0, out, 1000, &used, err,
+                                          sizeof(err)));
     for (int i = 0; i < 1000; i++)
         ASSERT_EQ_INT(v[i], out[i]);
     ASSERT_EQ_INT(w.n, used);
@@ -679,7 +709,8 @@ TEST(delta_round_trip_wrapping_and_truncation)
         uint8_t *c = xmalloc(cut ? cut : 1);
         memcpy(c, w.b, cut);
         memset(out, 0, sizeof(out));
-        if (parquet_decode_delta(c, cut, 0, out, 1000, NULL, err, sizeof(err)) == 0) {
+        if (parquet_decode_delta(c, cut, 0, out, 1000, NULL, err,
+                                 sizeof(err)) == 0) {
             ASSERT_TRUE(cut > w.n - 32 * 8);
             for (int i = 0; i < 1000; i++)
                 ASSERT_EQ_INT(v[i], out[i]);
@@ -706,7 +737,8 @@ TEST(delta_round_trip_wrapping_and_truncation)
     u8(&w32, 32), u8(&w32, 0), u8(&w32, 0), u8(&w32, 0);
     for (int j = 0; j < 32; j++)
         le32w(&w32, j < 4 ? (uint32_t)d[j] - (uint32_t)min : 0);
-    ASSERT_EQ_INT(0, parquet_decode_delta(w32.b, w32.n, 1, out, 5, NULL, err, sizeof(err)));
+    ASSERT_EQ_INT(0, parquet_decode_delta(w32.b, w32.n, 1, out, 5, NULL, err,
+                                          sizeof(err)));
     for (int i = 0; i < 5; i++)
         ASSERT_EQ_INT(v32[i], out[i]);
     free(w32.b);
@@ -732,7 +764,8 @@ TEST(parquet_required_plain_v1)
     /* names: any case when unique; a missing one lists the columns */
     ASSERT_EQ_INT(0, read_copy(f.b, f.n, "POSITION", &res, err, sizeof(err)));
     parquet_read_result_free(&res);
-    ASSERT_EQ_INT(ERR_NOTFOUND, read_copy(f.b, f.n, "pos", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_NOTFOUND,
+                  read_copy(f.b, f.n, "pos", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "no column 'pos' (columns: position)") != NULL);
     free(f.b);
     free(body.b);
@@ -756,7 +789,8 @@ TEST(parquet_optional_second_column_unknown_fields)
     ASSERT_EQ_INT(3, res.count);
     ASSERT_EQ_INT(30, res.values[2]);
     parquet_read_result_free(&res);
-    ASSERT_EQ_INT(ERR_INVAL, read_copy(f.b, f.n, "other", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  read_copy(f.b, f.n, "other", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "BYTE_ARRAY, not INT64 or INT32") != NULL);
     free(f.b);
     /* after a MAP column: its two leaves come first in every row group */
@@ -766,9 +800,11 @@ TEST(parquet_optional_second_column_unknown_fields)
     ASSERT_EQ_INT(3, res.count);
     ASSERT_EQ_INT(20, res.values[1]);
     parquet_read_result_free(&res);
-    ASSERT_EQ_INT(ERR_INVAL, read_copy(f.b, f.n, "headers", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  read_copy(f.b, f.n, "headers", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "is a group (nested)") != NULL);
-    ASSERT_EQ_INT(ERR_NOTFOUND, read_copy(f.b, f.n, "key", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_NOTFOUND,
+                  read_copy(f.b, f.n, "key", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "(columns: other, headers, position)") != NULL);
     free(f.b);
     free(body.b);
@@ -790,7 +826,8 @@ TEST(parquet_null_names_its_row)
     struct w f = build(&OPT64, &pg, 1);
     struct parquet_read_result res;
     char err[256];
-    ASSERT_EQ_INT(ERR_INVAL, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "column 'position' is null in row 3") != NULL);
     free(f.b);
     free(body.b);
@@ -819,7 +856,8 @@ TEST(parquet_dictionary_pages)
     char err[256];
     ASSERT_EQ_INT(0, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     ASSERT_EQ_INT(10, res.count);
-    static const int64_t want[] = {300, 100, 200, 200, 200, 200, 200, 200, 200, 200};
+    static const int64_t want[] = {300, 100, 200, 200, 200,
+                                   200, 200, 200, 200, 200};
     for (int i = 0; i < 10; i++)
         ASSERT_EQ_INT(want[i], res.values[i]);
     ASSERT_EQ_INT(1, res.dict_pages);
@@ -830,12 +868,14 @@ TEST(parquet_dictionary_pages)
     pg[1].enc = 2;
     body.b[body.n - 1] = 3;
     f = build(&OPT64, pg, 2);
-    ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "dictionary index 3 of 3") != NULL);
     free(f.b);
     /* no dictionary page at all */
     f = build(&OPT64, pg + 1, 1);
-    ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     free(f.b);
     free(d.b);
     free(idx.b);
@@ -887,12 +927,14 @@ static struct w compress_with(int codec, const uint8_t *src, size_t n)
     w.b = xmalloc(w.cap);
     if (codec == 1) {
         size_t out = w.cap;
-        ASSERT_EQ_INT(SNAPPY_OK, snappy_compress((const char *)src, n, (char *)w.b, &out));
+        ASSERT_EQ_INT(SNAPPY_OK,
+                      snappy_compress((const char *)src, n, (char *)w.b, &out));
         w.n = out;
     } else if (codec == 2) {
         z_stream z;
         memset(&z, 0, sizeof(z));
-        ASSERT_EQ_INT(Z_OK, deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY));
+        ASSERT_EQ_INT(Z_OK, deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8,
+                                         Z_DEFAULT_STRATEGY));
         z.next_in = (Bytef *)(uintptr_t)src;
         z.avail_in = (uInt)n;
         z.next_out = w.b;
@@ -926,7 +968,8 @@ TEST(parquet_codecs_v1)
         struct w f = build(&tf, &pg, 1);
         struct parquet_read_result res;
         char err[256];
-        ASSERT_EQ_INT(0, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+        ASSERT_EQ_INT(0,
+                      read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
         ASSERT_EQ_INT(3000, res.count);
         for (int i = 0; i < 3000; i++)
             ASSERT_EQ_INT(vals[i], res.values[i]);
@@ -935,17 +978,20 @@ TEST(parquet_codecs_v1)
         free(f.b);
         pg.usize = body.n + 1;
         f = build(&tf, &pg, 1);
-        ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+        ASSERT_EQ_INT(ERR_CORRUPT,
+                      read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
         free(f.b);
         /* or fewer */
         pg.usize = body.n - 1;
         f = build(&tf, &pg, 1);
-        ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+        ASSERT_EQ_INT(ERR_CORRUPT,
+                      read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
         free(f.b);
         /* or 1 GiB: refused without allocating it */
         pg.usize = (size_t)1 << 30;
         f = build(&tf, &pg, 1);
-        ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+        ASSERT_EQ_INT(ERR_CORRUPT,
+                      read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
         free(f.b);
         free(z.b);
     }
@@ -956,7 +1002,8 @@ TEST(parquet_codecs_v1)
     struct w f = build(&tf, &pg, 1);
     struct parquet_read_result res;
     char err[256];
-    ASSERT_EQ_INT(ERR_INVAL, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "codec LZ4 is not supported") != NULL);
     free(f.b);
     free(body.b);
@@ -979,14 +1026,16 @@ TEST(parquet_data_page_v2_delta_zstd_and_uncompressed)
             put(&body, z.b, z.n);
         else
             put(&body, dv.b, dv.n);
-        struct tpage pg = {PT_V2, body.b, body.n, lv.n + dv.n, 500, 5, 0,
-                           (int32_t)lv.n, !compressed};
+        struct tpage pg = {PT_V2, body.b, body.n,        lv.n + dv.n, 500,
+                           5,     0,      (int32_t)lv.n, !compressed};
         struct tfile tf = OPT64;
-        tf.codec = 6; /* the chunk says ZSTD; an is_compressed=false page is not */
+        tf.codec =
+            6; /* the chunk says ZSTD; an is_compressed=false page is not */
         struct w f = build(&tf, &pg, 1);
         struct parquet_read_result res;
         char err[256];
-        ASSERT_EQ_INT(0, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+        ASSERT_EQ_INT(0,
+                      read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
         ASSERT_EQ_INT(500, res.count);
         ASSERT_EQ_INT(1, res.pages_v2);
         for (int i = 0; i < 500; i++)
@@ -996,7 +1045,8 @@ TEST(parquet_data_page_v2_delta_zstd_and_uncompressed)
         /* level lengths larger than the page */
         pg.def_len = (int32_t)body.n + 1;
         f = build(&tf, &pg, 1);
-        ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+        ASSERT_EQ_INT(ERR_CORRUPT,
+                      read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
         free(f.b);
         free(body.b);
         free(z.b);
@@ -1035,20 +1085,25 @@ TEST(parquet_footer_hostile)
     struct parquet_read_result res;
     char err[256];
     /* too short, no magic, bad footer lengths */
-    ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, 4, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  read_copy(f.b, 4, "position", &res, err, sizeof(err)));
     uint8_t *c = xmemdup(f.b, f.n);
     memcpy(c + f.n - 8, "\xff\xff\xff\xff", 4);
-    ASSERT_EQ_INT(ERR_CORRUPT, read_copy(c, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  read_copy(c, f.n, "position", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "footer length") != NULL);
     memcpy(c + f.n - 8, "\0\0\0\0", 4);
-    ASSERT_EQ_INT(ERR_CORRUPT, read_copy(c, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  read_copy(c, f.n, "position", &res, err, sizeof(err)));
     memcpy(c + f.n - 4, "PARE", 4);
-    ASSERT_EQ_INT(ERR_INVAL, read_copy(c, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  read_copy(c, f.n, "position", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "encrypted") != NULL);
     free(c);
     /* every truncation of the file: an error, never a crash or an overread */
     for (size_t cut = 0; cut < f.n; cut++)
-        ASSERT_TRUE(read_copy(f.b, cut, "position", &res, err, sizeof(err)) < 0);
+        ASSERT_TRUE(read_copy(f.b, cut, "position", &res, err, sizeof(err)) <
+                    0);
     free(f.b);
     free(body.b);
 }
@@ -1077,7 +1132,8 @@ TEST(parquet_every_byte_changed)
     ASSERT_EQ_INT(0, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     ASSERT_EQ_INT(8, res.count);
     parquet_read_result_free(&res);
-    static const uint8_t repl[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0x19, 0x1c, 0x15};
+    static const uint8_t repl[] = {0x00, 0x01, 0x7f, 0x80,
+                                   0xff, 0x19, 0x1c, 0x15};
     int ok = 0, failed = 0;
     for (size_t i = 0; i < f.n; i++) {
         for (size_t k = 0; k < ARRAY_LEN(repl); k++) {
@@ -1116,7 +1172,8 @@ TEST(parquet_absurd_counts)
     tf.rows = (int64_t)1 << 40;
     pg.nvalues = 1;
     f = build(&tf, &pg, 1);
-    ASSERT_EQ_INT(ERR_CORRUPT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_CORRUPT,
+                  read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "rows") != NULL);
     free(f.b);
     /* a dictionary page of one value and one RLE run of 2^29 rows: a valid
@@ -1129,7 +1186,8 @@ TEST(parquet_absurd_counts)
     struct tpage pgs[2] = {{PT_DICT, d.b, d.n, d.n, 1, 0, 0, 0, 0},
                            {PT_DATA, idx.b, idx.n, idx.n, 1 << 29, 8, 0, 0, 0}};
     f = build(&REQ64, pgs, 2);
-    ASSERT_EQ_INT(ERR_LIMIT, read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_LIMIT,
+                  read_copy(f.b, f.n, "position", &res, err, sizeof(err)));
     free(d.b);
     free(idx.b);
     free(f.b);
@@ -1138,8 +1196,8 @@ TEST(parquet_absurd_counts)
 
 /* ------------------------------------------------------------- CSV */
 
-static int csv(const char *text, const char *col, uint64_t **v, size_t *n, char *err,
-               size_t errlen)
+static int csv(const char *text, const char *col, uint64_t **v, size_t *n,
+               char *err, size_t errlen)
 {
     /* an exactly-sized copy without a NUL: the parser must not need one */
     size_t len = strlen(text);
@@ -1173,7 +1231,8 @@ TEST(csv_athena_quoted_bom_crlf)
     uint64_t *v;
     size_t n;
     char err[256];
-    ASSERT_EQ_INT(0, csv("\xef\xbb\xbf\"Position\",\"type\"\r\n\"42\",\"x\"\r\n\r\n\"7\",\"y\"\r\n",
+    ASSERT_EQ_INT(0, csv("\xef\xbb\xbf\"Position\",\"type\"\r\n\"42\","
+                         "\"x\"\r\n\r\n\"7\",\"y\"\r\n",
                          "position", &v, &n, err, sizeof(err)));
     ASSERT_EQ_INT(2, n);
     ASSERT_EQ_INT(42, v[0]);
@@ -1186,7 +1245,8 @@ TEST(csv_headerless_single_column)
     uint64_t *v;
     size_t n;
     char err[256];
-    ASSERT_EQ_INT(0, csv("\n  \n3\n1\n\n2", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(0,
+                  csv("\n  \n3\n1\n\n2", "position", &v, &n, err, sizeof(err)));
     ASSERT_EQ_INT(3, n);
     ASSERT_EQ_INT(3, v[0]);
     ASSERT_EQ_INT(2, v[2]);
@@ -1202,32 +1262,39 @@ TEST(csv_errors_name_the_line)
     uint64_t *v;
     size_t n;
     char err[256];
-    ASSERT_EQ_INT(ERR_INVAL, csv("position\n1\n\n2x\n", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, csv("position\n1\n\n2x\n", "position", &v, &n, err,
+                                 sizeof(err)));
     ASSERT_EQ_STR("line 4: position value '2x' is not an integer", err);
-    ASSERT_EQ_INT(ERR_INVAL, csv("a,position\nx,1\ny,\n", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, csv("a,position\nx,1\ny,\n", "position", &v, &n,
+                                 err, sizeof(err)));
     ASSERT_EQ_STR("line 3: position value '' is empty (a null?)", err);
-    ASSERT_EQ_INT(ERR_INVAL, csv("a,position\nx,1\ny\n", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, csv("a,position\nx,1\ny\n", "position", &v, &n,
+                                 err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "line 3: no position value") != NULL);
-    ASSERT_EQ_INT(ERR_INVAL, csv("1\n0\n", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL,
+                  csv("1\n0\n", "position", &v, &n, err, sizeof(err)));
     ASSERT_EQ_STR("line 2: position value '0' is not positive", err);
     ASSERT_EQ_INT(ERR_INVAL, csv("-4\n", "position", &v, &n, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "line 1:") != NULL);
-    ASSERT_EQ_INT(ERR_INVAL, csv("position\n9223372036854775808\n", "position", &v, &n,
-                                 err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, csv("position\n9223372036854775808\n", "position",
+                                 &v, &n, err, sizeof(err)));
     ASSERT_TRUE(strstr(err, "too large") != NULL);
-    ASSERT_EQ_INT(0, csv("position\n9223372036854775807\n", "position", &v, &n, err,
-                         sizeof(err)));
+    ASSERT_EQ_INT(0, csv("position\n9223372036854775807\n", "position", &v, &n,
+                         err, sizeof(err)));
     free(v);
-    ASSERT_EQ_INT(ERR_INVAL, csv("position\n\"12\n", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, csv("position\n\"12\n", "position", &v, &n, err,
+                                 sizeof(err)));
     ASSERT_EQ_STR("line 2: unterminated quote", err);
-    ASSERT_EQ_INT(ERR_NOTFOUND, csv("type,pos\nx,1\n", "position", &v, &n, err, sizeof(err)));
-    ASSERT_EQ_STR("line 1: no column 'position' in the header (columns: type, pos)", err);
+    ASSERT_EQ_INT(ERR_NOTFOUND,
+                  csv("type,pos\nx,1\n", "position", &v, &n, err, sizeof(err)));
+    ASSERT_EQ_STR(
+        "line 1: no column 'position' in the header (columns: type, pos)", err);
     ASSERT_EQ_INT(0, csv("type,pos\nx,1\n", "pos", &v, &n, err, sizeof(err)));
     ASSERT_EQ_INT(1, n);
     free(v);
     /* the line of a record with a quoted newline before it */
-    ASSERT_EQ_INT(ERR_INVAL, csv("p,position\n\"a\nb\",1\nq,z\n", "position", &v, &n, err,
-                                 sizeof(err)));
+    ASSERT_EQ_INT(ERR_INVAL, csv("p,position\n\"a\nb\",1\nq,z\n", "position",
+                                 &v, &n, err, sizeof(err)));
     ASSERT_EQ_STR("line 4: position value 'z' is not an integer", err);
 }
 
@@ -1299,30 +1366,31 @@ TEST(load_tells_the_type_by_content)
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv, (struct test[]){
-        T(thrift_varints_and_zigzag),
-        T(thrift_fields_deltas_long_ids_and_skipping),
-        T(thrift_hostile_lengths_and_nesting),
-        T(rle_hybrid_runs_and_bit_packing),
-        T(rle_widths_0_to_32_round_trip),
-        T(delta_spec_example),
-        T(delta_round_trip_wrapping_and_truncation),
-        T(parquet_required_plain_v1),
-        T(parquet_optional_second_column_unknown_fields),
-        T(parquet_null_names_its_row),
-        T(parquet_dictionary_pages),
-        T(parquet_dictionary_fallback_to_plain),
-        T(parquet_codecs_v1),
-        T(parquet_data_page_v2_delta_zstd_and_uncompressed),
-        T(parquet_int32_widened),
-        T(parquet_footer_hostile),
-        T(parquet_every_byte_changed),
-        T(parquet_absurd_counts),
-        T(csv_duckdb_header_and_other_columns),
-        T(csv_athena_quoted_bom_crlf),
-        T(csv_headerless_single_column),
-        T(csv_errors_name_the_line),
-        T(sort_unique),
-        T(load_tells_the_type_by_content),
-        {0}});
+    return test_main(
+        argc, argv,
+        (struct test[]){T(thrift_varints_and_zigzag),
+                        T(thrift_fields_deltas_long_ids_and_skipping),
+                        T(thrift_hostile_lengths_and_nesting),
+                        T(rle_hybrid_runs_and_bit_packing),
+                        T(rle_widths_0_to_32_round_trip),
+                        T(delta_spec_example),
+                        T(delta_round_trip_wrapping_and_truncation),
+                        T(parquet_required_plain_v1),
+                        T(parquet_optional_second_column_unknown_fields),
+                        T(parquet_null_names_its_row),
+                        T(parquet_dictionary_pages),
+                        T(parquet_dictionary_fallback_to_plain),
+                        T(parquet_codecs_v1),
+                        T(parquet_data_page_v2_delta_zstd_and_uncompressed),
+                        T(parquet_int32_widened),
+                        T(parquet_footer_hostile),
+                        T(parquet_every_byte_changed),
+                        T(parquet_absurd_counts),
+                        T(csv_duckdb_header_and_other_columns),
+                        T(csv_athena_quoted_bom_crlf),
+                        T(csv_headerless_single_column),
+                        T(csv_errors_name_the_line),
+                        T(sort_unique),
+                        T(load_tells_the_type_by_content),
+                        {0}});
 }
