@@ -261,6 +261,11 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
                     "up to %" PRIu64 ") stay%s queued in '%s'\n",
                     b, b == 1 ? "" : "es", done, done == 1 ? "" : "s",
                     ps->v[done - 1], b == 1 ? "s" : "", o->sub);
+            if (!r)
+                fprintf(stderr,
+                        "tincan replay: the connection failed during the "
+                        "batch: it may or may not be queued (EV.SUBS shows "
+                        "the subscription's replays)\n");
             freeReplyObject(r);
             status = 1;
             break;
@@ -279,8 +284,7 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
     }
     if (status == 0) {
         printf("tincan replay: %zu positions (%zu rows in %s, %zu duplicates) "
-               "into "
-               "'%s': %zu replay%s",
+               "into '%s': %zu replay%s",
                ps->n, ps->rows, ps->format, ps->rows - ps->n, o->sub, replays,
                replays == 1 ? "" : "s");
         if (first_id >= 0)
