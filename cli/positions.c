@@ -338,111 +338,107 @@ void positions_sort_unique(uint64_t *v, size_t *n)
     *n = o;
 }
 
-/* Reads the whole file; a gzip file is inflated (the buffer grows with the
- * text really produced). *buf is NUL-terminated. */
-static int read_all(const char *path, char **buf, size_t *len, int *gz,
-                    char *err, size_t errlen)
+/* Reads fd to its end (a file or a pipe) into *buf (NUL-terminated, caller
+ * frees), at most MAX_FILE bytes. name is for messages. */
+static int read_fd(int fd, const char *name, char **buf, size_t *len, char *err,
+                   size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return ERR_IO;
-    }
     struct stat st;
-    int rc = 0;
-    char *b = NULL;
-    size_t n = 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: %s", path,
-                 errno && !S_ISREG(st.st_mode) ? "not a regular file"
-                                               : strerror(errno));
-        rc = ERR_IO;
-        goto err_close_fd;
-    }
-    if ((uint64_t)st.st_size > MAX_FILE) {
-        snprintf(err, errlen, "%s: file too large", path);
-        rc = ERR_LIMIT;
-        goto err_close_fd;
-    }
-    b = xmalloc((size_t)st.st_size + 1);
-    while (n < (size_t)st.st_size) {
-        ssize_t k = read(fd, b + n, (size_t)st.st_size - n);
+    size_t cap = 65536, n = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size < MAX_FILE)
+        cap = (size_t)st.st_size + 1;
+    char *b = xmalloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MAX_FILE) {
+                free(b);
+                snprintf(err, errlen, "%s: larger than %llu bytes", name,
+                         (unsigned long long)MAX_FILE);
+                return ERR_LIMIT;
+            }
+            cap *= 2;
+            b = xrealloc(b, cap + 1);
+        }
+        ssize_t k = read(fd, b + n, cap - n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
-            rc = ERR_IO;
-            goto err_free;
+            snprintf(err, errlen, "%s: read: %s", name, strerror(errno));
+            free(b);
+            return ERR_IO;
         }
         if (k == 0)
             break;
         n += (size_t)k;
     }
     b[n] = '\0';
-    *gz = n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b;
-    if (*gz) {
-        z_stream z;
-        memset(&z, 0, sizeof(z));
-        if (inflateInit2(&z, 15 + 16) != Z_OK) {
-            snprintf(err, errlen, "%s: zlib init failed", path);
-            rc = ERR_IO;
-            goto err_free;
-        }
-        size_t cap = n * 4 + 1024, got = 0, in_left = n;
-        char *t = xmalloc(cap + 1);
-        const unsigned char *in = (const unsigned char *)b;
-        int zr;
-        for (;;) {
-            if (got == cap) {
-                if (cap >= MAX_FILE) {
-                    zr = Z_MEM_ERROR;
-                    break;
-                }
-                cap *= 2;
-                t = xrealloc(t, cap + 1);
-            }
-            uInt in_now = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
-            uInt out_now =
-                cap - got > (1u << 30) ? (1u << 30) : (uInt)(cap - got);
-            z.next_in = (Bytef *)(uintptr_t)in;
-            z.avail_in = in_now;
-            z.next_out = (Bytef *)t + got;
-            z.avail_out = out_now;
-            zr = inflate(&z, Z_NO_FLUSH);
-            size_t used = in_now - z.avail_in, made = out_now - z.avail_out;
-            in += used, in_left -= used, got += made;
-            if (zr == Z_STREAM_END) {
-                if (in_left == 0)
-                    break;
-                if (inflateReset(&z) != Z_OK)
-                    break;
-                continue;
-            }
-            if ((zr != Z_OK && zr != Z_BUF_ERROR) || (used == 0 && made == 0))
-                break;
-        }
-        inflateEnd(&z);
-        if (zr != Z_STREAM_END) {
-            free(t);
-            snprintf(err, errlen, "%s: bad gzip data%s", path,
-                     zr == Z_MEM_ERROR ? " (too large)" : "");
-            rc = ERR_INVAL;
-            goto err_free;
-        }
-        free(b);
-        b = t;
-        n = got;
-        b[n] = '\0';
-    }
     *buf = b;
     *len = n;
-    close(fd);
     return 0;
-err_free:
-    free(b);
-err_close_fd:
-    close(fd);
-    return rc;
+}
+
+static int is_gzip(const char *b, size_t n)
+{
+    return n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b;
+}
+
+/* Inflates the gzip data in *buf (members one after the other), replacing
+ * it; the new buffer grows with the text really produced, at most MAX_FILE
+ * bytes. */
+static int gunzip(const char *name, char **buf, size_t *len, char *err,
+                  size_t errlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+        snprintf(err, errlen, "%s: zlib init failed", name);
+        return ERR_IO;
+    }
+    size_t cap = *len * 4 + 1024, got = 0, in_left = *len;
+    char *t = xmalloc(cap + 1);
+    const unsigned char *in = (const unsigned char *)*buf;
+    int zr;
+    for (;;) {
+        if (got == cap) {
+            if (cap >= MAX_FILE) {
+                zr = Z_MEM_ERROR;
+                break;
+            }
+            cap *= 2;
+            t = xrealloc(t, cap + 1);
+        }
+        uInt in_now = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+        uInt out_now = cap - got > (1u << 30) ? (1u << 30) : (uInt)(cap - got);
+        z.next_in = (Bytef *)(uintptr_t)in;
+        z.avail_in = in_now;
+        z.next_out = (Bytef *)t + got;
+        z.avail_out = out_now;
+        zr = inflate(&z, Z_NO_FLUSH);
+        size_t used = in_now - z.avail_in, made = out_now - z.avail_out;
+        in += used, in_left -= used, got += made;
+        if (zr == Z_STREAM_END) {
+            if (in_left == 0)
+                break;
+            if (inflateReset(&z) != Z_OK) /* then the next gzip member */
+                break;
+            continue;
+        }
+        if ((zr != Z_OK && zr != Z_BUF_ERROR) || (used == 0 && made == 0))
+            break;
+    }
+    inflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        free(t);
+        snprintf(err, errlen, "%s: bad gzip data%s", name,
+                 zr == Z_MEM_ERROR ? " (too large)" : "");
+        return ERR_INVAL;
+    }
+    t[got] = '\0';
+    free(*buf);
+    *buf = t;
+    *len = got;
+    return 0;
 }
 
 static int peek_magic(const char *path, int *parquet, char *err, size_t errlen)
@@ -482,71 +478,116 @@ static void append(struct load *l, const uint64_t *v, size_t n)
     l->n += n;
 }
 
-static int load_file(struct load *l, const char *path, char *err, size_t errlen)
+static int too_many(const char *name, char *err, size_t errlen)
 {
-    int parquet, rc;
-    if ((rc = peek_magic(path, &parquet, err, errlen)) != 0)
-        return rc;
-    l->files++;
-    if (parquet) {
-        struct parquet_read_result res;
-        if ((rc = parquet_read_column(path, l->column, &res, err, errlen)) != 0)
-            return rc;
-        for (size_t i = 0; i < res.count; i++) {
-            if (res.values[i] <= 0) {
-                snprintf(err, errlen,
-                         "%s: row %zu: %s value %lld is not positive", path,
-                         i + 1, l->column, (long long)res.values[i]);
-                parquet_read_result_free(&res);
-                return ERR_INVAL;
-            }
+    snprintf(err, errlen, "%s: more than %llu positions", name,
+             (unsigned long long)MAX_VALUES);
+    return ERR_LIMIT;
+}
+
+/* Takes the values of a Parquet file (res, freed here). */
+static int add_parquet(struct load *l, const char *name,
+                       struct parquet_read_result *res, char *err,
+                       size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < res->count && rc == 0; i++) {
+        if (res->values[i] <= 0) {
+            snprintf(err, errlen, "%s: row %zu: %s value %lld is not positive",
+                     name, i + 1, l->column, (long long)res->values[i]);
+            rc = ERR_INVAL;
         }
-        if (l->n + res.count > MAX_VALUES) {
-            snprintf(err, errlen, "%s: more than %llu positions", path,
-                     (unsigned long long)MAX_VALUES);
-            parquet_read_result_free(&res);
-            return ERR_LIMIT;
-        }
+    }
+    if (rc == 0 && l->n + res->count > MAX_VALUES)
+        rc = too_many(name, err, errlen);
+    if (rc == 0) {
         if (l->n == 0 && !l->v) { /* int64 > 0 and uint64 share their bytes */
-            l->v = (uint64_t *)(void *)res.values;
-            l->n = l->cap = res.count;
-            res.values = NULL;
+            l->v = (uint64_t *)(void *)res->values;
+            l->n = l->cap = res->count;
+            res->values = NULL;
         } else {
-            append(l, (const uint64_t *)(const void *)res.values, res.count);
+            append(l, (const uint64_t *)(const void *)res->values, res->count);
         }
         l->parquet_files++;
-        l->row_groups += res.row_groups;
-        l->pages += res.pages;
-        l->pages_v2 += res.pages_v2;
-        l->dict_pages += res.dict_pages;
-        parquet_read_result_free(&res);
-        return 0;
+        l->row_groups += res->row_groups;
+        l->pages += res->pages;
+        l->pages_v2 += res->pages_v2;
+        l->dict_pages += res->dict_pages;
     }
-    char *buf;
-    size_t len;
-    int gz;
-    if ((rc = read_all(path, &buf, &len, &gz, err, errlen)) != 0)
+    parquet_read_result_free(res);
+    return rc;
+}
+
+/* Parses CSV text (buf, freed here; inflated first when gzip'ed). */
+static int add_csv(struct load *l, const char *name, char *buf, size_t len,
+                   char *err, size_t errlen)
+{
+    int gz = is_gzip(buf, len), rc;
+    if (gz && (rc = gunzip(name, &buf, &len, err, errlen)) != 0) {
+        free(buf);
         return rc;
+    }
     char e[512] = "";
     uint64_t *v;
     size_t n;
     rc = positions_parse_csv(buf, len, l->column, &v, &n, e, sizeof(e));
     free(buf);
     if (rc) {
-        snprintf(err, errlen, "%s: %s", path, e);
+        snprintf(err, errlen, "%s: %s", name, e);
         return rc;
     }
     if (l->n + n > MAX_VALUES) {
-        snprintf(err, errlen, "%s: more than %llu positions", path,
-                 (unsigned long long)MAX_VALUES);
         free(v);
-        return ERR_LIMIT;
+        return too_many(name, err, errlen);
     }
     append(l, v, n);
     free(v);
     l->csv_files++;
     l->gz_files += gz != 0;
     return 0;
+}
+
+/* One file; "-" is the standard input (read whole, Parquet or CSV). */
+static int load_file(struct load *l, const char *path, char *err, size_t errlen)
+{
+    struct parquet_read_result res;
+    char *buf;
+    size_t len;
+    int parquet, rc;
+    l->files++;
+    if (strcmp(path, "-") == 0) {
+        const char *name = "(standard input)";
+        if ((rc = read_fd(0, name, &buf, &len, err, errlen)) != 0)
+            return rc;
+        if (!parquet_read_is_parquet(buf, len))
+            return add_csv(l, name, buf, len, err, errlen);
+        char e[512] = "";
+        rc = parquet_read_column_mem((const uint8_t *)buf, len, l->column, &res,
+                                     e, sizeof(e));
+        free(buf);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", name, e);
+            return rc;
+        }
+        return add_parquet(l, name, &res, err, errlen);
+    }
+    if ((rc = peek_magic(path, &parquet, err, errlen)) != 0)
+        return rc;
+    if (parquet) {
+        if ((rc = parquet_read_column(path, l->column, &res, err, errlen)) != 0)
+            return rc;
+        return add_parquet(l, path, &res, err, errlen);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    rc = read_fd(fd, path, &buf, &len, err, errlen);
+    close(fd);
+    if (rc)
+        return rc;
+    return add_csv(l, path, buf, len, err, errlen);
 }
 
 static int by_name(const void *a, const void *b)
@@ -611,7 +652,9 @@ int positions_load(const char *path, const char *column, struct positions *out,
     struct stat st;
     int rc;
     memset(out, 0, sizeof(*out));
-    if (stat(path, &st) != 0) {
+    if (strcmp(path, "-") == 0) {
+        st.st_mode = S_IFREG; /* the standard input: one file */
+    } else if (stat(path, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return ERR_IO;
     }

@@ -42,7 +42,8 @@ int positions_parse_csv(const char *buf, size_t len, const char *column,
 void positions_sort_unique(uint64_t *v, size_t *n);
 
 /* Loads the file at path (column: the column's name, "position" if NULL),
- * sorted and deduplicated. A directory: every regular file under it (name
+ * sorted and deduplicated. "-" is the standard input (read whole; Parquet
+ * or CSV). A directory: every regular file under it (name
  * order, subdirectories too), names starting with '.' or '_' skipped (Spark's
  * _SUCCESS, .crc files). 0, or a negative code with err filled, naming the
  * file (ERR_IO for a file that cannot be read, ERR_NOTFOUND for an empty

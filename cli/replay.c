@@ -42,6 +42,7 @@ static const char usage_text[] =
     "the type is told by the content. A directory: every file under it (names\n"
     "starting with '_' or '.' skipped). Positions are sorted and deduplicated\n"
     "first. Nulls and values that are not positive integers are errors.\n"
+    "FILE - reads the standard input (CSV or Parquet).\n"
     "\n"
     "options:\n"
     "  --sub NAME          subscription to replay into (required)\n"

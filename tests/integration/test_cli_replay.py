@@ -211,6 +211,34 @@ def test_reads_what_tincan_writes(tmp_path):
         assert p.returncode == 1 and "is not positive" in p.stderr
 
 
+def test_standard_input(duckdb, tmp_path):
+    """--positions - reads the standard input: CSV straight from a query
+    (COPY ... TO '/dev/stdout'), or a Parquet file piped in."""
+    duckdb("COPY (SELECT i AS position FROM range(1, 3001) t(i) ORDER BY hash(i)) "
+           "TO 'p.parquet' (FORMAT parquet, COMPRESSION zstd)", cwd=tmp_path)
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "halt_on_error=1:detect_leaks=1")
+    node = subprocess.Popen(["node", str(DUCKDB_EXEC),
+                             "COPY (SELECT i * 2 AS position FROM range(1, 2001) t(i)) "
+                             "TO '/dev/stdout' (HEADER)"],
+                            stdout=subprocess.PIPE, cwd=str(tmp_path))
+    p = subprocess.run([str(cli_bin()), "replay", "--sub", "x", "--positions", "-",
+                        "--dry-run"], stdin=node.stdout, capture_output=True, text=True,
+                       env=env, timeout=60)
+    node.stdout.close()
+    assert node.wait() == 0
+    assert p.returncode == 0, p.stderr
+    assert [int(x) for x in p.stdout.split()] == [i * 2 for i in range(1, 2001)]
+    with open(tmp_path / "p.parquet", "rb") as f:
+        p = subprocess.run([str(cli_bin()), "replay", "--sub", "x", "--positions", "-",
+                            "--dry-run"], stdin=f, capture_output=True, text=True,
+                           env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert [int(x) for x in p.stdout.split()] == list(range(1, 3001))
+    for m in SANITIZER_MARKERS:
+        assert m not in p.stderr
+
+
 def test_column_option_and_missing_column(duckdb, tmp_path):
     duckdb("COPY (SELECT i AS pos, i * 10 AS other FROM range(1, 11) t(i)) "
            "TO 'c.parquet' (FORMAT parquet)",
