@@ -66,8 +66,8 @@ static const char *const encoding_names[] = {"PLAIN",
     ((v) >= 0 && (size_t)(v) < ARRAY_LEN(table) ? (table)[v] : "unknown")
 
 struct schema_el {
-    const uint8_t *name; /* into the footer; name_len bytes */
-    size_t name_len;
+    const uint8_t *name;  /* into the footer; name_len bytes, or NULL */
+    size_t name_len;      /* bytes */
     int32_t type;         /* physical type, -1 for a group */
     int32_t repetition;   /* REP_*, REQUIRED when absent */
     int32_t num_children; /* 0 for a leaf */
@@ -75,33 +75,33 @@ struct schema_el {
 
 /* What the reader keeps of the chosen column chunk of one row group. */
 struct chunk {
-    int32_t type;
-    int32_t codec;
-    int64_t num_values;
-    int64_t total_compressed;
-    int64_t data_offset;
-    int64_t dict_offset; /* 0 = none */
-    int has_file_path;
-    int has_meta;
+    int32_t type;             /* physical type, as the schema's */
+    int32_t codec;            /* CODEC_* */
+    int64_t num_values;       /* values, nulls included (= rows: flat) */
+    int64_t total_compressed; /* bytes of the chunk, page headers included */
+    int64_t data_offset;      /* file offset of the first data page */
+    int64_t dict_offset;      /* of the dictionary page; 0 = none */
+    int has_file_path;        /* 1: the chunk lives in another file */
+    int has_meta;             /* 1: ColumnMetaData was there */
 };
 
 /* The reader's state for one call. */
 struct reader {
-    const uint8_t *buf;
-    size_t len;
-    size_t data_end; /* where the footer starts: pages end before it */
-    int32_t type;    /* of the column: T_INT32 or T_INT64 */
-    int max_def;     /* 1 optional, 0 required */
-    const char *column;
-    int64_t *dict; /* the current chunk's dictionary */
-    size_t dict_n;
-    int64_t *vals; /* output */
-    size_t nvals, cap;
-    uint32_t *levels; /* scratch: definition levels / dictionary indices */
-    size_t levels_cap;
-    size_t pages, pages_v2, dict_pages;
-    char *err;
-    size_t errlen;
+    const uint8_t *buf; /* the whole file */
+    size_t len;         /* bytes */
+    size_t data_end;    /* where the footer starts: pages end before it */
+    int32_t type;       /* of the column: T_INT32 or T_INT64 */
+    int max_def;        /* 1 optional, 0 required */
+    const char *column; /* its name, for messages */
+    int64_t *dict;      /* the current chunk's dictionary */
+    size_t dict_n;      /* its entries */
+    int64_t *vals;      /* output, nvals used of cap */
+    size_t nvals, cap;  /* values */
+    uint32_t *levels;   /* scratch: definition levels / dictionary indices */
+    size_t levels_cap;  /* entries of levels */
+    size_t pages, pages_v2, dict_pages; /* read so far */
+    char *err;                          /* the caller's message buffer */
+    size_t errlen;                      /* its bytes */
 };
 
 static int fail(struct reader *r, int code, const char *fmt, ...)
@@ -649,17 +649,17 @@ static int add_page(struct reader *r, size_t nvalues, const uint8_t *def,
 }
 
 struct page_header {
-    int32_t type;
+    int32_t type;         /* PAGE_* */
     int32_t uncompressed; /* bytes */
     int32_t compressed;   /* bytes */
-    int32_t num_values;
-    int32_t encoding;
-    int32_t def_encoding;
-    int32_t num_nulls; /* v2 */
-    int32_t def_len;   /* v2: bytes of definition levels */
-    int32_t rep_len;   /* v2: bytes of repetition levels */
-    int is_compressed; /* v2 */
-    int have_sub;      /* the header of its type was there */
+    int32_t num_values;   /* values, nulls included (entries: dictionary) */
+    int32_t encoding;     /* ENC_* of the values */
+    int32_t def_encoding; /* v1: ENC_* of the definition levels */
+    int32_t num_nulls;    /* v2 */
+    int32_t def_len;      /* v2: bytes of definition levels */
+    int32_t rep_len;      /* v2: bytes of repetition levels */
+    int is_compressed;    /* v2 */
+    int have_sub;         /* the header of its type was there */
 };
 
 static int read_sub_header(struct thrift_read *t, struct page_header *h,

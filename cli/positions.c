@@ -21,9 +21,9 @@
 
 /* A growable text buffer for one field's unquoted text. */
 struct field {
-    char *s;
-    size_t len, cap;
-    int quoted; /* the field was in double quotes */
+    char *s;         /* NUL-terminated text, len bytes, cap allocated */
+    size_t len, cap; /* bytes */
+    int quoted;      /* the field was in double quotes */
 };
 
 static void field_put(struct field *f, char c)
@@ -37,8 +37,8 @@ static void field_put(struct field *f, char c)
 }
 
 struct csv {
-    const char *p, *end;
-    size_t line; /* line of p, 1-based */
+    const char *p, *end; /* the next byte, one past the last */
+    size_t line;         /* line of p, 1-based */
 };
 
 /* Reads one field at c->p into f (if keep; else skips it). Returns ',' when
@@ -457,11 +457,11 @@ static int peek_magic(const char *path, int *parquet, char *err, size_t errlen)
 
 /* What loading gathered so far, over one file or a directory's files. */
 struct load {
-    const char *column;
-    uint64_t *v; /* n values in file order, cap allocated */
+    const char *column; /* the column's name */
+    uint64_t *v;        /* n values in file order, cap allocated */
     size_t n, cap;
-    size_t files, parquet_files, csv_files, gz_files;
-    size_t row_groups, pages, pages_v2, dict_pages;
+    size_t files, parquet_files, csv_files, gz_files; /* read so far */
+    size_t row_groups, pages, pages_v2, dict_pages;   /* of the Parquet ones */
 };
 
 static void append(struct load *l, const uint64_t *v, size_t n)
