@@ -48,14 +48,20 @@ static uint64_t get_bits(const uint8_t *p, uint64_t bitpos, int w)
     return w < 64 ? v & ((UINT64_C(1) << w) - 1) : v;
 }
 
-int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
-                       size_t count, size_t *used, char *err, size_t errlen)
+/* Walks count values of the hybrid. With out, stores them; without, stops at
+ * the first value that is not want and puts its index in *first_not (count
+ * when every value is want). */
+static int rle_walk(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
+                    size_t count, uint32_t want, size_t *first_not,
+                    size_t *used, char *err, size_t errlen)
 {
     const uint8_t *s = p, *end = p + n;
     size_t got = 0;
     if (bit_width < 0 || bit_width > 32)
         return corrupt(err, errlen, "rle: bit width above 32");
     size_t vbytes = ((size_t)bit_width + 7) / 8;
+    if (first_not)
+        *first_not = count;
     while (got < count) {
         uint64_t h;
         if (uvarint(&p, end, &h))
@@ -73,11 +79,18 @@ int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
             uint64_t take = nvals < count - got ? nvals : count - got;
             if (take > have)
                 return corrupt(err, errlen, "rle: truncated bit-packed run");
-            for (uint64_t i = 0; i < take; i++)
-                out[got++] =
+            for (uint64_t i = 0; i < take; i++, got++) {
+                uint32_t v =
                     bit_width ? (uint32_t)get_bits(p, i * (uint64_t)bit_width,
                                                    bit_width)
                               : 0;
+                if (out) {
+                    out[got] = v;
+                } else if (v != want) {
+                    *first_not = got;
+                    return 0;
+                }
+            }
             /* skip the whole run, or what is left of it */
             uint64_t bytes =
                 groups > UINT64_MAX / (uint64_t)(bit_width ? bit_width : 1)
@@ -98,13 +111,32 @@ int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
             if (run == 0)
                 return corrupt(err, errlen, "rle: empty run");
             uint64_t take = run < count - got ? run : count - got;
-            for (uint64_t i = 0; i < take; i++)
-                out[got++] = v;
+            if (!out && v != want) {
+                *first_not = got;
+                return 0;
+            }
+            for (uint64_t i = 0; out && i < take; i++)
+                out[got + i] = v;
+            got += take;
         }
     }
     if (used)
         *used = (size_t)(p - s);
     return 0;
+}
+
+int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
+                       size_t count, size_t *used, char *err, size_t errlen)
+{
+    return rle_walk(p, n, bit_width, out, count, 0, NULL, used, err, errlen);
+}
+
+int parquet_decode_rle_find(const uint8_t *p, size_t n, int bit_width,
+                            size_t count, uint32_t value, size_t *index,
+                            char *err, size_t errlen)
+{
+    return rle_walk(p, n, bit_width, NULL, count, value, index, NULL, err,
+                    errlen);
 }
 
 static int64_t unzigzag(uint64_t u)

@@ -21,6 +21,14 @@
 int parquet_decode_rle(const uint8_t *p, size_t n, int bit_width, uint32_t *out,
                        size_t count, size_t *used, char *err, size_t errlen);
 
+/* Scans count values of the hybrid without storing them (definition levels:
+ * is any row null?). *index gets the index of the first value that is not
+ * value, or count when all are. 0 or ERR_CORRUPT (as parquet_decode_rle,
+ * for the values before *index). */
+int parquet_decode_rle_find(const uint8_t *p, size_t n, int bit_width,
+                            size_t count, uint32_t value, size_t *index,
+                            char *err, size_t errlen);
+
 /* Decodes count values of DELTA_BINARY_PACKED from p[0..n) into out (values
  * of an INT32 column come out sign-extended: pass int32 = 1 so that the
  * arithmetic wraps at 32 bits as the writer's did). The header's total must

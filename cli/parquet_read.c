@@ -97,7 +97,7 @@ struct reader {
     size_t dict_n;      /* its entries */
     int64_t *vals;      /* output, nvals used of cap */
     size_t nvals, cap;  /* values */
-    uint32_t *levels;   /* scratch: definition levels / dictionary indices */
+    uint32_t *levels;   /* scratch: dictionary indices */
     size_t levels_cap;  /* entries of levels */
     size_t pages, pages_v2, dict_pages; /* read so far */
     char *err;                          /* the caller's message buffer */
@@ -544,10 +544,14 @@ static int plain(struct reader *r, const uint8_t *p, size_t len, size_t n,
     return 0;
 }
 
+/* The scratch array for n dictionary indices; NULL when out of memory. */
 static uint32_t *levels(struct reader *r, size_t n)
 {
     if (n > r->levels_cap) {
-        r->levels = xrealloc(r->levels, n * sizeof(*r->levels));
+        uint32_t *l = realloc(r->levels, n * sizeof(*r->levels));
+        if (!l)
+            return NULL;
+        r->levels = l;
         r->levels_cap = n;
     }
     return r->levels;
@@ -588,6 +592,8 @@ static int read_values(struct reader *r, int32_t enc, const uint8_t *p,
         if (n < 1)
             return fail(r, ERR_CORRUPT, "dictionary page without a bit width");
         uint32_t *idx = levels(r, nonnull);
+        if (!idx)
+            return fail(r, ERR_LIMIT, "out of memory for %zu values", nonnull);
         rc = parquet_decode_rle(p + 1, n - 1, p[0], idx, nonnull, NULL, e,
                                 sizeof(e));
         if (rc)
@@ -623,21 +629,25 @@ static int add_page(struct reader *r, size_t nvalues, const uint8_t *def,
                     (unsigned long long)PARQUET_READ_MAX_VALUES);
     if (r->max_def) {
         char e[256] = "";
-        uint32_t *lv = levels(r, nvalues);
-        int rc = parquet_decode_rle(def, def_len, 1, lv, nvalues, NULL, e,
-                                    sizeof(e));
+        size_t null_at;
+        int rc = parquet_decode_rle_find(def, def_len, 1, nvalues, 1, &null_at,
+                                         e, sizeof(e));
         if (rc)
             return fail(r, rc, "definition levels: %s", e);
-        for (size_t i = 0; i < nvalues; i++)
-            if (lv[i] != 1)
-                return fail(r, ERR_INVAL, "column '%s' is null in row %llu",
-                            r->column, (unsigned long long)(row0 + i + 1));
+        if (null_at < nvalues)
+            return fail(r, ERR_INVAL, "column '%s' is null in row %llu",
+                        r->column, (unsigned long long)(row0 + null_at + 1));
     }
     if (r->nvals + nvalues > r->cap) {
         size_t cap = r->cap ? r->cap : 1024;
         while (cap < r->nvals + nvalues)
             cap *= 2;
-        r->vals = xrealloc(r->vals, cap * sizeof(*r->vals));
+        /* not xrealloc: a big column is the file's size, not a bug, and
+         * deserves an error rather than an abort */
+        int64_t *nv = realloc(r->vals, cap * sizeof(*r->vals));
+        if (!nv)
+            return fail(r, ERR_LIMIT, "out of memory for %zu values", cap);
+        r->vals = nv;
         r->cap = cap;
     }
     int rc = read_values(r, enc, p, n, nvalues, r->vals + r->nvals);

@@ -545,6 +545,20 @@ TEST(rle_hybrid_runs_and_bit_packing)
     for (int i = 0; i < 15; i++)
         ASSERT_EQ_INT(want[i], out[i]);
     ASSERT_EQ_INT(w.n, used);
+    /* the scan without storing: first value that is not 4, not 6 */
+    size_t at;
+    ASSERT_EQ_INT(
+        0, parquet_decode_rle_find(w.b, w.n, 3, 15, 4, &at, err, sizeof(err)));
+    ASSERT_EQ_INT(5, at);
+    ASSERT_EQ_INT(
+        0, parquet_decode_rle_find(w.b, w.n, 3, 15, 6, &at, err, sizeof(err)));
+    ASSERT_EQ_INT(0, at);
+    ASSERT_EQ_INT(
+        0, parquet_decode_rle_find(w.b, w.n, 3, 5, 4, &at, err, sizeof(err)));
+    ASSERT_EQ_INT(5, at); /* all 5 asked for are 4 */
+    ASSERT_EQ_INT(0, parquet_decode_rle_find(w.b + 6, w.n - 6, 3, 2, 6, &at,
+                                             err, sizeof(err)));
+    ASSERT_EQ_INT(2, at);
     /* fewer values than the runs hold: fine; more: an error */
     ASSERT_EQ_INT(
         0, parquet_decode_rle(w.b, w.n, 3, out, 7, NULL, err, sizeof(err)));
