@@ -288,7 +288,9 @@ static int send_batches(const struct replay_opts *o, const struct positions *ps)
                "into '%s': %zu replay%s",
                ps->n, ps->rows, ps->format, ps->rows - ps->n, o->sub, replays,
                replays == 1 ? "" : "s");
-        if (first_id >= 0)
+        if (first_id >= 0 && first_id == last_id)
+            printf(" (id %lld)", first_id);
+        else if (first_id >= 0)
             printf(" (ids %lld..%lld)", first_id, last_id);
         if (counted)
             printf(", %lld events queued", events);
