@@ -9,9 +9,13 @@
  * to hold a value (a position to replay) must not get a silent gap.
  *
  * Every length and count in the file is checked against the file's size
- * before it is used, and memory grows with the bytes actually decoded, so a
- * hostile or truncated file gives an error, never a crash or a huge
- * allocation from a made-up header.
+ * before it is used, and buffers grow with the bytes and values actually
+ * decoded, never with a size a header claims, so a hostile or truncated file
+ * gives an error, never a crash or a huge allocation from a made-up header.
+ * The one legitimate expansion, a dictionary or delta page whose runs decode
+ * to many values, is bounded by PARQUET_READ_MAX_VALUES (8 bytes each, plus
+ * 4 per value of the largest dictionary page as scratch), and running out
+ * of memory for it is an error (ERR_LIMIT), not an abort.
  *
  * Not a general reader: no nested/repeated columns, no other types, no
  * LZ4/BROTLI/LZO, no encryption, no page indexes, no column chunks in other
