@@ -14,8 +14,8 @@
  * gives an error, never a crash or a huge allocation from a made-up header.
  * The one legitimate expansion, a dictionary or delta page whose runs decode
  * to many values, is bounded by PARQUET_READ_MAX_VALUES (8 bytes each, plus
- * 4 per value of the largest dictionary page as scratch), and running out
- * of memory for it is an error (ERR_LIMIT), not an abort.
+ * 4 per value of the largest dictionary-encoded page as scratch), and running
+ * out of memory for it is an error (ERR_LIMIT), not an abort.
  *
  * Not a general reader: no nested/repeated columns, no other types, no
  * LZ4/BROTLI/LZO, no encryption, no page indexes, no column chunks in other
