@@ -29,6 +29,8 @@ int main(int argc, char **argv)
         return cli_export(argc - 1, argv + 1);
     if (!strcmp(argv[1], "inspect"))
         return cli_inspect(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "replay"))
+        return cli_replay(argc - 1, argv + 1);
     fprintf(stderr, "tincan: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }
