@@ -6,8 +6,9 @@
 # Runs these suites, in order, each ending with its own "N passed, N failed":
 #   unit         plain unit test binaries        $BUILD/unit/test_*
 #   asan-unit    the same under ASan+UBSan       $BUILD/asan/unit/test_*
-#   integration  pytest tests/integration against the ASan+UBSan server
-#                ($BUILD/asan/tincan-server via TINCAN_BIN); a sanitizer report
+#   integration  pytest tests/integration against the ASan+UBSan server and CLI
+#                ($BUILD/asan/tincan-server via TINCAN_BIN, $BUILD/asan/tincan
+#                via TINCAN_CLI); a sanitizer report
 #                in the server's stderr fails the test (see conftest.py)
 #   clients      redis-cli scripted checks, the hiredis C client, the Node
 #                clients (ioredis, node-redis), each against a fresh server
@@ -177,7 +178,8 @@ suite_integration() {
     bin=$BUILD/asan/tincan-server
     log=$LOGS/integration.log
     TINCAN_BIN=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-    export TINCAN_BIN
+    TINCAN_CLI=$(dirname "$TINCAN_BIN")/tincan # the CLI under ASan+UBSan too
+    export TINCAN_BIN TINCAN_CLI
     # shellcheck disable=SC2086
     run_logged "$log" timeout 900 "$PY" -m pytest -q -p no:cacheprovider \
         --basetemp="$TMP/pytest" ${PYTEST_ARGS:-} tests/integration
