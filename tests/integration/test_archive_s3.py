@@ -126,7 +126,7 @@ def test_kill9_of_tincan_mid_upload(tincan, s3server_factory, tmp_path):
                         stored_events(r))
 
 
-def test_wrong_credentials_show_in_info(tincan, s3server_factory):
+def test_wrong_credentials_show_in_info(tincan, s3server_factory, tmp_path):
     s3 = s3server_factory()
     s = tincan(*s3_args(s3), env=s3.env(AWS_SECRET_ACCESS_KEY="not-the-secret"))
     r = s.client()
@@ -136,9 +136,18 @@ def test_wrong_credentials_show_in_info(tincan, s3server_factory):
     assert "403" in i["last_error"] and "SignatureDoesNotMatch" in i["last_error"], i
     assert i["cursor"] == 0 and i["state"] == "retrying"
     assert call(r, "EV.PUB", "order.created", "y") == 2
+    # fixed credentials: a restart archives everything, once
+    s.env["AWS_SECRET_ACCESS_KEY"] = s3.secret_key
+    s.restart()
+    r = s.client(decode_responses=False)
+    archived_up_to(r)
+    keys = download(s3, tmp_path / "dl")
+    check_names(keys)
+    assert_exactly_once(read_rows("%s/events/**/*.parquet" % (tmp_path / "dl")),
+                        stored_events(r))
 
 
-def test_missing_bucket_shows_in_info(tincan, s3server_factory):
+def test_missing_bucket_shows_in_info(tincan, s3server_factory, tmp_path):
     s3 = s3server_factory(bucket=None)
     s = tincan(*s3_args(s3, bucket="no-such-bucket"), env=s3.env())
     r = s.client()
@@ -147,6 +156,14 @@ def test_missing_bucket_shows_in_info(tincan, s3server_factory):
     i = info(r)
     assert "NoSuchBucket" in i["last_error"] or "not found" in i["last_error"], i
     assert call(r, "EV.PUB", "order.created", "y") == 2
+    # the bucket appears: the archiver, still trying, catches up on its own
+    s3.bucket = "no-such-bucket"
+    s3.boto3_client().create_bucket(Bucket=s3.bucket)
+    r = s.client(decode_responses=False)
+    archived_up_to(r, timeout=90)
+    keys = download(s3, tmp_path / "dl")
+    assert_exactly_once(read_rows("%s/events/**/*.parquet" % (tmp_path / "dl")),
+                        stored_events(r))
 
 
 def test_cli_export_to_s3(tincan, s3server_factory, tmp_path):
