@@ -21,7 +21,8 @@
    with --archive-to DIR --archive-max-age 1, rounds alternating. After each
    round with the archive: ARCHIVE.FLUSH, then ARCHIVE.INFO polled until its
    cursor reaches the flushed position (the time that took is in the note).
-   Target >= 0.90 ("publish rate drops < 10%").
+   Target >= 0.90 ("publish rate drops < 10%"). At least
+   BENCH_ARCHIVE_ROUNDS (default 5) rounds: single runs vary by +-15% here.
 3. A question over history, DuckDB over the archive of row 1 vs EV.RANGE on
    the server: "the payloads (count, bytes) of type bench.t3 between
    positions N/4 and 3N/4". DuckDB: read_parquet(..., hive_partitioning =
@@ -46,6 +47,9 @@ TITLE = "Archive (issue 12)"
 
 EVENTS = int(os.environ.get("BENCH_ARCHIVE_EVENTS", "10000000"))
 TYPES = ["bench.t%d" % i for i in range(8)]
+# the fsync-always publish rate on a shared 2-core machine varies by +-15%
+# between 5 s runs: this row takes more rounds than the others
+ROW2_ROUNDS = int(os.environ.get("BENCH_ARCHIVE_ROUNDS", "5"))
 TINCAN_CLI = bench.BUILD / "tincan"
 DUCKDB_RUN = REPO / "bench" / "duckdb_run.js"
 
@@ -342,13 +346,17 @@ def archiver_row(ctx):
             arch_info["flushed"] = pos
             return rate
 
-        row = ctx.compare(
-            "EV.PUB fsync always, 32 clients, with the archiver",
-            tincan=with_archive, peer=without, peer_name="tincan without archive",
-            target=0.90, unit="events/s",
-            command="8 x loadgen publish-tincan --clients 4 --pipeline 1 --seconds %d "
-                    "--payload-kind json (one type each), fsync always; tincan "
-                    "--archive-to DIR --archive-max-age 1 vs no archive" % seconds)
+        rounds, ctx.rounds = ctx.rounds, max(ctx.rounds, ROW2_ROUNDS)
+        try:
+            row = ctx.compare(
+                "EV.PUB fsync always, 32 clients, with the archiver",
+                tincan=with_archive, peer=without, peer_name="tincan without archive",
+                target=0.90, unit="events/s",
+                command="8 x loadgen publish-tincan --clients 4 --pipeline 1 --seconds %d "
+                        "--payload-kind json (one type each), fsync always; tincan "
+                        "--archive-to DIR --archive-max-age 1 vs no archive" % seconds)
+        finally:
+            ctx.rounds = rounds
     row.notes = (
         "after each round with the archive, ARCHIVE.FLUSH then ARCHIVE.INFO polled: the "
         "cursor reached the flushed position every round, in %s ms; at the end cursor %d "
