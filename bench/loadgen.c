@@ -11,7 +11,8 @@
  *
  *   loadgen MODE --port N [--host H] [--clients N] [--seconds S]
  *           [--payload BYTES] [--key K] [--count N] [--pipeline N]
- *           [--publishers N] [--type T]
+ *           [--publishers N] [--type T] [--payload-kind fixed|json]
+ *           [--from POSITION] [--to POSITION]
  *
  * Modes (one "op" is the unit the rate is given in):
  *   queue-tincan     Q.PUSH q p; Q.POP q LEASE 60000; Q.ACK id      op = cycle
@@ -25,10 +26,21 @@
  *   publish-redis    XADD --key * p p, likewise                      op = event
  *   consume-tincan   EV.READ --key cN COUNT 100; EV.ACK --key ...    op = event
  *   consume-redis    XREADGROUP GROUP g cN COUNT 100 STREAMS --key >; XACK
+ *   range-tincan     one client pages EV.RANGE --type FROM @--from TO @--to
+ *                    COUNT 10000 FIELDS position,payload to the end of
+ *                    the range; adds "bytes" (payload bytes) to the
+ *                    JSON line                                        op = event
  *   bus-e2e          --publishers threads EV.PUB --type (windows of
  *                    --pipeline) while --clients threads EV.READ --key
  *                    COUNT 100 BLOCK 100 and EV.ACK, until --count events
  *                    were consumed                                    op = event
+ *
+ * --payload-kind json (publish modes): instead of --payload bytes of 'x',
+ * every event gets its own JSON-like payload of exactly --payload bytes
+ * (a sequence number, a user, an amount, a SKU, then random lower-case
+ * letters), so that what compresses the events (Parquet's zstd, the
+ * archive benchmark) sees data shaped like real events, not one repeated
+ * byte.
  *
  * Cycle modes run for --seconds; the others until --count events are done
  * (consume modes: until the subscription or group is empty), bounded by
@@ -43,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -73,11 +86,14 @@ struct opts {
     const char *type;
     long long count;
     int pipeline;
+    bool json_payload;
+    long long from, to;
 };
 
 static struct opts o = {
     .host = "127.0.0.1", .clients = 32, .publishers = 4, .seconds = 5,
     .payload_len = 100, .key = "bench", .type = "bench.created", .count = 100000,
+    .from = 1, .to = LONG_MAX,
     .pipeline = 100,
 };
 
@@ -88,6 +104,7 @@ static double t_done;                   /* when --count events were consumed */
 static pthread_barrier_t gate;          /* every client connected, and main */
 static atomic_llong ops_done;           /* ops counted by every thread */
 static atomic_llong published;          /* bus-e2e publishers' progress */
+static atomic_llong range_bytes;       /* range-tincan: payload bytes read */
 static atomic_int errors;
 static atomic_bool stop_all;
 static char first_error[256];
@@ -161,15 +178,19 @@ static redisReply *resp_cmd(redisContext *c, int argc, const char **argv,
     return r;
 }
 
-/* Sends n copies of argv pipelined and reads the n replies. */
+/* Sends n copies of argv, then reads the n replies; n < 0: the -n commands
+ * are already appended, only read their replies. */
 static bool resp_pipeline(redisContext *c, int n, int argc, const char **argv,
                           const size_t *lens)
 {
-    for (int i = 0; i < n; i++)
-        if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) {
-            fail("append", c->errstr);
-            return false;
-        }
+    if (n < 0)
+        n = -n;
+    else
+        for (int i = 0; i < n; i++)
+            if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) {
+                fail("append", c->errstr);
+                return false;
+            }
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
@@ -603,6 +624,26 @@ struct client {
     int index;
 };
 
+/* A JSON-like payload of exactly `len` bytes for event `seq` into buf. */
+static void json_payload(char *buf, size_t len, long long seq, uint64_t *rng)
+{
+    char head[128];
+    uint64_t r = (*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17);
+    int hl = snprintf(head, sizeof head,
+                      "{\"seq\":%lld,\"user\":\"u%05u\",\"amount\":%u.%02u,"
+                      "\"sku\":\"%08x\",\"note\":\"",
+                      seq, (unsigned)(r % 100000), (unsigned)(r >> 20) % 10000,
+                      (unsigned)(r >> 40) % 100, (unsigned)(r >> 32));
+    size_t n = (size_t)hl < len ? (size_t)hl : len;
+    memcpy(buf, head, n);
+    for (size_t i = n; i < len; i++) {
+        r = (*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17);
+        buf[i] = (char)('a' + r % 26);
+    }
+    if (len > (size_t)hl + 2)
+        memcpy(buf + len - 2, "\"}", 2);
+}
+
 /* Publishes its share of --count events in windows of --pipeline. */
 static void *run_publish(void *arg)
 {
@@ -616,10 +657,33 @@ static void *run_publish(void *arg)
     size_t pub_l[] = {6, strlen(o.type), o.payload_len};
     const char *xadd[] = {"XADD", o.key, "*", "p", payload};
     size_t xadd_l[] = {4, strlen(o.key), 1, 1, o.payload_len};
+    char *own = NULL;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(cl->index + 1) ^
+                   (uint64_t)getpid() << 20;
+    for (const char *t = o.type; *t; t++) /* other types, other payloads */
+        rng = (rng ^ (unsigned char)*t) * 0x100000001b3ULL;
+    long long seq = (long long)cl->index << 32;
+    if (o.json_payload) {
+        own = malloc(o.payload_len);
+        pub[2] = own, xadd[4] = own;
+    }
     while (c && share > 0 && running()) {
         int n = share < o.pipeline ? (int)share : o.pipeline;
-        bool ok = tincan ? resp_pipeline(c, n, 3, pub, pub_l)
-                         : resp_pipeline(c, n, 5, xadd, xadd_l);
+        bool ok;
+        if (own) { /* hiredis copies each command when appended */
+            ok = true;
+            for (int i = 0; i < n && ok; i++) {
+                json_payload(own, o.payload_len, seq++, &rng);
+                ok = (tincan ? redisAppendCommandArgv(c, 3, pub, pub_l)
+                             : redisAppendCommandArgv(c, 5, xadd, xadd_l)) == REDIS_OK;
+            }
+            if (!ok)
+                fail("append", c->errstr);
+            ok = ok && resp_pipeline(c, -n, 0, NULL, NULL);
+        } else {
+            ok = tincan ? resp_pipeline(c, n, 3, pub, pub_l)
+                        : resp_pipeline(c, n, 5, xadd, xadd_l);
+        }
         if (!ok)
             break;
         share -= n;
@@ -627,6 +691,51 @@ static void *run_publish(void *arg)
         if (strncmp(o.mode, "publish", 7) == 0)
             atomic_fetch_add(&ops_done, n);
     }
+    free(own);
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
+/* range-tincan: pages through one type's events between two positions. */
+static void *run_range(void *arg)
+{
+    (void)arg;
+    redisContext *c = resp_connect();
+    start_gate();
+    long long from = o.from;
+    while (c && from <= o.to && running()) {
+        char f[32], t[32];
+        snprintf(f, sizeof f, "@%lld", from);
+        snprintf(t, sizeof t, "@%lld", o.to);
+        const char *argv[] = {"EV.RANGE", o.type, "FROM", f, "TO", t,
+                              "COUNT", "10000", "FIELDS", "position,payload"};
+        size_t lens[10];
+        for (int i = 0; i < 10; i++)
+            lens[i] = strlen(argv[i]);
+        redisReply *r = resp_cmd(c, 10, argv, lens);
+        if (!r)
+            break;
+        long long last = -1, bytes = 0;
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+            const redisReply *pos = field(r->element[i], "position");
+            const redisReply *pl = field(r->element[i], "payload");
+            if (!pos || pos->type != REDIS_REPLY_INTEGER || !pl) {
+                fail("EV.RANGE", "a record without position or payload");
+                break;
+            }
+            last = pos->integer;
+            bytes += (long long)pl->len;
+        }
+        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        freeReplyObject(r);
+        atomic_fetch_add(&ops_done, (long long)n);
+        atomic_fetch_add(&range_bytes, bytes);
+        if (n < 10000 || last < 0)
+            break;
+        from = last + 1;
+    }
+    t_done = now_s();
     if (c)
         redisFree(c);
     return NULL;
@@ -721,7 +830,9 @@ static void usage(void)
 {
     fprintf(stderr, "usage: loadgen MODE --port N [--host H] [--clients N] [--seconds S]\n"
                     "       [--payload BYTES] [--key K] [--count N] [--pipeline N]\n"
-                    "       [--publishers N] [--type T]   (see bench/loadgen.c)\n");
+                    "       [--publishers N] [--type T] [--payload-kind fixed|json]\n"
+                    "       [--from POSITION] [--to POSITION]\n"
+                    "       (see bench/loadgen.c)\n");
     exit(2);
 }
 
@@ -762,6 +873,14 @@ static void parse(int argc, char **argv)
             o.type = v;
         else if (!strcmp(k, "--count"))
             o.count = parse_num(v, 1, 1000000000L);
+        else if (!strcmp(k, "--payload-kind") && !strcmp(v, "json"))
+            o.json_payload = true;
+        else if (!strcmp(k, "--payload-kind") && !strcmp(v, "fixed"))
+            o.json_payload = false;
+        else if (!strcmp(k, "--from"))
+            o.from = parse_num(v, 1, LONG_MAX);
+        else if (!strcmp(k, "--to"))
+            o.to = parse_num(v, 1, LONG_MAX);
         else if (!strcmp(k, "--pipeline"))
             o.pipeline = (int)parse_num(v, 1, 100000);
         else
@@ -784,7 +903,10 @@ static int report(void)
     for (const char *p = first_error; *p; p++)
         if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
             putchar(*p);
-    printf("\"}\n");
+    printf("\"");
+    if (strcmp(o.mode, "range-tincan") == 0)
+        printf(", \"bytes\": %lld", atomic_load(&range_bytes));
+    printf("}\n");
     return atomic_load(&errors) ? 1 : 0;
 }
 
@@ -818,6 +940,8 @@ int main(int argc, char **argv)
         fn = run_consume;
     else if (!strcmp(o.mode, "bus-e2e"))
         fn = run_consume, publishers = o.publishers;
+    else if (!strcmp(o.mode, "range-tincan"))
+        fn = run_range, o.clients = 1;
     else
         usage();
 
