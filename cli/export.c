@@ -162,7 +162,7 @@ int cli_export(int argc, char **argv)
     uint64_t from_time = 0, to_time = 0;
     int quiet = 0;
     struct archive_params params;
-    archive_params_default(&params);
+    archive_params_init(&params, 0);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -234,11 +234,7 @@ int cli_export(int argc, char **argv)
                         v);
                 return 2;
             }
-            params.file_bytes = n;
-            if (params.row_group_bytes > n)
-                params.row_group_bytes = n;
-            if (params.page_bytes > params.row_group_bytes)
-                params.page_bytes = params.row_group_bytes;
+            archive_params_init(&params, n);
         } else {
             fprintf(stderr, "tincan export: unknown option %s\n%s", a, usage);
             return 2;

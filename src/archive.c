@@ -196,13 +196,17 @@ void archive_target_clean_staging(struct archive_target *t)
     closedir(d);
 }
 
-void archive_params_default(struct archive_params *p)
+void archive_params_init(struct archive_params *p, uint64_t file_bytes)
 {
-    p->file_bytes = 64ull << 20;
+    p->file_bytes = file_bytes ? file_bytes : 64ull << 20;
     p->row_group_bytes = 16ull << 20;
     p->page_bytes = 1ull << 20;
     p->buffer_bytes = 64ull << 20;
     p->zstd_level = 3;
+    if (p->row_group_bytes > p->file_bytes)
+        p->row_group_bytes = p->file_bytes;
+    if (p->page_bytes > p->row_group_bytes)
+        p->page_bytes = p->row_group_bytes;
 }
 
 /* ---- batches ---- */
@@ -298,7 +302,7 @@ int archive_batch_new(struct archive_batch **out, struct archive_target *t,
     if (p)
         b->p = *p;
     else
-        archive_params_default(&b->p);
+        archive_params_init(&b->p, 0);
     if (f) {
         b->f = *f;
         if (f->pattern) {

@@ -66,9 +66,10 @@ struct archive_params {
                                  past it the largest row group is written */
     int zstd_level;
 };
-/* The defaults: 64 MiB files, 16 MiB row groups, 1 MiB pages, 64 MiB of
- * buffered values, zstd level 3. */
-void archive_params_default(struct archive_params *p);
+/* The defaults for files of about file_bytes: 16 MiB row groups and 1 MiB
+ * pages (smaller when the files are), 64 MiB of buffered values, zstd level
+ * 3. file_bytes 0 = 64 MiB. */
+void archive_params_init(struct archive_params *p, uint64_t file_bytes);
 
 /* Which events a batch takes (the CLI's --type, --from, --to); others are
  * passed over by archive_batch_add. */

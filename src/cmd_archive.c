@@ -308,12 +308,7 @@ static int run_batch(struct state *s)
     if (redo) {
         p = s->p;
     } else {
-        archive_params_default(&p);
-        p.file_bytes = (uint64_t)cfg_file_size;
-        if (p.row_group_bytes > p.file_bytes)
-            p.row_group_bytes = p.file_bytes;
-        if (p.page_bytes > p.row_group_bytes)
-            p.page_bytes = p.row_group_bytes;
+        archive_params_init(&p, (uint64_t)cfg_file_size);
     }
     uint64_t last = 0;
     int rc;
