@@ -214,7 +214,9 @@ static uint64_t to_wall(const struct bus_set *s, uint64_t mono)
 {
     if (!mono)
         return 0;
-    int64_t w = (int64_t)mono + s->wall_offset;
+    int64_t w;
+    if (mono > INT64_MAX || __builtin_add_overflow((int64_t)mono, s->wall_offset, &w))
+        return UINT64_MAX;
     return w > 0 ? (uint64_t)w : 1;
 }
 
@@ -222,7 +224,10 @@ static uint64_t to_mono(const struct bus_set *s, uint64_t wall)
 {
     if (!wall)
         return 0;
-    int64_t m = (int64_t)wall - s->wall_offset;
+    /* a journal's times are data: one far out of range saturates */
+    int64_t m;
+    if (wall > INT64_MAX || __builtin_sub_overflow((int64_t)wall, s->wall_offset, &m))
+        return UINT64_MAX;
     return m > 0 ? (uint64_t)m : 1;
 }
 
