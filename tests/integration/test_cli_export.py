@@ -94,3 +94,34 @@ def test_export_bad_usage(tmp_path):
     p = run_cli("bogus", check=2)
     assert "unknown command 'bogus'" in p.stderr
     assert "export" in run_cli("--help", check=0).stdout
+
+
+def test_export_progress_bar_on_a_terminal(tincan, tmp_path):
+    """On a terminal (stderr a pty) export draws a progress line that ends at
+    100%; piped, it prints none (the other tests)."""
+    import pty
+    import subprocess
+    from archive_helpers import cli_bin
+    s = tincan()
+    r = s.client(decode_responses=False)
+    publish_mix(r, 5000)
+    s.stop()
+    master, slave = pty.openpty()
+    p = subprocess.run([str(cli_bin()), "export", "--dir", str(s.dir), "--to",
+                        str(tmp_path / "tty")], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=slave, timeout=120)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert p.returncode == 0, out
+    text = out.decode(errors="replace")
+    assert "\r[" in text and "100%" in text and "5000 events" in text, text[-500:]
+    assert b"exported 5000 events" in p.stdout
