@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -63,6 +64,7 @@
 #define POLL_MS        100 /* how often the thread looks for new events */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
+#define ARCHIVE_NICE 10 /* the thread's nice value: publishing comes first */
 
 static char *cfg_to; /* --archive-to: "" = off */
 static char *cfg_endpoint;
@@ -397,6 +399,12 @@ static void thread_main(void *arg)
 {
     (void)arg;
     char err[600];
+    /* Encoding and compressing cost CPU the loop and sync threads want on a
+     * small machine; at a lower priority the archive takes what is idle and
+     * catches up when the load drops (Linux: nice is per thread). */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), ARCHIVE_NICE) != 0)
+        log_warn("archive: setpriority: %s (the thread runs at normal priority)",
+                 strerror(errno));
     struct state s = {0};
     int rc = state_load(&s, err, sizeof(err));
     if (rc == ERR_NOTFOUND) {
