@@ -17,13 +17,17 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypt
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP -Isrc $(PKG_CFLAGS)
+# src/ holds one folder per layer (core, store, bus, queue, lock, ring,
+# archive); headers are included by name, so every folder is on the path.
+SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
+INCLUDES := $(addprefix -I,$(SRC_DIRS))
+CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP $(INCLUDES) $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 
-SRCS     := $(wildcard src/*.c)
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+SRCS     := $(wildcard src/*/*.c)
+LIB_SRCS := $(filter-out src/core/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -113,7 +117,7 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS) $(ASAN_CLI_LIB_OBJS)
 # libFuzzer targets need clang; they link the library sources directly.
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	clang -std=c17 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+	clang -std=c17 -D_GNU_SOURCE -g -O1 $(INCLUDES) $(PKG_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
 deps:
@@ -177,11 +181,11 @@ bench: deps
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench.py
 
 format:
-	clang-format -i src/*.c src/*.h cli/*.c cli/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+	clang-format -i src/*/*.c src/*/*.h cli/*.c cli/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
 
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 \
-	    --error-exitcode=1 -Isrc src
+	    --error-exitcode=1 $(INCLUDES) src
 
 clean:
 	rm -rf $(BUILD)

@@ -391,7 +391,7 @@ def test_beside_a_server_under_load(tincan, inspect):
 
 
 def crc32c(data, crc=0):
-    """CRC32C (Castagnoli), as src/crc32c.c computes it."""
+    """CRC32C (Castagnoli), as src/core/crc32c.c computes it."""
     crc ^= 0xFFFFFFFF
     for b in data:
         crc ^= b

@@ -192,12 +192,12 @@ def test_directory_of_files(duckdb, tmp_path):
 
 
 def test_reads_what_tincan_writes(tmp_path):
-    """tincan's own archive files (src/parquet.c: ZSTD, PLAIN, v1 pages, a MAP
+    """tincan's own archive files (src/archive/parquet.c: ZSTD, PLAIN, v1 pages, a MAP
     column among the others), through the parquet_sample tool: its `time`
     column (INT64, positive; `position` there holds negative test values)."""
     tool = REPO / os.environ.get("BUILD", "build") / "tools" / "parquet_sample"
     if not tool.exists():
-        pytest.skip("%s not built (make tools, with src/parquet.c)" % tool)
+        pytest.skip("%s not built (make tools, with src/archive/parquet.c)" % tool)
     rows = 20000
     for extra in ([], ["65536", "8192"]):
         f = tmp_path / "sample.parquet"

@@ -1,4 +1,4 @@
-"""The Parquet writer (src/parquet.c) read back by real DuckDB.
+"""The Parquet writer (src/archive/parquet.c) read back by real DuckDB.
 
 tests/tools/parquet_sample writes a file whose every value is a function of
 the row number (its header comment is the spec; expected_row() below mirrors

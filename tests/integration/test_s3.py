@@ -1,4 +1,4 @@
-"""The S3 client (src/s3.c) against a real S3-compatible server.
+"""The S3 client (src/archive/s3.c) against a real S3-compatible server.
 
 Every call goes through tests/tools/s3_probe (built by `make tools`; set
 $TINCAN_S3_PROBE to test another build of it, e.g. an ASan one) against s3rver

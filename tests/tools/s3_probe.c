@@ -1,4 +1,4 @@
-/* s3_probe - drives src/s3.c from the command line for the integration tests.
+/* s3_probe - drives src/archive/s3.c from the command line for the integration tests.
  *
  *   s3_probe --endpoint URL --bucket B [--region R] [--part-bytes N]
  *            [--timeout-ms N] check | head KEY | put KEY FILE

@@ -1,4 +1,4 @@
-/* Unit tests of the RESP parser and encoder (src/resp.c). */
+/* Unit tests of the RESP parser and encoder (src/core/resp.c). */
 #include "resp.h"
 
 #include "test.h"

@@ -6,7 +6,7 @@
  * needed and no bounds checks: the caller's reader or writer owns those. On
  * x86 and arm64 the compiler turns each into one load or store.
  *
- * (Named le.h, not endian.h: with -Isrc a src/endian.h would hide the C
+ * (Named le.h, not endian.h: with -Isrc/core a src/core/endian.h would hide the C
  * library's <endian.h>, which <sys/types.h> includes.) */
 #ifndef TINCAN_LE_H
 #define TINCAN_LE_H
