@@ -144,11 +144,6 @@ void archive_target_free(struct archive_target *t)
     free(t);
 }
 
-const char *archive_target_url(const struct archive_target *t)
-{
-    return t->url;
-}
-
 int archive_target_check(struct archive_target *t, char *err, size_t errlen)
 {
     if (t->s3)
@@ -656,15 +651,6 @@ void archive_batch_stats(const struct archive_batch *b,
                          struct archive_batch_stats *out)
 {
     *out = b->st;
-}
-
-void archive_batch_files(const struct archive_batch *b,
-                         void (*fn)(void *ctx, const char *key, uint64_t bytes),
-                         void *ctx)
-{
-    for (size_t i = 0; i < b->nfiles; i++)
-        if (b->files[i].committed)
-            fn(ctx, b->files[i].key, b->files[i].bytes);
 }
 
 void archive_batch_free(struct archive_batch *b)

@@ -44,15 +44,15 @@
 #define ARCHIVE_HASH_HEX 16 /* hex digits of the content hash in a name */
 
 struct archive_target_config {
-    const char *url;        /* "DIR" or "s3://bucket/prefix" */
-    const char *endpoint;   /* S3 endpoint URL; NULL = AWS */
-    const char *region;     /* NULL = us-east-1 */
-    const char *access_key; /* NULL = $AWS_ACCESS_KEY_ID */
-    const char *secret_key; /* NULL = $AWS_SECRET_ACCESS_KEY */
-    const char *staging;    /* directory for files before upload (S3 only;
-                               created); a directory target stages inside
-                               itself, in DIR/.staging, so renames stay on
-                               one filesystem */
+    const char *url;          /* "DIR" or "s3://bucket/prefix" */
+    const char *endpoint;     /* S3 endpoint URL; NULL = AWS */
+    const char *region;       /* NULL = us-east-1 */
+    const char *access_key;   /* NULL = $AWS_ACCESS_KEY_ID */
+    const char *secret_key;   /* NULL = $AWS_SECRET_ACCESS_KEY */
+    const char *staging;      /* directory for files before upload (S3 only;
+                                 created); a directory target stages inside
+                                 itself, in DIR/.staging, so renames stay on
+                                 one filesystem */
     const atomic_int *cancel; /* S3: uploads stop once it is non-zero */
 };
 
@@ -94,8 +94,6 @@ void archive_target_free(struct archive_target *t);
  * ERR_IO (retryable), ERR_NOTFOUND (no bucket), ERR_INVAL (refused) with
  * err. Blocks. */
 int archive_target_check(struct archive_target *t, char *err, size_t errlen);
-/* "DIR" or "s3://bucket/prefix", as given. */
-const char *archive_target_url(const struct archive_target *t);
 /* Removes staged files a crashed run left (none is in place yet; a re-run
  * stages them again). */
 void archive_target_clean_staging(struct archive_target *t);
@@ -131,11 +129,5 @@ void archive_batch_stats(const struct archive_batch *b,
                          struct archive_batch_stats *out);
 /* Frees the batch and removes its staged files that are not in place. */
 void archive_batch_free(struct archive_batch *b);
-
-/* Calls fn for each committed file of b: its key (path below the target) and
- * bytes. For logs and the CLI's listing. */
-void archive_batch_files(const struct archive_batch *b,
-                         void (*fn)(void *ctx, const char *key, uint64_t bytes),
-                         void *ctx);
 
 #endif
