@@ -274,3 +274,19 @@ def test_archive_off(server):
     with pytest.raises(redis.ResponseError, match="the archive is off"):
         call(r, "ARCHIVE.FLUSH")
     assert "archive_enabled:0" in call(r, "INFO", "archive")
+
+
+def test_damaged_state_file_stops_only_the_archive(tincan, tmp_path):
+    target = tmp_path / "archive"
+    s = tincan(*archive_args(target))
+    r = s.client(decode_responses=False)
+    publish_mix(r, 20)
+    archived_up_to(r)
+    s.stop()
+    (s.dir / "archive" / "state").write_bytes(b"TCARCST1 but not the rest")
+    s.start()
+    r = s.client(decode_responses=False)
+    wait_until(lambda: info(r)["state"] == "stopped", timeout=10, what="a stopped archive")
+    i = info(r)
+    assert "not an archive state file" in i["last_error"], i
+    assert call(r, "EV.PUB", "order.created", b"still works") == 21

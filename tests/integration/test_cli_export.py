@@ -86,6 +86,17 @@ def test_export_bad_usage(tmp_path):
     p = run_cli("export", "--dir", tmp_path, "--to", tmp_path / "x", "--bogus", "1",
                 check=2)
     assert "unknown option --bogus" in p.stderr
+    p = run_cli("export", "--dir", tmp_path, "--to", tmp_path / "x", "--to", tmp_path / "y",
+                check=2)
+    assert "not a time, and the target is already" in p.stderr
+    p = run_cli("export", "--dir", tmp_path, "--to", tmp_path / "x", "--from", "2026-12-02",
+                "--until", "2026-12-01", check=2)
+    assert "--from is after --to" in p.stderr
+    p = run_cli("export", "--dir", tmp_path, "--to", tmp_path / "x", "--file-size", "10",
+                check=2)
+    assert "--file-size 10: bytes >= 4096" in p.stderr
+    p = run_cli("export", "--dir", tmp_path, "--to", check=2)
+    assert "--to needs a value" in p.stderr
     p = run_cli("export", "--dir", tmp_path / "nope", "--to", tmp_path / "x", check=1)
     assert "not a tincan data directory" in p.stderr
     (tmp_path / "events").mkdir()
