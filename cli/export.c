@@ -17,6 +17,7 @@
 #include "archive.h"
 #include "cli.h"
 #include "clock.h"
+#include "config.h"
 #include "errors.h"
 #include "scan.h"
 #include "topic.h"
@@ -217,24 +218,15 @@ int cli_export(int argc, char **argv)
         } else if (!strcmp(a, "--staging")) {
             staging = v;
         } else if (!strcmp(a, "--file-size")) {
-            char *end;
-            unsigned long long n = strtoull(v, &end, 10);
-            if (*end == 'k' || *end == 'K')
-                n <<= 10, end++;
-            else if (*end == 'm' || *end == 'M')
-                n <<= 20, end++;
-            else if (*end == 'g' || *end == 'G')
-                n <<= 30, end++;
-            if (*end == 'b' || *end == 'B')
-                end++;
-            if (*end || n < 4096) {
+            int64_t n;
+            if (config_parse_bytes(v, &n) || n < 4096) {
                 fprintf(stderr,
                         "tincan export: --file-size %s: bytes >= 4096 "
                         "(k, m, g suffixes)\n",
                         v);
                 return 2;
             }
-            archive_params_init(&params, n);
+            archive_params_init(&params, (uint64_t)n);
         } else {
             fprintf(stderr, "tincan export: unknown option %s\n%s", a, usage);
             return 2;

@@ -131,8 +131,7 @@ const struct config_spec *config_find(const char *name)
     return NULL;
 }
 
-/* Parses "512mb", "1k", "100" into bytes. */
-static int parse_bytes(const char *s, int64_t *out)
+int config_parse_bytes(const char *s, int64_t *out)
 {
     errno = 0;
     char *end;
@@ -186,7 +185,7 @@ static int store(const struct config_spec *r, const char *value, char *err,
     case CONFIG_INT:
     case CONFIG_BYTES:
         if ((r->type == CONFIG_INT ? parse_int(value, &v)
-                                   : parse_bytes(value, &v)) < 0) {
+                                   : config_parse_bytes(value, &v)) < 0) {
             snprintf(err, errlen, "argument couldn't be parsed into an %s",
                      r->type == CONFIG_INT ? "integer" : "memory value");
             return -1;

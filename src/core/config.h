@@ -53,6 +53,9 @@ int config_load(int argc, char **argv, char *err, size_t errlen);
 /* Sets one value from text; returns 0 or -1 with err ("ERR ..." free text). */
 int config_set(const char *name, const char *value, int runtime, char *err,
                size_t errlen);
+/* Parses "512mb", "1k", "100" (k/kb/m/mb/g/gb, any case) into bytes, as
+ * CONFIG_BYTES rows do: 0 with *out, or -1. */
+int config_parse_bytes(const char *s, int64_t *out);
 /* Writes the current value of row r as text into buf. */
 void config_format(const struct config_spec *r, char *buf, size_t len);
 /* Calls fn for every row whose name matches the glob pattern. */
