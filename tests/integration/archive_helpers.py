@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 
 from conftest import REPO, call, duckdb_query, wait_until
 
@@ -164,7 +163,3 @@ def publish_mix(r, n, start=0, big_every=0):
         out.append(call(r, *args))
     return out
 
-
-def require(cond, why):
-    if not cond:
-        pytest.fail(why)

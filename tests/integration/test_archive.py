@@ -5,12 +5,9 @@ full target; bad targets refused at start with a clear error."""
 
 import os
 import random
-import shutil
-import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis

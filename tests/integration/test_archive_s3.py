@@ -161,7 +161,7 @@ def test_missing_bucket_shows_in_info(tincan, s3server_factory, tmp_path):
     s3.boto3_client().create_bucket(Bucket=s3.bucket)
     r = s.client(decode_responses=False)
     archived_up_to(r, timeout=90)
-    keys = download(s3, tmp_path / "dl")
+    check_names(download(s3, tmp_path / "dl"))
     assert_exactly_once(read_rows("%s/events/**/*.parquet" % (tmp_path / "dl")),
                         stored_events(r))
 

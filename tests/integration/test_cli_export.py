@@ -4,8 +4,6 @@ re-runs; bad usage."""
 
 import os
 
-import pytest
-
 from archive_helpers import (assert_exactly_once, check_names, files_under, publish_mix,
                              read_rows, run_cli, stored_events)
 from conftest import call, duckdb_query
