@@ -55,8 +55,11 @@ static uv_timer_t *timer;         /* everysec */
 static uv_check_t *check;         /* end of each loop turn: one sync request */
 static uint64_t requested;        /* highest position handed to the syncer */
 static uint64_t to_request;       /* highest position written this loop turn */
-static void (*visible_fn)(void *ctx, uint64_t visible);
-static void *visible_ctx;
+#define VISIBLE_HOOKS 4
+static struct {
+    void (*fn)(void *ctx, uint64_t visible);
+    void *ctx;
+} visible_hooks[VISIBLE_HOOKS];
 static uint64_t last_visible;
 static uint8_t *rbuf;             /* read buffer for replies */
 static size_t rcap;
@@ -85,8 +88,34 @@ uint64_t store_visible(void)
 
 void store_on_visible(void (*fn)(void *ctx, uint64_t visible), void *ctx)
 {
-    visible_fn = fn;
-    visible_ctx = ctx;
+    size_t free_slot = VISIBLE_HOOKS;
+    for (size_t i = 0; i < VISIBLE_HOOKS; i++) {
+        if (visible_hooks[i].ctx == ctx && visible_hooks[i].fn) {
+            visible_hooks[i].fn = fn; /* replaced, or removed when NULL */
+            return;
+        }
+        if (!visible_hooks[i].fn && free_slot == VISIBLE_HOOKS)
+            free_slot = i;
+    }
+    if (fn && free_slot < VISIBLE_HOOKS) {
+        visible_hooks[free_slot].fn = fn;
+        visible_hooks[free_slot].ctx = ctx;
+    } else if (fn) {
+        log_error("store: more than %d visibility hooks", VISIBLE_HOOKS);
+        abort();
+    }
+}
+
+void store_hold(struct client *c, uint64_t pos)
+{
+    if (config_fsync == CONFIG_FSYNC_ALWAYS) {
+        if (pos > to_request)
+            to_request = pos; /* a read of unsynced events asks for the sync */
+        if (pos > src.synced)
+            client_hold(c, &src, pos);
+    } else if (pos > wsrc.synced) {
+        client_hold(c, &wsrc, pos);
+    }
 }
 
 static void notify_visible(void)
@@ -94,8 +123,9 @@ static void notify_visible(void)
     uint64_t v = store_visible();
     if (v > last_visible) {
         last_visible = v;
-        if (visible_fn)
-            visible_fn(visible_ctx, v);
+        for (size_t i = 0; i < VISIBLE_HOOKS; i++)
+            if (visible_hooks[i].fn)
+                visible_hooks[i].fn(visible_hooks[i].ctx, v);
     }
 }
 
@@ -214,7 +244,7 @@ static void reply_record(struct client *c, const struct segment_record *r,
             break;
         case F_ENTRY_ID: {
             char eid[48];
-            size_t n = u64_text(eid, r->time_ms);
+            size_t n = u64_text(eid, r->entry_ms);
             eid[n++] = '-';
             n += u64_text(eid + n, r->entry_seq);
             reply_bulk(c, eid, n);
@@ -312,7 +342,7 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
         return;
     }
     struct store_pub p = {type->ptr, type->len, NULL, 0, NULL, 0,
-                          SEGMENT_KIND_EVENT, NULL, 0, payload->ptr, payload->len};
+                          SEGMENT_KIND_EVENT, NULL, 0, payload->ptr, payload->len, 0, 0, 0};
     struct segment_hdr hdrs[STORE_HEADERS_MAX];
     for (int i = 3; i < argc; i++) {
         const struct arg *a = &argv[i];

@@ -21,8 +21,15 @@ struct store *store_default(void);
 uint64_t store_visible(void);
 
 /* Calls fn(ctx, visible) on the loop thread every time store_visible() grows.
- * One subscriber; a second call replaces it; fn NULL removes it. */
+ * Up to 4 subscribers, one per ctx: a second call with the same ctx replaces
+ * its fn, fn NULL removes it. */
 void store_on_visible(void (*fn)(void *ctx, uint64_t visible), void *ctx);
+
+/* Holds c's reply until the event at pos is as durable as an EV.PUB reply
+ * would wait for (fsync always: fdatasync'ed; else written). A read that
+ * returns events not yet visible calls it, so nobody acts on an event a crash
+ * could take back, and yet a client reads its own writes at once. */
+void store_hold(struct client *c, uint64_t pos);
 
 /* Writes the EV.GET reply of the event at pos as one reply_map of (its 9
  * fields + extra) pairs; the caller then writes `extra` key/value pairs.

@@ -76,9 +76,16 @@ int segment_headers_next(const char *block, size_t len, size_t *at,
     return hdr_at(block, len, at, h);
 }
 
+/* Bytes of the fixed part of r's body: 40, or 48 when its entry id's ms part
+ * differs from its time and is written after the fixed fields. */
+static size_t body_fixed(const struct segment_record *r)
+{
+    return SEGMENT_BODY_FIXED + (r->entry_ms != r->time_ms ? 8u : 0u);
+}
+
 size_t segment_record_size(const struct segment_record *r)
 {
-    return SEGMENT_FRAME_SIZE + SEGMENT_BODY_FIXED + r->type_len + r->id_len +
+    return SEGMENT_FRAME_SIZE + body_fixed(r) + r->type_len + r->id_len +
            r->key_len + r->headers_len + r->payload_len;
 }
 
@@ -89,14 +96,17 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out)
     le_put64(b, r->position);
     le_put64(b + 8, r->time_ms);
     le_put64(b + 16, r->entry_seq);
-    b[24] = (uint8_t)r->kind;
+    int own_ms = r->entry_ms != r->time_ms;
+    b[24] = (uint8_t)(r->kind | (own_ms ? SEGMENT_KIND_ENTRY_MS : 0u));
     b[25] = (uint8_t)r->type_len;
     le_put16(b + 26, (uint16_t)r->id_len);
     le_put16(b + 28, (uint16_t)r->key_len);
     le_put16(b + 30, (uint16_t)r->nheaders);
     le_put32(b + 32, (uint32_t)r->headers_len);
     le_put32(b + 36, (uint32_t)r->payload_len);
-    uint8_t *v = b + SEGMENT_BODY_FIXED;
+    if (own_ms)
+        le_put64(b + SEGMENT_BODY_FIXED, r->entry_ms);
+    uint8_t *v = b + body_fixed(r);
 #define PUT(ptr, n)                                                            \
     do {                                                                       \
         if (n)                                                                 \
@@ -147,18 +157,28 @@ int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
     r->position = le_get64(b);
     r->time_ms = le_get64(b + 8);
     r->entry_seq = le_get64(b + 16);
-    r->kind = b[24];
+    r->kind = b[24] & ~SEGMENT_KIND_ENTRY_MS;
+    size_t fixed = SEGMENT_BODY_FIXED;
+    r->entry_ms = r->time_ms;
+    if (b[24] & SEGMENT_KIND_ENTRY_MS) {
+        if (len < SEGMENT_BODY_FIXED + 8 + 1)
+            return ERR_CORRUPT;
+        r->entry_ms = le_get64(b + SEGMENT_BODY_FIXED);
+        fixed += 8;
+        if (r->entry_ms == r->time_ms)
+            return ERR_CORRUPT; /* never written that way */
+    }
     r->type_len = b[25];
     r->id_len = le_get16(b + 26);
     r->key_len = le_get16(b + 28);
     r->nheaders = le_get16(b + 30);
     r->headers_len = le_get32(b + 32);
     r->payload_len = le_get32(b + 36);
-    uint64_t total = (uint64_t)SEGMENT_BODY_FIXED + r->type_len + r->id_len +
+    uint64_t total = (uint64_t)fixed + r->type_len + r->id_len +
                      r->key_len + r->headers_len + r->payload_len;
     if (total != len || r->type_len == 0 || r->kind > SEGMENT_KIND_COMMAND)
         return ERR_CORRUPT;
-    const char *v = (const char *)b + SEGMENT_BODY_FIXED;
+    const char *v = (const char *)b + fixed;
     r->type = v;
     v += r->type_len;
     r->id = v;

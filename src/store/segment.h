@@ -19,7 +19,10 @@
  *     0  position u64      8  time_ms u64      16 entry_seq u64
  *     24 kind u8           25 type_len u8      26 id_len u16
  *     28 key_len u16       30 nheaders u16     32 headers_len u32
- *     36 payload_len u32   40 type | id | key | headers | payload
+ *     36 payload_len u32   40 [entry_ms u64] type | id | key | headers | payload
+ *   kind's top bit (SEGMENT_KIND_ENTRY_MS) says entry_ms is there: the ms part
+ *   of the entry id when it is not time_ms (a Redis stream entry added with an
+ *   explicit or future ID); without it the entry id is <time_ms>-<entry_seq>.
  *   headers block: nheaders x (field_len u16, field, value_len u32, value)
  *
  * A len of 0 never occurs in a valid record, so a zero-filled tail never
@@ -40,6 +43,7 @@
 #define SEGMENT_MIN_RECORD (SEGMENT_FRAME_SIZE + SEGMENT_BODY_FIXED + 1)
 
 enum segment_kind { SEGMENT_KIND_EVENT = 0, SEGMENT_KIND_COMMAND = 1 };
+#define SEGMENT_KIND_ENTRY_MS 0x80u /* flag in the kind byte, never in r->kind */
 
 /* One header field/value pair (pointers borrowed). */
 struct segment_hdr {
@@ -54,7 +58,8 @@ struct segment_hdr {
 struct segment_record {
     uint64_t position;  /* global, strictly increasing */
     uint64_t time_ms;   /* ms since epoch, server clock, non-decreasing */
-    uint64_t entry_seq; /* entry id is <time_ms>-<entry_seq> within the type */
+    uint64_t entry_ms;  /* entry id is <entry_ms>-<entry_seq> within the type; */
+    uint64_t entry_seq; /* entry_ms is time_ms unless a stream said otherwise */
     unsigned kind;      /* enum segment_kind */
     const char *type;
     size_t type_len;    /* 1..255 */

@@ -45,6 +45,9 @@ struct gtype {
     uint64_t first_pos, last_pos;
     uint64_t first_time, last_time; /* ms */
     uint64_t last_seq;              /* entry seq of its last event */
+    uint64_t last_ms;               /* entry ms of its last event, or raised */
+    int last_ms_known;              /* 0: last_ms still to be read (loaded
+                                       from an index, which keeps no ms) */
 };
 
 /* One remembered client id. */
@@ -200,6 +203,7 @@ static void types_merge(struct store *s, const struct index *ix)
         g->last_pos = t->last_pos;
         g->last_time = t->last_time;
         g->last_seq = t->last_seq;
+        g->last_ms_known = 0;
     }
 }
 
@@ -984,6 +988,109 @@ static int seal(struct store *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The entry id of t's last event (or what store_type_raise_id raised it to):
+ * an index keeps the seq but not the ms, so after a start the last event is
+ * read once. 0 or a negative code. */
+static int type_last_id(struct store *s, struct gtype *t, uint64_t *ms,
+                        uint64_t *seq)
+{
+    if (!t->last_ms_known) {
+        uint8_t *buf = NULL;
+        size_t cap = 0;
+        struct segment_record r;
+        int rc = store_get(s, t->last_pos, &r, &buf, &cap);
+        if (s->lw_buf == buf)
+            s->lw_buf = NULL;
+        if (rc == 0) {
+            t->last_ms = r.entry_ms;
+            t->last_seq = r.entry_seq;
+        }
+        free(buf);
+        if (rc)
+            return rc;
+        t->last_ms_known = 1;
+    }
+    *ms = t->last_ms;
+    *seq = t->last_seq;
+    return 0;
+}
+
+int store_type_last(struct store *s, const char *type, size_t n,
+                    struct store_type_last *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct gtype *t = type_get(s, type, n, 0);
+    if (!t || !t->count)
+        return 0;
+    int rc = type_last_id(s, t, &out->ms, &out->seq);
+    if (rc)
+        return rc;
+    out->count = t->count;
+    out->last_pos = t->last_pos;
+    return 1;
+}
+
+void store_type_raise_id(struct store *s, const char *type, size_t n, uint64_t ms,
+                         uint64_t seq)
+{
+    struct gtype *t = type_get(s, type, n, 0);
+    uint64_t lms, lseq;
+    if (!t || !t->count || type_last_id(s, t, &lms, &lseq))
+        return; /* an unknown type starts from the clock anyway */
+    if (ms > lms || (ms == lms && seq > lseq)) {
+        t->last_ms = ms;
+        t->last_seq = seq;
+    }
+}
+
+int store_type_rank(struct store *s, const char *type, size_t n, uint64_t pos,
+                    uint64_t *rank)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct index *ix = &s->segs[i].ix;
+        if (!ix->count || ix->first_pos >= pos)
+            break;
+        struct index_type *t = index_type_find(ix, type, n);
+        if (!t)
+            continue;
+        if (t->last_pos < pos) {
+            k += t->count;
+            continue;
+        }
+        uint64_t idx;
+        int rc = index_postings_lower(ix, t, (uint32_t)(pos - s->segs[i].base), &idx);
+        if (rc)
+            return rc;
+        k += idx;
+        break;
+    }
+    *rank = k;
+    return 0;
+}
+
+int store_type_nth(struct store *s, const char *type, size_t n, uint64_t k,
+                   uint64_t *pos)
+{
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct index *ix = &s->segs[i].ix;
+        struct index_type *t = ix->count ? index_type_find(ix, type, n) : NULL;
+        if (!t)
+            continue;
+        if (k >= t->count) {
+            k -= t->count;
+            continue;
+        }
+        struct index_posting p;
+        int rc = index_postings(ix, t, k, 1, &p);
+        if (rc)
+            return rc;
+        *pos = s->segs[i].base + p.rel;
+        return 0;
+    }
+    return ERR_NOTFOUND;
+}
+
 int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
                  uint64_t *pos, int *dup, char *err, size_t errlen)
 {
@@ -1003,10 +1110,30 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
     }
     uint64_t time = now_ms > s->last_time ? now_ms : s->last_time;
     struct gtype *t = type_get(s, pub->type, pub->type_len, 0);
+    uint64_t ems = time, eseq = 0;
+    if (pub->entry_id_set) {
+        ems = pub->entry_ms;
+        eseq = pub->entry_seq;
+    } else if (t && t->count) {
+        uint64_t lms, lseq;
+        rc = type_last_id(s, t, &lms, &lseq);
+        if (rc) {
+            snprintf(err, errlen, "reading the last entry of type '%.*s' failed",
+                     (int)pub->type_len, pub->type);
+            return rc;
+        }
+        if (lms >= ems) {
+            ems = lms;
+            eseq = lseq + 1;
+            if (eseq == 0) /* the seq wrapped: the next ms */
+                ems++;
+        }
+    }
     struct segment_record r = {
         .position = s->next_pos,
         .time_ms = time,
-        .entry_seq = (t && t->count && t->last_time == time) ? t->last_seq + 1 : 0,
+        .entry_ms = ems,
+        .entry_seq = eseq,
         .kind = pub->kind,
         .type = pub->type,
         .type_len = pub->type_len,
@@ -1088,6 +1215,8 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
     t->last_pos = r.position;
     t->last_time = time;
     t->last_seq = r.entry_seq;
+    t->last_ms = r.entry_ms;
+    t->last_ms_known = 1;
     s->last_time = time;
     s->next_pos++;
     dd_add(s, pub->id, pub->id_len, r.position, time);

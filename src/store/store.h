@@ -64,6 +64,11 @@ struct store_pub {
     size_t nhdrs;
     const char *payload;
     size_t payload_len;
+    /* The entry id (Redis stream id) the caller chose, when entry_id_set; it
+     * is the caller's to keep rising within the type (src/stream does). Else
+     * the store picks <max(time, last ms)>-<next seq> after the type's last. */
+    int entry_id_set;
+    uint64_t entry_ms, entry_seq;
 };
 
 struct store_stats {
@@ -152,6 +157,30 @@ int store_range(struct store *s, const struct store_query *q, store_visit_fn *fn
  * negative on I/O error. Looks at postings only (no event bytes read). */
 int store_next_match(struct store *s, const char *const *pats, const size_t *lens,
                      size_t npats, uint64_t after, uint64_t until, uint64_t *pos);
+
+/* ---- one type's events in order: what a Redis stream reads (src/stream) ----
+ * A type's events have ranks 0..count-1 in position order. */
+struct store_type_last {
+    uint64_t count;     /* events of the type */
+    uint64_t last_pos;  /* position of the last */
+    uint64_t ms, seq;   /* its entry id (or higher, store_type_raise_id) */
+};
+/* 1 with *out when the type has events, 0 when it has none, or a negative
+ * code (the last event could not be read). */
+int store_type_last(struct store *s, const char *type, size_t n,
+                    struct store_type_last *out);
+/* Makes the ids the store picks for the type's next events exceed ms-seq
+ * (XSETID). In memory: the caller raises it again after every open. */
+void store_type_raise_id(struct store *s, const char *type, size_t n, uint64_t ms,
+                         uint64_t seq);
+/* *rank = how many events of the type have a position < pos. 0 or negative
+ * (I/O on a sealed index). O(segments + log postings). */
+int store_type_rank(struct store *s, const char *type, size_t n, uint64_t pos,
+                    uint64_t *rank);
+/* *pos = position of the type's event of rank k: 0, ERR_NOTFOUND (k >= count)
+ * or negative (I/O). */
+int store_type_nth(struct store *s, const char *type, size_t n, uint64_t k,
+                   uint64_t *pos);
 
 /* Summary of one type over the whole store. */
 struct store_type_info {
