@@ -756,6 +756,8 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
+    if (client_in_exec(c))
+        block = -1; /* nothing blocks inside EXEC: as if BLOCK timed out now */
     struct bus_sub_info in;
     bus_sub_info(sub, &in);
     if (!in.ephemeral && cmd_journal_writable(&jm, c) < 0)

@@ -27,7 +27,10 @@ enum client_flag {
     CLIENT_UNIX = 1u << 2,              /* connected over the unix socket */
     CLIENT_PENDING_WRITE = 1u << 3,     /* on the pending-write list */
     CLIENT_IN_COMMAND = 1u << 4,        /* inside a handler: defer the close */
+    CLIENT_IN_EXEC = 1u << 5,           /* EXEC is running its queue */
 };
+
+struct multi_state;
 
 struct client {
     union {
@@ -44,6 +47,8 @@ struct client {
     char *name;               /* CLIENT SETNAME, or NULL */
     char *lib_name;           /* CLIENT SETINFO LIB-NAME, or NULL */
     char *lib_ver;            /* CLIENT SETINFO LIB-VER, or NULL */
+    struct multi_state *multi; /* MULTI queue and WATCHed keys (multi.c), or
+                                  NULL when it has neither */
     char addr[64];            /* peer "ip:port" or socket path */
     char laddr[64];           /* local "ip:port" */
     int fd;                   /* for CLIENT LIST */

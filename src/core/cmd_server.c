@@ -1,5 +1,6 @@
 /* cmd_server.c - the Redis basics every client expects: PING, ECHO, HELLO,
- * AUTH, SELECT, INFO, CLIENT, COMMAND, CONFIG, TIME, QUIT, SHUTDOWN, DEBUG. */
+ * AUTH, SELECT, INFO, CLIENT, COMMAND, CONFIG, TIME, QUIT, RESET, SHUTDOWN,
+ * DEBUG. */
 #include "client.h"
 #include "clock.h"
 #include "command.h"
@@ -7,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "module.h"
+#include "multi.h"
 #include "server.h"
 
 #include <ctype.h>
@@ -227,6 +229,20 @@ static void cmd_quit(struct client *c, int argc, struct arg *argv)
     (void)argv;
     reply_ok(c);
     client_close_after_reply(c);
+}
+
+/* RESET: the connection as new (Redis's clearClientConnectionState) */
+static void cmd_reset(struct client *c, int argc, struct arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    multi_reset(c);
+    c->db = 0;
+    c->resp = 2;
+    free(c->name);
+    c->name = NULL;
+    c->authenticated = config_requirepass[0] == '\0';
+    reply_simple(c, "RESET");
 }
 
 static void cmd_time(struct client *c, int argc, struct arg *argv)
@@ -927,8 +943,11 @@ static const struct command_spec server_commands[] = {
      "[username] password", "Authenticates the connection", 0, 0, 0},
     {"select", 2, CMD_FAST, cmd_select, "connection", "index",
      "Selects database 0..15 (the router binds rings to databases)", 0, 0, 0},
-    {"quit", -1, CMD_NOAUTH | CMD_FAST, cmd_quit, "connection", "",
+    {"quit", -1, CMD_NOAUTH | CMD_FAST | CMD_TX, cmd_quit, "connection", "",
      "Closes the connection after replying OK", 0, 0, 0},
+    {"reset", 1, CMD_NOAUTH | CMD_FAST | CMD_TX, cmd_reset, "connection", "",
+     "Leaves MULTI, forgets WATCHes, selects db 0 and RESP2, drops the name "
+     "and the authentication; replies RESET", 0, 0, 0},
     {"client", -2, CMD_ADMIN, cmd_client, "connection",
      "ID|GETNAME|SETNAME|SETINFO|LIST|INFO|KILL|HELP ...",
      "Inspects and manages client connections", 0, 0, 0},

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "errors.h"
 #include "module.h"
+#include "multi.h"
 #include "resp.h"
 
 #include <ctype.h>
@@ -138,6 +139,21 @@ static void quoted(char *dst, size_t cap, const struct arg *a)
     arg_printable(dst, cap, a->ptr, a->len);
 }
 
+/* The handler and its stats; the checks are done. */
+static void run(struct entry *e, struct client *c, int argc, struct arg *argv,
+                uint64_t t0)
+{
+    const struct command_spec *spec = e->spec;
+    c->last_cmd = spec->name;
+    c->commands++;
+    uint64_t errors_before = command_errors_total;
+    spec->handler(c, argc, argv);
+    e->stats.usec += clock_mono_us() - t0;
+    e->stats.calls++;
+    if (command_errors_total != errors_before)
+        e->stats.failed_calls++;
+}
+
 void command_execute(struct client *c, int argc, struct arg *argv)
 {
     struct entry *e = lookup(argv[0].ptr, argv[0].len);
@@ -157,6 +173,7 @@ void command_execute(struct client *c, int argc, struct arg *argv)
         }
         reply_errorf(c, "ERR unknown command '%s', with args beginning with: %s",
                      name, args);
+        multi_flag_error(c);
         return;
     }
     const struct command_spec *spec = e->spec;
@@ -165,21 +182,34 @@ void command_execute(struct client *c, int argc, struct arg *argv)
         e->stats.rejected_calls++;
         reply_errorf(c, "ERR wrong number of arguments for '%s' command",
                      spec->name);
+        multi_flag_error(c);
         return;
     }
     if (!c->authenticated && !(spec->flags & CMD_NOAUTH)) {
         e->stats.rejected_calls++;
         reply_error(c, "NOAUTH Authentication required.");
+        multi_flag_error(c);
         return;
     }
-    c->last_cmd = spec->name;
-    c->commands++;
-    uint64_t errors_before = command_errors_total;
-    spec->handler(c, argc, argv);
-    e->stats.usec += clock_mono_us() - t0;
-    e->stats.calls++;
-    if (command_errors_total != errors_before)
-        e->stats.failed_calls++;
+    if (multi_is_queuing(c) && !(spec->flags & CMD_TX)) {
+        multi_queue(c, spec, argc, argv);
+        return;
+    }
+    run(e, c, argc, argv, t0);
+}
+
+void command_call(struct client *c, const struct command_spec *spec, int argc,
+                  struct arg *argv)
+{
+    struct entry *e = lookup(spec->name, strlen(spec->name));
+    uint64_t t0 = clock_mono_us();
+    net_stats.commands_processed++;
+    if (!c->authenticated && !(spec->flags & CMD_NOAUTH)) {
+        e->stats.rejected_calls++;
+        reply_error(c, "NOAUTH Authentication required.");
+        return;
+    }
+    run(e, c, argc, argv, t0);
 }
 
 /* ---- replies ---- */

@@ -34,6 +34,8 @@ enum command_flag {
     CMD_FAST = 1u << 5,     /* O(1) or O(log n) */
     CMD_LOADING = 1u << 6,  /* allowed while loading */
     CMD_STALE = 1u << 7,
+    CMD_TX = 1u << 8,       /* runs at once inside MULTI, never queued (MULTI,
+                               EXEC, DISCARD, WATCH, QUIT, RESET) */
 };
 
 typedef void command_fn(struct client *c, int argc, struct arg *argv);
@@ -57,8 +59,15 @@ size_t command_count(void);
 /* Builds the lookup table from every module's commands; call once at start. */
 void command_table_init(void);
 void command_table_free(void);
-/* Runs one parsed command for c: lookup, arity, AUTH, stats, handler. */
+/* Runs one parsed command for c: lookup, arity, AUTH, stats, handler. Inside
+ * MULTI (multi.h) a command without CMD_TX is queued instead, and a refusal
+ * (unknown, arity, AUTH) dooms the transaction. */
 void command_execute(struct client *c, int argc, struct arg *argv);
+/* Runs one queued command inside EXEC: AUTH again (a queued AUTH may have
+ * failed), stats, handler. Leaves c->cmd_start alone, so that a reply the
+ * handler holds (client_hold) holds EXEC's whole reply. */
+void command_call(struct client *c, const struct command_spec *spec, int argc,
+                  struct arg *argv);
 
 /* Per-command counters for INFO commandstats. */
 struct command_stats {

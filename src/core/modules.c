@@ -2,6 +2,8 @@
 #include "module.h"
 
 extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
+extern const struct module keyspace_module; /* cmd_keyspace.c: DEL, SCAN, ... */
+extern const struct module multi_module;  /* multi.c: MULTI, EXEC, WATCH, ... */
 extern const struct module store_module;  /* cmd_store.c: EV.PUB/GET/RANGE/... */
 extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
@@ -12,6 +14,8 @@ extern const struct module archive_module; /* cmd_archive.c: --archive-to, ARCHI
 
 const struct module *const modules[] = {
     &server_module,
+    &keyspace_module,
+    &multi_module,
     &store_module,
     &ring_module,
     &lock_module,

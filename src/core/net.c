@@ -78,6 +78,11 @@ int client_is_blocked(const struct client *c)
     return c->blocked;
 }
 
+int client_in_exec(const struct client *c)
+{
+    return (c->flags & CLIENT_IN_EXEC) != 0;
+}
+
 void client_foreach(void (*fn)(struct client *c, void *ctx), void *ctx)
 {
     struct client *next;

@@ -43,6 +43,11 @@ void net_close(void);
 uint64_t client_id(const struct client *c);
 int client_resp(const struct client *c); /* 2 or 3 */
 int client_db(const struct client *c);   /* SELECTed database, 0..15 */
+/* 1 while EXEC runs c's queued commands (multi.h). Nothing may block then:
+ * a command with a BLOCK/WAIT option that would park the client must answer
+ * at once instead, with the reply its wait's timeout would give (as Redis
+ * does for blocking commands inside MULTI). */
+int client_in_exec(const struct client *c);
 size_t client_count(void);
 
 /* Calls fn(ctx, id) whenever a client connection closes, for any reason

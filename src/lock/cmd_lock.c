@@ -245,6 +245,8 @@ static void cmd_lock_acquire(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
+    if (client_in_exec(c))
+        wait = -1; /* nothing blocks inside EXEC: as if WAIT timed out now */
     if (cmd_journal_writable(&jm, c) < 0)
         return;
     jm.hook_err = 0;

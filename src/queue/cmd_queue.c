@@ -420,6 +420,8 @@ static void cmd_q_pop(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
+    if (client_in_exec(c))
+        block = -1; /* nothing blocks inside EXEC: as if BLOCK timed out now */
     if (cmd_journal_writable(&jm, c) < 0)
         return;
     const char **names = xmalloc((size_t)nnames * sizeof(*names));
