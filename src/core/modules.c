@@ -10,6 +10,7 @@ extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
 extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
 extern const struct module queue_module;  /* cmd_queue.c: Q.*, CHUNK.ENQUEUE */
 extern const struct module bus_module;    /* cmd_bus.c: EV.SUB/READ/ACK/... (after the store) */
+extern const struct module stream_module;  /* cmd_stream.c: X* (after the store) */
 extern const struct module archive_module; /* cmd_archive.c: --archive-to, ARCHIVE.* */
 
 const struct module *const modules[] = {
@@ -22,6 +23,7 @@ const struct module *const modules[] = {
     &chunk_module,
     &queue_module,
     &bus_module,
+    &stream_module,
     &archive_module,
 };
 
