@@ -369,6 +369,11 @@ static void info_stats(struct sbuf *b)
               net_stats.protocol_errors);
 }
 
+static void add_errorstat(const char *code, uint64_t count, void *ctx)
+{
+    sbuf_addf(ctx, "errorstat_%s:count=%" PRIu64 "\r\n", code, count);
+}
+
 static void add_cmdstat(const struct command_spec *s,
                         const struct command_stats *st, void *ctx)
 {
@@ -414,8 +419,11 @@ static void info_section(struct sbuf *b, const char *name)
         sbuf_adds(b, "role:master\r\nconnected_slaves:0\r\n");
     else if (!strcmp(name, "commandstats"))
         command_foreach_stats(add_cmdstat, b);
+    else if (!strcmp(name, "errorstats"))
+        command_foreach_errorstat(add_errorstat, b);
     add_module_lines(b, name);
-    if (b->len == body && strcmp(name, "commandstats") != 0) {
+    if (b->len == body && strcmp(name, "commandstats") != 0 &&
+        strcmp(name, "errorstats") != 0) {
         b->len = start;
         b->data[start] = '\0';
     }
@@ -430,7 +438,7 @@ static int is_core_section(const char *s)
     for (size_t i = 0; i < ARRAY_LEN(core_sections); i++)
         if (!strcmp(s, core_sections[i]))
             return 1;
-    return !strcmp(s, "commandstats");
+    return !strcmp(s, "commandstats") || !strcmp(s, "errorstats");
 }
 
 static void cmd_info(struct client *c, int argc, struct arg *argv)
@@ -450,8 +458,10 @@ static void cmd_info(struct client *c, int argc, struct arg *argv)
         for (size_t m = 0; m < modules_count; m++)
             if (!is_core_section(modules[m]->name))
                 info_section(&b, modules[m]->name);
-        if (everything)
+        if (everything) {
             info_section(&b, "commandstats");
+            info_section(&b, "errorstats");
+        }
     } else {
         for (int i = 1; i < argc; i++) {
             char name[64];

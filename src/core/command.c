@@ -27,6 +27,14 @@ static size_t nentries;
 static struct entry **slots;  /* open-addressing hash of entries by name */
 static size_t nslots;
 uint64_t command_errors_total;
+/* Error replies by code (the upper-case word they start with), for INFO
+ * errorstats; like Redis, at most ERRORSTATS_MAX codes are tracked. */
+#define ERRORSTATS_MAX 128
+static struct {
+    char code[32];
+    uint64_t count;
+} errorstats[ERRORSTATS_MAX];
+static size_t nerrorstats;
 
 static uint64_t hash_name(const char *s, size_t n)
 {
@@ -114,6 +122,7 @@ void command_stats_reset(void)
     for (size_t i = 0; i < nentries; i++)
         memset(&entries[i].stats, 0, sizeof(entries[i].stats));
     command_errors_total = 0;
+    nerrorstats = 0;
 }
 
 const char *arg_printable(char *dst, size_t cap, const char *p, size_t n)
@@ -224,9 +233,42 @@ void reply_simple(struct client *c, const char *text)
     resp_add_simple(&c->out, text);
 }
 
+
+static void count_error(const char *msg)
+{
+    size_t n = 0;
+    while (n < sizeof(errorstats[0].code) - 1 && msg[n] && msg[n] != ' ')
+        n++;
+    for (size_t i = 0; i < nerrorstats; i++)
+        if (strlen(errorstats[i].code) == n && !memcmp(errorstats[i].code, msg, n)) {
+            errorstats[i].count++;
+            return;
+        }
+    if (nerrorstats == ERRORSTATS_MAX)
+        return;
+    memcpy(errorstats[nerrorstats].code, msg, n);
+    errorstats[nerrorstats].code[n] = 0;
+    errorstats[nerrorstats++].count = 1;
+}
+
+void command_foreach_errorstat(void (*fn)(const char *code, uint64_t count, void *),
+                               void *ctx)
+{
+    for (size_t i = 0; i < nerrorstats; i++)
+        fn(errorstats[i].code, errorstats[i].count, ctx);
+}
+
+void command_note_failed(const char *name)
+{
+    struct entry *e = lookup(name, strlen(name));
+    if (e)
+        e->stats.failed_calls++;
+}
+
 void reply_error(struct client *c, const char *msg)
 {
     command_errors_total++;
+    count_error(msg);
     resp_add_error(&c->out, msg);
 }
 

@@ -81,6 +81,13 @@ void command_foreach_stats(void (*fn)(const struct command_spec *,
                                       const struct command_stats *, void *),
                            void *ctx);
 void command_stats_reset(void);
+/* Calls fn for every error code replied since the last reset (INFO
+ * errorstats: "ERR", "NOGROUP", ...). */
+void command_foreach_errorstat(void (*fn)(const char *code, uint64_t count, void *),
+                               void *ctx);
+/* Counts a failure of command `name` whose error reply came after it
+ * returned (a blocked command unblocked with an error). */
+void command_note_failed(const char *name);
 extern uint64_t command_errors_total; /* error replies sent (INFO stats) */
 
 /* ---- replies: each handler writes exactly one top-level reply ---- */

@@ -892,6 +892,7 @@ static void wake_all(void)
                 reply_error(c, gone == 1 ? "UNBLOCKED the stream key no longer exists"
                                          : "NOGROUP the consumer group this client "
                                            "was blocked on no longer exists");
+                command_note_failed("xreadgroup");
                 req_free(&w->rq);
                 free(w);
                 client_unblock(c);
