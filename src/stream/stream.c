@@ -165,7 +165,6 @@ int stream_type_of(int db, const char *key, size_t n, char *type, size_t *tlen)
     if (n == 0) {
         if (at + 3 > TOPIC_MAX_LEN)
             return -1;
-        memcpy(type + at, "_00", 0); /* the empty key: a lone "_" */
         type[at++] = '_';
     }
     for (size_t i = 0; i < n; i++) {
@@ -878,6 +877,8 @@ static void prune_dels(struct stream *s)
     size_t k = 0;
     while (k < s->ndels && s->dels[k] < hpos)
         k++;
+    if (!k)
+        return;
     memmove(s->dels, s->dels + k, (s->ndels - k) * sizeof(*s->dels));
     s->ndels -= k;
 }
