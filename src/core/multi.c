@@ -191,7 +191,8 @@ void multi_queue(struct client *c, const struct command_spec *spec, int argc,
                         "commands", MULTI_MAX_QUEUED);
         return;
     }
-    if (s->qbytes + bytes > (size_t)config_client_query_buffer_limit) {
+    if (config_client_query_buffer_limit > 0 && /* 0: no limit, as net.c */
+        s->qbytes + bytes > (size_t)config_client_query_buffer_limit) {
         queue_free(s);
         s->dirty_exec = 1;
         reply_errorf(c, "ERR transaction discarded: queued commands over "
