@@ -2,7 +2,9 @@
 #   make run     install missing Debian packages (as root), build the server and
 #                the tincan CLI, serve ./data
 #   make check   the same set-up, then every test (unit, ASan+UBSan, integration,
-#                clients, fuzz time box)
+#                clients, Redis's stream test suite, fuzz time box)
+#   make check-redis-suite  only Redis 7.0's own stream tests, against
+#                redis-server and tincan (scripts/redis-suite.sh, docs/testing.md)
 #   make bench   benchmarks against the peers, writes docs/benchmarks.md
 #   make fuzz    unbounded fuzzing;  make asan  sanitizer build + tests
 #   make crash   the kill -9 crash loops with hundreds of cycles (CYCLES=200)
@@ -57,7 +59,7 @@ CLI           := $(BUILD)/tincan
 ASAN_CLI      := $(BUILD)/asan/tincan
 
 .PHONY: all server asan-server cli asan-cli run check check-unit check-integration \
-        check-clients check-fuzz unit asan fuzz crash bench bench-tools tools deps format \
+        check-clients check-fuzz check-redis-suite unit asan fuzz crash bench bench-tools tools deps format \
         lint \
         clean
 
@@ -137,6 +139,12 @@ check: deps
 	@$(MAKE) --no-print-directory server asan-server cli asan-cli $(UNITS) \
 	    $(ASAN_UNITS) $(FUZZERS) bench-tools tools
 	@BUILD=$(BUILD) sh scripts/check.sh
+
+# Redis's stream tests (downloads the Debian source of the installed
+# redis-server once, into $(BUILD)/redis-suite; the report is there too).
+check-redis-suite: deps
+	@$(MAKE) --no-print-directory server
+	@BUILD=$(BUILD) sh scripts/redis-suite.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory asan-server asan-cli $(ASAN_UNITS)

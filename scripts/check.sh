@@ -13,6 +13,11 @@
 #   clients      redis-cli scripted checks, the hiredis C client, the Node
 #                clients (ioredis, node-redis), each against a fresh server
 #                (the release binary; the ASan one with TINCAN_ONLY=asan)
+#   redis-suite  scripts/redis-suite.sh: Redis 7.0's own stream tests against
+#                redis-server and the release server; a test that passes on
+#                Redis and fails on tincan without a line in
+#                tests/redis-suite/exceptions.txt fails (report in
+#                $BUILD/redis-suite/report.txt)
 #   fuzz         scripts/fuzz.sh time box (FUZZ_SECONDS, default 60 for the
 #                RESP parser, FUZZ_OTHER_SECONDS=20 for every other target)
 # then one line per suite and exits 1 if any suite failed.
@@ -30,7 +35,7 @@ case " $ONLY " in
     *" asan "*) ONLY="asan-unit integration clients"; CLIENT_BIN=$BUILD/asan/tincan-server ;;
     *) CLIENT_BIN=$BUILD/tincan-server ;;
 esac
-[ -n "$ONLY" ] || ONLY="unit asan-unit integration clients fuzz"
+[ -n "$ONLY" ] || ONLY="unit asan-unit integration clients redis-suite fuzz"
 
 # Sanitizer reports must be fatal and visible (on stderr) everywhere.
 ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:halt_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}
@@ -258,6 +263,18 @@ suite_clients() {
     record clients "$CP" "$CF"
 }
 
+suite_redis() {
+    banner redis-suite
+    # its own bounds: harness --timeout per test, `timeout` per harness run
+    run_logged "$LOGS/redis-suite.log" env BUILD="$BUILD" TINCAN_BIN="$BUILD/tincan-server" \
+        timeout 3600 sh scripts/redis-suite.sh
+    rc=$?
+    set -- $(summary_of "$LOGS/redis-suite.log")
+    p=${1:-0}; f=${2:-1}
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    record redis-suite "$p" "$f" "$BUILD/redis-suite/report.txt"
+}
+
 suite_fuzz() {
     banner fuzz
     run_logged "$LOGS/fuzz.log" env BUILD="$BUILD" sh scripts/fuzz.sh
@@ -275,6 +292,7 @@ wanted unit && suite_units unit "$BUILD/unit"
 wanted asan-unit && suite_units asan-unit "$BUILD/asan/unit"
 wanted integration && suite_integration
 wanted clients && suite_clients
+wanted redis-suite && suite_redis
 wanted fuzz && suite_fuzz
 
 banner "summary ($(($(date +%s) - start)) s)"

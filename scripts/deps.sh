@@ -23,6 +23,9 @@ WHAT=${1:-all}
 #   no-node      : only if there is no `node` on PATH (a newer Node may be installed)
 #   no-npm       : only if there is no `npm` on PATH
 #   later        : listed for completeness, not installed yet
+# redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
+# (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
+# redis-server as its baseline (the benchmarks use redis-server too).
 TABLE='
 gcc                     build   always
 make                    build   always
@@ -41,6 +44,9 @@ python3-pytest          test    always
 python3-redis           test    always
 python3-hiredis         test    always
 redis-tools             test    always
+redis-server            test    always
+tcl                     test    always
+dpkg-dev                test    always
 python3-boto3           test    always
 nodejs                  test    no-node
 npm                     test    no-npm
@@ -49,7 +55,6 @@ nginx                   test    always
 libnginx-mod-http-lua   test    always
 procps                  test    always
 iproute2                test    always
-redis-server            bench   always
 beanstalkd              bench   always
 wrk                     bench   always
 rabbitmq-server         bench   always
