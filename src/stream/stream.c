@@ -95,7 +95,7 @@ static void idvec_compact(struct idvec *v)
     v->n = k;
 }
 
-static void idvec_put(struct idvec *v, struct pel *p)
+void idvec_put(struct idvec *v, struct pel *p)
 {
     size_t i = idvec_lower(v, p->id);
     if (i < v->n && sid_cmp(v->keys[i], p->id) == 0) {
@@ -122,7 +122,7 @@ static void idvec_put(struct idvec *v, struct pel *p)
     v->live++;
 }
 
-static void idvec_del(struct idvec *v, struct sid id)
+void idvec_del(struct idvec *v, struct sid id)
 {
     size_t i = idvec_lower(v, id);
     if (i < v->n && sid_cmp(v->keys[i], id) == 0 && v->vals[i]) {
@@ -135,7 +135,7 @@ static void idvec_del(struct idvec *v, struct sid id)
     }
 }
 
-static void idvec_free(struct idvec *v)
+void idvec_free(struct idvec *v)
 {
     free(v->keys);
     free(v->vals);
@@ -194,7 +194,6 @@ static int unhex(char ch)
     return -1;
 }
 
-/* The db and key a type stands for: 0, or -1 when it is no stream's type. */
 static int key_of_type(const char *t, size_t n, int *db, char *key, size_t *klen)
 {
     if (n && t[0] != '_') {
@@ -235,6 +234,17 @@ static int key_of_type(const char *t, size_t n, int *db, char *key, size_t *klen
     }
     *db = d;
     *klen = k;
+    return 0;
+}
+
+int stream_key_of_type(const char *t, size_t n, int *db, char *key, size_t *klen)
+{
+    char canon[256];
+    size_t cn;
+    if (key_of_type(t, n, db, key, klen) < 0 ||
+        stream_type_of(*db, key, *klen, canon, &cn) < 0 || cn != n ||
+        memcmp(canon, t, n) != 0)
+        return -1; /* not the one spelling of any key (e.g. "_s0.orders") */
     return 0;
 }
 
@@ -976,6 +986,12 @@ struct group *stream_group(struct stream *s, const char *name, size_t n)
     return NULL;
 }
 
+static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
 static uint64_t rank_after(struct stream *s, struct sid id)
 {
     uint64_t k = 0;
@@ -1003,10 +1019,11 @@ static struct group *group_new(struct stream *s, const char *name, size_t n,
     g->last_id = last_id;
     g->entries_read = entries_read;
     g->next_rank = rank_after(s, last_id);
-    struct group **tail = &s->groups;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = g;
+    struct group **at = &s->groups; /* by name, bytewise, as Redis lists them */
+    while (*at && name_cmp((*at)->name, (*at)->len, name, n) < 0)
+        at = &(*at)->next;
+    g->next = *at;
+    *at = g;
     return g;
 }
 
@@ -1056,10 +1073,11 @@ static struct consumer *consumer_new(struct group *g, const char *name, size_t n
     if (n)
         memcpy(cn->name, name, n);
     cn->len = n;
-    struct consumer **tail = &g->consumers;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = cn;
+    struct consumer **at = &g->consumers;
+    while (*at && name_cmp((*at)->name, (*at)->len, name, n) < 0)
+        at = &(*at)->next;
+    cn->next = *at;
+    *at = cn;
     return cn;
 }
 
@@ -1411,7 +1429,7 @@ static void discover(void *ctx, const struct store_type_info *t)
     size_t kn;
     int db;
     if (t->name_len < 2 || t->name[0] != '_' ||
-        key_of_type(t->name, t->name_len, &db, key, &kn) < 0)
+        stream_key_of_type(t->name, t->name_len, &db, key, &kn) < 0)
         return; /* db 0's plain types are found when asked for */
     struct stream **p = slot(db, key, kn);
     if (p && *p)
@@ -1485,7 +1503,7 @@ static void flush_type(void *ctx, const struct store_type_info *t)
     char key[256];
     size_t kn;
     int db;
-    if (key_of_type(t->name, t->name_len, &db, key, &kn) < 0 ||
+    if (stream_key_of_type(t->name, t->name_len, &db, key, &kn) < 0 ||
         (x->db >= 0 && db != x->db))
         return;
     struct stream *s = stream_lookup(db, key, kn);
@@ -1517,7 +1535,7 @@ static void key_of(void *ctx, const struct store_type_info *t)
     char key[256];
     size_t kn;
     int db;
-    if (key_of_type(t->name, t->name_len, &db, key, &kn) < 0 || db != x->db)
+    if (stream_key_of_type(t->name, t->name_len, &db, key, &kn) < 0 || db != x->db)
         return;
     struct stream *s = stream_lookup(db, key, kn);
     if (s)

@@ -61,6 +61,9 @@ struct idvec {
 /* First slot with key >= id (n if none). */
 size_t idvec_lower(const struct idvec *v, struct sid id);
 struct pel *idvec_get(const struct idvec *v, struct sid id);
+void idvec_put(struct idvec *v, struct pel *p); /* adds or replaces by p->id */
+void idvec_del(struct idvec *v, struct sid id); /* no-op when absent */
+void idvec_free(struct idvec *v);               /* the array, not the pels */
 
 struct consumer {
     char *name;
@@ -107,6 +110,9 @@ struct stream {
 /* ---- the registry ---- */
 /* 0 with *type filled (NUL-terminated, 256 bytes), or -1: too long. */
 int stream_type_of(int db, const char *key, size_t n, char *type, size_t *tlen);
+/* The db and key (256 bytes) a type stands for: 0, or -1 when the type is no
+ * stream key's (a '_' type not of the form "_s<db>."). */
+int stream_key_of_type(const char *t, size_t n, int *db, char *key, size_t *klen);
 /* The stream db/key, or NULL when the key holds no stream. */
 struct stream *stream_lookup(int db, const char *key, size_t n);
 /* The stream db/key, created (empty, not yet `created`) when absent; NULL
