@@ -266,7 +266,7 @@ suite_clients() {
 suite_redis() {
     banner redis-suite
     # its own bounds: harness --timeout per test, `timeout` per harness run
-    run_logged "$LOGS/redis-suite.log" env BUILD="$BUILD" TINCAN_BIN="$BUILD/tincan-server" \
+    run_logged "$LOGS/redis-suite.log" env BUILD="$BUILD" TINCAN_BIN="$BUILD/asan/tincan-server" \
         timeout 3600 sh scripts/redis-suite.sh
     rc=$?
     set -- $(summary_of "$LOGS/redis-suite.log")

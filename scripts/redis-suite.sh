@@ -12,11 +12,13 @@
 #    $BUILD/redis-suite/src-<version>/. Later runs reuse it. If that exact
 #    version is no longer in the archive, this fails and says so.
 # 2. The baseline: redis-server on a free 127.0.0.1 port, no persistence, a
-#    temp dir. Each unit runs there first:
+#    temp dir, DEBUG allowed. Each unit runs there first:
 #       ./runtest --host 127.0.0.1 --port P --single UNIT --clients 1
-#                 --tags -needs:debug --durable --timeout T
-#    (needs:debug tests need DEBUG LOADAOF with AOF settings the harness
-#    cannot make in external mode; external:skip tests the harness skips).
+#                 --durable --timeout T
+#    The needs:debug tests run too: the harness turns on appendonly with
+#    CONFIG SET, and the tests reload the data with DEBUG LOADAOF (tincan:
+#    every module reloads from its files) after BGREWRITEAOF (tincan:
+#    checkpoints of the journals). external:skip tests the harness skips.
 # 3. The target: tincan-server ($TINCAN_BIN, else $BUILD/tincan-server) on a
 #    fresh data dir, the same units. REDIS_SUITE_TARGET=redis runs a second
 #    redis-server as the target instead (checks this runner), and
@@ -179,6 +181,7 @@ start_redis() {
         n=$((n + 1))
         SPORT=$(free_port) || return 1
         "$REDIS_BIN" --port "$SPORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --enable-debug-command yes \
             --dir "$d" --daemonize no --logfile "$LOGS/$1.log" </dev/null >/dev/null 2>&1 &
         SPID=$!
         i=0
@@ -205,7 +208,7 @@ start_tincan() {
         echo "redis-suite: $bin not built (make BUILD=$BUILD server)"
         return 1
     fi
-    "$bin" --port 0 --dir "$d/data" --bind 127.0.0.1 \
+    "$bin" --port 0 --dir "$d/data" --bind 127.0.0.1 --enable-debug-command yes \
         >"$LOGS/$1.stdout" 2>"$LOGS/$1.stderr" </dev/null &
     SPID=$!
     i=0
@@ -332,7 +335,7 @@ run_unit() {
         hport=$(free_low_port) || hport=21079
         (cd "$SRC" && exec timeout -k 10 "$RUN_TIMEOUT" ./runtest --host "$host" --port "$port" \
             --baseport $((hport + 32)) \
-            --single "$unit" --clients 1 --tags -needs:debug --durable \
+            --single "$unit" --clients 1 --durable \
             --timeout "$TEST_TIMEOUT" --skipfile "$TMP/skip") >"$log" 2>&1 </dev/null
         rc=$?
         parse "$log" "$unit" >"$TMP/parsed"
@@ -479,7 +482,7 @@ TPASS=$(awk -F "$TAB" '$1 == "target" && $3 == "ok"' "$RESULTS" | wc -l)
 
 {
     echo "Redis $UPSTREAM stream test suite (Debian source redis $VERSION), external mode"
-    echo "harness: ./runtest --host H --port P --single UNIT --clients 1 --tags -needs:debug --durable --timeout $TEST_TIMEOUT"
+    echo "harness: ./runtest --host H --port P --single UNIT --clients 1 --durable --timeout $TEST_TIMEOUT"
     echo "redis:  $REDIS_BIN $UPSTREAM (baseline)"
     echo "target: $TARGET"
     echo

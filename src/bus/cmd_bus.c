@@ -1459,6 +1459,11 @@ static void bus_info_section(struct sbuf *out, const char *section)
     }
 }
 
+static int bus_compact(char *err, size_t errlen)
+{
+    return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
+}
+
 const struct module bus_module = {
     .name = "bus",
     .commands = bus_commands,
@@ -1466,4 +1471,5 @@ const struct module bus_module = {
     .start = bus_start,
     .stop = bus_stop,
     .info = bus_info_section,
+    .compact = bus_compact,
 };

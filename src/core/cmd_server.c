@@ -412,7 +412,8 @@ static void info_section(struct sbuf *b, const char *name)
     else if (!strcmp(name, "memory"))
         info_memory(b);
     else if (!strcmp(name, "persistence"))
-        sbuf_adds(b, "loading:0\r\n");
+        sbuf_adds(b, "loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n"
+                     "aof_rewrite_scheduled:0\r\n");
     else if (!strcmp(name, "stats"))
         info_stats(b);
     else if (!strcmp(name, "replication"))
@@ -901,6 +902,26 @@ static void cmd_config(struct client *c, int argc, struct arg *argv)
 
 /* ---- DEBUG ---- */
 
+/* BGREWRITEAOF: what Redis's AOF rewrite does for its log, done to every
+ * journal (streams, subscriptions, queues, locks): a checkpoint of the live
+ * state replaces the log. It runs before the reply (the checkpoints take a
+ * few fsyncs), so when the reply says it started it has also finished. The
+ * event store is never rewritten (segments are append-only). */
+static void cmd_bgrewriteaof(struct client *c, int argc, struct arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    for (size_t m = 0; m < modules_count; m++) {
+        char err[512];
+        if (modules[m]->compact && modules[m]->compact(err, sizeof(err)) < 0) {
+            reply_errorf(c, "ERR rewriting the %s journal failed: %s",
+                         modules[m]->name, err);
+            return;
+        }
+    }
+    reply_simple(c, "Background append only file rewriting started");
+}
+
 static void cmd_debug(struct client *c, int argc, struct arg *argv)
 {
     if (!config_enable_debug_command) {
@@ -919,7 +940,10 @@ static void cmd_debug(struct client *c, int argc, struct arg *argv)
                               (long)((secs - (double)(time_t)secs) * 1e9)};
         nanosleep(&ts, NULL);
         reply_ok(c);
-    } else if (arg_is(&argv[1], "RELOAD") && argc == 2) {
+    } else if ((arg_is(&argv[1], "RELOAD") || arg_is(&argv[1], "LOADAOF")) &&
+               argc == 2) {
+        /* Redis's LOADAOF reloads the data from the append-only file: here
+         * every module reloads from its files, exactly as RELOAD does */
         char err[512];
         net_abort_blocked("ERR blocking command aborted by DEBUG RELOAD");
         if (server_reload(err, sizeof(err)) < 0) {
@@ -974,7 +998,9 @@ static const struct command_spec server_commands[] = {
     {"shutdown", -1, CMD_ADMIN, cmd_shutdown, "server",
      "[NOSAVE|SAVE] [NOW] [FORCE]",
      "Stops the server gracefully (every write is already durable)", 0, 0, 0},
-    {"debug", -2, CMD_ADMIN, cmd_debug, "server", "SLEEP seconds|RELOAD",
+    {"bgrewriteaof", 1, CMD_ADMIN, cmd_bgrewriteaof, "server", "",
+     "Compacts every journal into a checkpoint (Redis's AOF rewrite)", 0, 0, 0},
+    {"debug", -2, CMD_ADMIN, cmd_debug, "server", "SLEEP seconds|RELOAD|LOADAOF",
      "Debugging aid, only with --enable-debug-command yes", 0, 0, 0},
 };
 

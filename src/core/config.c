@@ -55,6 +55,19 @@ static int apply_logfile(char *err, size_t errlen)
 #define GB (1024ll * 1024 * 1024)
 #define MB (1024ll * 1024)
 
+static int cfg_appendonly = 1, cfg_aof_preamble;
+
+static int apply_appendonly(char *err, size_t errlen)
+{
+    if (!cfg_appendonly) {
+        cfg_appendonly = 1;
+        snprintf(err, errlen, "appendonly cannot be turned off: tincan logs every "
+                              "write before its reply");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct config_spec core_rows[] = {
     {"bind", CONFIG_STRING, &config_bind, "127.0.0.1", 0, 0, NULL, 0, 0, NULL,
      "address the TCP listener binds"},
@@ -88,6 +101,16 @@ static const struct config_spec core_rows[] = {
      "when acknowledged writes (events, lock/queue/subscription changes) are "
      "fdatasync'ed: always (the reply waits for it; group commit), everysec, "
      "no (see docs/durability.md)"},
+    {"appendfsync", CONFIG_ENUM, &config_fsync, "always", 0, 0, fsync_modes,
+     CONFIG_MUTABLE, 0, NULL,
+     "Redis's name for fsync (the same setting: CONFIG SET of one changes both)"},
+    {"appendonly", CONFIG_BOOL, &cfg_appendonly, "yes", 0, 0, NULL, CONFIG_MUTABLE,
+     0, apply_appendonly,
+     "always yes: every write is logged before its reply (Redis's name, for "
+     "clients and tools that set it)"},
+    {"aof-use-rdb-preamble", CONFIG_BOOL, &cfg_aof_preamble, "no", 0, 0, NULL,
+     CONFIG_MUTABLE, 0, NULL,
+     "accepted for Redis compatibility; tincan's journals have no RDB preamble"},
     {"enable-debug-command", CONFIG_BOOL, &config_enable_debug_command, "no",
      0, 0, NULL, 0, 0, NULL, "allow DEBUG SLEEP and DEBUG RELOAD"},
     {"logfile", CONFIG_STRING, &config_logfile, "", 0, 0, NULL, 0, 0,

@@ -27,6 +27,10 @@ struct module {
     /* Adds "key:value\r\n" lines to INFO section `section` (lower case, e.g.
      * "persistence"); a module may also own a section of its own name. */
     void (*info)(struct sbuf *out, const char *section);
+    /* Rewrites the module's journal as a checkpoint of its live state
+     * (BGREWRITEAOF). 0 or -1 with err filled. May be NULL (nothing to
+     * compact). Blocks on the checkpoint's fsyncs. */
+    int (*compact)(char *err, size_t errlen);
 };
 
 extern const struct module *const modules[];

@@ -576,6 +576,11 @@ static void lock_info_section(struct sbuf *out, const char *section)
                   journal_source(jm.j)->synced, journal_error(jm.j) != 0);
 }
 
+static int lock_compact(char *err, size_t errlen)
+{
+    return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
+}
+
 const struct module lock_module = {
     .name = "lock",
     .commands = lock_commands,
@@ -585,4 +590,5 @@ const struct module lock_module = {
     .start = lock_start,
     .stop = lock_stop,
     .info = lock_info_section,
+    .compact = lock_compact,
 };

@@ -985,6 +985,11 @@ static void queue_info_section(struct sbuf *out, const char *section)
                   journal_source(jm.j)->synced, journal_error(jm.j) != 0);
 }
 
+static int queue_compact(char *err, size_t errlen)
+{
+    return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
+}
+
 const struct module queue_module = {
     .name = "queue",
     .commands = queue_commands,
@@ -994,4 +999,5 @@ const struct module queue_module = {
     .start = queue_start,
     .stop = queue_stop,
     .info = queue_info_section,
+    .compact = queue_compact,
 };

@@ -1094,15 +1094,7 @@ static void read_generic(struct client *c, int argc, struct arg *argv, int xread
         req_free(&rq);
         return;
     }
-    /* block: with a group, the consumer exists from now on (as in Redis) */
-    if (rq.group_mode) {
-        for (int k = 0; k < n; k++) {
-            struct stream *s = stream_lookup(rq.db, rq.keys[k], rq.klens[k]);
-            struct group *g = s ? stream_group(s, rq.group.ptr, rq.group.len) : NULL;
-            if (g && !stream_consumer(g, rq.consumer.ptr, rq.consumer.len))
-                stream_consumer_create(s, g, rq.consumer.ptr, rq.consumer.len, 1);
-        }
-    }
+    /* block (a blocked consumer is created when data comes, as in Redis 7.0) */
     if (!rq.count)
         rq.count = XREAD_BLOCKED_DEFAULT_COUNT;
     struct stream_waiter *w = xcalloc(1, sizeof(*w));
@@ -2227,6 +2219,11 @@ static const struct command_spec stream_commands[] = {
      "Information on streams, groups and consumers", 2, 2, 1},
 };
 
+static int stream_compact(char *err, size_t errlen)
+{
+    return started ? cmd_journal_checkpoint(stream_journal(), err, errlen) : 0;
+}
+
 const struct module stream_module = {
     .name = "stream",
     .commands = stream_commands,
@@ -2236,4 +2233,5 @@ const struct module stream_module = {
     .start = stream_start,
     .stop = stream_stop,
     .info = stream_info,
+    .compact = stream_compact,
 };
