@@ -131,7 +131,7 @@ fetch_suite() {
     if ! (cd "$dl" && timeout 600 apt-get "$@" -q source --download-only "redis=$VERSION") \
         >"$LOGS/apt-source.log" 2>&1; then
         cat "$LOGS/apt-source.log"
-        broken "the source of redis $VERSION is not in the archive any more (installed redis-server is $VERSION); the suite must be the server's version: upgrade redis-server or fetch that source by hand into $SRC"
+        broken "the source of redis $VERSION is not in the archive any more (installed redis-server is $VERSION); the suite must be the server's version: upgrade redis-server, or unpack that source by hand into $SRC and write its version into $SRC/.tincan-complete"
     fi
     dsc=
     for f in "$dl"/redis_*.dsc; do [ -f "$f" ] && dsc=$f; done
@@ -143,7 +143,9 @@ fetch_suite() {
     if [ ! -x "$SRC/runtest" ] || [ ! -f "$SRC/tests/test_helper.tcl" ]; then
         broken "$SRC has no runtest / tests/test_helper.tcl"
     fi
-    rm -rf "$dl/apt"
+    # the unpacked tree is the cache (dpkg-source also leaves the orig
+    # tarball beside it)
+    rm -rf "$dl" "$OUT"/redis_*.orig.tar.*
     echo "$VERSION" >"$SRC/.tincan-complete"
 }
 
