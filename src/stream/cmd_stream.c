@@ -680,19 +680,8 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
                 any = 1; /* history reads always answer */
                 break;
             }
-            struct sid top = stream_last_id(s);
-            if (stream_len(s) && sid_cmp(top, g->last_id) > 0) {
-                struct sid from = g->last_id;
-                incr_id(&from);
-                struct stream_entry e;
-                /* is there a live entry after last_id? */
-                uint64_t k;
-                if (stream_seek(s, from, &k) == 0 &&
-                    k < s->rank0 + stream_total(s)) {
-                    (void)e;
-                    any = 1;
-                }
-            }
+            if (stream_has_from(s, g->next_rank))
+                any = 1; /* a live entry after the last delivered */
         } else if (s && stream_len(s)) {
             struct sid top = stream_last_id(s);
             if (sid_cmp(top, rq->ids[i]) > 0) {
@@ -730,18 +719,7 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
                 has[i] = 1;
                 continue;
             }
-            struct sid from = g->last_id;
-            if (incr_id(&from) == 0) {
-                struct collect probe = {0};
-                (void)probe;
-                uint64_t k;
-                if (stream_seek(s, from, &k) == 0 && k < s->rank0 + stream_total(s)) {
-                    /* live entries after it? */
-                    struct stream_entry e;
-                    if (stream_last(s, &e) == 1 && sid_cmp(e.id, g->last_id) > 0)
-                        has[i] = 1;
-                }
-            }
+            has[i] = stream_has_from(s, g->next_rank);
         } else if (stream_len(s)) {
             struct stream_entry e;
             if (stream_last(s, &e) == 1 && sid_cmp(e.id, rq->ids[i]) > 0)
@@ -816,9 +794,8 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
         struct collect x = {c, 0, s, g, cn, rq->noack, NULL, 0, 0, now};
         size_t hh = reply_array_begin(c);
         uint64_t maxpos = 0;
-        struct sid from = g->last_id;
-        incr_id(&from);
-        stream_range(s, from, SID_MAX, rq->count, 0, visit_reply, &x, &maxpos);
+        stream_range_from(s, g->next_rank, SID_MAX, rq->count, visit_reply, &x,
+                          &maxpos);
         reply_array_end(c, hh, x.n);
         if (x.n) {
             cn->active_ms = now;
@@ -1402,11 +1379,11 @@ static void cmd_xsetid(struct client *c, int argc, struct arg *argv)
     }
     if (writable(c) < 0)
         return;
-    struct store_stats st;
-    store_stats(stream_store(), &st);
-    s->last_id = id;
-    s->setid_pos = st.next_pos;
-    store_type_raise_id(stream_store(), s->type, s->tlen, id.ms, id.seq);
+    const char *why = NULL;
+    if (stream_setid(s, id, &why) < 0) {
+        reply_error(c, why);
+        return;
+    }
     if (added != -1) {
         uint64_t total = stream_total(s);
         s->added_base = (uint64_t)added - total; /* wraps back when added */
@@ -1621,7 +1598,7 @@ static void cmd_xclaim(struct client *c, int argc, struct arg *argv)
         goto out;
     int changed = 0;
     if (sid_cmp(last_id, g->last_id) > 0) {
-        g->last_id = last_id;
+        stream_group_raise(s, g, last_id);
         changed = 1;
     }
     if (deliverytime != -1) {

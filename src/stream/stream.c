@@ -42,6 +42,8 @@ static size_t table_cap, table_n;
 static uint8_t *rbuf; /* record reads */
 static size_t rcap;
 
+static const struct sid SID_ZERO = {0, 0};
+
 /* ---- ids ---- */
 int sid_cmp(struct sid a, struct sid b)
 {
@@ -518,6 +520,57 @@ static int range_visit(void *vctx, const struct segment_record *r)
         return 1;
     }
     return x->count && x->seen >= x->count;
+}
+
+int64_t stream_range_from(struct stream *s, uint64_t rank, struct sid end,
+                          size_t count, stream_visit_fn *fn, void *ctx,
+                          uint64_t *maxpos)
+{
+    struct range_ctx x = {s, SID_ZERO, end, 0, count, 0, fn, ctx, 0, 0, 0};
+    *maxpos = 0;
+    uint64_t head = stream_head_rank(s), end_rank = s->rank0 + stream_total(s);
+    if (rank < head)
+        rank = head;
+    if (rank >= end_rank || stream_len(s) == 0)
+        return 0;
+    struct store_query q = {0};
+    q.pattern = s->type;
+    q.pattern_len = s->tlen;
+    q.to_pos = UINT64_MAX;
+    q.to_time = UINT64_MAX;
+    q.count = SIZE_MAX;
+    int rc = store_type_nth(stream_store(), s->type, s->tlen, rank, &q.from_pos);
+    if (rc)
+        return rc;
+    x.rank = rank;
+    rc = store_range(stream_store(), &q, range_visit, &x);
+    if (rc < 0)
+        return rc;
+    *maxpos = x.maxpos;
+    return (int64_t)x.seen;
+}
+
+int stream_has_from(struct stream *s, uint64_t rank)
+{
+    uint64_t head = stream_head_rank(s), end_rank = s->rank0 + stream_total(s);
+    if (rank < head)
+        rank = head;
+    if (rank >= end_rank)
+        return 0;
+    if (!s->ndels)
+        return 1;
+    uint64_t pos;
+    if (store_type_nth(stream_store(), s->type, s->tlen, rank, &pos))
+        return 1; /* unsure: let the read find out */
+    size_t lo = 0, hi = s->ndels; /* dels at or after pos */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->dels[mid] < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return end_rank - rank > s->ndels - lo;
 }
 
 int64_t stream_range(struct stream *s, struct sid start, struct sid end,
@@ -1047,6 +1100,46 @@ void stream_group_destroy(struct stream *s, struct group *g)
     cmd_journal_append(&jm, REC_GROUP_DEL, wb.p, wb.n);
     free_group(g);
     stream_signal(s);
+}
+
+void stream_group_raise(struct stream *s, struct group *g, struct sid id)
+{
+    if (sid_cmp(id, g->last_id) > 0) {
+        g->last_id = id;
+        g->next_rank = rank_after(s, id);
+    }
+}
+
+int stream_setid(struct stream *s, struct sid id, const char **err)
+{
+    uint64_t head = stream_head_rank(s), end_rank = s->rank0 + stream_total(s);
+    if (end_rank > head) {
+        /* entries are found by binary search over their ranks, so IDs must
+         * keep rising with rank: an ID below a deleted entry at the end is
+         * refused while live entries remain, and else everything before is
+         * trimmed (it is all deleted) */
+        uint64_t pos;
+        struct segment_record r;
+        if (read_rank(s, end_rank - 1, &pos, &r)) {
+            *err = "ERR reading the stream's last entry failed";
+            return -1;
+        }
+        if (sid_cmp(id, rec_id(&r)) < 0) {
+            if (stream_len(s)) {
+                *err = "ERR The ID specified in XSETID is smaller than the target "
+                       "stream top item";
+                return -1;
+            }
+            s->trimmed = end_rank - s->rank0;
+            s->ndels = 0;
+        }
+    }
+    struct store_stats st;
+    store_stats(stream_store(), &st);
+    s->last_id = id;
+    s->setid_pos = st.next_pos;
+    store_type_raise_id(stream_store(), s->type, s->tlen, id.ms, id.seq);
+    return 0;
 }
 
 void stream_group_setid(struct stream *s, struct group *g, struct sid id,

@@ -142,6 +142,13 @@ typedef int stream_visit_fn(void *ctx, const struct stream_entry *e);
 int64_t stream_range(struct stream *s, struct sid start, struct sid end,
                      size_t count, int rev, stream_visit_fn *fn, void *ctx,
                      uint64_t *maxpos);
+/* The same forward from the event of rank `rank` on (a group's next_rank),
+ * with no lookup of a start ID. */
+int64_t stream_range_from(struct stream *s, uint64_t rank, struct sid end,
+                          size_t count, stream_visit_fn *fn, void *ctx,
+                          uint64_t *maxpos);
+/* 1 if a live entry has a rank >= rank. */
+int stream_has_from(struct stream *s, uint64_t rank);
 /* The rank of the first event (live or deleted) of the incarnation with ID >=
  * id (stream_total + rank0 when none). */
 int stream_seek(struct stream *s, struct sid id, uint64_t *rank);
@@ -170,6 +177,11 @@ struct group *stream_group(struct stream *s, const char *name, size_t n);
 struct group *stream_group_create(struct stream *s, const char *name, size_t n,
                                   struct sid last_id, int64_t entries_read);
 void stream_group_destroy(struct stream *s, struct group *g);
+/* XSETID's change of the top ID (the caller checked Redis's rules): 0, or -1
+ * with *err when the ID is below a deleted entry that live ones precede. */
+int stream_setid(struct stream *s, struct sid id, const char **err);
+/* Raises the group's last delivered ID (XCLAIM LASTID). */
+void stream_group_raise(struct stream *s, struct group *g, struct sid id);
 void stream_group_setid(struct stream *s, struct group *g, struct sid id,
                         int64_t entries_read);
 struct consumer *stream_consumer(struct group *g, const char *name, size_t n);
