@@ -18,6 +18,7 @@
 #include "common.h"
 #include "config.h"
 #include "errors.h"
+#include "journal.h"
 #include "keyspace.h"
 #include "log.h"
 #include "module.h"
@@ -2125,10 +2126,42 @@ static void stream_stop(void)
     started = 0;
 }
 
+struct census {
+    uint64_t streams, groups, consumers, pending, deleted;
+};
+
+static void count_stream(void *ctx, struct stream *s)
+{
+    struct census *k = ctx;
+    if (!s->created && !s->groups && !s->ndels && !s->trimmed)
+        return; /* a type no stream command changed: counted by EV.INFO */
+    k->streams++;
+    k->deleted += s->ndels;
+    for (struct group *g = s->groups; g; g = g->next) {
+        k->groups++;
+        k->pending += g->pel.live;
+        for (struct consumer *cn = g->consumers; cn; cn = cn->next)
+            k->consumers++;
+    }
+}
+
 static void stream_info(struct sbuf *out, const char *section)
 {
     if (strcmp(section, "stream") != 0 && strcmp(section, "stats") != 0)
         return;
+    if (strcmp(section, "stream") == 0 && started) {
+        struct census k = {0};
+        stream_foreach(count_stream, &k);
+        struct cmd_journal *j = stream_journal();
+        sbuf_addf(out,
+                  "stream_keys_with_state:%" PRIu64 "\r\nstream_groups:%" PRIu64
+                  "\r\nstream_consumers:%" PRIu64 "\r\nstream_pending:%" PRIu64
+                  "\r\nstream_deleted_entries:%" PRIu64
+                  "\r\nstream_journal_log_bytes:%" PRIu64
+                  "\r\nstream_journal_checkpoints:%" PRIu64 "\r\n",
+                  k.streams, k.groups, k.consumers, k.pending, k.deleted,
+                  journal_log_bytes(j->j), j->checkpoints);
+    }
     if (strcmp(section, "stats") == 0) {
         sbuf_addf(out, "stream_entries_added:%" PRIu64 "\r\n", stats.added);
         sbuf_addf(out, "stream_entries_delivered:%" PRIu64 "\r\n", stats.delivered);
