@@ -992,6 +992,16 @@ static uint64_t rank_after(struct stream *s, struct sid id)
     return k;
 }
 
+/* Redis keeps groups and consumers in radix trees, so XINFO GROUPS,
+ * XINFO CONSUMERS, XPENDING and XINFO STREAM FULL list them by name in byte
+ * order (a prefix first): the lists here are kept in that order. */
+static int name_before(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t m = an < bn ? an : bn;
+    int d = m ? memcmp(a, b, m) : 0;
+    return d < 0 || (d == 0 && an < bn);
+}
+
 static struct group *group_new(struct stream *s, const char *name, size_t n,
                                struct sid last_id, int64_t entries_read)
 {
@@ -1003,10 +1013,11 @@ static struct group *group_new(struct stream *s, const char *name, size_t n,
     g->last_id = last_id;
     g->entries_read = entries_read;
     g->next_rank = rank_after(s, last_id);
-    struct group **tail = &s->groups;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = g;
+    struct group **at = &s->groups;
+    while (*at && name_before((*at)->name, (*at)->len, name, n))
+        at = &(*at)->next;
+    g->next = *at;
+    *at = g;
     return g;
 }
 
@@ -1056,10 +1067,11 @@ static struct consumer *consumer_new(struct group *g, const char *name, size_t n
     if (n)
         memcpy(cn->name, name, n);
     cn->len = n;
-    struct consumer **tail = &g->consumers;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = cn;
+    struct consumer **at = &g->consumers;
+    while (*at && name_before((*at)->name, (*at)->len, name, n))
+        at = &(*at)->next;
+    cn->next = *at;
+    *at = cn;
     return cn;
 }
 
