@@ -894,3 +894,39 @@ def test_xreadgroup_several_streams_history_and_new(srv, protocol):
     pairs = list(got.items()) if isinstance(got, dict) else [tuple(x) for x in got]
     assert pairs == [("m2", [["1-0", ["k", "m2"]]]), ("m1", [["2-0", ["k", "new"]]])]
     assert call(r, "PING") in ("PONG", b"PONG")
+
+
+def test_groups_and_consumers_listed_by_name(srv):
+    # Redis keeps both in radix trees: byte order of the names, not creation
+    r = srv.client()
+    fill(r, "ord", 3)
+    for g in ("zg", "ag", "a", "mg"):
+        r.xgroup_create("ord", g, id="0")
+    assert [g["name"] for g in r.xinfo_groups("ord")] == ["a", "ag", "mg", "zg"]
+    for c in ("zc", "ac", "Bc"):
+        r.xreadgroup("zg", c, {"ord": ">"}, count=1)
+    assert [c["name"] for c in r.xinfo_consumers("ord", "zg")] == ["Bc", "ac", "zc"]
+    assert [c["name"] for c in r.xpending("ord", "zg")["consumers"]] == ["Bc", "ac", "zc"]
+    full = r.xinfo_stream("ord", full=True)
+    assert [g["name"] for g in full["groups"]] == ["a", "ag", "mg", "zg"]
+    cons = full["groups"][3]["consumers"]
+    assert [dict(zip(c[::2], c[1::2]))["name"] for c in cons] == ["Bc", "ac", "zc"]
+
+
+@tincan_only
+def test_groups_consumers_and_pending_survive_a_restart(server):
+    r = server.client()
+    fill(r, "keep", 3)
+    r.xgroup_create("keep", "zg", id="0")
+    r.xgroup_create("keep", "ag", id="$")
+    r.xreadgroup("zg", "zc", {"keep": ">"}, count=1)
+    r.xreadgroup("zg", "ac", {"keep": ">"}, count=1)
+    before = (r.xinfo_groups("keep"), r.xpending("keep", "zg"),
+              [c["name"] for c in r.xinfo_consumers("keep", "zg")])
+    server.restart()
+    r = server.client()
+    after = (r.xinfo_groups("keep"), r.xpending("keep", "zg"),
+             [c["name"] for c in r.xinfo_consumers("keep", "zg")])
+    assert after == before
+    assert [g["name"] for g in after[0]] == ["ag", "zg"] and after[2] == ["ac", "zc"]
+    assert ids_of(r.xreadgroup("zg", "ac", {"keep": ">"})[0][1]) == ["3-0"]
