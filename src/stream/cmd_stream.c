@@ -417,6 +417,12 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
     }
     /* the new ID */
     struct sid last = stream_last_id(s), id;
+    if (last.ms == UINT64_MAX && last.seq == UINT64_MAX) {
+        /* Redis 7.0 answers this for any ID, explicit ones too */
+        reply_error(c, "ERR The stream has exhausted the last possible ID, unable "
+                       "to add more items");
+        return;
+    }
     if (!t.id_given || !t.seq_given) {
         uint64_t ms = t.id_given ? t.id.ms : clock_wall_ms();
         if (!t.id_given && ms < last.ms)
