@@ -646,6 +646,12 @@ def test_error_texts(srv):
     assert err_of(r, "XLEN") == wrong % "xlen"
     assert err_of(r, "XACK", "e", "g") == wrong % "xack"
     assert err_of(r, "XREADGROUP", "GROUP", "g") == wrong % "xreadgroup"
+    # the last possible ID: every XADD after it, explicit IDs too
+    top = "18446744073709551615-18446744073709551615"
+    assert call(r, "XADD", "full", top, "a", "1") == top
+    for i in ("*", "99-*", top, "1-1"):
+        assert err_of(r, "XADD", "full", i, "a", "1") == (
+            "The stream has exhausted the last possible ID, unable to add more items")
     assert err_of(r, "XRANGE", "e", "x", "+") == (
         "Invalid stream ID specified as stream command argument")
     assert err_of(r, "XRANGE", "e", "-", "+", "COUNT", "x") == (
