@@ -418,6 +418,12 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
     }
     /* the new ID */
     struct sid last = stream_last_id(s), id;
+    if (last.ms == UINT64_MAX && last.seq == UINT64_MAX) {
+        /* Redis 7.0 answers this for any ID, explicit ones too */
+        reply_error(c, "ERR The stream has exhausted the last possible ID, unable "
+                       "to add more items");
+        return;
+    }
     if (!t.id_given || !t.seq_given) {
         uint64_t ms = t.id_given ? t.id.ms : clock_wall_ms();
         if (!t.id_given && ms < last.ms)
@@ -537,8 +543,12 @@ static void range_generic(struct client *c, int argc, struct arg *argv, int rev)
         }
     }
     struct stream *s = lookup(c, &argv[1]);
-    if (!s || count == 0) {
+    if (!s) {
         reply_array(c, 0);
+        return;
+    }
+    if (count == 0) { /* Redis 7.0: COUNT 0 (or negative) on a stream is nil */
+        reply_null_array(c);
         return;
     }
     reply_range(c, s, start, end, count < 0 ? 0 : (size_t)count, rev);
@@ -717,7 +727,8 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
             if (!g)
                 continue;
             if (!rq->new_only[i]) {
-                has[i] = 1;
+                has[i] = 1; /* history reads always answer */
+                nres++;
                 continue;
             }
             has[i] = stream_has_from(s, g->next_rank);
@@ -964,10 +975,9 @@ static void read_generic(struct client *c, int argc, struct arg *argv, int xread
             streams_arg = i + 1;
             int n = argc - streams_arg;
             if (n % 2) {
-                reply_errorf(c, "ERR Unbalanced '%s' list of streams: for each "
-                                "stream key an ID or '%s' must be specified.",
-                             xreadgroup ? "xreadgroup" : "xread",
-                             xreadgroup ? ">" : "$");
+                /* Redis 7.0's text, for XREADGROUP too */
+                reply_error(c, "ERR Unbalanced XREAD list of streams: for each "
+                               "stream key an ID or '$' must be specified.");
                 return;
             }
             rq.nkeys = n / 2;
@@ -1193,6 +1203,44 @@ static void reply_subcommand_error(struct client *c, const struct arg *cmd,
                  arg_printable(cp, sizeof(cp), cmd->ptr, cmd->len));
 }
 
+/* Redis 7.0's container-command checks, done before the handler: an unknown
+ * subcommand is "unknown subcommand 'X'. Try XGROUP HELP.", a known one with
+ * the wrong argument count "wrong number of arguments for 'xgroup|create'
+ * command". Returns 0 when the handler may go on. */
+struct x_subcommand {
+    const char *name; /* lower case */
+    int arity;        /* counting the parent; negative = at least */
+};
+static const struct x_subcommand xgroup_subs[] = {
+    {"create", -5},         {"setid", -5},       {"destroy", 4},
+    {"createconsumer", 5},  {"delconsumer", 5},  {"help", 2},
+};
+static const struct x_subcommand xinfo_subs[] = {
+    {"consumers", 4}, {"groups", 3}, {"stream", -3}, {"help", 2},
+};
+
+static int check_x_subcommand(struct client *c, int argc, const struct arg *argv,
+                              const char *parent, const char *parent_upper,
+                              const struct x_subcommand *subs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!arg_is(&argv[1], subs[i].name))
+            continue;
+        int a = subs[i].arity;
+        if ((a > 0 && argc != a) || (a < 0 && argc < -a)) {
+            reply_errorf(c, "ERR wrong number of arguments for '%s|%s' command",
+                         parent, subs[i].name);
+            return -1;
+        }
+        return 0;
+    }
+    char sp[128];
+    reply_errorf(c, "ERR unknown subcommand '%s'. Try %s HELP.",
+                 arg_printable(sp, sizeof(sp), argv[1].ptr, argv[1].len),
+                 parent_upper);
+    return -1;
+}
+
 static void upper(char *s)
 {
     for (; *s; s++)
@@ -1207,6 +1255,9 @@ static void cmd_xgroup(struct client *c, int argc, struct arg *argv)
     const struct arg *sub = &argv[1];
     char cmdname[16] = "XGROUP";
     upper(cmdname);
+    if (check_x_subcommand(c, argc, argv, "xgroup", "XGROUP", xgroup_subs,
+                           sizeof(xgroup_subs) / sizeof(xgroup_subs[0])) < 0)
+        return;
     if (arg_is(sub, "HELP")) {
         if (argc == 2)
             reply_help(c, xgroup_help);
@@ -1231,7 +1282,7 @@ static void cmd_xgroup(struct client *c, int argc, struct arg *argv)
                 i++;
             } else {
                 struct arg name = {"XGROUP", 6};
-                reply_subcommand_error(c, sub, &name);
+                reply_subcommand_error(c, &name, sub);
                 return;
             }
         }
@@ -1947,6 +1998,9 @@ static void cmd_xinfo(struct client *c, int argc, struct arg *argv)
     if (ready(c) < 0)
         return;
     const struct arg *sub = &argv[1];
+    if (check_x_subcommand(c, argc, argv, "xinfo", "XINFO", xinfo_subs,
+                           sizeof(xinfo_subs) / sizeof(xinfo_subs[0])) < 0)
+        return;
     if (arg_is(sub, "HELP")) {
         if (argc == 2)
             reply_help(c, xinfo_help);
@@ -1968,14 +2022,15 @@ static void cmd_xinfo(struct client *c, int argc, struct arg *argv)
     int full = 0;
     int64_t count = 10;
     if (arg_is(sub, "STREAM") && argc > 3) {
+        struct arg name = {"XINFO", 5};
         if (!arg_is(&argv[3], "FULL") || argc == 5) {
-            reply_error(c, "ERR syntax error");
+            reply_subcommand_error(c, &name, sub);
             return;
         }
         full = 1;
         if (argc == 6) {
             if (!arg_is(&argv[4], "COUNT")) {
-                reply_error(c, "ERR syntax error");
+                reply_subcommand_error(c, &name, sub);
                 return;
             }
             if (ll_or_reply(c, &argv[5], NULL, &count) < 0)

@@ -1039,9 +1039,13 @@ struct group *stream_group(struct stream *s, const char *name, size_t n)
     return NULL;
 }
 
+/* Redis keeps groups and consumers in radix trees, so XINFO GROUPS,
+ * XINFO CONSUMERS, XPENDING and XINFO STREAM FULL list them by name in byte
+ * order (a prefix first): the lists here are kept in that order. */
 static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
-    int c = memcmp(a, b, an < bn ? an : bn);
+    size_t m = an < bn ? an : bn;
+    int c = m ? memcmp(a, b, m) : 0;
     return c ? c : (an > bn) - (an < bn);
 }
 
