@@ -21,6 +21,7 @@ Put a module bench/bench_<area>.py next to this file. It is imported if
 present and must define
 
     TITLE = "Event bus"                # section heading (optional)
+    ABOUT = "What the rows measure."   # prose under the heading (optional)
     def run(ctx):                      # returns a list of Row
         with ctx.tincan() as t, ctx.redis() as r:
             return [ctx.compare(
@@ -403,7 +404,7 @@ def versions():
     return out
 
 
-def write_doc(sections, started, elapsed):
+def write_doc(sections, started, elapsed, abouts=None):
     v = versions()
     lines = [
         "# Benchmarks",
@@ -436,9 +437,14 @@ def write_doc(sections, started, elapsed):
     for title, rows, error in sections:
         if rows is None:  # not run this time (BENCH_ONLY): keep the earlier text
             if title in old_sections:
-                lines += old_sections[title]
+                kept = old_sections[title]
+                while kept and not kept[-1].strip():
+                    kept = kept[:-1]
+                lines += kept + [""]  # the blank line before the next heading
             continue
         lines += ["## " + title, "", stamp, ""]
+        if (abouts or {}).get(title):
+            lines += [l.rstrip() for l in abouts[title].strip().splitlines()] + [""]
         if error:
             lines += ["Could not run: `%s`" % error.strip().splitlines()[-1], ""]
         if rows:
@@ -536,6 +542,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     sections = []
+    abouts = {}
     failed = False
     units = [("core", sys.modules[__name__], None)] + load_modules()
     with tempfile.TemporaryDirectory(prefix="tincan-bench.") as tmp:
@@ -543,6 +550,7 @@ def main():
         for name, mod, load_error in units:
             short = name[len("bench_"):] if name.startswith("bench_") else name
             title = getattr(mod, "TITLE", short) if mod else short
+            abouts[title] = getattr(mod, "ABOUT", None) if mod else None
             if only and short not in only and name not in only:
                 sections.append((title, None, None))  # keep its earlier results
                 continue
@@ -564,7 +572,7 @@ def main():
                 print(err)
                 sections.append((title, ctx.measured, err))  # the rows that did run
                 failed = True
-    rows = write_doc(sections, started, time.monotonic() - t0)
+    rows = write_doc(sections, started, time.monotonic() - t0, abouts)
     below = [r for r in rows if r.verdict == "below"]
     errors = [r for r in rows if r.verdict == "error"]
     print("bench: wrote %s: %d rows, %d below target, %d errors" % (
