@@ -215,6 +215,35 @@ def test_del_survives_restart_and_small_ids_work_again(server, mode):
     assert r.xrange("d") == [("0-1", {"y": "1"})]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_del_twice_without_events_between_forgets_groups(server, mode):
+    """Two DELs with no event stored between them give both incarnations the
+    same first position: the second DEL must still drop what came between
+    (here a group made with MKSTREAM) after a restart."""
+    r = server.client()
+    assert r.xgroup_create("m", "g1", "$", mkstream=True) is True
+    assert r.delete("m") == 1
+    assert r.xgroup_create("m", "g2", "$", mkstream=True) is True
+    assert r.xgroup_createconsumer("m", "g2", "c") == 1
+    assert r.delete("m") == 1
+    # and with entries: one stored, deleted; then a group and a DEL again
+    r.xadd("n", {"f": "v"}, id="5-0")
+    r.xgroup_create("n", "old", "0")
+    r.xreadgroup("old", "c", {"n": ">"})
+    assert r.delete("n") == 1
+    assert r.xgroup_create("n", "mid", "$", mkstream=True) is True
+    assert r.delete("n") == 1
+    r = bounce(server, mode)
+    for key in ("m", "n"):
+        assert r.exists(key) == 0
+        assert r.xgroup_create(key, "g2", "$", mkstream=True) is True
+        assert [g["name"] for g in r.xinfo_groups(key)] == ["g2"], key
+        assert r.xinfo_consumers(key, "g2") == []
+    r = bounce(server, mode)
+    for key in ("m", "n"):
+        assert [g["name"] for g in r.xinfo_groups(key)] == ["g2"], key
+
+
 # --------------------------------------------------------------------------
 # groups, consumers, pending entries
 # --------------------------------------------------------------------------
