@@ -338,6 +338,36 @@ def test_lag_and_entries_read_survive_restart(server, mode):
     assert r.xinfo_groups("s") == after
 
 
+def test_streams_journal_is_compacted_while_running(server):
+    """The streams journal is checkpointed when its log has grown (8 MiB and
+    twice the last checkpoint), not only at start: a long-running server's
+    group traffic must not pile up in streams.*.log until the next restart.
+    A 64 KiB consumer name makes every delivery record about 64 KiB."""
+    r = server.client()
+    r.xadd("s", {"f": "v"}, id="1-1")
+    r.xadd("s", {"f": "v"}, id="2-1")
+    r.xgroup_create("s", "g", "0")
+    big = "c" * 65536
+    r.xreadgroup("g", big, {"s": ">"}, count=1)
+    rounds = 300                                  # ~19 MiB of records
+    p = r.pipeline(transaction=False)
+    for i in range(rounds):
+        p.xreadgroup("g", big, {"s": "0"})
+        if len(p.command_stack) >= 50:
+            p.execute()
+    p.execute()
+    files = list(server.dir.glob("streams.*"))
+    total = sum(f.stat().st_size for f in files)
+    assert total < 12 * 2 ** 20, sorted((f.name, f.stat().st_size) for f in files)
+    pend = r.xpending_range("s", "g", "-", "+", 10)
+    assert [(x["message_id"], x["times_delivered"]) for x in pend] == [("1-1", rounds + 1)]
+    r = bounce(server, "kill")
+    pend = r.xpending_range("s", "g", "-", "+", 10)
+    assert [(x["message_id"], x["consumer"], x["times_delivered"]) for x in pend] == \
+        [("1-1", big, rounds + 1)]
+    assert [e[0] for e in r.xreadgroup("g", "x", {"s": ">"})[0][1]] == ["2-1"]
+
+
 # --------------------------------------------------------------------------
 # keys: other databases, keys that are no event type, empty streams, FLUSHALL
 # --------------------------------------------------------------------------
