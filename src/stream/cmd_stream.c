@@ -56,9 +56,14 @@ static void touch(struct stream *s)
     keyspace_touch(s->db, s->key, s->klen);
 }
 
+/* After a command's changes are journaled (the registry is consistent
+ * again): holds the reply on them, and checkpoints once the log has grown, as
+ * the other journals do at the end of a change; else the log would only ever
+ * be compacted at start. */
 static void hold_journal(struct client *c)
 {
     cmd_journal_hold(stream_journal(), c);
+    cmd_journal_maybe_checkpoint(stream_journal());
 }
 
 static int ready(struct client *c)

@@ -1368,19 +1368,34 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
         goto bad;
     switch (type) {
     case REC_META: {
-        s->created = rd_u8(&r);
+        int created = rd_u8(&r);
         uint64_t inc = rd_u64(&r);
-        if (inc != s->inc_start) {
-            drop_groups(s); /* a DEL: a new incarnation */
+        uint64_t rank0 = rd_u64(&r), trimmed = rd_u64(&r);
+        struct sid last_id = rd_sid(&r), max_deleted = rd_sid(&r);
+        uint64_t added_base = rd_u64(&r), setid_pos = rd_u64(&r);
+        if (r.bad)
+            goto bad;
+        /* A DEL (reset) starts a new incarnation: its groups and deletions
+         * go. inc_start alone does not tell: two DELs with no event stored
+         * between them (XGROUP CREATE ... MKSTREAM, DEL, again) have the same
+         * one. But a DEL's record is the only META in the reset state (every
+         * other change sets created, trimmed or max_deleted), and in a
+         * checkpoint a stream's META comes before its dels and groups. */
+        int reset_state = !created && !trimmed && !max_deleted.ms &&
+                          !max_deleted.seq && !last_id.ms && !last_id.seq &&
+                          !added_base && !setid_pos;
+        if (inc != s->inc_start || reset_state) {
+            drop_groups(s);
             s->ndels = 0;
         }
+        s->created = created;
         s->inc_start = inc;
-        s->rank0 = rd_u64(&r);
-        s->trimmed = rd_u64(&r);
-        s->last_id = rd_sid(&r);
-        s->max_deleted = rd_sid(&r);
-        s->added_base = rd_u64(&r);
-        s->setid_pos = rd_u64(&r);
+        s->rank0 = rank0;
+        s->trimmed = trimmed;
+        s->last_id = last_id;
+        s->max_deleted = max_deleted;
+        s->added_base = added_base;
+        s->setid_pos = setid_pos;
         break;
     }
     case REC_DELS:
