@@ -835,6 +835,8 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
      * power comes again through '>' (at least once), and the XACK that
      * follows syncs it with itself. So a consume costs one fsync wait (the
      * ack's), not two. */
+    if (rq->group_mode)
+        cmd_journal_maybe_checkpoint(stream_journal());
     return 1;
 }
 

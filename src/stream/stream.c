@@ -765,13 +765,29 @@ static int emit_live(void *ctx, uint8_t type, const uint8_t *p, size_t n)
 
 static struct wbuf wb;
 
+/* The first position of the incarnation that is not trimmed. */
+static uint64_t head_position(struct stream *s)
+{
+    if (!s->trimmed)
+        return s->inc_start;
+    uint64_t head = stream_head_rank(s), pos;
+    if (head < s->rank0 + stream_total(s) &&
+        store_type_nth(stream_store(), s->type, s->tlen, head, &pos) == 0)
+        return pos;
+    if (store_type_nth(stream_store(), s->type, s->tlen, head - 1, &pos) == 0)
+        return pos + 1; /* everything is trimmed */
+    return s->inc_start;
+}
+
 static int put_meta(struct stream *s, emit_fn *emit, void *ctx)
 {
     wb_key(&wb, s);
     wb_u8(&wb, (uint8_t)s->created);
+    /* positions, never counts of events: a power loss can take back events
+     * that were counted but not yet synced, while this record was synced */
     wb_u64(&wb, s->inc_start);
-    wb_u64(&wb, s->rank0);
-    wb_u64(&wb, s->trimmed);
+    wb_u64(&wb, head_position(s));
+    wb_u64(&wb, s->trimmed ? 1 : 0); /* only whether anything was trimmed */
     wb_sid(&wb, s->last_id);
     wb_sid(&wb, s->max_deleted);
     wb_u64(&wb, s->added_base);
@@ -1390,8 +1406,8 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
         }
         s->created = created;
         s->inc_start = inc;
-        s->rank0 = rank0;
-        s->trimmed = trimmed;
+        s->load_head = rank0; /* the slot holds the head position */
+        s->trimmed = trimmed; /* 0 or 1 until the ranks are counted */
         s->last_id = last_id;
         s->max_deleted = max_deleted;
         s->added_base = added_base;
@@ -1554,6 +1570,28 @@ static void discover(void *ctx, const struct store_type_info *t)
     stream_new(db, key, kn, type, tlen);
 }
 
+/* After the replay: the ranks from the positions the journal keeps, and the
+ * deletions of events that are not there (lost with the power before their
+ * sync, though the XDEL's record was synced) dropped. */
+static void recount(struct stream *s)
+{
+    uint64_t r0 = 0, rh = 0;
+    if (store_type_rank(stream_store(), s->type, s->tlen, s->inc_start, &r0) < 0)
+        return;
+    s->rank0 = r0;
+    if (s->trimmed && s->load_head > s->inc_start &&
+        store_type_rank(stream_store(), s->type, s->tlen, s->load_head, &rh) == 0 &&
+        rh >= r0)
+        s->trimmed = rh - r0;
+    else
+        s->trimmed = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < s->ndels; i++)
+        if (store_has(stream_store(), s->dels[i]) == 1)
+            s->dels[k++] = s->dels[i];
+    s->ndels = k;
+}
+
 int stream_registry_start(char *err, size_t errlen)
 {
     struct journal_opts o = {0};
@@ -1570,6 +1608,7 @@ int stream_registry_start(char *err, size_t errlen)
     store_types(stream_store(), NULL, 0, discover, NULL);
     for (size_t b = 0; b < table_cap; b++)
         for (struct stream *s = table[b]; s; s = s->hnext) {
+            recount(s);
             prune_dels(s);
             store_type_raise_id(stream_store(), s->type, s->tlen, s->last_id.ms,
                                 s->last_id.seq);

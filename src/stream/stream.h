@@ -95,6 +95,7 @@ struct stream {
     uint64_t inc_start;     /* first position of the current incarnation */
     uint64_t rank0;         /* events of the type before inc_start */
     uint64_t trimmed;       /* oldest entries of the incarnation trimmed */
+    uint64_t load_head;     /* recovery: the first position not trimmed */
     struct sid last_id;     /* XSETID's ID: the top unless an event of the
                                type came after setid_pos */
     uint64_t setid_pos;     /* the store's next position at that XSETID */

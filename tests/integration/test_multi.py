@@ -223,7 +223,8 @@ def test_redis_py_transaction_pipeline(server):
     # WATCH through redis-py's pipeline API, then a transaction
     with r.pipeline(transaction=True) as p:
         p.watch("some-key")
-        assert p.execute_command("DBSIZE") == 0   # immediate mode after WATCH
+        # immediate mode after WATCH; the event type t.p is a stream key
+        assert p.execute_command("DBSIZE") == 1
         p.multi()
         p.execute_command("EXISTS", "some-key")
         assert p.execute() == [0]
