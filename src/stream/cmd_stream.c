@@ -495,20 +495,18 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
         return;
     }
     stats.added++;
-    int was_created = s->created;
+    /* A stream with entries exists anyway: its `created` flag needs a record
+     * only when it has state of its own (a DEL before it, groups) or a trim
+     * may leave it empty. The common XADD writes the event and nothing else. */
+    int journal = !s->created && (s->inc_start || s->rank0 || s->groups ||
+                                  t.kind != TRIM_NONE);
     s->created = 1;
-    if (!was_created && s->inc_start == 0 && s->rank0 == 0 && !s->groups &&
-        t.kind == TRIM_NONE) {
-        /* nothing to journal: the event itself says the stream exists */
-    } else if (!was_created) {
+    if (journal)
         stream_journal_meta(s);
-    }
     reply_id(c, id);
     store_hold(c, pos);
     do_trim(s, &t);
-    if (t.kind != TRIM_NONE)
-        hold_journal(c);
-    if (!was_created)
+    if (journal || t.kind != TRIM_NONE)
         hold_journal(c);
     touch(s);
     stream_signal(s);
@@ -678,72 +676,42 @@ static void req_free(struct read_req *rq)
 /* Serves a read: 1 when a reply was written, 0 when nothing is there yet
  * (block, or reply nil), -1 on an error replied. final: reply even if
  * nothing (never blocks). */
+/* 1 if stream i of rq has something to reply now. */
+static int has_data(struct read_req *rq, int i)
+{
+    struct stream *s = stream_lookup(rq->db, rq->keys[i], rq->klens[i]);
+    if (!s)
+        return 0;
+    if (rq->group_mode) {
+        struct group *g = stream_group(s, rq->group.ptr, rq->group.len);
+        if (!g)
+            return 0;
+        if (!rq->new_only[i])
+            return 1; /* history reads always answer */
+        return stream_has_from(s, g->next_rank); /* after the last delivered */
+    }
+    struct stream_entry e;
+    return stream_len(s) && sid_cmp(stream_last_id(s), rq->ids[i]) > 0 &&
+           stream_last(s, &e) == 1 && sid_cmp(e.id, rq->ids[i]) > 0;
+}
+
 static int serve_read(struct client *c, struct read_req *rq, int final)
 {
-    /* which streams have something */
-    int any = 0;
     uint64_t now = clock_wall_ms();
-    for (int i = 0; i < rq->nkeys && !any; i++) {
-        struct stream *s = stream_lookup(rq->db, rq->keys[i], rq->klens[i]);
-        if (rq->group_mode) {
-            struct group *g = s ? stream_group(s, rq->group.ptr, rq->group.len) : NULL;
-            if (!g) {
-                if (final) /* a blocked reader whose key went */
-                    continue;
-                continue;
-            }
-            if (!rq->new_only[i]) {
-                any = 1; /* history reads always answer */
-                break;
-            }
-            if (stream_has_from(s, g->next_rank))
-                any = 1; /* a live entry after the last delivered */
-        } else if (s && stream_len(s)) {
-            struct sid top = stream_last_id(s);
-            if (sid_cmp(top, rq->ids[i]) > 0) {
-                struct stream_entry e;
-                if (stream_last(s, &e) == 1 && sid_cmp(e.id, rq->ids[i]) > 0)
-                    any = 1;
-            }
-        }
-    }
-    if (!any && !final)
-        return 0;
-    if (!any) {
+    int *has = xcalloc((size_t)rq->nkeys, sizeof(int));
+    size_t nres = 0;
+    for (int i = 0; i < rq->nkeys; i++)
+        nres += (size_t)(has[i] = has_data(rq, i));
+    if (!nres) {
+        free(has);
+        if (!final)
+            return 0;
         reply_null_array(c);
         return 1;
     }
     /* the reply: RESP3 map key -> entries, RESP2 array of [key, entries] */
     int resp3 = client_resp(c) == 3;
     size_t h = 0;
-    if (resp3) {
-        /* a map's length must be known up front: count first */
-    }
-    size_t nres = 0;
-    struct sbuf tmp_unused;
-    (void)tmp_unused;
-    int *has = xcalloc((size_t)rq->nkeys, sizeof(int));
-    for (int i = 0; i < rq->nkeys; i++) {
-        struct stream *s = stream_lookup(rq->db, rq->keys[i], rq->klens[i]);
-        if (!s)
-            continue;
-        if (rq->group_mode) {
-            struct group *g = stream_group(s, rq->group.ptr, rq->group.len);
-            if (!g)
-                continue;
-            if (!rq->new_only[i]) {
-                has[i] = 1; /* history reads always answer */
-                nres++;
-                continue;
-            }
-            has[i] = stream_has_from(s, g->next_rank);
-        } else if (stream_len(s)) {
-            struct stream_entry e;
-            if (stream_last(s, &e) == 1 && sid_cmp(e.id, rq->ids[i]) > 0)
-                has[i] = 1;
-        }
-        nres += (size_t)has[i];
-    }
     if (resp3)
         reply_map(c, nres);
     else
@@ -765,11 +733,8 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
         }
         struct group *g = stream_group(s, rq->group.ptr, rq->group.len);
         struct consumer *cn = stream_consumer(g, rq->consumer.ptr, rq->consumer.len);
-        int created = 0;
-        if (!cn) {
+        if (!cn)
             cn = stream_consumer_create(s, g, rq->consumer.ptr, rq->consumer.len, 1);
-            created = 1;
-        }
         cn->seen_ms = now;
         if (!rq->new_only[i]) {
             /* the consumer's own pending entries from the ID on */
@@ -820,8 +785,6 @@ static int serve_read(struct client *c, struct read_req *rq, int final)
                 stream_pel_journal(s, g, cn, x.ps, x.nps);
             else
                 stream_group_journal(s, g);
-        } else if (created) {
-            /* the consumer record is journaled already */
         }
         free(x.ps);
         if (maxpos)
