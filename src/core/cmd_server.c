@@ -22,39 +22,6 @@
 
 #define REDIS_COMPAT_VERSION "7.2.0"
 
-struct subcommand {
-    const char *name; /* lower case */
-    int arity;        /* as command_spec.arity, counting the parent */
-};
-
-/* Finds argv[1] in subs and checks its arity, replying Redis 7's errors:
- * "unknown subcommand 'X'. Try CLIENT HELP." or "wrong number of arguments for
- * 'client|setname' command". Returns 0 when the handler may go on. */
-static int check_subcommand(struct client *c, int argc, struct arg *argv,
-                            const char *parent, const struct subcommand *subs,
-                            size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!arg_is(&argv[1], subs[i].name))
-            continue;
-        int a = subs[i].arity;
-        if ((a > 0 && argc != a) || (a < 0 && argc < -a)) {
-            reply_errorf(c, "ERR wrong number of arguments for '%s|%s' command",
-                         parent, subs[i].name);
-            return -1;
-        }
-        return 0;
-    }
-    char upper[16];
-    size_t k = 0;
-    for (; parent[k] && k + 1 < sizeof(upper); k++)
-        upper[k] = (char)toupper((unsigned char)parent[k]);
-    upper[k] = '\0';
-    reply_errorf(c, "ERR unknown subcommand '%.128s'. Try %s HELP.",
-                 argv[1].ptr, upper);
-    return -1;
-}
-
 static const struct subcommand client_subs[] = {
     {"id", 2},       {"getname", 2},  {"setname", 3},  {"setinfo", 4},
     {"list", -2},    {"info", 2},     {"kill", -3},    {"no-evict", 3},
@@ -593,7 +560,7 @@ static void client_kill(struct client *c, int argc, struct arg *argv)
 static void cmd_client(struct client *c, int argc, struct arg *argv)
 {
     struct arg *sub = &argv[1];
-    if (check_subcommand(c, argc, argv, "client", client_subs,
+    if (command_check_subcommand(c, argc, argv, "client", client_subs,
                          ARRAY_LEN(client_subs)) < 0)
         return;
     if (arg_is(sub, "ID") && argc == 2) {
@@ -771,7 +738,7 @@ static void cmd_command(struct client *c, int argc, struct arg *argv)
         return;
     }
     struct arg *sub = &argv[1];
-    if (check_subcommand(c, argc, argv, "command", command_subs,
+    if (command_check_subcommand(c, argc, argv, "command", command_subs,
                          ARRAY_LEN(command_subs)) < 0)
         return;
     if (arg_is(sub, "COUNT") && argc == 2) {
@@ -860,7 +827,7 @@ static void config_get_one(const struct config_spec *r, void *ctx)
 static void cmd_config(struct client *c, int argc, struct arg *argv)
 {
     struct arg *sub = &argv[1];
-    if (check_subcommand(c, argc, argv, "config", config_subs,
+    if (command_check_subcommand(c, argc, argv, "config", config_subs,
                          ARRAY_LEN(config_subs)) < 0)
         return;
     if (arg_is(sub, "GET") && argc >= 3) {

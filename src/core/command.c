@@ -459,3 +459,28 @@ void reply_syntax_error(struct client *c, const struct arg *a)
     quoted(q, sizeof(q), a);
     reply_errorf(c, "ERR syntax error near '%s'", q);
 }
+
+int command_check_subcommand(struct client *c, int argc, const struct arg *argv,
+                             const char *parent, const struct subcommand *subs,
+                             size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!arg_is(&argv[1], subs[i].name))
+            continue;
+        int a = subs[i].arity;
+        if ((a > 0 && argc != a) || (a < 0 && argc < -a)) {
+            reply_errorf(c, "ERR wrong number of arguments for '%s|%s' command",
+                         parent, subs[i].name);
+            return -1;
+        }
+        return 0;
+    }
+    char upper[16], sp[128];
+    size_t k = 0;
+    for (; parent[k] && k + 1 < sizeof(upper); k++)
+        upper[k] = (char)toupper((unsigned char)parent[k]);
+    upper[k] = '\0';
+    reply_errorf(c, "ERR unknown subcommand '%s'. Try %s HELP.",
+                 arg_printable(sp, sizeof(sp), argv[1].ptr, argv[1].len), upper);
+    return -1;
+}

@@ -140,6 +140,19 @@ int arg_parse_i64(const char *p, size_t n, int64_t *out);
  * outside printable ASCII (and ' and \) as \xHH, "..." when cut. Returns dst. */
 const char *arg_printable(char *dst, size_t cap, const char *p, size_t n);
 
+/* A subcommand of a container command (CLIENT, XGROUP, ...). */
+struct subcommand {
+    const char *name; /* lower case */
+    int arity;        /* as command_spec.arity, counting the parent */
+};
+/* Finds argv[1] in subs and checks its arity, replying Redis 7's errors:
+ * "unknown subcommand 'X'. Try CLIENT HELP." or "wrong number of arguments
+ * for 'client|setname' command". parent is the lower-case command name.
+ * Returns 0 when the handler may go on, -1 after an error reply. */
+int command_check_subcommand(struct client *c, int argc, const struct arg *argv,
+                             const char *parent, const struct subcommand *subs,
+                             size_t n);
+
 /* Replies "-ERR syntax error" style for an unexpected option word. */
 void reply_syntax_error(struct client *c, const struct arg *a);
 

@@ -291,46 +291,31 @@ static int parse_trim(struct client *c, int argc, struct arg *argv, int xadd,
         const struct arg *o = &argv[i];
         if (xadd && o->len == 1 && o->ptr[0] == '*')
             break;
-        if (arg_is(o, "MAXLEN") && more) {
+        if ((arg_is(o, "MAXLEN") || arg_is(o, "MINID")) && more) {
             if (t->kind != TRIM_NONE) {
                 reply_error(c, "ERR syntax error, MAXLEN and MINID options at the "
                                "same time are not compatible");
                 return -1;
             }
-            t->approx = 0;
+            int maxlen = arg_is(o, "MAXLEN");
             const struct arg *nx = &argv[i + 1];
-            if (more >= 2 && nx->len == 1 && nx->ptr[0] == '~') {
-                t->approx = 1;
-                i++;
-            } else if (more >= 2 && nx->len == 1 && nx->ptr[0] == '=') {
+            t->approx = 0;
+            if (more >= 2 && nx->len == 1 && (nx->ptr[0] == '~' || nx->ptr[0] == '=')) {
+                t->approx = nx->ptr[0] == '~';
                 i++;
             }
-            if (ll_or_reply(c, &argv[i + 1], NULL, &t->maxlen) < 0)
-                return -1;
-            if (t->maxlen < 0) {
-                reply_error(c, "ERR The MAXLEN argument must be >= 0.");
+            if (maxlen) {
+                if (ll_or_reply(c, &argv[i + 1], NULL, &t->maxlen) < 0)
+                    return -1;
+                if (t->maxlen < 0) {
+                    reply_error(c, "ERR The MAXLEN argument must be >= 0.");
+                    return -1;
+                }
+            } else if (id_or_reply(c, &argv[i + 1], 0, 1, &t->minid, NULL) < 0) {
                 return -1;
             }
             i++;
-            t->kind = TRIM_MAXLEN;
-        } else if (arg_is(o, "MINID") && more) {
-            if (t->kind != TRIM_NONE) {
-                reply_error(c, "ERR syntax error, MAXLEN and MINID options at the "
-                               "same time are not compatible");
-                return -1;
-            }
-            t->approx = 0;
-            const struct arg *nx = &argv[i + 1];
-            if (more >= 2 && nx->len == 1 && nx->ptr[0] == '~') {
-                t->approx = 1;
-                i++;
-            } else if (more >= 2 && nx->len == 1 && nx->ptr[0] == '=') {
-                i++;
-            }
-            if (id_or_reply(c, &argv[i + 1], 0, 1, &t->minid, NULL) < 0)
-                return -1;
-            i++;
-            t->kind = TRIM_MINID;
+            t->kind = maxlen ? TRIM_MAXLEN : TRIM_MINID;
         } else if (arg_is(o, "LIMIT") && more) {
             if (ll_or_reply(c, &argv[i + 1], NULL, &t->limit) < 0)
                 return -1;
@@ -1180,39 +1165,14 @@ static void reply_subcommand_error(struct client *c, const struct arg *cmd,
  * subcommand is "unknown subcommand 'X'. Try XGROUP HELP.", a known one with
  * the wrong argument count "wrong number of arguments for 'xgroup|create'
  * command". Returns 0 when the handler may go on. */
-struct x_subcommand {
-    const char *name; /* lower case */
-    int arity;        /* counting the parent; negative = at least */
-};
-static const struct x_subcommand xgroup_subs[] = {
+static const struct subcommand xgroup_subs[] = {
     {"create", -5},         {"setid", -5},       {"destroy", 4},
     {"createconsumer", 5},  {"delconsumer", 5},  {"help", 2},
 };
-static const struct x_subcommand xinfo_subs[] = {
+
+static const struct subcommand xinfo_subs[] = {
     {"consumers", 4}, {"groups", 3}, {"stream", -3}, {"help", 2},
 };
-
-static int check_x_subcommand(struct client *c, int argc, const struct arg *argv,
-                              const char *parent, const char *parent_upper,
-                              const struct x_subcommand *subs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!arg_is(&argv[1], subs[i].name))
-            continue;
-        int a = subs[i].arity;
-        if ((a > 0 && argc != a) || (a < 0 && argc < -a)) {
-            reply_errorf(c, "ERR wrong number of arguments for '%s|%s' command",
-                         parent, subs[i].name);
-            return -1;
-        }
-        return 0;
-    }
-    char sp[128];
-    reply_errorf(c, "ERR unknown subcommand '%s'. Try %s HELP.",
-                 arg_printable(sp, sizeof(sp), argv[1].ptr, argv[1].len),
-                 parent_upper);
-    return -1;
-}
 
 static void upper(char *s)
 {
@@ -1228,7 +1188,7 @@ static void cmd_xgroup(struct client *c, int argc, struct arg *argv)
     const struct arg *sub = &argv[1];
     char cmdname[16] = "XGROUP";
     upper(cmdname);
-    if (check_x_subcommand(c, argc, argv, "xgroup", "XGROUP", xgroup_subs,
+    if (command_check_subcommand(c, argc, argv, "xgroup", xgroup_subs,
                            sizeof(xgroup_subs) / sizeof(xgroup_subs[0])) < 0)
         return;
     if (arg_is(sub, "HELP")) {
@@ -1971,7 +1931,7 @@ static void cmd_xinfo(struct client *c, int argc, struct arg *argv)
     if (ready(c) < 0)
         return;
     const struct arg *sub = &argv[1];
-    if (check_x_subcommand(c, argc, argv, "xinfo", "XINFO", xinfo_subs,
+    if (command_check_subcommand(c, argc, argv, "xinfo", xinfo_subs,
                            sizeof(xinfo_subs) / sizeof(xinfo_subs[0])) < 0)
         return;
     if (arg_is(sub, "HELP")) {
