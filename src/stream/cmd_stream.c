@@ -151,6 +151,20 @@ static int id_or_reply(struct client *c, const struct arg *a, uint64_t missing,
     return 0;
 }
 
+/* The strict IDs argv[from..argc) (XDEL, XACK), or NULL after the error
+ * reply; the caller frees them. */
+static struct sid *ids_or_reply(struct client *c, int argc, const struct arg *argv,
+                                int from)
+{
+    struct sid *ids = xmalloc((size_t)(argc - from + 1) * sizeof(*ids));
+    for (int j = from; j < argc; j++)
+        if (id_or_reply(c, &argv[j], 0, 1, &ids[j - from], NULL) < 0) {
+            free(ids);
+            return NULL;
+        }
+    return ids;
+}
+
 /* XRANGE bounds: like parse_id plus "(" for exclusive. */
 static int interval_id(struct client *c, const struct arg *a, uint64_t missing,
                        struct sid *id, int *exclusive)
@@ -566,19 +580,13 @@ static void cmd_xdel(struct client *c, int argc, struct arg *argv)
 {
     if (ready(c) < 0)
         return;
-    struct sid *ids = xmalloc((size_t)argc * sizeof(*ids));
-    for (int j = 2; j < argc; j++)
-        if (id_or_reply(c, &argv[j], 0, 1, &ids[j - 2], NULL) < 0) {
-            free(ids);
-            return;
-        }
-    struct stream *s = lookup(c, &argv[1]);
-    if (!s) {
-        free(ids);
-        reply_int(c, 0);
+    struct sid *ids = ids_or_reply(c, argc, argv, 2);
+    if (!ids)
         return;
-    }
-    if (writable(c) < 0) {
+    struct stream *s = lookup(c, &argv[1]);
+    if (!s || writable(c) < 0) {
+        if (!s)
+            reply_int(c, 0);
         free(ids);
         return;
     }
@@ -1070,18 +1078,12 @@ static void cmd_xack(struct client *c, int argc, struct arg *argv)
         return;
     struct stream *s = lookup(c, &argv[1]);
     struct group *g = s ? stream_group(s, argv[2].ptr, argv[2].len) : NULL;
-    struct sid *ids = xmalloc((size_t)argc * sizeof(*ids));
-    for (int j = 3; j < argc; j++)
-        if (id_or_reply(c, &argv[j], 0, 1, &ids[j - 3], NULL) < 0) {
-            free(ids);
-            return;
-        }
-    if (!g) {
-        free(ids);
-        reply_int(c, 0);
+    struct sid *ids = ids_or_reply(c, argc, argv, 3);
+    if (!ids)
         return;
-    }
-    if (writable(c) < 0) {
+    if (!g || writable(c) < 0) {
+        if (!g)
+            reply_int(c, 0);
         free(ids);
         return;
     }
