@@ -5,6 +5,7 @@
 #include "jsonschema_tree.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -869,44 +870,73 @@ struct vc {
     struct seg path[JSCHEMA_MAX_VDEPTH];
 };
 
-static _Thread_local pcre2_match_data *tls_md; /* one per thread, kept */
+/* One PCRE2 match block per thread, made on its first pattern check and
+ * freed when the thread ends (pthread key destructor). */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 
+static void md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void md_key_make(void)
+{
+    if (pthread_key_create(&md_key, md_free) != 0)
+        abort(); /* only when out of keys or memory */
+}
+
+static pcre2_match_data *thread_md(void)
+{
+    pthread_once(&md_once, md_key_make);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md && (md = pcre2_match_data_create(1, NULL)) != NULL &&
+        pthread_setspecific(md_key, md) != 0) {
+        pcre2_match_data_free(md);
+        md = NULL;
+    }
+    return md;
+}
+
+/* "at <path>: <what>"; a path too long for err keeps its two ends. */
 __attribute__((format(printf, 2, 3))) static int vfail(struct vc *v,
                                                        const char *fmt, ...)
 {
     if (v->quiet || !v->errlen)
         return -1;
-    size_t o = (size_t)snprintf(v->err, v->errlen, "at ");
-    if (v->npath == 0)
-        o += (size_t)snprintf(v->err + (o < v->errlen ? o : v->errlen),
-                              o < v->errlen ? v->errlen - o : 0, "(root)");
-    for (int i = 0; i < v->npath && o < v->errlen; i++) {
+    char msg[256], path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t o = 0, cap = sizeof(path);
+    for (int i = 0; i < v->npath && o + 24 < cap; i++) {
         const struct seg *g = &v->path[i];
-        v->err[o++] = '/';
-        if (g->key) {
-            for (size_t k = 0; k < g->klen && o + 2 < v->errlen; k++) {
-                char ch = g->key[k];
-                if (ch == '~' || ch == '/') {
-                    v->err[o++] = '~';
-                    v->err[o++] = ch == '~' ? '0' : '1';
-                } else {
-                    v->err[o++] = ch ? ch : '?';
-                }
+        path[o++] = '/';
+        if (!g->key) {
+            o += (size_t)snprintf(path + o, cap - o, "%zu", g->idx);
+            continue;
+        }
+        for (size_t k = 0; k < g->klen && o + 3 < cap; k++) {
+            char ch = g->key[k];
+            if (ch == '~' || ch == '/') {
+                path[o++] = '~';
+                path[o++] = ch == '~' ? '0' : '1';
+            } else {
+                path[o++] = ch ? ch : '?';
             }
-        } else if (o < v->errlen) {
-            o += (size_t)snprintf(v->err + o, v->errlen - o, "%zu", g->idx);
         }
     }
-    if (o + 2 < v->errlen) {
-        v->err[o++] = ':';
-        v->err[o++] = ' ';
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(v->err + o, v->errlen - o, fmt, ap);
-        va_end(ap);
-    } else {
-        v->err[v->errlen - 1] = '\0';
+    path[o] = '\0';
+    const char *shown = v->npath ? path : "(root)";
+    size_t room = v->errlen > strlen(msg) + 8 ? v->errlen - strlen(msg) - 8
+                                              : 16;
+    if (strlen(shown) > room && room >= 16) {
+        size_t head = room / 3, tail = room - head - 3;
+        memmove(path + head + 3, path + o - tail, tail + 1);
+        memcpy(path + head, "...", 3);
     }
+    snprintf(v->err, v->errlen, "at %s: %s", shown, msg);
     return -1;
 }
 
@@ -979,10 +1009,11 @@ static int vstring(struct vc *v, const struct jnode *n, const json_t *j)
                             "maxLength %zu", cp, n->lim[JL_MAXLEN]);
     }
     if (n->re) {
-        if (!tls_md && !(tls_md = pcre2_match_data_create(1, NULL)))
+        pcre2_match_data *md = thread_md();
+        if (!md)
             return vfail(v, "out of memory for the pattern check");
         int rc = pcre2_match(n->re, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK,
-                             tls_md, v->s->mctx);
+                             md, v->s->mctx);
         if (rc == PCRE2_ERROR_NOMATCH)
             return vfail(v, "string does not match pattern '%s'", n->re_src);
         if (rc < 0) {

@@ -20,7 +20,8 @@
  * JIT-ed then); validation parses the payload with libjansson and walks that
  * tree. Pure: no I/O, no server state. A compiled schema is immutable, so any
  * number of threads may validate against it at once (each thread keeps one
- * small PCRE2 match block of its own, made on its first pattern check). */
+ * small PCRE2 match block of its own, made on its first pattern check and
+ * freed when the thread ends). */
 #ifndef TINCAN_JSONSCHEMA_H
 #define TINCAN_JSONSCHEMA_H
 
