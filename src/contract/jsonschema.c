@@ -15,8 +15,8 @@
 /* PCRE2 limits per pattern check: bounded time and memory on hostile input
  * (a catastrophic-backtracking regex fails the payload, never hangs). */
 #define RE_MATCH_LIMIT 1000000u
-#define RE_HEAP_KIB 4096u
-#define UNIQUE_SMALL 32 /* uniqueItems: pairwise up to this many items */
+#define RE_HEAP_KIB    4096u
+#define UNIQUE_SMALL   32 /* uniqueItems: pairwise up to this many items */
 
 /* ---------------------------------------------------------------- values */
 
@@ -67,8 +67,7 @@ bool jschema_json_equal(const json_t *a, const json_t *b)
         if (n != json_array_size(b))
             return false;
         for (size_t i = 0; i < n; i++)
-            if (!jschema_json_equal(json_array_get(a, i),
-                                    json_array_get(b, i)))
+            if (!jschema_json_equal(json_array_get(a, i), json_array_get(b, i)))
                 return false;
         return true;
     }
@@ -173,9 +172,8 @@ static unsigned type_bit(const json_t *j)
     }
 }
 
-static const char *const type_names[] = {"null",   "boolean", "object",
-                                         "array",  "number",  "string",
-                                         "integer"};
+static const char *const type_names[] = {"null",   "boolean", "object", "array",
+                                         "number", "string",  "integer"};
 
 /* Code points of valid UTF-8 (libjansson checks strings on parse). */
 static size_t utf8_len(const char *s, size_t n)
@@ -242,7 +240,7 @@ struct cc {
     struct { /* schema value -> node, open addressing */
         const json_t *k;
         struct jnode *v;
-    } *map;
+    } * map;
     size_t mapcap, mapn;
     struct pending *pend;
     size_t npend, cappend;
@@ -314,7 +312,8 @@ static struct jnode *node_new(struct cc *c, const json_t *src, char *path)
     n->src = src;
     n->path = path;
     s->nodes[s->nnodes++] = n;
-    map_put(c, src, n);
+    if (!json_is_boolean(src))
+        map_put(c, src, n);
     return n;
 }
 
@@ -332,9 +331,9 @@ static struct jnode *sub(struct cc *c, const json_t *j, const char *base,
 }
 
 /* An array of schemas at base/kw; non-empty unless may_be_empty. */
-static struct jnode **sub_array(struct cc *c, const json_t *j,
-                                const char *base, const char *kw, int depth,
-                                size_t *count, bool may_be_empty)
+static struct jnode **sub_array(struct cc *c, const json_t *j, const char *base,
+                                const char *kw, int depth, size_t *count,
+                                bool may_be_empty)
 {
     char *p = path_join(base, kw, strlen(kw));
     struct jnode **v = NULL;
@@ -390,10 +389,9 @@ static void compile_pattern(struct cc *c, struct jnode *n, const json_t *v,
     PCRE2_SIZE off;
     /* UTF (the payload is UTF-8), $ only at the very end and \uHHHH as in
      * ECMA-262; no UCP, so \d and \w stay ASCII as in ECMA-262. */
-    n->re = pcre2_compile((PCRE2_SPTR)json_string_value(v),
-                          json_string_length(v),
-                          PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX,
-                          &code, &off, NULL);
+    n->re = pcre2_compile(
+        (PCRE2_SPTR)json_string_value(v), json_string_length(v),
+        PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX, &code, &off, NULL);
     if (!n->re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof(msg));
@@ -409,7 +407,7 @@ static void compile_pattern(struct cc *c, struct jnode *n, const json_t *v,
 static bool is_annotation(const char *k)
 {
     static const char *const names[] = {
-        "$schema", "$comment",   "title",    "description", "default",
+        "$schema",  "$comment",   "title",    "description", "default",
         "examples", "deprecated", "readOnly", "writeOnly",
     };
     for (size_t i = 0; i < ARRAY_LEN(names); i++)
@@ -441,8 +439,10 @@ static void compile_type(struct cc *c, struct jnode *n, const json_t *v,
 {
     size_t count = json_is_array(v) ? json_array_size(v) : 1;
     if ((!json_is_string(v) && !json_is_array(v)) || count == 0) {
-        cfail(c, "'type' at %s must be a type name or a non-empty array of "
-                 "them", where(path));
+        cfail(c,
+              "'type' at %s must be a type name or a non-empty array of "
+              "them",
+              where(path));
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -545,8 +545,10 @@ static void keyword(struct cc *c, struct jnode *n, const char *k, json_t *v,
         n->additional = sub(c, v, path, k, depth);
     } else if (strcmp(k, "items") == 0) {
         if (json_is_array(v))
-            cfail(c, "'items' at %s is an array (the draft-7 tuple form): "
-                     "use prefixItems", where(path));
+            cfail(c,
+                  "'items' at %s is an array (the draft-7 tuple form): "
+                  "use prefixItems",
+                  where(path));
         else
             n->items = sub(c, v, path, k, depth);
     } else if (strcmp(k, "prefixItems") == 0) {
@@ -607,8 +609,10 @@ static void keyword(struct cc *c, struct jnode *n, const char *k, json_t *v,
         n->ref_src = json_string_value(v);
     } else if (strcmp(k, "$id") == 0) {
         if (path[0])
-            cfail(c, "'$id' at %s: $id below the root is not supported "
-                     "(no $id-based references)", where(path));
+            cfail(c,
+                  "'$id' at %s: $id below the root is not supported "
+                  "(no $id-based references)",
+                  where(path));
     } else if (!is_annotation(k)) {
         cfail(c, "unsupported keyword '%s' at %s", k, where(path));
     }
@@ -627,7 +631,10 @@ static struct jnode *compile(struct cc *c, const json_t *j, const char *path,
 {
     if (c->failed)
         return NULL;
-    struct jnode *n = map_get(c, j);
+    /* true and false are one shared value each in libjansson: they get a
+     * node per location (for the paths in messages), the rest one per value
+     * (what a $ref to an already compiled location finds) */
+    struct jnode *n = json_is_boolean(j) ? NULL : map_get(c, j);
     if (n)
         return n;
     if (depth > JSCHEMA_MAX_DEPTH)
@@ -643,9 +650,13 @@ static struct jnode *compile(struct cc *c, const json_t *j, const char *path,
         return n;
     }
     const char *k;
+    size_t kl;
     json_t *v;
-    json_object_foreach((json_t *)j, k, v)
+    json_object_keylen_foreach((json_t *)j, k, kl, v)
     {
+        if (strlen(k) != kl) /* libjansson refuses these; never "type" */
+            return cfail(c, "unsupported keyword '%s\\u0000...' at %s", k,
+                         where(path));
         keyword(c, n, k, v, path, depth + 1);
         if (c->failed)
             return NULL;
@@ -711,8 +722,8 @@ static const json_t *resolve(struct cc *c, const struct jnode *from,
         i++; /* the '/' */
         size_t tl = 0;
         while (i < dl && dec[i] != '/') {
-            if (dec[i] == '~' && i + 1 < dl && (dec[i + 1] == '0' ||
-                                                dec[i + 1] == '1')) {
+            if (dec[i] == '~' && i + 1 < dl &&
+                (dec[i + 1] == '0' || dec[i + 1] == '1')) {
                 tok[tl++] = dec[i + 1] == '0' ? '~' : '/';
                 i += 2;
             } else if (dec[i] == '~') {
@@ -768,8 +779,7 @@ static bool no_cycle(struct cc *c, struct jnode *n, int depth)
         return false;
     }
     n->mark = 1;
-    bool ok = no_cycle(c, n->ref, depth + 1) &&
-              no_cycle(c, n->not_, depth + 1);
+    bool ok = no_cycle(c, n->ref, depth + 1) && no_cycle(c, n->not_, depth + 1);
     for (size_t i = 0; ok && i < n->nall; i++)
         ok = no_cycle(c, n->all[i], depth + 1);
     for (size_t i = 0; ok && i < n->nany; i++)
@@ -789,10 +799,9 @@ struct jschema *jschema_compile(const char *text, size_t n, char *err,
         return NULL;
     }
     json_error_t jerr;
-    json_t *doc = json_loadb(text, n,
-                             JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
-                                 JSON_ALLOW_NUL,
-                             &jerr);
+    json_t *doc = json_loadb(
+        text, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+        &jerr);
     if (!doc) {
         snprintf(err, errlen, "not JSON: line %d column %d: %s", jerr.line,
                  jerr.column, jerr.text);
@@ -929,8 +938,8 @@ __attribute__((format(printf, 2, 3))) static int vfail(struct vc *v,
     }
     path[o] = '\0';
     const char *shown = v->npath ? path : "(root)";
-    size_t room = v->errlen > strlen(msg) + 8 ? v->errlen - strlen(msg) - 8
-                                              : 16;
+    size_t room =
+        v->errlen > strlen(msg) + 8 ? v->errlen - strlen(msg) - 8 : 16;
     if (strlen(shown) > room && room >= 16) {
         size_t head = room / 3, tail = room - head - 3;
         memmove(path + head + 3, path + o - tail, tail + 1);
@@ -1002,11 +1011,15 @@ static int vstring(struct vc *v, const struct jnode *n, const json_t *j)
     if (n->has_lim & ((1u << JL_MINLEN) | (1u << JL_MAXLEN))) {
         size_t cp = utf8_len(s, len);
         if ((n->has_lim & (1u << JL_MINLEN)) && cp < n->lim[JL_MINLEN])
-            return vfail(v, "string of %zu characters is shorter than "
-                            "minLength %zu", cp, n->lim[JL_MINLEN]);
+            return vfail(v,
+                         "string of %zu characters is shorter than "
+                         "minLength %zu",
+                         cp, n->lim[JL_MINLEN]);
         if ((n->has_lim & (1u << JL_MAXLEN)) && cp > n->lim[JL_MAXLEN])
-            return vfail(v, "string of %zu characters is longer than "
-                            "maxLength %zu", cp, n->lim[JL_MAXLEN]);
+            return vfail(v,
+                         "string of %zu characters is longer than "
+                         "maxLength %zu",
+                         cp, n->lim[JL_MAXLEN]);
     }
     if (n->re) {
         pcre2_match_data *md = thread_md();
@@ -1019,8 +1032,8 @@ static int vstring(struct vc *v, const struct jnode *n, const json_t *j)
         if (rc < 0) {
             PCRE2_UCHAR msg[120];
             pcre2_get_error_message(rc, msg, sizeof(msg));
-            return vfail(v, "pattern '%s' could not be checked: %s",
-                         n->re_src, (const char *)msg);
+            return vfail(v, "pattern '%s' could not be checked: %s", n->re_src,
+                         (const char *)msg);
         }
     }
     return 0;
@@ -1047,8 +1060,10 @@ static int vunique(struct vc *v, const json_t *j)
             for (size_t b = a + 1; b < n; b++)
                 if (jschema_json_equal(json_array_get(j, a),
                                        json_array_get(j, b)))
-                    return vfail(v, "items %zu and %zu are equal "
-                                    "(uniqueItems)", a, b);
+                    return vfail(v,
+                                 "items %zu and %zu are equal "
+                                 "(uniqueItems)",
+                                 a, b);
         return 0;
     }
     struct hashed *hs = xmalloc(n * sizeof(*hs));
@@ -1082,8 +1097,10 @@ static int varray(struct vc *v, const struct jnode *n, const json_t *j)
             return -1;
     if (n->items) {
         if (n->items->never && len > n->nprefix)
-            return vfail(v, "array of %zu items: no items allowed after the "
-                            "first %zu", len, n->nprefix);
+            return vfail(v,
+                         "array of %zu items: no items allowed after the "
+                         "first %zu",
+                         len, n->nprefix);
         for (size_t i = n->nprefix; i < len; i++)
             if (vchild(v, n->items, json_array_get(j, i), NULL, 0, i))
                 return -1;
@@ -1110,11 +1127,15 @@ static int vobject(struct vc *v, const struct jnode *n, const json_t *j)
 {
     size_t size = json_object_size(j);
     if ((n->has_lim & (1u << JL_MINPROPS)) && size < n->lim[JL_MINPROPS])
-        return vfail(v, "object of %zu properties has fewer than "
-                        "minProperties %zu", size, n->lim[JL_MINPROPS]);
+        return vfail(v,
+                     "object of %zu properties has fewer than "
+                     "minProperties %zu",
+                     size, n->lim[JL_MINPROPS]);
     if ((n->has_lim & (1u << JL_MAXPROPS)) && size > n->lim[JL_MAXPROPS])
-        return vfail(v, "object of %zu properties has more than "
-                        "maxProperties %zu", size, n->lim[JL_MAXPROPS]);
+        return vfail(v,
+                     "object of %zu properties has more than "
+                     "maxProperties %zu",
+                     size, n->lim[JL_MAXPROPS]);
     for (size_t i = 0; i < n->nreq; i++)
         if (!json_object_getn(j, n->req[i].key, n->req[i].klen))
             return vfail(v, "required property '%.*s' is missing",
@@ -1140,8 +1161,10 @@ static int vobject(struct vc *v, const struct jnode *n, const json_t *j)
         if (find_prop(n, k, kl))
             continue;
         if (n->additional->never)
-            return vfail(v, "property '%.*s' is not allowed "
-                            "(additionalProperties is false)", (int)kl, k);
+            return vfail(v,
+                         "property '%.*s' is not allowed "
+                         "(additionalProperties is false)",
+                         (int)kl, k);
         if (vchild(v, n->additional, e, k, kl, 0))
             return -1;
     }
@@ -1158,9 +1181,9 @@ static int vbody(struct vc *v, const struct jnode *n, const json_t *j)
         return vnode(v, n->ref, j);
     if (n->types) {
         unsigned t = type_bit(j);
-        bool ok = (n->types & t) ||
-                  (t == JT_NUMBER && (n->types & JT_INTEGER) &&
-                   num_is_integral(j));
+        bool ok =
+            (n->types & t) ||
+            (t == JT_NUMBER && (n->types & JT_INTEGER) && num_is_integral(j));
         if (!ok) {
             char want[80];
             types_str(want, sizeof(want), n->types);
@@ -1174,7 +1197,8 @@ static int vbody(struct vc *v, const struct jnode *n, const json_t *j)
         return vfail(v, "value does not equal the const");
     if (n->enum_v) {
         size_t i = 0, count = json_array_size(n->enum_v);
-        while (i < count && !jschema_json_equal(json_array_get(n->enum_v, i), j))
+        while (i < count &&
+               !jschema_json_equal(json_array_get(n->enum_v, i), j))
             i++;
         if (i == count)
             return vfail(v, "value is not one of the %zu enum values", count);
@@ -1228,8 +1252,10 @@ static int vbody(struct vc *v, const struct jnode *n, const json_t *j)
             return vfail(v, "value matches none of the %zu oneOf schemas",
                          n->none);
         if (hits > 1)
-            return vfail(v, "value matches oneOf schemas %zu and %zu, "
-                            "exactly one is allowed", first, second);
+            return vfail(v,
+                         "value matches oneOf schemas %zu and %zu, "
+                         "exactly one is allowed",
+                         first, second);
     }
     if (n->not_) {
         v->quiet++;
@@ -1255,10 +1281,9 @@ int jschema_validate(const struct jschema *s, const char *json, size_t n,
                      char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(json, n,
-                           JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
-                               JSON_ALLOW_NUL,
-                           &jerr);
+    json_t *j = json_loadb(
+        json, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+        &jerr);
     if (!j) {
         snprintf(err, errlen, "not JSON: line %d column %d: %s", jerr.line,
                  jerr.column, jerr.text);

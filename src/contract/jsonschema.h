@@ -27,8 +27,8 @@
 
 #include <stddef.h>
 
-#define JSCHEMA_MAX_BYTES (1u << 20) /* bytes of one schema document */
-#define JSCHEMA_MAX_DEPTH 128 /* schema nesting; $ref/allOf/... chains */
+#define JSCHEMA_MAX_BYTES  (1u << 20) /* bytes of one schema document */
+#define JSCHEMA_MAX_DEPTH  128 /* schema nesting; $ref/allOf/... chains */
 #define JSCHEMA_MAX_VDEPTH 512 /* schema steps while validating one value */
 
 struct jschema;

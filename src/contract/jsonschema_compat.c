@@ -90,9 +90,8 @@ static bool in_enum(const json_t *arr, const json_t *v)
 static int types_rule(struct cx *x, const struct jnode *o,
                       const struct jnode *n)
 {
-    static const char *const names[] = {"null",   "boolean", "object",
-                                        "array",  "number",  "string",
-                                        "integer"};
+    static const char *const names[] = {"null",   "boolean", "object", "array",
+                                        "number", "string",  "integer"};
     unsigned om = o->types ? o->types : JT_ALL;
     unsigned nm = n->types ? n->types : JT_ALL;
     if (nm & JT_NUMBER)
@@ -170,19 +169,17 @@ static bool upper_ok(const struct jnode *o, struct jnum b, bool xb)
 static int bounds_rule(struct cx *x, const struct jnode *o,
                        const struct jnode *n)
 {
-    static const char *const kw[JB_N] = {"minimum", "maximum",
-                                         "exclusiveMinimum",
-                                         "exclusiveMaximum"};
-    static const char *const lk[JL_N] = {"minLength", "maxLength",
-                                         "minItems",  "maxItems",
+    static const char *const kw[JB_N] = {
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+    static const char *const lk[JL_N] = {"minLength",     "maxLength",
+                                         "minItems",      "maxItems",
                                          "minProperties", "maxProperties"};
     for (int b = 0; b < JB_N; b++) {
         if (!(n->has_bound & (1u << b)))
             continue;
         bool xb = b == JB_XMIN || b == JB_XMAX;
         bool lower = b == JB_MIN || b == JB_XMIN;
-        if (lower ? lower_ok(o, n->bound[b], xb)
-                  : upper_ok(o, n->bound[b], xb))
+        if (lower ? lower_ok(o, n->bound[b], xb) : upper_ok(o, n->bound[b], xb))
             continue;
         char nb[40];
         num_str(nb, sizeof(nb), n->bound[b]);
@@ -235,8 +232,7 @@ static int object_rule(struct cx *x, const struct jnode *o,
 {
     for (size_t i = 0; i < n->nreq; i++) {
         const struct jprop *r = &n->req[i];
-        if (!is_required(o, r->key, r->klen))
-        {
+        if (!is_required(o, r->key, r->klen)) {
             char path[300];
             snprintf(path, sizeof(path), "%s/properties/%.*s", n->path,
                      (int)r->klen, r->key);

@@ -86,7 +86,7 @@ struct jnode {
 };
 
 struct jschema {
-    json_t *doc; /* the parsed schema document */
+    json_t *doc;          /* the parsed schema document */
     struct jnode **nodes; /* every node, for jschema_free */
     size_t nnodes, capnodes;
     pcre2_match_context *mctx; /* match and heap limits; read-only */

@@ -33,7 +33,8 @@ static const char payload[] =
     "{\"id\":\"3f2a9c1e-7b4d-4e8a-9c2f-1a2b3c4d5e6f\",\"ts\":1718000000123,"
     "\"sku\":\"SKU-000123-BLUE-XL\",\"qty\":3,\"price\":19.99,"
     "\"currency\":\"EUR\",\"customer\":\"customer-4711@example.com\","
-    "\"gift\":false,\"note\":\"leave the parcel at the back door and ring twice, please (not before 9am)\","
+    "\"gift\":false,\"note\":\"leave the parcel at the back door and ring "
+    "twice, please (not before 9am)\","
     "\"tags\":[\"promo\",\"summer\",\"web\"]}";
 
 static double now(void)
@@ -48,11 +49,11 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 2.0;
     char err[256];
     struct mallinfo2 m0 = mallinfo2();
-    struct jschema *s = jschema_compile(schema, strlen(schema), err,
-                                        sizeof(err));
+    struct jschema *s =
+        jschema_compile(schema, strlen(schema), err, sizeof(err));
     struct mallinfo2 m1 = mallinfo2();
-    if (!s || jschema_validate(s, payload, strlen(payload), err,
-                               sizeof(err)) != 0) {
+    if (!s ||
+        jschema_validate(s, payload, strlen(payload), err, sizeof(err)) != 0) {
         fprintf(stderr, "jschema_bench: %s\n", err);
         return 1;
     }

@@ -52,9 +52,9 @@ static const char *const claimed[] = {
 
 /* Keyword files outside the subset (refused when the keyword is used). */
 static const char *const unclaimed[] = {
-    "additionalItems.json", "contains.json",          "dependencies.json",
-    "if-then-else.json",    "multipleOf.json",        "patternProperties.json",
-    "propertyNames.json",   "refRemote.json",         NULL,
+    "additionalItems.json", "contains.json",   "dependencies.json",
+    "if-then-else.json",    "multipleOf.json", "patternProperties.json",
+    "propertyNames.json",   "refRemote.json",  NULL,
 };
 
 /* Groups of claimed files whose schema is outside the subset: file, group
@@ -95,8 +95,8 @@ static const struct refusal {
     {NULL, NULL, NULL, 0},
 };
 
-static struct refusal refusals[sizeof(refusals_init) /
-                               sizeof(refusals_init[0])];
+static struct refusal
+    refusals[sizeof(refusals_init) / sizeof(refusals_init[0])];
 
 static struct refusal *find_refusal(const char *file, const char *group)
 {
@@ -126,13 +126,14 @@ static struct tally run_file(const char *dir, const char *file, int is_claimed)
     }
     for (size_t g = 0; g < json_array_size(groups); g++) {
         json_t *grp = json_array_get(groups, g);
-        const char *desc = json_string_value(json_object_get(grp, "description"));
+        const char *desc =
+            json_string_value(json_object_get(grp, "description"));
         json_t *tests = json_object_get(grp, "tests");
         char *schema = json_dumps(json_object_get(grp, "schema"),
                                   JSON_ENCODE_ANY | JSON_COMPACT);
         char err[512];
-        struct jschema *s = jschema_compile(schema, strlen(schema), err,
-                                            sizeof(err));
+        struct jschema *s =
+            jschema_compile(schema, strlen(schema), err, sizeof(err));
         free(schema);
         if (!s) {
             struct refusal *r = is_claimed ? find_refusal(file, desc) : NULL;
@@ -157,8 +158,8 @@ static struct tally run_file(const char *dir, const char *file, int is_claimed)
             char *data = json_dumps(json_object_get(tc, "data"),
                                     JSON_ENCODE_ANY | JSON_COMPACT);
             int want = json_is_true(json_object_get(tc, "valid"));
-            int got = jschema_validate(s, data, strlen(data), err,
-                                       sizeof(err)) == 0;
+            int got =
+                jschema_validate(s, data, strlen(data), err, sizeof(err)) == 0;
             if (got == want) {
                 t.passed++;
             } else {
@@ -202,7 +203,8 @@ TEST(claimed_keywords_pass)
     int stale = 0;
     for (struct refusal *r = refusals; r->file; r++)
         if (!r->hit) {
-            fprintf(stderr, "  FAIL listed refusal no longer refused: %s / %s\n",
+            fprintf(stderr,
+                    "  FAIL listed refusal no longer refused: %s / %s\n",
                     r->file, r->group);
             stale++;
         }
@@ -225,8 +227,9 @@ TEST(unclaimed_keywords_are_refused_not_ignored)
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv,
-                     (struct test[]){T(claimed_keywords_pass),
-                                     T(unclaimed_keywords_are_refused_not_ignored),
-                                     {0}});
+    return test_main(
+        argc, argv,
+        (struct test[]){T(claimed_keywords_pass),
+                        T(unclaimed_keywords_are_refused_not_ignored),
+                        {0}});
 }
