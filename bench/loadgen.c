@@ -12,6 +12,7 @@
  *   loadgen MODE --port N [--host H] [--clients N] [--seconds S]
  *           [--payload BYTES] [--key K] [--count N] [--pipeline N]
  *           [--publishers N] [--type T] [--payload-kind fixed|json]
+ *           [--payload-file PATH]
  *           [--from POSITION] [--to POSITION]
  *
  * Modes (one "op" is the unit the rate is given in):
@@ -35,6 +36,8 @@
  *                    COUNT 100 BLOCK 100 and EV.ACK, until --count events
  *                    were consumed                                    op = event
  *
+ * --payload-file PATH (publish modes): every event's payload is the file's
+ * bytes (at most 1 MiB; binary is fine), e.g. a protobuf message.
  * --payload-kind json (publish modes): instead of --payload bytes of 'x',
  * every event gets its own JSON-like payload of exactly --payload bytes
  * (a sequence number, a user, an amount, a SKU, then random lower-case
@@ -87,6 +90,7 @@ struct opts {
     long long count;
     int pipeline;
     bool json_payload;
+    const char *payload_file;
     long long from, to;
 };
 
@@ -877,6 +881,8 @@ static void parse(int argc, char **argv)
             o.json_payload = true;
         else if (!strcmp(k, "--payload-kind") && !strcmp(v, "fixed"))
             o.json_payload = false;
+        else if (!strcmp(k, "--payload-file"))
+            o.payload_file = v;
         else if (!strcmp(k, "--from"))
             o.from = parse_num(v, 1, LONG_MAX);
         else if (!strcmp(k, "--to"))
@@ -913,9 +919,22 @@ static int report(void)
 int main(int argc, char **argv)
 {
     parse(argc, argv);
-    payload = malloc(o.payload_len + 1);
-    memset(payload, 'x', o.payload_len);
-    payload[o.payload_len] = '\0';
+    if (o.payload_file) { /* one given payload for every event (binary ok) */
+        FILE *f = fopen(o.payload_file, "rb");
+        if (!f)
+            fail("cannot open --payload-file", o.payload_file);
+        payload = malloc((1u << 20) + 1);
+        o.payload_len = f ? fread(payload, 1, 1u << 20, f) : 0;
+        if (f)
+            fclose(f);
+        if (!o.payload_len)
+            fail("empty --payload-file", o.payload_file);
+        payload[o.payload_len] = '\0';
+    } else {
+        payload = malloc(o.payload_len + 1);
+        memset(payload, 'x', o.payload_len);
+        payload[o.payload_len] = '\0';
+    }
 
     void *(*fn)(void *) = NULL;
     step_fn step = NULL;
