@@ -856,6 +856,8 @@ static int ent_cmp(const void *a, const void *b)
 static struct ent *find(struct cctx *cc, const char *name)
 {
     struct ent key = {.name = (char *)name};
+    if (!cc->nents)
+        return NULL;
     return bsearch(&key, cc->ents, cc->nents, sizeof(*cc->ents), ent_cmp);
 }
 
@@ -1138,7 +1140,8 @@ struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *mess
             collect(&cc, scope, f->message_type[k], proto3);
         free(pkg);
     }
-    qsort(cc.ents, cc.nents, sizeof(*cc.ents), ent_cmp);
+    if (cc.nents) /* qsort and bsearch want a real array even for 0 */
+        qsort(cc.ents, cc.nents, sizeof(*cc.ents), ent_cmp);
     for (size_t i = 1; i < cc.nents; i++) {
         if (strcmp(cc.ents[i - 1].name, cc.ents[i].name) == 0) {
             seterr(err, errlen, "type '%s' is defined twice in the set", cc.ents[i].name);
