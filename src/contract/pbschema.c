@@ -194,7 +194,8 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- wire primitives ---- */
 
-int pbschema_varint(const uint8_t *p, size_t n, uint64_t *v)
+/* pbschema_varint, inlined into the validation loop. */
+static inline int varint(const uint8_t *p, size_t n, uint64_t *v)
 {
     uint64_t r = 0;
     for (size_t i = 0; i < 10; i++) {
@@ -210,6 +211,11 @@ int pbschema_varint(const uint8_t *p, size_t n, uint64_t *v)
         }
     }
     return -1; /* not reached: the 10th byte returned above */
+}
+
+int pbschema_varint(const uint8_t *p, size_t n, uint64_t *v)
+{
+    return varint(p, n, v);
 }
 
 /* Offset of the first byte of p[0..n) that is not part of valid UTF-8 (no
@@ -302,7 +308,7 @@ static int vfail(struct vctx *c, int kind, int depth, const struct pb_field *f,
     return -1;
 }
 
-static const struct pb_field *lookup(const struct pb_msg *m, uint32_t num)
+static inline const struct pb_field *lookup(const struct pb_msg *m, uint32_t num)
 {
     if (num < m->ndense) {
         uint16_t i = m->dense[num];
@@ -334,7 +340,7 @@ static int read_tag(struct vctx *c, int depth, const uint8_t **pp, const uint8_t
     if (*p < 0x80) {
         tag = *p++;
     } else {
-        int k = pbschema_varint(p, (size_t)(end - p), &tag);
+        int k = varint(p, (size_t)(end - p), &tag);
         if (k <= 0)
             return vfail(c, FAIL_PLAIN, depth, NULL, 0, 0, "%s tag at byte %zu",
                          k == 0 ? "truncated" : "overlong", at(c, p));
@@ -352,8 +358,26 @@ static int read_tag(struct vctx *c, int depth, const uint8_t **pp, const uint8_t
     return 0;
 }
 
-/* Skips a group's contents up to and past its end tag, in bytes already
- * checked by check_msg (so every tag and length is sound). */
+/* Reads a varint of bytes already checked: past it, or end (v = 0) if it
+ * were bad after all, so the re-reading below can never go backwards. */
+static const uint8_t *take(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    int k = varint(p, (size_t)(end - p), v);
+    if (k <= 0) {
+        *v = 0;
+        return end;
+    }
+    return p + k;
+}
+
+/* p + n, at most end. */
+static const uint8_t *ahead(const uint8_t *p, const uint8_t *end, uint64_t n)
+{
+    return n > (uint64_t)(end - p) ? end : p + n;
+}
+
+/* Skips the value of wire type wt at p (a group: its contents up to and past
+ * its end tag), in bytes already checked by check_msg. */
 static const uint8_t *skip_checked(const uint8_t *p, const uint8_t *end, unsigned wt)
 {
     uint64_t v;
@@ -361,24 +385,24 @@ static const uint8_t *skip_checked(const uint8_t *p, const uint8_t *end, unsigne
     for (;;) {
         switch (wt) {
         case WT_VARINT:
-            p += pbschema_varint(p, (size_t)(end - p), &v);
+            p = take(p, end, &v);
             break;
         case WT_I64:
-            p += 8;
+            p = ahead(p, end, 8);
             break;
         case WT_I32:
-            p += 4;
+            p = ahead(p, end, 4);
             break;
         case WT_LEN:
-            p += pbschema_varint(p, (size_t)(end - p), &v);
-            p += v;
+            p = take(p, end, &v);
+            p = ahead(p, end, v);
             break;
         default:
             break; /* group tags: counted below */
         }
         if (open == 0 || p >= end)
             return p;
-        p += pbschema_varint(p, (size_t)(end - p), &v);
+        p = take(p, end, &v);
         wt = (unsigned)(v & 7);
         if (wt == WT_SGROUP)
             open++;
@@ -396,22 +420,22 @@ static uint32_t count_before(const struct pb_field *f, const uint8_t *start,
     const uint8_t *p = start;
     while (p < stop) {
         uint64_t tag, len;
-        p += pbschema_varint(p, (size_t)(stop - p), &tag);
+        p = take(p, stop, &tag);
         unsigned wt = (unsigned)(tag & 7);
         if ((tag >> 3) != f->number) {
             p = skip_checked(p, stop, wt);
             continue;
         }
         if (wt == WT_LEN && f->packable) {
-            const uint8_t *q = p + pbschema_varint(p, (size_t)(stop - p), &len);
+            const uint8_t *q = take(p, stop, &len);
+            p = ahead(q, stop, len);
             if (f->wire == WT_I32)
-                count += (uint32_t)(len / 4);
+                count += (uint32_t)((size_t)(p - q) / 4);
             else if (f->wire == WT_I64)
-                count += (uint32_t)(len / 8);
+                count += (uint32_t)((size_t)(p - q) / 8);
             else
-                for (uint64_t i = 0; i < len; i++)
-                    count += q[i] < 0x80;
-            p = q + len;
+                for (const uint8_t *x = q; x < p; x++)
+                    count += *x < 0x80;
         } else {
             count++;
             p = skip_checked(p, stop, wt);
@@ -486,7 +510,7 @@ static int check_packed(struct vctx *c, int depth, const struct pb_field *f,
         if (*p < 0x80) {
             v = *p++;
         } else {
-            int k = pbschema_varint(p, (size_t)(e - p), &v);
+            int k = varint(p, (size_t)(e - p), &v);
             if (k <= 0)
                 return vfail(c, FAIL_FIELD, depth, f, count_before(f, mstart, tagp) + i,
                              0, "%s varint in packed record at byte %zu",
@@ -554,7 +578,7 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
         int k;
         if (!f || wt != f->wire) {
             if (f && wt == WT_LEN && f->packable) {
-                k = pbschema_varint(p, (size_t)(end - p), &v);
+                k = varint(p, (size_t)(end - p), &v);
                 if (k <= 0)
                     return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
                                  "%s length at byte %zu", k ? "overlong" : "truncated",
@@ -591,7 +615,7 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
             if (p < end && *p < 0x80) {
                 v = *p++;
             } else {
-                k = pbschema_varint(p, (size_t)(end - p), &v);
+                k = varint(p, (size_t)(end - p), &v);
                 if (k <= 0) {
                     if (!f)
                         return vfail(c, FAIL_NUM, depth, NULL, 0, num,
@@ -624,7 +648,12 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
             break;
         }
         case WT_LEN: {
-            k = pbschema_varint(p, (size_t)(end - p), &v);
+            if (p < end && *p < 0x80) {
+                v = *p;
+                k = 1;
+            } else {
+                k = varint(p, (size_t)(end - p), &v);
+            }
             if (k <= 0 || v > (uint64_t)(end - p - k)) {
                 char what[96];
                 if (k <= 0)
@@ -750,13 +779,13 @@ static int fds_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p,
     while (p < end) {
         uint64_t tag, v;
         *bad = p;
-        int k = pbschema_varint(p, (size_t)(end - p), &tag);
+        int k = varint(p, (size_t)(end - p), &tag);
         if (k <= 0 || tag > UINT32_MAX || (tag >> 3) == 0)
             return -1;
         p += k;
         switch (tag & 7) {
         case WT_VARINT:
-            k = pbschema_varint(p, (size_t)(end - p), &v);
+            k = varint(p, (size_t)(end - p), &v);
             if (k <= 0)
                 return -1;
             p += k;
@@ -770,7 +799,7 @@ static int fds_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p,
             break;
         }
         case WT_LEN: {
-            k = pbschema_varint(p, (size_t)(end - p), &v);
+            k = varint(p, (size_t)(end - p), &v);
             if (k <= 0 || v > (uint64_t)(end - p - k))
                 return -1;
             p += k;
