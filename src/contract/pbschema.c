@@ -32,7 +32,14 @@
 #include "google/protobuf/descriptor.pb-c.h"
 
 /* Wire types. */
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
+enum {
+    WT_VARINT = 0,
+    WT_I64 = 1,
+    WT_LEN = 2,
+    WT_SGROUP = 3,
+    WT_EGROUP = 4,
+    WT_I32 = 5
+};
 /* Labels, as descriptor.proto numbers them. */
 enum { LABEL_OPTIONAL = 1, LABEL_REQUIRED = 2, LABEL_REPEATED = 3 };
 /* Types, as descriptor.proto numbers them (only those we name). */
@@ -64,14 +71,14 @@ static const struct {
     uint8_t wire;
     uint8_t packable; /* repeated fields of it may be packed */
 } TYPES[19] = {
-    [1] = {"double", WT_I64, 1},    [2] = {"float", WT_I32, 1},
-    [3] = {"int64", WT_VARINT, 1},  [4] = {"uint64", WT_VARINT, 1},
-    [5] = {"int32", WT_VARINT, 1},  [6] = {"fixed64", WT_I64, 1},
-    [7] = {"fixed32", WT_I32, 1},   [8] = {"bool", WT_VARINT, 1},
-    [9] = {"string", WT_LEN, 0},    [10] = {"group", WT_SGROUP, 0},
-    [11] = {"message", WT_LEN, 0},  [12] = {"bytes", WT_LEN, 0},
+    [1] = {"double", WT_I64, 1},     [2] = {"float", WT_I32, 1},
+    [3] = {"int64", WT_VARINT, 1},   [4] = {"uint64", WT_VARINT, 1},
+    [5] = {"int32", WT_VARINT, 1},   [6] = {"fixed64", WT_I64, 1},
+    [7] = {"fixed32", WT_I32, 1},    [8] = {"bool", WT_VARINT, 1},
+    [9] = {"string", WT_LEN, 0},     [10] = {"group", WT_SGROUP, 0},
+    [11] = {"message", WT_LEN, 0},   [12] = {"bytes", WT_LEN, 0},
     [13] = {"uint32", WT_VARINT, 1}, [14] = {"enum", WT_VARINT, 1},
-    [15] = {"sfixed32", WT_I32, 1}, [16] = {"sfixed64", WT_I64, 1},
+    [15] = {"sfixed32", WT_I32, 1},  [16] = {"sfixed64", WT_I64, 1},
     [17] = {"sint32", WT_VARINT, 1}, [18] = {"sint64", WT_VARINT, 1},
 };
 
@@ -80,7 +87,8 @@ static const char *const WIRE_NAMES[8] = {
     "end group", "32-bit", "invalid",          "invalid",
 };
 
-static const char *const LABEL_NAMES[4] = {"?", "optional", "required", "repeated"};
+static const char *const LABEL_NAMES[4] = {"?", "optional", "required",
+                                           "repeated"};
 
 struct pb_enum {
     const char *name;      /* full, no leading '.' */
@@ -94,23 +102,24 @@ struct pb_msg;
 struct pb_field {
     const char *name;
     uint32_t number;
-    uint8_t type;     /* descriptor.proto Type, 1..18 */
-    uint8_t wire;     /* the wire type the type implies */
-    uint8_t label;    /* LABEL_* */
-    uint8_t kind;     /* K_*: the value check */
-    bool packable;    /* repeated scalar: a length-delimited record is packed */
-    int16_t req;      /* bit in the message's required set; -1 if not required */
+    uint8_t type;  /* descriptor.proto Type, 1..18 */
+    uint8_t wire;  /* the wire type the type implies */
+    uint8_t label; /* LABEL_* */
+    uint8_t kind;  /* K_*: the value check */
+    bool packable; /* repeated scalar: a length-delimited record is packed */
+    int16_t req;   /* bit in the message's required set; -1 if not required */
     const struct pb_msg *msg; /* K_MSG, K_GROUP */
     const struct pb_enum *en; /* TYPE_ENUM (closed or open) */
 };
 
 struct pb_msg {
-    const char *name;       /* full, no leading '.' */
+    const char *name;        /* full, no leading '.' */
     struct pb_field *fields; /* sorted by number */
     uint32_t nfields;
-    const uint16_t *dense;  /* dense[number] = index + 1 (0: none), number < ndense */
-    uint32_t ndense;        /* 0: binary search over fields */
-    uint32_t nreq;          /* bits used in the required set */
+    const uint16_t
+        *dense;      /* dense[number] = index + 1 (0: none), number < ndense */
+    uint32_t ndense; /* 0: binary search over fields */
+    uint32_t nreq;   /* bits used in the required set */
     bool proto3;
 };
 
@@ -122,9 +131,10 @@ struct arena_blk {
 
 struct pbschema {
     struct arena_blk *arena;
-    const struct pb_msg *root; /* the message with the envelope in its required set */
-    const char **env;          /* envelope field names */
-    const uint32_t *env_num;   /* their numbers */
+    const struct pb_msg
+        *root;        /* the message with the envelope in its required set */
+    const char **env; /* envelope field names */
+    const uint32_t *env_num; /* their numbers */
     size_t nenv;
 };
 
@@ -132,7 +142,8 @@ struct pbschema {
 
 static void *arena_alloc(struct pbschema *s, size_t n)
 {
-    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) *
+        sizeof(max_align_t);
     struct arena_blk *b = s->arena;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 16384 ? n : 16384;
@@ -308,7 +319,8 @@ static int vfail(struct vctx *c, int kind, int depth, const struct pb_field *f,
     return -1;
 }
 
-static inline const struct pb_field *lookup(const struct pb_msg *m, uint32_t num)
+static inline const struct pb_field *lookup(const struct pb_msg *m,
+                                            uint32_t num)
 {
     if (num < m->ndense) {
         uint16_t i = m->dense[num];
@@ -332,8 +344,8 @@ static inline const struct pb_field *lookup(const struct pb_msg *m, uint32_t num
 
 /* Reads a tag at *pp (p < end): 0 with *num and *wt set, else -1 with the
  * problem in c (FAIL_PLAIN at depth). */
-static int read_tag(struct vctx *c, int depth, const uint8_t **pp, const uint8_t *end,
-                    uint32_t *num, unsigned *wt)
+static int read_tag(struct vctx *c, int depth, const uint8_t **pp,
+                    const uint8_t *end, uint32_t *num, unsigned *wt)
 {
     const uint8_t *p = *pp;
     uint64_t tag;
@@ -350,8 +362,8 @@ static int read_tag(struct vctx *c, int depth, const uint8_t **pp, const uint8_t
         return vfail(c, FAIL_PLAIN, depth, NULL, 0, 0,
                      "tag at byte %zu does not fit 32 bits", at(c, *pp));
     if ((tag >> 3) == 0)
-        return vfail(c, FAIL_PLAIN, depth, NULL, 0, 0, "field number 0 at byte %zu",
-                     at(c, *pp));
+        return vfail(c, FAIL_PLAIN, depth, NULL, 0, 0,
+                     "field number 0 at byte %zu", at(c, *pp));
     *num = (uint32_t)(tag >> 3);
     *wt = (unsigned)(tag & 7);
     *pp = p;
@@ -378,7 +390,8 @@ static const uint8_t *ahead(const uint8_t *p, const uint8_t *end, uint64_t n)
 
 /* Skips the value of wire type wt at p (a group: its contents up to and past
  * its end tag), in bytes already checked by check_msg. */
-static const uint8_t *skip_checked(const uint8_t *p, const uint8_t *end, unsigned wt)
+static const uint8_t *skip_checked(const uint8_t *p, const uint8_t *end,
+                                   unsigned wt)
 {
     uint64_t v;
     int open = wt == WT_SGROUP;
@@ -452,7 +465,8 @@ static uint32_t elem_index(const struct pb_field *f, const uint8_t *start,
 }
 
 /* Checks one scalar varint value v of f (bool range, closed enum). */
-static int check_varint_value(const struct pb_field *f, uint64_t v, const char **why)
+static int check_varint_value(const struct pb_field *f, uint64_t v,
+                              const char **why)
 {
     if (f->kind == K_BOOL && v > 1) {
         *why = "bool";
@@ -478,11 +492,13 @@ static int check_varint_value(const struct pb_field *f, uint64_t v, const char *
 }
 
 static int value_fail(struct vctx *c, int depth, const struct pb_field *f,
-                      uint32_t index, const char *why, uint64_t v, const uint8_t *p)
+                      uint32_t index, const char *why, uint64_t v,
+                      const uint8_t *p)
 {
     if (why[0] == 'b')
         return vfail(c, FAIL_FIELD, depth, f, index, 0,
-                     "bool value %" PRIu64 " at byte %zu (wants 0 or 1)", v, at(c, p));
+                     "bool value %" PRIu64 " at byte %zu (wants 0 or 1)", v,
+                     at(c, p));
     return vfail(c, FAIL_FIELD, depth, f, index, 0,
                  "value %" PRId32 " at byte %zu is not in closed enum %s",
                  (int32_t)(uint32_t)v, at(c, p), f->en->name);
@@ -490,14 +506,15 @@ static int value_fail(struct vctx *c, int depth, const struct pb_field *f,
 
 /* A packed record p[0..e) of repeated scalar f. */
 static int check_packed(struct vctx *c, int depth, const struct pb_field *f,
-                        const uint8_t *mstart, const uint8_t *tagp, const uint8_t *p,
-                        const uint8_t *e)
+                        const uint8_t *mstart, const uint8_t *tagp,
+                        const uint8_t *p, const uint8_t *e)
 {
     size_t len = (size_t)(e - p);
     if (f->wire == WT_I32 || f->wire == WT_I64) {
         size_t w = f->wire == WT_I32 ? 4 : 8;
         if (len % w)
-            return vfail(c, FAIL_FIELD, depth, f, count_before(f, mstart, tagp), 0,
+            return vfail(c, FAIL_FIELD, depth, f, count_before(f, mstart, tagp),
+                         0,
                          "packed %s record of %zu bytes at byte %zu is not a "
                          "multiple of %zu",
                          TYPES[f->type].name, len, at(c, p), w);
@@ -512,14 +529,16 @@ static int check_packed(struct vctx *c, int depth, const struct pb_field *f,
         } else {
             int k = varint(p, (size_t)(e - p), &v);
             if (k <= 0)
-                return vfail(c, FAIL_FIELD, depth, f, count_before(f, mstart, tagp) + i,
-                             0, "%s varint in packed record at byte %zu",
+                return vfail(c, FAIL_FIELD, depth, f,
+                             count_before(f, mstart, tagp) + i, 0,
+                             "%s varint in packed record at byte %zu",
                              k == 0 ? "truncated" : "overlong", at(c, p));
             p += k;
         }
         const char *why;
         if (f->kind != K_NONE && check_varint_value(f, v, &why) < 0)
-            return value_fail(c, depth, f, count_before(f, mstart, tagp) + i, why, v, vp);
+            return value_fail(c, depth, f, count_before(f, mstart, tagp) + i,
+                              why, v, vp);
         i++;
     }
     return 0;
@@ -531,16 +550,16 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
 
 /* A nested message or group of field f starts at p; the caller's frame is at
  * depth, the tag at tagp of a message starting at mstart. */
-static int nested(struct vctx *c, const struct pb_field *f, const uint8_t *mstart,
-                  const uint8_t *tagp, const uint8_t *p, const uint8_t *end, int depth,
-                  const uint8_t **group_end)
+static int nested(struct vctx *c, const struct pb_field *f,
+                  const uint8_t *mstart, const uint8_t *tagp, const uint8_t *p,
+                  const uint8_t *end, int depth, const uint8_t **group_end)
 {
     if (depth + 1 > PBSCHEMA_MAX_DEPTH)
         return vfail(c, FAIL_FIELD, depth, f, elem_index(f, mstart, tagp), 0,
-                     "nested deeper than %d messages at byte %zu", PBSCHEMA_MAX_DEPTH,
-                     at(c, p));
-    if (check_msg(c, f->msg, p, end, depth + 1, f->kind == K_GROUP ? f->number : 0,
-                  group_end) < 0) {
+                     "nested deeper than %d messages at byte %zu",
+                     PBSCHEMA_MAX_DEPTH, at(c, p));
+    if (check_msg(c, f->msg, p, end, depth + 1,
+                  f->kind == K_GROUP ? f->number : 0, group_end) < 0) {
         c->segs[depth].f = f;
         c->segs[depth].index = elem_index(f, mstart, tagp);
         return -1;
@@ -570,8 +589,8 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
                 goto done;
             }
             return vfail(c, FAIL_NUM, depth, NULL, 0, num,
-                         "end group tag at byte %zu with no open group %u", at(c, tagp),
-                         num);
+                         "end group tag at byte %zu with no open group %u",
+                         at(c, tagp), num);
         }
         const struct pb_field *f = lookup(m, num);
         uint64_t v;
@@ -580,15 +599,17 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
             if (f && wt == WT_LEN && f->packable) {
                 k = varint(p, (size_t)(end - p), &v);
                 if (k <= 0)
-                    return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
-                                 "%s length at byte %zu", k ? "overlong" : "truncated",
-                                 at(c, p));
+                    return vfail(c, FAIL_FIELD, depth, f,
+                                 elem_index(f, start, tagp), 0,
+                                 "%s length at byte %zu",
+                                 k ? "overlong" : "truncated", at(c, p));
                 p += k;
                 if (v > (uint64_t)(end - p))
-                    return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
-                                 "length %" PRIu64 " at byte %zu runs past the end "
-                                 "(%zu bytes left)",
-                                 v, at(c, tagp), (size_t)(end - p));
+                    return vfail(
+                        c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
+                        "length %" PRIu64 " at byte %zu runs past the end "
+                        "(%zu bytes left)",
+                        v, at(c, tagp), (size_t)(end - p));
                 if (check_packed(c, depth, f, start, tagp, p, p + v) < 0)
                     return -1;
                 p += v;
@@ -597,17 +618,19 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
                 continue;
             }
             if (f)
-                return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
-                             "wire type %u (%s) at byte %zu, declared %s wants %u (%s)",
-                             wt, WIRE_NAMES[wt], at(c, tagp), TYPES[f->type].name,
-                             f->wire, WIRE_NAMES[f->wire]);
+                return vfail(
+                    c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
+                    "wire type %u (%s) at byte %zu, declared %s wants %u (%s)",
+                    wt, WIRE_NAMES[wt], at(c, tagp), TYPES[f->type].name,
+                    f->wire, WIRE_NAMES[f->wire]);
             /* an unknown field: skipped, but only in a form parsers skip */
             if (wt == WT_SGROUP || wt > WT_I32)
                 return vfail(c, FAIL_NUM, depth, NULL, 0, num,
-                             "wire type %u (%s) at byte %zu%s", wt, WIRE_NAMES[wt],
-                             at(c, tagp),
-                             wt == WT_SGROUP ? " but the field is not a declared group"
-                                             : "");
+                             "wire type %u (%s) at byte %zu%s", wt,
+                             WIRE_NAMES[wt], at(c, tagp),
+                             wt == WT_SGROUP
+                                 ? " but the field is not a declared group"
+                                 : "");
         }
         switch (wt) {
         case WT_VARINT: {
@@ -619,17 +642,19 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
                 if (k <= 0) {
                     if (!f)
                         return vfail(c, FAIL_NUM, depth, NULL, 0, num,
-                                     "%s varint at byte %zu", k ? "overlong" : "truncated",
-                                     at(c, p));
-                    return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
-                                 "%s varint at byte %zu", k ? "overlong" : "truncated",
-                                 at(c, p));
+                                     "%s varint at byte %zu",
+                                     k ? "overlong" : "truncated", at(c, p));
+                    return vfail(c, FAIL_FIELD, depth, f,
+                                 elem_index(f, start, tagp), 0,
+                                 "%s varint at byte %zu",
+                                 k ? "overlong" : "truncated", at(c, p));
                 }
                 p += k;
             }
             const char *why;
             if (f && f->kind != K_NONE && check_varint_value(f, v, &why) < 0)
-                return value_fail(c, depth, f, elem_index(f, start, tagp), why, v, vp);
+                return value_fail(c, depth, f, elem_index(f, start, tagp), why,
+                                  v, vp);
             break;
         }
         case WT_I64:
@@ -637,12 +662,14 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
             size_t w = wt == WT_I64 ? 8 : 4;
             if ((size_t)(end - p) < w) {
                 if (!f)
-                    return vfail(c, FAIL_NUM, depth, NULL, 0, num,
-                                 "truncated at byte %zu (%zu bytes wanted, %zu left)",
-                                 at(c, p), w, (size_t)(end - p));
-                return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
-                             "truncated at byte %zu (%zu bytes wanted, %zu left)",
-                             at(c, p), w, (size_t)(end - p));
+                    return vfail(
+                        c, FAIL_NUM, depth, NULL, 0, num,
+                        "truncated at byte %zu (%zu bytes wanted, %zu left)",
+                        at(c, p), w, (size_t)(end - p));
+                return vfail(
+                    c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
+                    "truncated at byte %zu (%zu bytes wanted, %zu left)",
+                    at(c, p), w, (size_t)(end - p));
             }
             p += w;
             break;
@@ -666,8 +693,8 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
                              v, at(c, tagp), (size_t)(end - p - k));
                 if (!f)
                     return vfail(c, FAIL_NUM, depth, NULL, 0, num, "%s", what);
-                return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
-                             "%s", what);
+                return vfail(c, FAIL_FIELD, depth, f,
+                             elem_index(f, start, tagp), 0, "%s", what);
             }
             p += k;
             if (f && f->kind == K_MSG) {
@@ -676,7 +703,8 @@ static int check_msg(struct vctx *c, const struct pb_msg *m, const uint8_t *p,
             } else if (f && f->kind == K_UTF8) {
                 size_t bad = utf8_bad(p, (size_t)v);
                 if (bad < v)
-                    return vfail(c, FAIL_FIELD, depth, f, elem_index(f, start, tagp), 0,
+                    return vfail(c, FAIL_FIELD, depth, f,
+                                 elem_index(f, start, tagp), 0,
                                  "invalid UTF-8 at byte %zu (proto3 string)",
                                  at(c, p + bad));
             }
@@ -702,14 +730,16 @@ done:
         for (uint32_t i = 0; i < m->nfields; i++) {
             const struct pb_field *f = &m->fields[i];
             if (f->req >= 0 && !(seen[f->req >> 6] & (1ull << (f->req & 63))))
-                return vfail(c, FAIL_MISSING, depth, f, 0, 0, "is required and missing");
+                return vfail(c, FAIL_MISSING, depth, f, 0, 0,
+                             "is required and missing");
         }
     }
     return 0;
 }
 
 /* Appends seg's name (with [index] for repeated fields) to buf at *o. */
-static void put_seg(char *buf, size_t cap, size_t *o, const struct seg *sg, int dot)
+static void put_seg(char *buf, size_t cap, size_t *o, const struct seg *sg,
+                    int dot)
 {
     if (*o >= cap)
         return;
@@ -734,8 +764,8 @@ static void report(const struct vctx *c, char *err, size_t errlen)
     switch (c->kind) {
     case FAIL_FIELD:
         put_seg(path, sizeof(path), &o, &c->leaf, c->depth > 0);
-        seterr(err, errlen, "field %" PRIu32 " (%s): %s", c->leaf.f->number, path,
-               c->what);
+        seterr(err, errlen, "field %" PRIu32 " (%s): %s", c->leaf.f->number,
+               path, c->what);
         break;
     case FAIL_MISSING:
         seterr(err, errlen, "field '%s' (%" PRIu32 ") %s%s%s", c->leaf.f->name,
@@ -752,8 +782,8 @@ static void report(const struct vctx *c, char *err, size_t errlen)
     }
 }
 
-int pbschema_validate(const struct pbschema *s, const uint8_t *payload, size_t n,
-                      char *err, size_t errlen)
+int pbschema_validate(const struct pbschema *s, const uint8_t *payload,
+                      size_t n, char *err, size_t errlen)
 {
     struct vctx c;
     c.base = payload;
@@ -804,7 +834,8 @@ static int fds_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p,
                 return -1;
             p += k;
             const ProtobufCFieldDescriptor *f =
-                d ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
+                d ? protobuf_c_message_descriptor_get_field(
+                        d, (unsigned)(tag >> 3))
                   : NULL;
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 if (depth + 1 > FDS_MAX_DEPTH)
@@ -828,8 +859,8 @@ struct ent {
     char *name; /* ".pkg.Outer.Inner" (xmalloc'd; compile frees it) */
     const Google__Protobuf__DescriptorProto *d;     /* a message, or NULL */
     const Google__Protobuf__EnumDescriptorProto *e; /* an enum, or NULL */
-    bool proto3;       /* its file's syntax */
-    struct pb_msg *m;  /* once reached: its table (filled when built) */
+    bool proto3;                                    /* its file's syntax */
+    struct pb_msg *m; /* once reached: its table (filled when built) */
     struct pb_enum *en;
 };
 
@@ -843,14 +874,16 @@ struct cctx {
     size_t errlen;
 };
 
-static void add_ent(struct cctx *cc, char *name, const Google__Protobuf__DescriptorProto *d,
+static void add_ent(struct cctx *cc, char *name,
+                    const Google__Protobuf__DescriptorProto *d,
                     const Google__Protobuf__EnumDescriptorProto *e, bool proto3)
 {
     if (cc->nents == cc->cap) {
         cc->cap = cc->cap ? cc->cap * 2 : 64;
         cc->ents = xrealloc(cc->ents, cc->cap * sizeof(*cc->ents));
     }
-    cc->ents[cc->nents++] = (struct ent){.name = name, .d = d, .e = e, .proto3 = proto3};
+    cc->ents[cc->nents++] =
+        (struct ent){.name = name, .d = d, .e = e, .proto3 = proto3};
 }
 
 static char *join(const char *scope, const char *name)
@@ -871,8 +904,9 @@ static void collect(struct cctx *cc, const char *scope,
     char *name = join(scope, d->name ? d->name : "");
     add_ent(cc, name, d, NULL, proto3);
     for (size_t i = 0; i < d->n_enum_type; i++)
-        add_ent(cc, join(name, d->enum_type[i]->name ? d->enum_type[i]->name : ""), NULL,
-                d->enum_type[i], proto3);
+        add_ent(cc,
+                join(name, d->enum_type[i]->name ? d->enum_type[i]->name : ""),
+                NULL, d->enum_type[i], proto3);
     for (size_t i = 0; i < d->n_nested_type; i++)
         collect(cc, name, d->nested_type[i], proto3);
 }
@@ -893,7 +927,8 @@ static struct ent *find(struct cctx *cc, const char *name)
 /* type_name as protoc writes it (".pkg.Name"), or relative to scope (the
  * referring message's full name) with C++-like scoping: scope.name, then the
  * enclosing scopes outwards, then the root. */
-static struct ent *resolve(struct cctx *cc, const char *scope, const char *type_name)
+static struct ent *resolve(struct cctx *cc, const char *scope,
+                           const char *type_name)
 {
     if (type_name[0] == '.')
         return find(cc, type_name);
@@ -942,7 +977,8 @@ static struct pb_enum *enum_of(struct cctx *cc, struct ent *t)
         return t->en;
     const Google__Protobuf__EnumDescriptorProto *e = t->e;
     struct pb_enum *en = arena_zalloc(cc->s, sizeof(*en));
-    int32_t *v = arena_zalloc(cc->s, (e->n_value ? e->n_value : 1) * sizeof(*v));
+    int32_t *v =
+        arena_zalloc(cc->s, (e->n_value ? e->n_value : 1) * sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < e->n_value; i++)
         if (e->value[i]->has_number)
@@ -980,36 +1016,41 @@ static int build(struct cctx *cc, struct ent *t)
     }
     m->proto3 = t->proto3;
     m->nfields = (uint32_t)d->n_field;
-    m->fields = arena_zalloc(cc->s, (d->n_field ? d->n_field : 1) * sizeof(*m->fields));
+    m->fields =
+        arena_zalloc(cc->s, (d->n_field ? d->n_field : 1) * sizeof(*m->fields));
     for (size_t i = 0; i < d->n_field; i++) {
         const Google__Protobuf__FieldDescriptorProto *fd = d->field[i];
         struct pb_field *f = &m->fields[i];
         const char *fname = fd->name ? fd->name : "";
         f->name = arena_strdup(cc->s, fname);
         f->req = -1;
-        if (!fd->has_number || fd->number < 1 || (uint32_t)fd->number > MAX_FIELD_NUMBER) {
+        if (!fd->has_number || fd->number < 1 ||
+            (uint32_t)fd->number > MAX_FIELD_NUMBER) {
             seterr(cc->err, cc->errlen,
-                   "field '%s' in %s has number %d (wants 1..536870911)", fname, mname,
-                   fd->has_number ? fd->number : 0);
+                   "field '%s' in %s has number %d (wants 1..536870911)", fname,
+                   mname, fd->has_number ? fd->number : 0);
             return -1;
         }
         f->number = (uint32_t)fd->number;
         int label = fd->has_label ? (int)fd->label : LABEL_OPTIONAL;
         if (label < LABEL_OPTIONAL || label > LABEL_REPEATED) {
-            seterr(cc->err, cc->errlen, "field '%s' in %s has unknown label %d", fname,
-                   mname, label);
+            seterr(cc->err, cc->errlen, "field '%s' in %s has unknown label %d",
+                   fname, mname, label);
             return -1;
         }
         f->label = (uint8_t)label;
         int type = fd->has_type ? (int)fd->type : 0;
-        if (type == 0 || type == TYPE_MESSAGE || type == TYPE_GROUP || type == TYPE_ENUM) {
+        if (type == 0 || type == TYPE_MESSAGE || type == TYPE_GROUP ||
+            type == TYPE_ENUM) {
             if (!fd->type_name || !fd->type_name[0]) {
-                seterr(cc->err, cc->errlen, "field '%s' in %s has no type", fname, mname);
+                seterr(cc->err, cc->errlen, "field '%s' in %s has no type",
+                       fname, mname);
                 return -1;
             }
             struct ent *r = resolve(cc, t->name, fd->type_name);
             if (!r) {
-                seterr(cc->err, cc->errlen, "type '%s' of field '%s' in %s is not in the set",
+                seterr(cc->err, cc->errlen,
+                       "type '%s' of field '%s' in %s is not in the set",
                        fd->type_name, fname, mname);
                 return -1;
             }
@@ -1017,8 +1058,9 @@ static int build(struct cctx *cc, struct ent *t)
                 type = r->d ? TYPE_MESSAGE : TYPE_ENUM;
             if ((type == TYPE_ENUM) != (r->e != NULL)) {
                 seterr(cc->err, cc->errlen,
-                       "type '%s' of field '%s' in %s is %s, declared %s", fd->type_name,
-                       fname, mname, r->e ? "an enum" : "a message", TYPES[type].name);
+                       "type '%s' of field '%s' in %s is %s, declared %s",
+                       fd->type_name, fname, mname,
+                       r->e ? "an enum" : "a message", TYPES[type].name);
                 return -1;
             }
             if (r->e)
@@ -1026,8 +1068,8 @@ static int build(struct cctx *cc, struct ent *t)
             else
                 f->msg = reach(cc, r);
         } else if (type < 1 || type > 18) {
-            seterr(cc->err, cc->errlen, "field '%s' in %s has unknown type %d", fname,
-                   mname, type);
+            seterr(cc->err, cc->errlen, "field '%s' in %s has unknown type %d",
+                   fname, mname, type);
             return -1;
         }
         f->type = (uint8_t)type;
@@ -1058,13 +1100,15 @@ static int build(struct cctx *cc, struct ent *t)
     for (uint32_t i = 0; i < m->nfields; i++) {
         struct pb_field *f = &m->fields[i];
         if (i > 0 && m->fields[i - 1].number == f->number) {
-            seterr(cc->err, cc->errlen, "fields '%s' and '%s' of %s share number %" PRIu32,
+            seterr(cc->err, cc->errlen,
+                   "fields '%s' and '%s' of %s share number %" PRIu32,
                    m->fields[i - 1].name, f->name, mname, f->number);
             return -1;
         }
         if (f->label == LABEL_REQUIRED) {
             if (m->nreq == PBSCHEMA_MAX_REQUIRED) {
-                seterr(cc->err, cc->errlen, "%s has more than %d required fields", mname,
+                seterr(cc->err, cc->errlen,
+                       "%s has more than %d required fields", mname,
                        PBSCHEMA_MAX_REQUIRED);
                 return -1;
             }
@@ -1073,7 +1117,8 @@ static int build(struct cctx *cc, struct ent *t)
     }
     uint32_t maxnum = m->nfields ? m->fields[m->nfields - 1].number : 0;
     if (m->nfields && (maxnum < DENSE_MAX || maxnum / 8 <= m->nfields)) {
-        uint16_t *dense = arena_zalloc(cc->s, ((size_t)maxnum + 1) * sizeof(*dense));
+        uint16_t *dense =
+            arena_zalloc(cc->s, ((size_t)maxnum + 1) * sizeof(*dense));
         for (uint32_t i = 0; i < m->nfields; i++)
             dense[m->fields[i].number] = (uint16_t)(i + 1);
         m->dense = dense;
@@ -1083,13 +1128,14 @@ static int build(struct cctx *cc, struct ent *t)
 }
 
 /* The root: a copy of m whose required set also holds the envelope. */
-static int make_root(struct cctx *cc, const struct pb_msg *m, const char *const *required,
-                     size_t nrequired)
+static int make_root(struct cctx *cc, const struct pb_msg *m,
+                     const char *const *required, size_t nrequired)
 {
     struct pbschema *s = cc->s;
     struct pb_msg *r = arena_alloc(s, sizeof(*r));
     *r = *m;
-    r->fields = arena_zalloc(s, (m->nfields ? m->nfields : 1) * sizeof(*r->fields));
+    r->fields =
+        arena_zalloc(s, (m->nfields ? m->nfields : 1) * sizeof(*r->fields));
     memcpy(r->fields, m->fields, m->nfields * sizeof(*r->fields));
     s->env = arena_zalloc(s, (nrequired ? nrequired : 1) * sizeof(*s->env));
     uint32_t *num = arena_zalloc(s, (nrequired ? nrequired : 1) * sizeof(*num));
@@ -1105,8 +1151,9 @@ static int make_root(struct cctx *cc, const struct pb_msg *m, const char *const 
         }
         if (f->req < 0) {
             if (r->nreq == PBSCHEMA_MAX_REQUIRED) {
-                seterr(cc->err, cc->errlen, "%s has more than %d required fields",
-                       r->name, PBSCHEMA_MAX_REQUIRED);
+                seterr(cc->err, cc->errlen,
+                       "%s has more than %d required fields", r->name,
+                       PBSCHEMA_MAX_REQUIRED);
                 return -1;
             }
             f->req = (int16_t)r->nreq++;
@@ -1120,12 +1167,14 @@ static int make_root(struct cctx *cc, const struct pb_msg *m, const char *const 
     return 0;
 }
 
-struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *message,
+struct pbschema *pbschema_compile(const uint8_t *fds, size_t n,
+                                  const char *message,
                                   const char *const *required, size_t nrequired,
                                   char *err, size_t errlen)
 {
     if (n > PBSCHEMA_MAX_BYTES) {
-        seterr(err, errlen, "FileDescriptorSet of %zu bytes is over the limit of %u bytes",
+        seterr(err, errlen,
+               "FileDescriptorSet of %zu bytes is over the limit of %u bytes",
                n, PBSCHEMA_MAX_BYTES);
         return NULL;
     }
@@ -1133,20 +1182,23 @@ struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *mess
     if (!fds)
         fds = empty;
     const uint8_t *bad = fds;
-    int rc = fds_walk(&google__protobuf__file_descriptor_set__descriptor, fds, fds + n, 0,
-                      &bad);
+    int rc = fds_walk(&google__protobuf__file_descriptor_set__descriptor, fds,
+                      fds + n, 0, &bad);
     if (rc < 0) {
         seterr(err, errlen, "not a FileDescriptorSet: %s at byte %zu",
-               rc == -1 ? "bad wire format" : "nested too deep", (size_t)(bad - fds));
+               rc == -1 ? "bad wire format" : "nested too deep",
+               (size_t)(bad - fds));
         return NULL;
     }
     Google__Protobuf__FileDescriptorSet *set =
         google__protobuf__file_descriptor_set__unpack(NULL, n, fds);
     if (!set) {
-        seterr(err, errlen, "not a FileDescriptorSet: protobuf-c could not unpack it");
+        seterr(err, errlen,
+               "not a FileDescriptorSet: protobuf-c could not unpack it");
         return NULL;
     }
-    struct cctx cc = {.s = xcalloc(1, sizeof(struct pbschema)), .err = err, .errlen = errlen};
+    struct cctx cc = {
+        .s = xcalloc(1, sizeof(struct pbschema)), .err = err, .errlen = errlen};
     struct pbschema *s = NULL;
     char *want = NULL;
     for (size_t i = 0; i < set->n_file; i++) {
@@ -1154,8 +1206,10 @@ struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *mess
         bool proto3 = false;
         if (f->syntax && strcmp(f->syntax, "proto3") == 0) {
             proto3 = true;
-        } else if (f->syntax && f->syntax[0] && strcmp(f->syntax, "proto2") != 0) {
-            seterr(err, errlen, "file '%s' has syntax '%s' (only proto2 and proto3)",
+        } else if (f->syntax && f->syntax[0] &&
+                   strcmp(f->syntax, "proto2") != 0) {
+            seterr(err, errlen,
+                   "file '%s' has syntax '%s' (only proto2 and proto3)",
                    f->name ? f->name : "", f->syntax);
             goto err_free;
         }
@@ -1163,8 +1217,10 @@ struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *mess
         char *pkg = f->package && f->package[0] ? join("", f->package) : NULL;
         const char *scope = pkg ? pkg : "";
         for (size_t k = 0; k < f->n_enum_type; k++)
-            add_ent(&cc, join(scope, f->enum_type[k]->name ? f->enum_type[k]->name : ""),
-                    NULL, f->enum_type[k], proto3);
+            add_ent(
+                &cc,
+                join(scope, f->enum_type[k]->name ? f->enum_type[k]->name : ""),
+                NULL, f->enum_type[k], proto3);
         for (size_t k = 0; k < f->n_message_type; k++)
             collect(&cc, scope, f->message_type[k], proto3);
         free(pkg);
@@ -1173,7 +1229,8 @@ struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *mess
         qsort(cc.ents, cc.nents, sizeof(*cc.ents), ent_cmp);
     for (size_t i = 1; i < cc.nents; i++) {
         if (strcmp(cc.ents[i - 1].name, cc.ents[i].name) == 0) {
-            seterr(err, errlen, "type '%s' is defined twice in the set", cc.ents[i].name);
+            seterr(err, errlen, "type '%s' is defined twice in the set",
+                   cc.ents[i].name);
             goto err_free;
         }
     }
@@ -1181,7 +1238,9 @@ struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *mess
     want = mn[0] == '.' ? xstrdup(mn) : join("", mn);
     struct ent *root = find(&cc, want);
     if (!root || !root->d) {
-        seterr(err, errlen, root ? "'%s' is an enum, not a message" : "message '%s' not in the set",
+        seterr(err, errlen,
+               root ? "'%s' is an enum, not a message"
+                    : "message '%s' not in the set",
                want + 1);
         goto err_free;
     }
@@ -1219,7 +1278,8 @@ struct compat {
     size_t errlen;
 };
 
-static void queue_pair(struct compat *k, const struct pb_msg *o, const struct pb_msg *n)
+static void queue_pair(struct compat *k, const struct pb_msg *o,
+                       const struct pb_msg *n)
 {
     for (size_t i = 0; i < k->n; i++)
         if (k->pairs[i].o == o && k->pairs[i].n == n)
@@ -1233,7 +1293,8 @@ static void queue_pair(struct compat *k, const struct pb_msg *o, const struct pb
 
 static bool int_type(int t)
 {
-    return t == 3 || t == 4 || t == 5 || t == 13; /* int64 uint64 int32 uint32 */
+    return t == 3 || t == 4 || t == 5 ||
+           t == 13; /* int64 uint64 int32 uint32 */
 }
 
 /* The name of f's type for messages: "int32", "enum x.Y", "message x.Y". */
@@ -1250,15 +1311,16 @@ static const char *type_desc(const struct pb_field *f, char *buf, size_t cap)
 
 /* 0 if values of old field o are read alike as new field n; else -1 with the
  * change after prefix ("" or "x.Y "). Message pairs are queued. */
-static int compat_field(struct compat *k, const char *prefix, const struct pb_field *o,
-                        const struct pb_field *n)
+static int compat_field(struct compat *k, const char *prefix,
+                        const struct pb_field *o, const struct pb_field *n)
 {
     char a[160], b[160];
     const char *why = NULL;
     if ((o->label == LABEL_REQUIRED) != (n->label == LABEL_REQUIRED) ||
         (o->label == LABEL_REPEATED) != (n->label == LABEL_REPEATED)) {
-        seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s': %s -> %s", prefix, o->number,
-               n->name, LABEL_NAMES[o->label], LABEL_NAMES[n->label]);
+        seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s': %s -> %s", prefix,
+               o->number, n->name, LABEL_NAMES[o->label],
+               LABEL_NAMES[n->label]);
         return -1;
     }
     int ot = o->type, nt = n->type;
@@ -1271,14 +1333,16 @@ static int compat_field(struct compat *k, const char *prefix, const struct pb_fi
             why = "values outside the closed enum become errors";
         } else {
             for (uint32_t i = 0, j = 0; i < o->en->nvalues; i++) {
-                while (j < n->en->nvalues && n->en->values[j] < o->en->values[i])
+                while (j < n->en->nvalues &&
+                       n->en->values[j] < o->en->values[i])
                     j++;
-                if (j == n->en->nvalues || n->en->values[j] != o->en->values[i]) {
+                if (j == n->en->nvalues ||
+                    n->en->values[j] != o->en->values[i]) {
                     seterr(k->err, k->errlen,
                            "%sfield %" PRIu32 " '%s': enum value %" PRId32
                            " of %s is not in %s",
-                           prefix, o->number, n->name, o->en->values[i], o->en->name,
-                           n->en->name);
+                           prefix, o->number, n->name, o->en->values[i],
+                           o->en->name, n->en->name);
                     return -1;
                 }
             }
@@ -1289,11 +1353,15 @@ static int compat_field(struct compat *k, const char *prefix, const struct pb_fi
             why = "UTF-8 is now checked (proto2 -> proto3)";
         else
             return 0;
-    } else if ((int_type(ot) || ot == TYPE_ENUM) && (int_type(nt) || nt == TYPE_ENUM)) {
+    } else if ((int_type(ot) || ot == TYPE_ENUM) &&
+               (int_type(nt) || nt == TYPE_ENUM)) {
         return 0; /* open enums and the varint integers read each other */
-    } else if ((ot == 17 && nt == 18) || (ot == 18 && nt == 17) || /* sint32/64 */
-               (ot == 7 && nt == 15) || (ot == 15 && nt == 7) ||   /* fixed32/sfixed32 */
-               (ot == 6 && nt == 16) || (ot == 16 && nt == 6)) {   /* fixed64/sfixed64 */
+    } else if ((ot == 17 && nt == 18) ||
+               (ot == 18 && nt == 17) || /* sint32/64 */
+               (ot == 7 && nt == 15) ||
+               (ot == 15 && nt == 7) || /* fixed32/sfixed32 */
+               (ot == 6 && nt == 16) ||
+               (ot == 16 && nt == 6)) { /* fixed64/sfixed64 */
         return 0;
     } else if (nt == TYPE_BYTES && (ot == TYPE_STRING || ot == TYPE_MESSAGE)) {
         return 0; /* bytes take any length-delimited value */
@@ -1301,17 +1369,18 @@ static int compat_field(struct compat *k, const char *prefix, const struct pb_fi
         return 0; /* a proto2 string is not checked */
     }
     if (why)
-        seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s': %s -> %s (%s)", prefix,
-               o->number, n->name, type_desc(o, a, sizeof(a)), type_desc(n, b, sizeof(b)),
-               why);
+        seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s': %s -> %s (%s)",
+               prefix, o->number, n->name, type_desc(o, a, sizeof(a)),
+               type_desc(n, b, sizeof(b)), why);
     else
-        seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s': %s -> %s", prefix, o->number,
-               n->name, type_desc(o, a, sizeof(a)), type_desc(n, b, sizeof(b)));
+        seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s': %s -> %s", prefix,
+               o->number, n->name, type_desc(o, a, sizeof(a)),
+               type_desc(n, b, sizeof(b)));
     return -1;
 }
 
-static int compat_msg(struct compat *k, const struct pb_msg *o, const struct pb_msg *n,
-                      bool root)
+static int compat_msg(struct compat *k, const struct pb_msg *o,
+                      const struct pb_msg *n, bool root)
 {
     char prefix[300];
     if (root)
@@ -1323,7 +1392,8 @@ static int compat_msg(struct compat *k, const struct pb_msg *o, const struct pb_
         const struct pb_field *nf = lookup(n, of->number);
         if (!nf) {
             if (of->label == LABEL_REQUIRED) {
-                seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s' was required and is removed",
+                seterr(k->err, k->errlen,
+                       "%sfield %" PRIu32 " '%s' was required and is removed",
                        prefix, of->number, of->name);
                 return -1;
             }
@@ -1335,7 +1405,8 @@ static int compat_msg(struct compat *k, const struct pb_msg *o, const struct pb_
     for (uint32_t i = 0; i < n->nfields; i++) {
         const struct pb_field *nf = &n->fields[i];
         if (nf->label == LABEL_REQUIRED && !lookup(o, nf->number)) {
-            seterr(k->err, k->errlen, "%sfield %" PRIu32 " '%s' is added as required", prefix,
+            seterr(k->err, k->errlen,
+                   "%sfield %" PRIu32 " '%s' is added as required", prefix,
                    nf->number, nf->name);
             return -1;
         }
@@ -1343,8 +1414,8 @@ static int compat_msg(struct compat *k, const struct pb_msg *o, const struct pb_
     return 0;
 }
 
-int pbschema_compatible(const struct pbschema *old_s, const struct pbschema *new_s,
-                        char *err, size_t errlen)
+int pbschema_compatible(const struct pbschema *old_s,
+                        const struct pbschema *new_s, char *err, size_t errlen)
 {
     const struct pb_msg *o = old_s->root, *n = new_s->root;
     if (strcmp(o->name, n->name) != 0) {
@@ -1360,7 +1431,8 @@ int pbschema_compatible(const struct pbschema *old_s, const struct pbschema *new
             return -1;
         }
         if (new_s->env_num[j] != old_s->env_num[i]) {
-            seterr(err, errlen, "envelope field '%s': number %" PRIu32 " -> %" PRIu32,
+            seterr(err, errlen,
+                   "envelope field '%s': number %" PRIu32 " -> %" PRIu32,
                    old_s->env[i], old_s->env_num[i], new_s->env_num[j]);
             return -1;
         }
@@ -1369,7 +1441,8 @@ int pbschema_compatible(const struct pbschema *old_s, const struct pbschema *new
         const struct pb_field *of = lookup(o, new_s->env_num[j]);
         if (!of || of->req < 0) {
             seterr(err, errlen,
-                   "envelope field '%s' (%" PRIu32 ") added: earlier payloads may lack it",
+                   "envelope field '%s' (%" PRIu32
+                   ") added: earlier payloads may lack it",
                    new_s->env[j], new_s->env_num[j]);
             return -1;
         }

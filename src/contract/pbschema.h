@@ -33,7 +33,7 @@
 
 #define PBSCHEMA_MAX_BYTES    (4u << 20) /* bytes of one FileDescriptorSet */
 #define PBSCHEMA_MAX_DEPTH    64         /* nested messages in a payload */
-#define PBSCHEMA_MAX_REQUIRED 256        /* required + envelope fields per message */
+#define PBSCHEMA_MAX_REQUIRED 256 /* required + envelope fields per message */
 
 struct pbschema;
 
@@ -45,7 +45,8 @@ struct pbschema;
  * "not a FileDescriptorSet: ...", "message 'x.Y' not in the set", "field 'id'
  * not in shop.v1.OrderCreated", "type '.x.Z' of field 'a' in x.Y is not in
  * the set". Never blocks; cost is linear in n. */
-struct pbschema *pbschema_compile(const uint8_t *fds, size_t n, const char *message,
+struct pbschema *pbschema_compile(const uint8_t *fds, size_t n,
+                                  const char *message,
                                   const char *const *required, size_t nrequired,
                                   char *err, size_t errlen);
 void pbschema_free(struct pbschema *s); /* NULL is fine */
@@ -59,8 +60,8 @@ const char *pbschema_message(const struct pbschema *s);
  * missing in items[0]", "truncated varint at byte 17". Byte offsets count
  * from the start of the payload. No allocation, bounded recursion
  * (PBSCHEMA_MAX_DEPTH), linear in n. */
-int pbschema_validate(const struct pbschema *s, const uint8_t *payload, size_t n,
-                      char *err, size_t errlen);
+int pbschema_validate(const struct pbschema *s, const uint8_t *payload,
+                      size_t n, char *err, size_t errlen);
 
 /* Schema evolution: 0 if old -> new keeps every payload valid for old valid
  * for new with the same meaning (documented rules: a field number reused with
@@ -69,8 +70,8 @@ int pbschema_validate(const struct pbschema *s, const uint8_t *payload, size_t n
  * envelope field removed, added or moved, the message renamed); else -1 with
  * err naming the first change found, e.g. "field 2 'qty': int32 -> string",
  * "shop.v1.Item field 1 'sku': optional -> required". */
-int pbschema_compatible(const struct pbschema *old_s, const struct pbschema *new_s,
-                        char *err, size_t errlen);
+int pbschema_compatible(const struct pbschema *old_s,
+                        const struct pbschema *new_s, char *err, size_t errlen);
 
 /* One base-128 varint from p[0..n): returns the bytes it used (1..10) and sets
  * *v; 0 if n ran out first (truncated); -1 if it is longer than 10 bytes or

@@ -24,12 +24,14 @@ struct fdef {
 };
 
 static const struct fdef QF[] = {
-    {"a", 1, 2, 5, NULL},      {"e", 2, 1, 14, ".t.E"},  {"g", 3, 1, 10, ".t.Q"},
-    {"es", 4, 3, 14, ".t.E"},  {"q", 5, 1, 11, ".t.Q"},  {"b", 6, 1, 8, NULL},
-    {"f", 7, 1, 6, NULL},      {"p", 8, 3, 11, ".t.P"},  {"s", 9, 1, 9, NULL},
+    {"a", 1, 2, 5, NULL},     {"e", 2, 1, 14, ".t.E"}, {"g", 3, 1, 10, ".t.Q"},
+    {"es", 4, 3, 14, ".t.E"}, {"q", 5, 1, 11, ".t.Q"}, {"b", 6, 1, 8, NULL},
+    {"f", 7, 1, 6, NULL},     {"p", 8, 3, 11, ".t.P"}, {"s", 9, 1, 9, NULL},
 };
 static const struct fdef PF[] = {
-    {"s", 1, 1, 9, NULL}, {"r", 2, 3, 5, NULL}, {"child", 3, 1, 11, ".t.P"},
+    {"s", 1, 1, 9, NULL},
+    {"r", 2, 3, 5, NULL},
+    {"child", 3, 1, 11, ".t.P"},
     {"d", 4, 3, 1, NULL},
 };
 
@@ -37,7 +39,8 @@ static struct pbschema *q_schema, *p_schema;
 
 static void fill(Google__Protobuf__DescriptorProto *d, const char *name,
                  Google__Protobuf__FieldDescriptorProto *fs,
-                 Google__Protobuf__FieldDescriptorProto **fp, const struct fdef *f, size_t n)
+                 Google__Protobuf__FieldDescriptorProto **fp,
+                 const struct fdef *f, size_t n)
 {
     google__protobuf__descriptor_proto__init(d);
     d->name = (char *)name;
@@ -73,7 +76,8 @@ static void init(void)
     google__protobuf__file_descriptor_proto__init(&f2);
     google__protobuf__file_descriptor_proto__init(&f3);
     f2.name = "q.proto", f2.package = "t", f2.syntax = "proto2";
-    f2.n_message_type = 1, f2.message_type = &qd, f2.n_enum_type = 1, f2.enum_type = &ep;
+    f2.n_message_type = 1, f2.message_type = &qd, f2.n_enum_type = 1,
+    f2.enum_type = &ep;
     f3.name = "p.proto", f3.package = "t", f3.syntax = "proto3";
     f3.n_message_type = 1, f3.message_type = &pd;
     Google__Protobuf__FileDescriptorSet set;
@@ -104,7 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     if (data[0] & 1) {
         const char *env[] = {"a"};
-        struct pbschema *s = pbschema_compile(rest, n, "t.Q", env, 1, err, sizeof(err));
+        struct pbschema *s =
+            pbschema_compile(rest, n, "t.Q", env, 1, err, sizeof(err));
         if (!s) {
             if (!err[0])
                 abort(); /* a refusal always says why */

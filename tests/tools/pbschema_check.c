@@ -52,7 +52,8 @@ static uint8_t *slurp(const char *path, size_t *n)
 static size_t split(char *s, const char **names)
 {
     size_t n = 0;
-    for (char *tok = strtok(s, ","); tok && n < MAX_ENV; tok = strtok(NULL, ","))
+    for (char *tok = strtok(s, ","); tok && n < MAX_ENV;
+         tok = strtok(NULL, ","))
         names[n++] = tok;
     return n;
 }
@@ -63,7 +64,8 @@ static struct pbschema *compile(const char *path, const char *message,
     size_t n;
     uint8_t *fds = slurp(path, &n);
     char err[512];
-    struct pbschema *s = pbschema_compile(fds, n, message, env, nenv, err, sizeof(err));
+    struct pbschema *s =
+        pbschema_compile(fds, n, message, env, nenv, err, sizeof(err));
     free(fds);
     if (!s) {
         printf("compile: %s\n", err);
@@ -112,8 +114,9 @@ int main(int argc, char **argv)
         if (argc < 3)
             return 2;
         struct pbschema *o = compile(argv[0], argv[2], env, nenv);
-        struct pbschema *n = compile(argv[1], argc > 3 ? argv[3] : argv[2],
-                                     have_new ? nenv_names : env, have_new ? nnew : nenv);
+        struct pbschema *n =
+            compile(argv[1], argc > 3 ? argv[3] : argv[2],
+                    have_new ? nenv_names : env, have_new ? nnew : nenv);
         int rc = pbschema_compatible(o, n, err, sizeof(err));
         if (rc == 0)
             printf("compatible\n");
@@ -138,8 +141,8 @@ int main(int argc, char **argv)
         for (long i = 0; i < bench; i++)
             bad |= pbschema_validate(s, p, n, err, sizeof(err));
         double dt = now_ns() - t0;
-        printf("bytes=%zu n=%ld ns_per_validation=%.1f%s\n", n, bench, dt / (double)bench,
-               bad ? " (failures!)" : "");
+        printf("bytes=%zu n=%ld ns_per_validation=%.1f%s\n", n, bench,
+               dt / (double)bench, bad ? " (failures!)" : "");
         free(p);
         pbschema_free(s);
         return bad ? 1 : 0;

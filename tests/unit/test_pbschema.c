@@ -16,8 +16,18 @@ struct fdef {
 
 enum { OPT = 1, REQ = 2, REP = 3 };
 enum {
-    T_DOUBLE = 1, T_FLOAT = 2, T_INT64 = 3, T_INT32 = 5, T_FIXED32 = 7, T_BOOL = 8,
-    T_STRING = 9, T_GROUP = 10, T_MSG = 11, T_BYTES = 12, T_ENUM = 14, T_SFIXED32 = 15,
+    T_DOUBLE = 1,
+    T_FLOAT = 2,
+    T_INT64 = 3,
+    T_INT32 = 5,
+    T_FIXED32 = 7,
+    T_BOOL = 8,
+    T_STRING = 9,
+    T_GROUP = 10,
+    T_MSG = 11,
+    T_BYTES = 12,
+    T_ENUM = 14,
+    T_SFIXED32 = 15,
     T_SINT32 = 17,
 };
 
@@ -26,8 +36,8 @@ enum {
 static Google__Protobuf__FieldDescriptorProto fstore[2][MAXF];
 static Google__Protobuf__FieldDescriptorProto *fptrs[2][MAXF];
 
-static void fill(int slot, Google__Protobuf__DescriptorProto *d, const char *name,
-                 const struct fdef *f, size_t n)
+static void fill(int slot, Google__Protobuf__DescriptorProto *d,
+                 const char *name, const struct fdef *f, size_t n)
 {
     google__protobuf__descriptor_proto__init(d);
     d->name = (char *)name;
@@ -50,8 +60,9 @@ static void fill(int slot, Google__Protobuf__DescriptorProto *d, const char *nam
 
 /* Packs package "t": message M (fields mf) with nested message Sub (fields
  * sf) and enum E (values ev), in a file of the given syntax. */
-static size_t pack(uint8_t **out, const char *syntax, const struct fdef *mf, size_t nmf,
-                   const struct fdef *sf, size_t nsf, const int32_t *ev, size_t nev)
+static size_t pack(uint8_t **out, const char *syntax, const struct fdef *mf,
+                   size_t nmf, const struct fdef *sf, size_t nsf,
+                   const int32_t *ev, size_t nev)
 {
     Google__Protobuf__DescriptorProto m, sub, *subp = &sub, *mp = &m;
     fill(0, &m, "M", mf, nmf);
@@ -94,19 +105,22 @@ static size_t pack(uint8_t **out, const char *syntax, const struct fdef *mf, siz
 
 static char err[1024];
 
-static struct pbschema *mk(const char *syntax, const struct fdef *mf, size_t nmf,
-                           const struct fdef *sf, size_t nsf, const int32_t *ev, size_t nev,
+static struct pbschema *mk(const char *syntax, const struct fdef *mf,
+                           size_t nmf, const struct fdef *sf, size_t nsf,
+                           const int32_t *ev, size_t nev,
                            const char *const *env, size_t nenv)
 {
     uint8_t *buf;
     size_t n = pack(&buf, syntax, mf, nmf, sf, nsf, ev, nev);
     err[0] = '\0';
-    struct pbschema *s = pbschema_compile(buf, n, "t.M", env, nenv, err, sizeof(err));
+    struct pbschema *s =
+        pbschema_compile(buf, n, "t.M", env, nenv, err, sizeof(err));
     free(buf);
     return s;
 }
 
-#define MK(syntax, mf, sf) mk(syntax, mf, ARRAY_N(mf), sf, ARRAY_N(sf), NULL, 0, NULL, 0)
+#define MK(syntax, mf, sf)                                                     \
+    mk(syntax, mf, ARRAY_N(mf), sf, ARRAY_N(sf), NULL, 0, NULL, 0)
 #define ARRAY_N(a) (sizeof(a) / sizeof((a)[0]))
 
 static int val(const struct pbschema *s, const char *bytes, size_t n)
@@ -128,7 +142,8 @@ TEST(varint_edges)
     /* non-minimal encodings are valid (parsers accept them) */
     ASSERT_EQ_INT(3, pbschema_varint((const uint8_t *)"\x80\x80\x00", 3, &v));
     ASSERT_EQ_U64(0, v);
-    const uint8_t max[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t max[] = {0xff, 0xff, 0xff, 0xff, 0xff,
+                           0xff, 0xff, 0xff, 0xff, 0x01};
     ASSERT_EQ_INT(10, pbschema_varint(max, 10, &v));
     ASSERT_EQ_U64(UINT64_MAX, v);
     uint8_t over[11];
@@ -158,7 +173,8 @@ TEST(sparse_numbers_use_binary_search)
     ASSERT_EQ_INT(0, VAL(s, "\x08\x01\xfd\xff\xff\xff\x0f\x01\x02\x03\x04"
                             "\x82\xb5\x18\x02hi"));
     ASSERT_EQ_INT(-1, VAL(s, "\xf8\xff\xff\xff\x0f\x01"));
-    ASSERT_EQ_STR("field 536870911 (big): wire type 0 (varint) at byte 0, declared fixed32 "
+    ASSERT_EQ_STR("field 536870911 (big): wire type 0 (varint) at byte 0, "
+                  "declared fixed32 "
                   "wants 5 (32-bit)",
                   err);
     /* an unknown number between the known ones is skipped */
@@ -189,11 +205,13 @@ TEST(depth_limit_messages_and_groups)
     for (int i = 0; i < 65; i++)
         buf[n++] = 0x14;
     ASSERT_EQ_INT(-1, val(s, (const char *)buf, n));
-    ASSERT_TRUE(strstr(err, "): nested deeper than 64 messages at byte 65") != NULL);
+    ASSERT_TRUE(strstr(err, "): nested deeper than 64 messages at byte 65") !=
+                NULL);
     ASSERT_TRUE(strncmp(err, "field 2 (g.g.g.", 15) == 0);
     /* an end tag of another group inside a group */
     ASSERT_EQ_INT(-1, VAL(s, "\x13\x0c"));
-    ASSERT_EQ_STR("field 1 (in g): end group tag at byte 1 with no open group 1", err);
+    ASSERT_EQ_STR(
+        "field 1 (in g): end group tag at byte 1 with no open group 1", err);
     /* messages: 70 levels of "next", each length exact */
     static uint8_t deep[1024];
     size_t dn = 0;
@@ -211,7 +229,8 @@ TEST(depth_limit_messages_and_groups)
         dn += h;
     }
     ASSERT_EQ_INT(-1, val(s, (const char *)deep, dn));
-    ASSERT_TRUE(strstr(err, "): nested deeper than 64 messages at byte ") != NULL);
+    ASSERT_TRUE(strstr(err, "): nested deeper than 64 messages at byte ") !=
+                NULL);
     ASSERT_TRUE(strncmp(err, "field 1 (next.next.next.", 24) == 0);
     pbschema_free(s);
 }
@@ -248,7 +267,8 @@ TEST(required_bits_and_envelope)
     ASSERT_EQ_STR("field 'r129' (129) is required and missing", err);
     pbschema_free(s);
     /* envelope on proto3 */
-    const struct fdef pf[] = {{"id", 1, OPT, T_STRING, NULL}, {"ts", 2, OPT, T_INT64, NULL}};
+    const struct fdef pf[] = {{"id", 1, OPT, T_STRING, NULL},
+                              {"ts", 2, OPT, T_INT64, NULL}};
     const char *env[] = {"ts", "id"};
     s = mk("proto3", pf, 2, sf, 1, NULL, 0, env, 2);
     ASSERT_TRUE(s != NULL);
@@ -256,7 +276,8 @@ TEST(required_bits_and_envelope)
     ASSERT_EQ_STR("field 'id' (1) is required and missing", err);
     ASSERT_EQ_INT(-1, VAL(s, "\x0a\x00"));
     ASSERT_EQ_STR("field 'ts' (2) is required and missing", err);
-    ASSERT_EQ_INT(0, VAL(s, "\x10\x00\x0a\x00")); /* present (even at a default) */
+    ASSERT_EQ_INT(0,
+                  VAL(s, "\x10\x00\x0a\x00")); /* present (even at a default) */
     /* a tiny error buffer is cut, not overrun; NULL is fine */
     char small[8];
     ASSERT_EQ_INT(-1, pbschema_validate(s, NULL, 0, small, sizeof(small)));
@@ -268,7 +289,8 @@ TEST(required_bits_and_envelope)
 TEST(compile_errors)
 {
     const struct fdef sf[] = {{"x", 1, OPT, T_INT32, NULL}};
-    const struct fdef dup[] = {{"a", 3, OPT, T_INT32, NULL}, {"b", 3, OPT, T_STRING, NULL}};
+    const struct fdef dup[] = {{"a", 3, OPT, T_INT32, NULL},
+                               {"b", 3, OPT, T_STRING, NULL}};
     ASSERT_TRUE(MK("proto3", dup, sf) == NULL);
     ASSERT_EQ_STR("fields 'a' and 'b' of t.M share number 3", err);
     const struct fdef zero[] = {{"a", 0, OPT, T_INT32, NULL}};
@@ -279,45 +301,55 @@ TEST(compile_errors)
     ASSERT_EQ_STR("type '.t.Nope' of field 'a' in t.M is not in the set", err);
     const struct fdef wrongkind[] = {{"a", 1, OPT, T_MSG, ".t.M.E"}};
     ASSERT_TRUE(MK("proto3", wrongkind, sf) == NULL);
-    ASSERT_EQ_STR("type '.t.M.E' of field 'a' in t.M is an enum, declared message", err);
+    ASSERT_EQ_STR(
+        "type '.t.M.E' of field 'a' in t.M is an enum, declared message", err);
     const struct fdef badtype[] = {{"a", 1, OPT, 19, NULL}};
     ASSERT_TRUE(MK("proto3", badtype, sf) == NULL);
     ASSERT_EQ_STR("field 'a' in t.M has unknown type 19", err);
     ASSERT_TRUE(MK("editions", sf, sf) == NULL);
-    ASSERT_EQ_STR("file 't.proto' has syntax 'editions' (only proto2 and proto3)", err);
+    ASSERT_EQ_STR(
+        "file 't.proto' has syntax 'editions' (only proto2 and proto3)", err);
     /* relative names resolve by scope; no type means "whatever the name is" */
     const struct fdef rel[] = {
-        {"a", 1, OPT, T_MSG, "Sub"},      /* t.M.Sub from inside t.M */
-        {"b", 2, OPT, 0, "M.E"},          /* t.M.E through the package scope */
-        {"c", 3, OPT, 0, "t.M.Sub"},      /* from the root */
+        {"a", 1, OPT, T_MSG, "Sub"}, /* t.M.Sub from inside t.M */
+        {"b", 2, OPT, 0, "M.E"},     /* t.M.E through the package scope */
+        {"c", 3, OPT, 0, "t.M.Sub"}, /* from the root */
     };
-    const struct fdef sub_rel[] = {{"back", 1, OPT, 0, "M"}}; /* t.M from t.M.Sub */
+    const struct fdef sub_rel[] = {
+        {"back", 1, OPT, 0, "M"}}; /* t.M from t.M.Sub */
     int32_t ev[] = {0, 1};
     struct pbschema *s = mk("proto2", rel, 3, sub_rel, 1, ev, 2, NULL, 0);
     ASSERT_TRUE(s != NULL);
     ASSERT_EQ_INT(0, VAL(s, "\x0a\x02\x0a\x00\x10\x01\x1a\x00"));
     ASSERT_EQ_INT(-1, VAL(s, "\x10\x02"));
-    ASSERT_EQ_STR("field 2 (b): value 2 at byte 1 is not in closed enum t.M.E", err);
+    ASSERT_EQ_STR("field 2 (b): value 2 at byte 1 is not in closed enum t.M.E",
+                  err);
     pbschema_free(s);
     /* sets that are not sets */
     uint8_t junk[] = {0x0a, 0x05, 0x01};
-    ASSERT_TRUE(pbschema_compile(junk, sizeof(junk), "t.M", NULL, 0, err, sizeof(err)) ==
-                NULL);
-    ASSERT_EQ_STR("not a FileDescriptorSet: bad wire format at byte 0", err);
-    ASSERT_TRUE(pbschema_compile(NULL, 0, "t.M", NULL, 0, err, sizeof(err)) == NULL);
-    ASSERT_EQ_STR("message 't.M' not in the set", err);
-    ASSERT_TRUE(pbschema_compile(junk, PBSCHEMA_MAX_BYTES + 1, "t.M", NULL, 0, err,
+    ASSERT_TRUE(pbschema_compile(junk, sizeof(junk), "t.M", NULL, 0, err,
                                  sizeof(err)) == NULL);
-    ASSERT_EQ_STR("FileDescriptorSet of 4194305 bytes is over the limit of 4194304 bytes",
-                  err);
+    ASSERT_EQ_STR("not a FileDescriptorSet: bad wire format at byte 0", err);
+    ASSERT_TRUE(pbschema_compile(NULL, 0, "t.M", NULL, 0, err, sizeof(err)) ==
+                NULL);
+    ASSERT_EQ_STR("message 't.M' not in the set", err);
+    ASSERT_TRUE(pbschema_compile(junk, PBSCHEMA_MAX_BYTES + 1, "t.M", NULL, 0,
+                                 err, sizeof(err)) == NULL);
+    ASSERT_EQ_STR(
+        "FileDescriptorSet of 4194305 bytes is over the limit of 4194304 bytes",
+        err);
     /* 200 levels of nested message types: refused before protobuf-c recurses */
     static uint8_t deep[4096];
     size_t n = 0;
-    for (int i = 0; i < 200; i++) { /* DescriptorProto.nested_type (3), innermost first */
+    for (int i = 0; i < 200;
+         i++) { /* DescriptorProto.nested_type (3), innermost first */
         size_t len = n;
         uint8_t hdr[4];
         size_t h = 0;
-        hdr[h++] = i == 199 ? 0x22 : 0x1a; /* the outermost is FileDescriptorProto.message_type */
+        hdr[h++] =
+            i == 199
+                ? 0x22
+                : 0x1a; /* the outermost is FileDescriptorProto.message_type */
         uint32_t l = (uint32_t)len;
         while (l >= 0x80) {
             hdr[h++] = (uint8_t)(l | 0x80);
@@ -339,11 +371,15 @@ TEST(compile_errors)
     set[sn++] = (uint8_t)l;
     memcpy(set + sn, deep, n);
     sn += n;
-    ASSERT_TRUE(pbschema_compile(set, sn, "t.M", NULL, 0, err, sizeof(err)) == NULL);
-    ASSERT_TRUE(strncmp(err, "not a FileDescriptorSet: nested too deep at byte ", 49) == 0);
+    ASSERT_TRUE(pbschema_compile(set, sn, "t.M", NULL, 0, err, sizeof(err)) ==
+                NULL);
+    ASSERT_TRUE(strncmp(err,
+                        "not a FileDescriptorSet: nested too deep at byte ",
+                        49) == 0);
 }
 
-/* old -> new of field 1 (and Sub.x for nested cases); want NULL = compatible. */
+/* old -> new of field 1 (and Sub.x for nested cases); want NULL = compatible.
+ */
 struct crow {
     struct fdef o, n;
     const char *osyntax, *nsyntax;
@@ -353,56 +389,137 @@ struct crow {
 TEST(compatibility_rules)
 {
     static const struct crow rows[] = {
-        {{"a", 1, OPT, T_INT32, 0}, {"a", 1, OPT, T_INT64, 0}, "proto3", "proto3", NULL},
-        {{"a", 1, OPT, T_INT32, 0}, {"b", 1, OPT, T_INT32, 0}, "proto3", "proto3", NULL},
-        {{"a", 1, OPT, T_INT32, 0}, {"a", 1, OPT, T_SINT32, 0}, "proto3", "proto3",
+        {{"a", 1, OPT, T_INT32, 0},
+         {"a", 1, OPT, T_INT64, 0},
+         "proto3",
+         "proto3",
+         NULL},
+        {{"a", 1, OPT, T_INT32, 0},
+         {"b", 1, OPT, T_INT32, 0},
+         "proto3",
+         "proto3",
+         NULL},
+        {{"a", 1, OPT, T_INT32, 0},
+         {"a", 1, OPT, T_SINT32, 0},
+         "proto3",
+         "proto3",
          "field 1 'a': int32 -> sint32"},
-        {{"a", 1, OPT, T_INT32, 0}, {"a", 1, OPT, T_STRING, 0}, "proto3", "proto3",
+        {{"a", 1, OPT, T_INT32, 0},
+         {"a", 1, OPT, T_STRING, 0},
+         "proto3",
+         "proto3",
          "field 1 'a': int32 -> string"},
-        {{"a", 1, OPT, T_FIXED32, 0}, {"a", 1, OPT, T_SFIXED32, 0}, "proto3", "proto3", NULL},
-        {{"a", 1, OPT, T_FLOAT, 0}, {"a", 1, OPT, T_FIXED32, 0}, "proto3", "proto3",
+        {{"a", 1, OPT, T_FIXED32, 0},
+         {"a", 1, OPT, T_SFIXED32, 0},
+         "proto3",
+         "proto3",
+         NULL},
+        {{"a", 1, OPT, T_FLOAT, 0},
+         {"a", 1, OPT, T_FIXED32, 0},
+         "proto3",
+         "proto3",
          "field 1 'a': float -> fixed32"},
-        {{"a", 1, OPT, T_DOUBLE, 0}, {"a", 1, OPT, T_FLOAT, 0}, "proto3", "proto3",
+        {{"a", 1, OPT, T_DOUBLE, 0},
+         {"a", 1, OPT, T_FLOAT, 0},
+         "proto3",
+         "proto3",
          "field 1 'a': double -> float"},
-        {{"a", 1, OPT, T_STRING, 0}, {"a", 1, OPT, T_BYTES, 0}, "proto3", "proto3", NULL},
-        {{"a", 1, OPT, T_BYTES, 0}, {"a", 1, OPT, T_STRING, 0}, "proto3", "proto3",
+        {{"a", 1, OPT, T_STRING, 0},
+         {"a", 1, OPT, T_BYTES, 0},
+         "proto3",
+         "proto3",
+         NULL},
+        {{"a", 1, OPT, T_BYTES, 0},
+         {"a", 1, OPT, T_STRING, 0},
+         "proto3",
+         "proto3",
          "field 1 'a': bytes -> string"},
-        {{"a", 1, OPT, T_BYTES, 0}, {"a", 1, OPT, T_STRING, 0}, "proto2", "proto2", NULL},
-        {{"a", 1, OPT, T_STRING, 0}, {"a", 1, OPT, T_STRING, 0}, "proto2", "proto3",
-         "field 1 'a': string -> string (UTF-8 is now checked (proto2 -> proto3))"},
-        {{"a", 1, OPT, T_MSG, ".t.M.Sub"}, {"a", 1, OPT, T_BYTES, 0}, "proto3", "proto3",
+        {{"a", 1, OPT, T_BYTES, 0},
+         {"a", 1, OPT, T_STRING, 0},
+         "proto2",
+         "proto2",
          NULL},
-        {{"a", 1, OPT, T_BYTES, 0}, {"a", 1, OPT, T_MSG, ".t.M.Sub"}, "proto3", "proto3",
+        {{"a", 1, OPT, T_STRING, 0},
+         {"a", 1, OPT, T_STRING, 0},
+         "proto2",
+         "proto3",
+         "field 1 'a': string -> string (UTF-8 is now checked (proto2 -> "
+         "proto3))"},
+        {{"a", 1, OPT, T_MSG, ".t.M.Sub"},
+         {"a", 1, OPT, T_BYTES, 0},
+         "proto3",
+         "proto3",
+         NULL},
+        {{"a", 1, OPT, T_BYTES, 0},
+         {"a", 1, OPT, T_MSG, ".t.M.Sub"},
+         "proto3",
+         "proto3",
          "field 1 'a': bytes -> message t.M.Sub"},
-        {{"a", 1, OPT, T_INT32, 0}, {"a", 1, REQ, T_INT32, 0}, "proto2", "proto2",
+        {{"a", 1, OPT, T_INT32, 0},
+         {"a", 1, REQ, T_INT32, 0},
+         "proto2",
+         "proto2",
          "field 1 'a': optional -> required"},
-        {{"a", 1, REQ, T_INT32, 0}, {"a", 1, OPT, T_INT32, 0}, "proto2", "proto2",
+        {{"a", 1, REQ, T_INT32, 0},
+         {"a", 1, OPT, T_INT32, 0},
+         "proto2",
+         "proto2",
          "field 1 'a': required -> optional"},
-        {{"a", 1, REP, T_INT32, 0}, {"a", 1, OPT, T_INT32, 0}, "proto3", "proto3",
+        {{"a", 1, REP, T_INT32, 0},
+         {"a", 1, OPT, T_INT32, 0},
+         "proto3",
+         "proto3",
          "field 1 'a': repeated -> optional"},
-        {{"a", 1, REQ, T_INT32, 0}, {"z", 9, OPT, T_INT32, 0}, "proto2", "proto2",
+        {{"a", 1, REQ, T_INT32, 0},
+         {"z", 9, OPT, T_INT32, 0},
+         "proto2",
+         "proto2",
          "field 1 'a' was required and is removed"},
-        {{"a", 1, OPT, T_INT32, 0}, {"z", 9, REQ, T_INT32, 0}, "proto2", "proto2",
+        {{"a", 1, OPT, T_INT32, 0},
+         {"z", 9, REQ, T_INT32, 0},
+         "proto2",
+         "proto2",
          "field 9 'z' is added as required"},
-        {{"a", 1, OPT, T_INT32, 0}, {"z", 9, OPT, T_INT32, 0}, "proto2", "proto2", NULL},
-        {{"a", 1, OPT, T_INT32, 0}, {"a", 1, OPT, T_ENUM, ".t.M.E"}, "proto3", "proto3",
+        {{"a", 1, OPT, T_INT32, 0},
+         {"z", 9, OPT, T_INT32, 0},
+         "proto2",
+         "proto2",
          NULL},
-        {{"a", 1, OPT, T_INT32, 0}, {"a", 1, OPT, T_ENUM, ".t.M.E"}, "proto2", "proto2",
-         "field 1 'a': int32 -> enum t.M.E (values outside the closed enum become errors)"},
-        {{"a", 1, OPT, T_ENUM, ".t.M.E"}, {"a", 1, OPT, T_INT64, 0}, "proto2", "proto2",
+        {{"a", 1, OPT, T_INT32, 0},
+         {"a", 1, OPT, T_ENUM, ".t.M.E"},
+         "proto3",
+         "proto3",
          NULL},
-        {{"a", 1, OPT, T_MSG, ".t.M.Sub"}, {"a", 1, OPT, T_GROUP, ".t.M.Sub"}, "proto2",
-         "proto2", "field 1 'a': message t.M.Sub -> group t.M.Sub"},
+        {{"a", 1, OPT, T_INT32, 0},
+         {"a", 1, OPT, T_ENUM, ".t.M.E"},
+         "proto2",
+         "proto2",
+         "field 1 'a': int32 -> enum t.M.E (values outside the closed enum "
+         "become errors)"},
+        {{"a", 1, OPT, T_ENUM, ".t.M.E"},
+         {"a", 1, OPT, T_INT64, 0},
+         "proto2",
+         "proto2",
+         NULL},
+        {{"a", 1, OPT, T_MSG, ".t.M.Sub"},
+         {"a", 1, OPT, T_GROUP, ".t.M.Sub"},
+         "proto2",
+         "proto2",
+         "field 1 'a': message t.M.Sub -> group t.M.Sub"},
     };
     const struct fdef sf[] = {{"x", 1, OPT, T_INT32, NULL}};
     int32_t ev[] = {0, 1, 2};
     for (size_t i = 0; i < ARRAY_N(rows); i++) {
-        struct pbschema *o = mk(rows[i].osyntax, &rows[i].o, 1, sf, 1, ev, 3, NULL, 0);
-        struct pbschema *n = mk(rows[i].nsyntax, &rows[i].n, 1, sf, 1, ev, 3, NULL, 0);
+        struct pbschema *o =
+            mk(rows[i].osyntax, &rows[i].o, 1, sf, 1, ev, 3, NULL, 0);
+        struct pbschema *n =
+            mk(rows[i].nsyntax, &rows[i].n, 1, sf, 1, ev, 3, NULL, 0);
         ASSERT_TRUE(o && n);
         int rc = pbschema_compatible(o, n, err, sizeof(err));
-        if ((rc == 0) != (rows[i].want == NULL) || (rc && strcmp(err, rows[i].want))) {
-            fprintf(stderr, "  row %zu: rc %d err '%s'\n", i, rc, rc ? err : "");
+        if ((rc == 0) != (rows[i].want == NULL) ||
+            (rc && strcmp(err, rows[i].want))) {
+            fprintf(stderr, "  row %zu: rc %d err '%s'\n", i, rc,
+                    rc ? err : "");
             ASSERT_EQ_STR(rows[i].want ? rows[i].want : "(compatible)",
                           rc ? err : "(compatible)");
         }
@@ -454,9 +571,12 @@ TEST(compatibility_nested_enums_envelope)
 int main(int argc, char **argv)
 {
     return test_main(argc, argv,
-                     (struct test[]){T(varint_edges), T(sparse_numbers_use_binary_search),
+                     (struct test[]){T(varint_edges),
+                                     T(sparse_numbers_use_binary_search),
                                      T(depth_limit_messages_and_groups),
-                                     T(required_bits_and_envelope), T(compile_errors),
+                                     T(required_bits_and_envelope),
+                                     T(compile_errors),
                                      T(compatibility_rules),
-                                     T(compatibility_nested_enums_envelope), {0}});
+                                     T(compatibility_nested_enums_envelope),
+                                     {0}});
 }
