@@ -13,14 +13,14 @@
 BUILD    ?= build
 CC       ?= cc
 PORT     ?= 6380
-PKGS     := libuv libcrypto libzstd libcurl
+PKGS     := libuv libcrypto libzstd libcurl jansson libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto -lzstd -lcurl)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto -lzstd -lcurl -ljansson -lpcre2-8)
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Werror
 CFLAGS   ?= -O2 -g
 # src/ holds one folder per layer (core, store, bus, queue, lock, ring,
-# archive); headers are included by name, so every folder is on the path.
+# archive, stream, contract); headers are included by name, so every folder is on the path.
 SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
 INCLUDES := $(addprefix -I,$(SRC_DIRS))
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP $(INCLUDES) $(PKG_CFLAGS)

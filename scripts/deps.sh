@@ -23,6 +23,9 @@ WHAT=${1:-all}
 #   no-node      : only if there is no `node` on PATH (a newer Node may be installed)
 #   no-npm       : only if there is no `npm` on PATH
 #   later        : listed for completeness, not installed yet
+# libjansson-dev and libpcre2-dev parse and check JSON Schemas (src/contract);
+# json-schema-test-suite is the official suite the validator is held to
+# (tests/unit/test_jsonschema_suite.c).
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -37,6 +40,8 @@ libcurl4-openssl-dev    build   always
 libhiredis-dev          build   always
 libsnappy-dev           build   always
 zlib1g-dev              build   always
+libjansson-dev          build   always
+libpcre2-dev            build   always
 clang                   build   always
 libclang-rt-14-dev      build   always
 python3                 test    always
@@ -54,6 +59,7 @@ postgresql              test    always
 nginx                   test    always
 libnginx-mod-http-lua   test    always
 procps                  test    always
+json-schema-test-suite  test    always
 iproute2                test    always
 beanstalkd              bench   always
 wrk                     bench   always
