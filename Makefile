@@ -13,16 +13,24 @@
 BUILD    ?= build
 CC       ?= cc
 PORT     ?= 6380
-PKGS     := libuv libcrypto libzstd libcurl jansson libpcre2-8
+PKGS     := libuv libcrypto libzstd libcurl jansson libpcre2-8 libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto -lzstd -lcurl -ljansson -lpcre2-8)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luv -lcrypto -lzstd -lcurl -ljansson -lpcre2-8 -lprotobuf-c)
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Werror
 CFLAGS   ?= -O2 -g
 # src/ holds one folder per layer (core, store, bus, queue, lock, ring,
 # archive, stream, contract); headers are included by name, so every folder is on the path.
 SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
-INCLUDES := $(addprefix -I,$(SRC_DIRS))
+# Generated code (never committed) lives under $(BUILD)/gen: protoc-c's C for
+# google/protobuf/descriptor.proto (Debian libprotobuf-dev ships the .proto),
+# which src/contract/pbschema.c uses to read FileDescriptorSets. It is built
+# with the same warnings as our own code (it is clean under them).
+GEN       := $(BUILD)/gen
+DESC_PROTO_DIR ?= /usr/include
+GEN_SRCS  := $(GEN)/google/protobuf/descriptor.pb-c.c
+GEN_HDRS  := $(GEN_SRCS:.c=.h)
+INCLUDES := $(addprefix -I,$(SRC_DIRS)) -I$(GEN)
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP $(INCLUDES) $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -33,10 +41,12 @@ LIB_SRCS := $(filter-out src/core/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
-OBJS      := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
-ASAN_OBJS := $(SRCS:src/%.c=$(BUILD)/asan/%.o)
-ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/asan/%.o)
+GEN_OBJS      := $(GEN_SRCS:$(GEN)/%.c=$(BUILD)/obj/gen/%.o)
+ASAN_GEN_OBJS := $(GEN_SRCS:$(GEN)/%.c=$(BUILD)/asan/gen/%.o)
+OBJS      := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(GEN_OBJS)
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o) $(GEN_OBJS)
+ASAN_OBJS := $(SRCS:src/%.c=$(BUILD)/asan/%.o) $(ASAN_GEN_OBJS)
+ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/asan/%.o) $(ASAN_GEN_OBJS)
 UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 ASAN_UNITS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/unit/%)
 FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -97,11 +107,27 @@ $(BUILD)/asan/cli/%.o: cli/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -Icli -c -o $@ $<
 
-$(BUILD)/obj/%.o: src/%.c
+# Every object waits (order-only) for the generated headers: on a fresh clone
+# there is no .d file yet to say which source includes them.
+$(BUILD)/obj/%.o: src/%.c | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/asan/%.o: src/%.c
+$(BUILD)/asan/%.o: src/%.c | $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+
+# protoc-c writes the .c and the .h in one run; the grouped target (&:) tells
+# make so, and the .proto's path makes both rebuild if protobuf is upgraded.
+$(GEN_SRCS) $(GEN_HDRS) &: $(DESC_PROTO_DIR)/google/protobuf/descriptor.proto
+	@mkdir -p $(GEN)
+	protoc-c -I$(DESC_PROTO_DIR) --c_out=$(GEN) google/protobuf/descriptor.proto
+
+$(BUILD)/obj/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
@@ -116,11 +142,13 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS) $(ASAN_CLI_LIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -Itests/unit -Icli -o $@ $< $(ASAN_LIB_OBJS) \
 	    $(ASAN_CLI_LIB_OBJS) $(CLI_LIBS) $(LDLIBS)
 
-# libFuzzer targets need clang; they link the library sources directly.
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+# libFuzzer targets need clang; they link the library sources (and the
+# generated ones) directly.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(GEN_SRCS) $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=c17 -D_GNU_SOURCE -g -O1 $(INCLUDES) $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	    -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(GEN_SRCS) \
+	    $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh
@@ -167,7 +195,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOLS     := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 tools: $(TOOLS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(LIB_A)
+$(BUILD)/tools/%: tests/tools/%.c $(LIB_A) | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 

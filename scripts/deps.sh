@@ -26,6 +26,10 @@ WHAT=${1:-all}
 # libjansson-dev and libpcre2-dev parse and check JSON Schemas (src/contract);
 # json-schema-test-suite is the official suite the validator is held to
 # (tests/unit/test_jsonschema_suite.c).
+# protobuf-c-compiler (protoc-c) generates C for google/protobuf/descriptor.proto
+# at build time, from the .proto that libprotobuf-dev ships; libprotobuf-c-dev
+# is its runtime (src/contract/pbschema.c). protobuf-compiler (protoc) and
+# python3-protobuf make the test payloads.
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -44,6 +48,10 @@ libjansson-dev          build   always
 libpcre2-dev            build   always
 clang                   build   always
 libclang-rt-14-dev      build   always
+libprotobuf-c-dev       build   always
+protobuf-c-compiler     build   always
+libprotobuf-dev         build   always
+protobuf-compiler       build   always
 python3                 test    always
 python3-pytest          test    always
 python3-redis           test    always
@@ -53,6 +61,7 @@ redis-server            test    always
 tcl                     test    always
 dpkg-dev                test    always
 python3-boto3           test    always
+python3-protobuf        test    always
 nodejs                  test    no-node
 npm                     test    no-npm
 postgresql              test    always
