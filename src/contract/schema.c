@@ -1,20 +1,19 @@
-/* schema.c - the seam over the schema libraries.
- *
- * Until src/contract/jsonschema.c and pbschema.c are merged this is a
- * placeholder that compiles any non-empty source and accepts every payload,
- * so the registry and its commands can be built and tested on their own. */
+/* schema.c - the seam over the schema libraries: JSON Schema (jsonschema.h)
+ * and Protobuf (pbschema.h). */
 #include "schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
-
-#define JSON_MAX_BYTES     (1u << 20) /* jsonschema.h's JSCHEMA_MAX_BYTES */
-#define PROTOBUF_MAX_BYTES (4u << 20) /* pbschema.h's PBSCHEMA_MAX_BYTES */
+#include "jsonschema.h"
+#include "pbschema.h"
 
 struct schema {
     enum schema_kind kind;
+    struct jschema *json; /* SCHEMA_JSON */
+    struct pbschema *pb;  /* SCHEMA_PROTOBUF */
 };
 
 const char *schema_kind_name(enum schema_kind k)
@@ -32,17 +31,13 @@ const char *schema_kind_name(enum schema_kind k)
 
 size_t schema_max_bytes(enum schema_kind k)
 {
-    return k == SCHEMA_PROTOBUF ? PROTOBUF_MAX_BYTES : JSON_MAX_BYTES;
+    return k == SCHEMA_PROTOBUF ? PBSCHEMA_MAX_BYTES : JSCHEMA_MAX_BYTES;
 }
 
 struct schema *schema_compile(enum schema_kind k, const uint8_t *src, size_t n,
                               const char *message, const char *const *required,
                               size_t nrequired, char *err, size_t errlen)
 {
-    (void)src;
-    (void)message;
-    (void)required;
-    (void)nrequired;
     if (k != SCHEMA_JSON && k != SCHEMA_PROTOBUF) {
         snprintf(err, errlen, "no schema language %d", (int)k);
         return NULL;
@@ -52,29 +47,36 @@ struct schema *schema_compile(enum schema_kind k, const uint8_t *src, size_t n,
                  n, schema_max_bytes(k));
         return NULL;
     }
-    if (n == 0) {
-        snprintf(err, errlen, "empty schema");
-        return NULL;
-    }
     struct schema *s = xcalloc(1, sizeof(*s));
     s->kind = k;
+    if (k == SCHEMA_JSON)
+        s->json = jschema_compile((const char *)src, n, err, errlen);
+    else
+        s->pb = pbschema_compile(src, n, message ? message : "", required,
+                                 nrequired, err, errlen);
+    if (!s->json && !s->pb) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
 void schema_free(struct schema *s)
 {
+    if (!s)
+        return;
+    jschema_free(s->json);
+    pbschema_free(s->pb);
     free(s);
 }
 
 int schema_validate(const struct schema *s, const uint8_t *payload, size_t n,
                     char *err, size_t errlen)
 {
-    (void)s;
-    (void)payload;
-    (void)n;
-    (void)err;
-    (void)errlen;
-    return 0;
+    if (s->kind == SCHEMA_JSON)
+        return jschema_validate(s->json, (const char *)payload, n, err, errlen) ? -1
+                                                                                : 0;
+    return pbschema_validate(s->pb, payload, n, err, errlen) ? -1 : 0;
 }
 
 int schema_compatible(const struct schema *old_s, const struct schema *new_s,
@@ -85,5 +87,7 @@ int schema_compatible(const struct schema *old_s, const struct schema *new_s,
                  schema_kind_name(old_s->kind), schema_kind_name(new_s->kind));
         return -1;
     }
-    return 0;
+    if (old_s->kind == SCHEMA_JSON)
+        return jschema_compatible(old_s->json, new_s->json, err, errlen) ? -1 : 0;
+    return pbschema_compatible(old_s->pb, new_s->pb, err, errlen) ? -1 : 0;
 }
