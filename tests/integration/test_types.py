@@ -448,3 +448,263 @@ def test_info_section(server):
     info = call(r, "INFO", "types")
     assert "types_registered:1" in info
     assert "types_refused_noperm:1" in info
+
+
+# ---------------------------------------------------------------- validation: JSON Schema
+
+ORDER_SCHEMA = """{
+  "type": "object",
+  "properties": {
+    "id": {"type": "string", "minLength": 1},
+    "qty": {"type": "integer", "minimum": 1},
+    "items": {"type": "array", "items": {"type": "object",
+              "properties": {"sku": {"type": "string", "pattern": "^sku-[0-9]+$"}},
+              "required": ["sku"]}},
+    "note": {"type": "string"}
+  },
+  "required": ["id", "qty"],
+  "additionalProperties": false
+}"""
+
+
+def test_json_invalid_schemas_refused(server):
+    r = server.client()
+    m = err(call, r, "EV.TYPE", "SET", "j.t", "SCHEMA", "json", "{not json")
+    assert m.startswith("ERR invalid schema for j.t: not JSON")
+    m = err(call, r, "EV.TYPE", "SET", "j.t", "SCHEMA", "json", '{"format": "email"}')
+    assert m.startswith("ERR invalid schema for j.t: ") and "format" in m
+    m = err(call, r, "EV.TYPE", "SET", "j.t", "SCHEMA", "json", '{"pattern": "("}')
+    assert m.startswith("ERR invalid schema for j.t: ") and "regex" in m
+    assert tget(r, "j.t") is None
+
+
+def test_json_validation_at_pub(server):
+    r = server.client()
+    assert tset(r, "order.placed", "SCHEMA", "json", ORDER_SCHEMA) == "OK"
+    good = '{"id": "o-1", "qty": 2, "items": [{"sku": "sku-1"}]}'
+    pos = int(call(r, "EV.PUB", "order.placed", good))
+    bad = [
+        ('{"id": "o-2", "qty": "two"}', "at /qty"),
+        ('{"id": "o-2", "qty": 0}', "at /qty"),
+        ('{"qty": 1}', "id"),
+        ('{"id": "o-2", "qty": 1, "items": [{"sku": "sku-1"}, {"sku": "bad"}]}',
+         "at /items/1/sku"),
+        ('{"id": "o-2", "qty": 1, "extra": true}', "extra"),
+        ('{"id": "o-2", "qty": 1', "not JSON"),
+        ("", "not JSON"),
+    ]
+    for payload, where in bad:
+        m = err(call, r, "EV.PUB", "order.placed", payload)
+        assert m.startswith("INVALID order.placed: "), m
+        assert where in m, (payload, m)
+    evs = events(r, "order.placed")
+    assert [(e["position"], e["payload"]) for e in evs] == [(pos, good)]
+    info = call(r, "INFO", "types")
+    assert "types_refused_invalid:%d" % len(bad) in info
+    # the refused ones were not counted as published by anyone
+    assert [p["count"] for p in manifest(r)["order.placed"]["producers"]] == [1]
+
+
+def test_json_validation_at_xadd(server):
+    r = server.client()
+    tset(r, "order.placed", "SCHEMA", "json", ORDER_SCHEMA)
+    good = '{"id": "o-1", "qty": 2}'
+    xid = call(r, "XADD", "order.placed", "*", "source", "web", "payload", good)
+    m = err(call, r, "XADD", "order.placed", "*", "payload", '{"id": "o-1", "qty": -1}')
+    assert m.startswith("INVALID order.placed: at /qty"), m
+    m = err(call, r, "XADD", "order.placed", "*", "source", "web")
+    assert m == "INVALID order.placed: the entry has no 'payload' field"
+    # a field named like it in another case is not the payload
+    m = err(call, r, "XADD", "order.placed", "*", "Payload", good)
+    assert m == "INVALID order.placed: the entry has no 'payload' field"
+    assert call(r, "XLEN", "order.placed") == 1
+    assert [x[0] for x in call(r, "XRANGE", "order.placed", "-", "+")] == [xid]
+    assert len(events(r, "order.placed")) == 1
+    # a refused XADD to a new key makes no stream
+    tset(r, "fresh.t", "SCHEMA", "json", ORDER_SCHEMA)
+    err(call, r, "XADD", "fresh.t", "*", "payload", "[]")
+    assert call(r, "EXISTS", "fresh.t") == 0
+    # a type without a schema takes any entry
+    assert call(r, "XADD", "plain.t", "*", "a", "b")
+
+
+def test_json_evolution(server):
+    r = server.client()
+    v1 = '{"type":"object","properties":{"id":{"type":"string"},"sku":{"type":"string"}},"required":["id"]}'
+    v2_required = '{"type":"object","properties":{"id":{"type":"string"},"sku":{"type":"string"}},"required":["id","sku"]}'
+    v2_added = '{"type":"object","properties":{"id":{"type":"string"},"sku":{"type":"string"},"n":{"type":"integer"}},"required":["id"]}'
+    tset(r, "ev.o", "SCHEMA", "json", v1)
+    m = err(call, r, "EV.TYPE", "SET", "ev.o", "SCHEMA", "json", v2_required)
+    assert m.startswith("ERR incompatible schema change for ev.o: ") and "sku" in m
+    assert m.endswith("(FORCE to replace)")
+    g = tget(r, "ev.o")
+    assert g["schema"] == v1 and int(g["version"]) == 1
+    assert tset(r, "ev.o", "SCHEMA", "json", v2_added) == "OK"  # compatible
+    assert int(tget(r, "ev.o")["version"]) == 2
+    assert tset(r, "ev.o", "SCHEMA", "json", v2_required, "FORCE") == "OK"
+    g = tget(r, "ev.o")
+    assert g["schema"] == v2_required and int(g["version"]) == 3
+    m = err(call, r, "EV.PUB", "ev.o", '{"id": "x"}')
+    assert m.startswith("INVALID ev.o: ") and "sku" in m
+    assert int(call(r, "EV.PUB", "ev.o", '{"id": "x", "sku": "s"}')) > 0
+
+
+def test_json_schema_survives_kill9(server):
+    r = server.client()
+    tset(r, "order.placed", "SCHEMA", "json", ORDER_SCHEMA)
+    server.restart(sig=signal.SIGKILL)
+    r = server.client()
+    m = err(call, r, "EV.PUB", "order.placed", '{"id": "o", "qty": "x"}')
+    assert m.startswith("INVALID order.placed: at /qty")
+    assert int(call(r, "EV.PUB", "order.placed", '{"id": "o", "qty": 3}')) > 0
+
+
+# ---------------------------------------------------------------- validation: Protobuf
+
+PROTO = __import__("pathlib").Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "proto"
+
+
+def varint(v):
+    v &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def pbenv(tmp_path_factory):
+    """Descriptor sets made by protoc from tests/fixtures/proto and the
+    python3-protobuf modules of the same files."""
+    import importlib
+    import subprocess
+    import sys
+    tmp = tmp_path_factory.mktemp("types-proto")
+
+    def protoc(*args):
+        subprocess.run(["protoc", "-I", str(PROTO), *args], check=True, cwd=tmp)
+
+    files = ["shop/v1/common.proto", "shop/v1/order.proto"]
+    protoc("--include_imports", "--descriptor_set_out=set.pb", *files)
+    protoc("--python_out=" + str(tmp), *files)
+    sets = {"order": (tmp / "set.pb").read_bytes()}
+    for name in ["v1", "added", "qty_string", "no_ts"]:
+        protoc("--include_imports", "--descriptor_set_out=ev_%s.pb" % name,
+               "evolve/%s.proto" % name)
+        sets[name] = (tmp / ("ev_%s.pb" % name)).read_bytes()
+    sys.path.insert(0, str(tmp))
+    try:
+        order = importlib.import_module("shop.v1.order_pb2")
+    finally:
+        sys.path.remove(str(tmp))
+    return {"sets": sets, "order": order}
+
+
+def order_payload(pbenv, **kw):
+    m = pbenv["order"].OrderCreated(id="ord-1", timestamp=1700000000123,
+                                    customer="Zoë", tags=[1, 2, 300], gift=True, **kw)
+    it = m.items.add(sku="sku-1", qty=2)
+    it.price.units = 10
+    m.attrs["channel"] = "web"
+    return m.SerializeToString()
+
+
+def test_protobuf_invalid_schemas_refused(server, pbenv):
+    r = server.client(decode_responses=False)
+    fds = pbenv["sets"]["order"]
+    m = err(call, r, "EV.TYPE", "SET", "p.t", "SCHEMA", "protobuf", b"\xff\x00garbage",
+            "MESSAGE", "shop.v1.OrderCreated")
+    assert m.startswith("ERR invalid schema for p.t: not a FileDescriptorSet"), m
+    m = err(call, r, "EV.TYPE", "SET", "p.t", "SCHEMA", "protobuf", fds,
+            "MESSAGE", "shop.v1.Nope")
+    assert m.startswith("ERR invalid schema for p.t: ") and "shop.v1.Nope" in m, m
+    m = err(call, r, "EV.TYPE", "SET", "p.t", "SCHEMA", "protobuf", fds,
+            "MESSAGE", "shop.v1.OrderCreated", "REQUIRE", "id,nosuch")
+    assert m.startswith("ERR invalid schema for p.t: ") and "nosuch" in m, m
+    assert call(r, "EV.TYPE", "GET", "p.t") is None
+
+
+def test_protobuf_validation(server, pbenv):
+    r = server.client(decode_responses=False)
+    fds = pbenv["sets"]["order"]
+    assert call(r, "EV.TYPE", "SET", "order.created", "SCHEMA", "protobuf", fds,
+                "MESSAGE", "shop.v1.OrderCreated", "REQUIRE", "id,timestamp",
+                "OWNER", "shop") == b"OK"
+    g = rec(call(r, "EV.TYPE", "GET", "order.created"))
+    assert g[b"schema"] == fds and g[b"message"] == b"shop.v1.OrderCreated"
+    assert g[b"require"] == [b"id", b"timestamp"] and g[b"schema_kind"] == b"protobuf"
+    shop = server.client(decode_responses=False, client_name="shop")
+    good = order_payload(pbenv)
+    pos = int(call(shop, "EV.PUB", "order.created", good))
+    xid = call(shop, "XADD", "order.created", "*", "payload", order_payload(pbenv, rating=1.5))
+    assert xid
+    no_ts = pbenv["order"].OrderCreated(id="ord-2").SerializeToString()
+    # field 4 (items) sent as a varint: wrong wire type
+    wrong_wire = good + varint(4 << 3 | 0) + varint(1)
+    truncated = good[:-3]
+    nested_bad = good + varint(4 << 3 | 2) + varint(3) + varint(2 << 3 | 2) + varint(1) + b"x"
+    cases = [
+        (no_ts, "timestamp"),
+        (wrong_wire, "field 4 (items[1]): wire type 0 (varint)"),
+        (truncated, "runs past the end"),
+        (nested_bad, "items"),
+    ]
+    for payload, what in cases:
+        m = err(call, shop, "EV.PUB", "order.created", payload)
+        assert m.startswith("INVALID order.created: "), m
+        assert what in m, (what, m)
+    m = err(call, shop, "XADD", "order.created", "*", "payload", no_ts)
+    assert m.startswith("INVALID order.created: ") and "timestamp" in m
+    # the owner rule comes before the schema
+    m = err(call, r, "EV.PUB", "order.created", good)
+    assert m.startswith("NOPERM type 'order.created' is owned by 'shop'")
+    evs = [rec(e) for e in call(r, "EV.RANGE", "order.created")]
+    assert [int(e[b"position"]) for e in evs][0] == pos and len(evs) == 2
+    assert evs[0][b"payload"] == good
+    # what was stored decodes in python3-protobuf
+    assert pbenv["order"].OrderCreated.FromString(evs[0][b"payload"]).id == "ord-1"
+
+
+def test_protobuf_evolution(server, pbenv):
+    r = server.client(decode_responses=False)
+    s = pbenv["sets"]
+    base = ("MESSAGE", "shop.v1.OrderCreated", "REQUIRE", "id,timestamp")
+    assert call(r, "EV.TYPE", "SET", "o.c", "SCHEMA", "protobuf", s["v1"], *base) == b"OK"
+    m = err(call, r, "EV.TYPE", "SET", "o.c", "SCHEMA", "protobuf", s["qty_string"], *base)
+    assert m.startswith("ERR incompatible schema change for o.c: ") and "qty" in m, m
+    assert m.endswith("(FORCE to replace)")
+    # dropping an envelope field is refused too
+    m = err(call, r, "EV.TYPE", "SET", "o.c", "SCHEMA", "protobuf", s["v1"],
+            "MESSAGE", "shop.v1.OrderCreated", "REQUIRE", "id")
+    assert m.startswith("ERR incompatible schema change for o.c: "), m
+    assert int(rec(call(r, "EV.TYPE", "GET", "o.c"))[b"version"]) == 1
+    assert call(r, "EV.TYPE", "SET", "o.c", "SCHEMA", "protobuf", s["added"], *base) == b"OK"
+    assert int(rec(call(r, "EV.TYPE", "GET", "o.c"))[b"version"]) == 2
+    assert call(r, "EV.TYPE", "SET", "o.c", "SCHEMA", "protobuf", s["qty_string"], *base,
+                "FORCE") == b"OK"
+    g = rec(call(r, "EV.TYPE", "GET", "o.c"))
+    assert int(g[b"version"]) == 3 and g[b"schema"] == s["qty_string"]
+    # a json schema in place of a protobuf one is a change of language
+    m = err(call, r, "EV.TYPE", "SET", "o.c", "SCHEMA", "json", "{}")
+    assert m.startswith("ERR incompatible schema change for o.c: schema language "
+                        "protobuf -> json"), m
+
+
+def test_protobuf_schema_survives_restart(server, pbenv):
+    r = server.client(decode_responses=False)
+    call(r, "EV.TYPE", "SET", "order.created", "SCHEMA", "protobuf",
+         pbenv["sets"]["order"], "MESSAGE", "shop.v1.OrderCreated", "REQUIRE", "id,timestamp")
+    server.restart(sig=signal.SIGKILL)
+    r = server.client(decode_responses=False)
+    no_ts = pbenv["order"].OrderCreated(id="ord-2").SerializeToString()
+    m = err(call, r, "EV.PUB", "order.created", no_ts)
+    assert m.startswith("INVALID order.created: ") and "timestamp" in m
+    assert int(call(r, "EV.PUB", "order.created", order_payload(pbenv))) > 0
+    server.restart()
+    r = server.client(decode_responses=False)
+    assert err(call, r, "EV.PUB", "order.created", no_ts).startswith("INVALID")
