@@ -24,7 +24,7 @@
  * replies show each event exactly as EV.GET does, plus fields.
  * Recovery: the journal is replayed (deliveries that were held keep their
  * consumer and wall-clock deadline), then a checkpoint compacts it. */
-#include "bus.h"
+#include "cmd_bus.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -1259,6 +1259,24 @@ static void reply_sub(struct client *c, struct bus_sub *sub, uint64_t visible,
         reply_uint(c, ci[i].seen && now > ci[i].seen ? now - ci[i].seen : 0);
     }
     free(ci);
+}
+
+void bus_foreach_sub(void (*fn)(void *ctx, const struct bus_sub_info *info,
+                                const struct bus_consumer_info *cons, size_t ncons),
+                     void *ctx)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < bus_count(set); i++) {
+        struct bus_sub *sub = bus_at(set, i);
+        struct bus_sub_info in;
+        bus_sub_info(sub, &in);
+        size_t nc = in.consumers;
+        struct bus_consumer_info *ci = xmalloc((nc ? nc : 1) * sizeof(*ci));
+        nc = bus_consumers(sub, nc, ci);
+        fn(ctx, &in, ci, nc);
+        free(ci);
+    }
 }
 
 /* EV.SUBS [pattern] */

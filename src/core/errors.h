@@ -20,7 +20,10 @@
     X(ERR_NOJOB,          -10, "NOJOB",     "no such job")                     \
     X(ERR_LOCKLOST,       -11, "LOCKLOST",  "lock lost")                       \
     X(ERR_BUSY,           -12, "BUSY",      "resource busy")                   \
-    X(ERR_PROTO,          -13, "ERR",       "Protocol error")
+    X(ERR_PROTO,          -13, "ERR",       "Protocol error")                  \
+    X(ERR_NOTYPE,         -14, "NOTYPE",    "event type is not registered")    \
+    X(ERR_INVALID,        -15, "INVALID",   "payload does not match its schema") \
+    X(ERR_NOPERM,         -16, "NOPERM",    "not allowed to publish this type")
 
 enum error_code {
 #define ERRORS_ENUM(name, value, prefix, text) name = value,

@@ -5,6 +5,7 @@ extern const struct module server_module; /* cmd_server.c: PING, INFO, ... */
 extern const struct module keyspace_module; /* cmd_keyspace.c: DEL, SCAN, ... */
 extern const struct module multi_module;  /* multi.c: MULTI, EXEC, WATCH, ... */
 extern const struct module store_module;  /* cmd_store.c: EV.PUB/GET/RANGE/... */
+extern const struct module types_module;  /* cmd_types.c: EV.TYPE/MANIFEST/MAP (after the store) */
 extern const struct module ring_module;   /* cmd_ring.c: RING.*, GET */
 extern const struct module lock_module;   /* cmd_lock.c: LOCK.* */
 extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
@@ -18,6 +19,7 @@ const struct module *const modules[] = {
     &keyspace_module,
     &multi_module,
     &store_module,
+    &types_module,
     &ring_module,
     &lock_module,
     &chunk_module,

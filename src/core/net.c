@@ -73,6 +73,11 @@ int client_db(const struct client *c)
     return c->db;
 }
 
+const char *client_name(const struct client *c)
+{
+    return c->name;
+}
+
 int client_is_blocked(const struct client *c)
 {
     return c->blocked;

@@ -43,6 +43,9 @@ void net_close(void);
 uint64_t client_id(const struct client *c);
 int client_resp(const struct client *c); /* 2 or 3 */
 int client_db(const struct client *c);   /* SELECTed database, 0..15 */
+/* The CLIENT SETNAME / HELLO SETNAME name (NUL-terminated, owned by the
+ * client, valid until it changes), or NULL if it has none. */
+const char *client_name(const struct client *c);
 /* 1 while EXEC runs c's queued commands (multi.h). Nothing may block then:
  * a command with a BLOCK/WAIT option that would park the client must answer
  * at once instead, with the reply its wait's timeout would give (as Redis

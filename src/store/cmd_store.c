@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cmd_types.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -417,17 +418,27 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    uint64_t pos = 0;
-    int dup = 0;
-    int rc = store_append(st, &p, clock_wall_ms(), &pos, &dup, err, sizeof(err));
+    /* the type's contract (registry, owner, schema): nothing is stored
+     * unless it holds */
+    int rc = types_publish_check(c, type->ptr, type->len, payload->ptr, payload->len,
+                                 1, err, sizeof(err));
     if (rc) {
         reply_error_code(c, rc, err);
         return;
     }
-    if (dup)
+    uint64_t pos = 0;
+    int dup = 0;
+    rc = store_append(st, &p, clock_wall_ms(), &pos, &dup, err, sizeof(err));
+    if (rc) {
+        reply_error_code(c, rc, err);
+        return;
+    }
+    if (dup) {
         stats.duplicates++;
-    else
+    } else {
         stats.published++;
+        types_publish_note(c, type->ptr, type->len);
+    }
     reply_uint(c, pos);
     if (config_fsync == CONFIG_FSYNC_ALWAYS) {
         if (!dup && pos > to_request)
@@ -570,28 +581,66 @@ static void cmd_ev_revrange(struct client *c, int argc, struct arg *argv)
     range_cmd(c, argc, argv, 1);
 }
 
-/* ---- EV.TYPES [pattern] ---- */
+/* ---- EV.TYPES [pattern] ----
+ * The store's types (sorted) merged with the registered types that have no
+ * stored event yet (count 0), each with its registration next to its counts. */
 struct types_ctx {
     struct client *c;
     size_t n;
+    struct types_name *reg; /* registered types, sorted */
+    size_t nreg, at;        /* next registered type to merge */
 };
+
+static void type_record(struct client *c, const char *name, size_t len,
+                        const struct store_type_info *t)
+{
+    struct types_view v;
+    int registered = types_view(name, len, &v);
+    reply_map(c, 10);
+    reply_cstr(c, "type");
+    reply_bulk(c, name, len);
+    reply_cstr(c, "count");
+    reply_uint(c, t ? t->count : 0);
+    reply_cstr(c, "first_position");
+    reply_uint(c, t ? t->first_pos : 0);
+    reply_cstr(c, "last_position");
+    reply_uint(c, t ? t->last_pos : 0);
+    reply_cstr(c, "first_time");
+    reply_uint(c, t ? t->first_time : 0);
+    reply_cstr(c, "last_time");
+    reply_uint(c, t ? t->last_time : 0);
+    reply_cstr(c, "registered");
+    reply_bool(c, registered);
+    reply_cstr(c, "schema");
+    reply_cstr(c, registered ? v.schema : "none");
+    reply_cstr(c, "version");
+    reply_uint(c, registered ? v.version : 0);
+    reply_cstr(c, "owner");
+    if (registered && v.owner)
+        reply_bulk(c, v.owner, v.owner_len);
+    else
+        reply_null(c);
+}
+
+static int name_before(const struct types_name *a, const char *p, size_t n)
+{
+    size_t k = a->len < n ? a->len : n;
+    int r = memcmp(a->p, p, k);
+    return r < 0 || (r == 0 && a->len < n);
+}
 
 static void types_visit(void *ctx, const struct store_type_info *t)
 {
     struct types_ctx *tc = ctx;
-    reply_map(tc->c, 6);
-    reply_cstr(tc->c, "type");
-    reply_bulk(tc->c, t->name, t->name_len);
-    reply_cstr(tc->c, "count");
-    reply_uint(tc->c, t->count);
-    reply_cstr(tc->c, "first_position");
-    reply_uint(tc->c, t->first_pos);
-    reply_cstr(tc->c, "last_position");
-    reply_uint(tc->c, t->last_pos);
-    reply_cstr(tc->c, "first_time");
-    reply_uint(tc->c, t->first_time);
-    reply_cstr(tc->c, "last_time");
-    reply_uint(tc->c, t->last_time);
+    while (tc->at < tc->nreg && name_before(&tc->reg[tc->at], t->name, t->name_len)) {
+        type_record(tc->c, tc->reg[tc->at].p, tc->reg[tc->at].len, NULL);
+        tc->at++;
+        tc->n++;
+    }
+    if (tc->at < tc->nreg && tc->reg[tc->at].len == t->name_len &&
+        memcmp(tc->reg[tc->at].p, t->name, t->name_len) == 0)
+        tc->at++; /* shown with its counts */
+    type_record(tc->c, t->name, t->name_len, t);
     tc->n++;
 }
 
@@ -615,10 +664,14 @@ static void cmd_ev_types(struct client *c, int argc, struct arg *argv)
             return;
         }
     }
-    struct types_ctx tc = {c, 0};
+    struct types_ctx tc = {c, 0, NULL, 0, 0};
+    tc.nreg = types_registered(pat, plen, &tc.reg);
     size_t h = reply_array_begin(c);
     store_types(st, pat, plen, types_visit, &tc);
+    for (; tc.at < tc.nreg; tc.at++, tc.n++)
+        type_record(c, tc.reg[tc.at].p, tc.reg[tc.at].len, NULL);
     reply_array_end(c, h, tc.n);
+    free(tc.reg);
 }
 
 /* ---- EV.INFO ---- */
@@ -733,7 +786,8 @@ static const struct command_spec store_commands[] = {
      "pattern [FROM ms|@position] [TO ms|@position] [COUNT n] [KEY key]",
      "Stored events whose type matches the pattern, newest first", 0, 0, 0},
     {"ev.types", -1, CMD_READONLY, cmd_ev_types, "store", "[pattern]",
-     "Every stored type with count, first/last position and time", 0, 0, 0},
+     "Every stored or registered type: count, first/last position and time, "
+     "schema, version, owner", 0, 0, 0},
     {"ev.info", 1, CMD_READONLY | CMD_FAST, cmd_ev_info, "store", "",
      "Positions, counts, bytes, segments, fsync setting, sync latency", 0, 0, 0},
     {"ev.fault", -2, CMD_ADMIN, cmd_ev_fault, "store",

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "cmd_journal.h"
 #include "cmd_store.h"
+#include "cmd_types.h"
 #include "command.h"
 #include "common.h"
 #include "config.h"
@@ -413,6 +414,28 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
     }
     if (writable(c) < 0)
         return;
+    /* The stream's type's contract, before anything is made: a typed entry
+     * carries its payload in a field named "payload" (the first one). */
+    char type[256], cerr[600];
+    size_t tlen;
+    if (s) {
+        memcpy(type, s->type, s->tlen);
+        tlen = s->tlen;
+    } else if (stream_type_of(client_db(c), argv[1].ptr, argv[1].len, type, &tlen) < 0) {
+        tlen = 0; /* too long: stream_get_or_new says so */
+    }
+    if (tlen) {
+        const struct arg *pl = NULL;
+        for (int k = idpos + 1; k + 1 < argc && !pl; k += 2)
+            if (argv[k].len == 7 && memcmp(argv[k].ptr, "payload", 7) == 0)
+                pl = &argv[k + 1];
+        int rc = types_publish_check(c, type, tlen, pl ? pl->ptr : NULL,
+                                     pl ? pl->len : 0, pl != NULL, cerr, sizeof(cerr));
+        if (rc) {
+            reply_error_code(c, rc, cerr);
+            return;
+        }
+    }
     const char *why = NULL;
     if (!s)
         s = stream_get_or_new(client_db(c), argv[1].ptr, argv[1].len, &why);
@@ -494,6 +517,7 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
         return;
     }
     stats.added++;
+    types_publish_note(c, s->type, s->tlen);
     /* A stream with entries exists anyway: its `created` flag needs a record
      * only when it has state of its own (a DEL before it, groups) or a trim
      * may leave it empty. The common XADD writes the event and nothing else. */

@@ -1,0 +1,21 @@
+/* cmd_bus.h - what the bus module offers other modules (the type manifest).
+ *
+ * cmd_bus.c owns the server's one set of subscriptions. Other modules may
+ * look at them through this, on the loop thread; they never change them.
+ * It is not the subscription logic (bus.h) and parses nothing. */
+#ifndef TINCAN_CMD_BUS_H
+#define TINCAN_CMD_BUS_H
+
+#include <stddef.h>
+
+#include "bus.h"
+
+/* Calls fn once per subscription, in name order, with its settings (info:
+ * name, patterns, durability, counts) and its consumers (ncons of them, in
+ * the order they came). Everything passed is valid during the call only.
+ * Nothing when the bus is not started. Allocates a small consumer array. */
+void bus_foreach_sub(void (*fn)(void *ctx, const struct bus_sub_info *info,
+                                const struct bus_consumer_info *cons, size_t ncons),
+                     void *ctx);
+
+#endif
