@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import redis
+
 TITLE = "Event type contracts"
 ABOUT = """\
 Each row publishes one fixed 10-field payload with `EV.PUB`, durably (`--fsync always`,
@@ -79,7 +81,7 @@ def protobuf_fixture(tmp):
 def run(ctx):
     rows = []
     with tempfile.TemporaryDirectory() as tmp, ctx.tincan() as t:
-        r = t.client()
+        r = redis.Redis(host=t.host, port=t.port)
         fds, pb = protobuf_fixture(tmp)
         cases = [
             ("json", ["SCHEMA", "json", JSON_SCHEMA], JSON_PAYLOAD.encode(),
