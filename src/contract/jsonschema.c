@@ -836,6 +836,7 @@ struct jschema *jschema_compile(const char *text, size_t n, char *err,
     }
     pcre2_set_match_limit(s->mctx, RE_MATCH_LIMIT);
     pcre2_set_heap_limit(s->mctx, RE_HEAP_KIB);
+    jschema_fast_prepare(s);
     return s;
 }
 
@@ -895,7 +896,7 @@ static void md_key_make(void)
         abort(); /* only when out of keys or memory */
 }
 
-static pcre2_match_data *thread_md(void)
+pcre2_match_data *jschema_thread_md(void)
 {
     pthread_once(&md_once, md_key_make);
     pcre2_match_data *md = pthread_getspecific(md_key);
@@ -1022,7 +1023,7 @@ static int vstring(struct vc *v, const struct jnode *n, const json_t *j)
                          cp, n->lim[JL_MAXLEN]);
     }
     if (n->re) {
-        pcre2_match_data *md = thread_md();
+        pcre2_match_data *md = jschema_thread_md();
         if (!md)
             return vfail(v, "out of memory for the pattern check");
         int rc = pcre2_match(n->re, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK,
@@ -1279,6 +1280,12 @@ static int vnode(struct vc *v, const struct jnode *n, const json_t *j)
 
 int jschema_validate(const struct jschema *s, const char *json, size_t n,
                      char *err, size_t errlen)
+{
+    return jschema_validate_dom(s, json, n, err, errlen);
+}
+
+int jschema_validate_dom(const struct jschema *s, const char *json, size_t n,
+                         char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *j = json_loadb(

@@ -51,6 +51,17 @@ void jschema_free(struct jschema *s);
 int jschema_validate(const struct jschema *s, const char *json, size_t n,
                      char *err, size_t errlen);
 
+/* The two paths of jschema_validate, apart, for tests and fuzzing (each
+ * must agree with the other). jschema_validate_fast returns one of these,
+ * never writes a message and never allocates; jschema_validate_dom is
+ * jschema_validate without the one-pass path. */
+#define JSCHEMA_FAST_VALID   0
+#define JSCHEMA_FAST_INVALID 1
+#define JSCHEMA_FAST_UNSURE  2 /* outside what one pass can check */
+int jschema_validate_fast(const struct jschema *s, const char *json, size_t n);
+int jschema_validate_dom(const struct jschema *s, const char *json, size_t n,
+                         char *err, size_t errlen);
+
 /* Schema evolution: 0 if moving from old to new breaks no producer that was
  * valid, as far as the documented rules can tell (docs/contracts.md: a
  * property made required that was optional, a type narrowed, an enum value

@@ -16,6 +16,7 @@
 #include <pcre2.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Instance types (bit mask); JT_INTEGER is "number with no fraction". */
 enum {
@@ -52,6 +53,7 @@ struct jprop {
     const char *key; /* in the schema document; may hold NULs */
     size_t klen;     /* bytes */
     struct jnode *node;
+    uint64_t reqbits; /* bits of jnode.req[] naming this key (fast path) */
 };
 
 struct jnode {
@@ -83,6 +85,10 @@ struct jnode {
     size_t nall, nany, none;
     struct jnode *not_;
     int mark; /* compile-time cycle search: 0 new, 1 on path, 2 done */
+    /* for the one-pass path (jsonschema_fast.c), set by jschema_fast_prepare */
+    bool slow;           /* needs the DOM: allOf/anyOf/oneOf/not, ... */
+    bool req_undeclared; /* a required name is not among props */
+    uint64_t reqall;     /* a bit per req[] entry (nreq <= 64) */
 };
 
 struct jschema {
@@ -96,5 +102,11 @@ struct jschema {
 bool jschema_json_equal(const json_t *a, const json_t *b);
 /* -1, 0, 1 as a < b, a == b, a > b (exact for 64-bit integers). */
 int jschema_num_cmp(struct jnum a, struct jnum b);
+/* This thread's PCRE2 match block (made on first use), or NULL if out of
+ * memory; freed when the thread ends. */
+pcre2_match_data *jschema_thread_md(void);
+/* Marks the nodes the one-pass path cannot check (slow) and fills the
+ * required bits; called once by jschema_compile. */
+void jschema_fast_prepare(struct jschema *s);
 
 #endif

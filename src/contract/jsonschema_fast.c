@@ -1,0 +1,689 @@
+/* jsonschema_fast.c - one-pass validation of a payload against the compiled
+ * schema tree, without building a DOM and without allocating.
+ *
+ * A small strict JSON tokenizer (RFC 8259 as libjansson reads it with
+ * JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL) drives the
+ * schema walk directly. It only answers "valid", "invalid" or "cannot tell";
+ * jschema_validate trusts "valid" alone and runs the DOM path
+ * (jsonschema.c) for the other two, so every error message comes from the DOM
+ * path and the fast path must only never call valid what the DOM path
+ * refuses. "Cannot tell" covers what does not fit the fixed-size state: a
+ * schema keyword that needs the value held whole or tried several ways
+ * (allOf/anyOf/oneOf/not, uniqueItems, enum/const with an object or array
+ * value: such nodes are marked slow at compile time), nesting deeper than
+ * FAST_MAX_DEPTH, more than FAST_MAX_KEYS member names on the open objects,
+ * a string checked by value that decodes to more than FAST_STR_BUF bytes, a
+ * member name longer than FAST_KEY_BUF, a number longer than FAST_NUM_BUF,
+ * and a payload it would refuse that holds a NUL byte (libjansson skips one
+ * that follows a number or a literal). */
+#include "jsonschema_tree.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAST_MAX_DEPTH 64   /* JSON nesting levels */
+#define FAST_MAX_STEPS 256  /* schema steps ($ref, nesting); DOM allows 512 */
+#define FAST_MAX_KEYS  512  /* member names held for the duplicate check */
+#define FAST_STR_BUF   1024 /* bytes of a decoded string checked by value */
+#define FAST_KEY_BUF   256  /* bytes of a decoded member name */
+#define FAST_NUM_BUF   64   /* characters of a real number */
+
+enum {
+    OK = JSCHEMA_FAST_VALID,
+    BAD = JSCHEMA_FAST_INVALID,
+    UNSURE = JSCHEMA_FAST_UNSURE
+};
+
+struct fx {
+    const unsigned char *p, *end; /* the unread payload */
+    const struct jschema *s;
+    int depth;                    /* open objects and arrays */
+    size_t nkeys;                 /* used entries of keys[] */
+    uint64_t keys[FAST_MAX_KEYS]; /* hashes of the open objects' names */
+    char kbuf[FAST_KEY_BUF];      /* the member name being looked up */
+    char sbuf[FAST_STR_BUF];      /* the string value being checked */
+};
+
+/* A scalar token, as the checks need it. */
+struct tok {
+    unsigned t;      /* JT_STRING, JT_NUMBER, JT_BOOLEAN or JT_NULL */
+    bool b;          /* JT_BOOLEAN: its value */
+    struct jnum num; /* JT_NUMBER */
+    const char *s;   /* JT_STRING: decoded bytes, NULL if not kept */
+    size_t len;      /* bytes of s */
+    size_t cps;      /* code points of the string */
+    bool nul;        /* the string holds U+0000 */
+};
+
+/* ------------------------------------------------------------ prepare */
+
+static bool scalar(const json_t *v)
+{
+    return !json_is_object(v) && !json_is_array(v);
+}
+
+static const struct jprop *find_prop(const struct jnode *n, const char *k,
+                                     size_t kl)
+{
+    size_t lo = 0, hi = n->nprops;
+    while (lo < hi) { /* props are sorted by (klen, bytes) */
+        size_t mid = lo + (hi - lo) / 2;
+        const struct jprop *p = &n->props[mid];
+        int c = p->klen != kl ? (p->klen < kl ? -1 : 1) : memcmp(p->key, k, kl);
+        if (c == 0)
+            return p;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void jschema_fast_prepare(struct jschema *s)
+{
+    for (size_t i = 0; i < s->nnodes; i++) {
+        struct jnode *n = s->nodes[i];
+        n->slow = n->nall || n->nany || n->none || n->not_ || n->unique ||
+                  n->nreq > 64 || (n->const_v && !scalar(n->const_v));
+        for (size_t e = 0; n->enum_v && e < json_array_size(n->enum_v); e++)
+            n->slow |= !scalar(json_array_get(n->enum_v, e));
+        if (n->nreq > 64)
+            continue;
+        n->reqall = n->nreq == 64 ? ~0ULL : (1ULL << n->nreq) - 1;
+        for (size_t r = 0; r < n->nreq; r++) {
+            struct jprop *p =
+                (struct jprop *)find_prop(n, n->req[r].key, n->req[r].klen);
+            if (p)
+                p->reqbits |= 1ULL << r;
+            else
+                n->req_undeclared = true;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- tokens */
+
+static void ws(struct fx *x)
+{
+    while (x->p < x->end &&
+           (*x->p == ' ' || *x->p == '\n' || *x->p == '\r' || *x->p == '\t'))
+        x->p++;
+}
+
+/* Bytes of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *e)
+{
+    unsigned c = p[0];
+    size_t n = (size_t)(e - p);
+    if (c >= 0xC2 && c <= 0xDF)
+        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+            (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+            (p[3] & 0xC0) != 0x80 || (c == 0xF0 && p[1] < 0x90) ||
+            (c == 0xF4 && p[1] > 0x8F))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static int hex4(const unsigned char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        int d = c >= '0' && c <= '9'   ? (int)c - '0'
+                : c >= 'a' && c <= 'f' ? (int)c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? (int)c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Appends k bytes to buf[0..cap) at *w, or marks it overflowed. */
+static void put(char *buf, size_t cap, size_t *w, bool *over, const void *b,
+                size_t k)
+{
+    if (!k) /* buf may be NULL */
+        return;
+    if (*over || *w + k > cap) {
+        *over = true;
+        return;
+    }
+    memcpy(buf + *w, b, k);
+    *w += k;
+}
+
+/* The string after its opening quote. t->s is the input itself when the
+ * string has no escape, else the decoded bytes in buf (NULL when they do
+ * not fit in cap). */
+static int scan_str(struct fx *x, struct tok *t, char *buf, size_t cap)
+{
+    const unsigned char *p = x->p, *e = x->end, *start = p;
+    size_t w = 0, cps = 0;
+    bool esc = false, over = false, nul = false;
+    for (;;) {
+        const unsigned char *run = p;
+        while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        cps += (size_t)(p - run);
+        if (esc)
+            put(buf, cap, &w, &over, run, (size_t)(p - run));
+        if (p >= e)
+            return BAD;
+        unsigned c = *p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return BAD;
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, e);
+            if (!k)
+                return BAD;
+            if (esc)
+                put(buf, cap, &w, &over, p, k);
+            p += k;
+            cps++;
+            continue;
+        }
+        /* a backslash */
+        if (!esc) {
+            esc = true;
+            put(buf, cap, &w, &over, start, (size_t)(p - start));
+        }
+        if (e - p < 2)
+            return BAD;
+        unsigned char out[4];
+        size_t k = 1;
+        switch (p[1]) {
+        case '"':
+        case '\\':
+        case '/':
+            out[0] = p[1];
+            break;
+        case 'b':
+            out[0] = '\b';
+            break;
+        case 'f':
+            out[0] = '\f';
+            break;
+        case 'n':
+            out[0] = '\n';
+            break;
+        case 'r':
+            out[0] = '\r';
+            break;
+        case 't':
+            out[0] = '\t';
+            break;
+        case 'u': {
+            int u = e - p >= 6 ? hex4(p + 2) : -1;
+            if (u < 0)
+                return BAD;
+            uint32_t cp = (uint32_t)u;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return BAD; /* a lone low surrogate */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                int lo = e - p >= 12 && p[6] == '\\' && p[7] == 'u'
+                             ? hex4(p + 8)
+                             : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return BAD;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+                p += 6;
+            }
+            nul |= cp == 0;
+            if (cp < 0x80) {
+                out[0] = (unsigned char)cp;
+            } else if (cp < 0x800) {
+                out[0] = (unsigned char)(0xC0 | cp >> 6);
+                out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+                k = 2;
+            } else if (cp < 0x10000) {
+                out[0] = (unsigned char)(0xE0 | cp >> 12);
+                out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+                out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+                k = 3;
+            } else {
+                out[0] = (unsigned char)(0xF0 | cp >> 18);
+                out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+                out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+                out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+                k = 4;
+            }
+            p += 4;
+            break;
+        }
+        default:
+            return BAD;
+        }
+        p += 2;
+        put(buf, cap, &w, &over, out, k);
+        cps++;
+    }
+    t->t = JT_STRING;
+    t->s = !esc ? (const char *)start : over ? NULL : buf;
+    t->len = esc ? w : (size_t)(p - start);
+    t->cps = cps;
+    t->nul = nul;
+    x->p = p + 1;
+    return OK;
+}
+
+static bool digit(const unsigned char *p, const unsigned char *e)
+{
+    return p < e && *p >= '0' && *p <= '9';
+}
+
+/* A number per the grammar; integers exact in 64 bits, reals as strtod
+ * reads them. Out of range is BAD: libjansson refuses those documents. */
+static int scan_num(struct fx *x, struct tok *t)
+{
+    const unsigned char *p = x->p, *e = x->end, *s = p;
+    bool neg = false, real = false;
+    if (p < e && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (!digit(p, e))
+        return BAD;
+    const unsigned char *d0 = p;
+    if (*p == '0')
+        p++;
+    else
+        while (digit(p, e))
+            p++;
+    const unsigned char *d1 = p;
+    if (p < e && *p == '.') {
+        real = true;
+        p++;
+        if (!digit(p, e))
+            return BAD;
+        while (digit(p, e))
+            p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        real = true;
+        p++;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        if (!digit(p, e))
+            return BAD;
+        while (digit(p, e))
+            p++;
+    }
+    t->t = JT_NUMBER;
+    if (!real) {
+        uint64_t mag = 0, lim = neg ? 1ULL << 63 : (1ULL << 63) - 1;
+        for (const unsigned char *q = d0; q < d1; q++) {
+            unsigned dg = *q - '0';
+            if (mag > (lim - dg) / 10)
+                return BAD; /* "too big integer" */
+            mag = mag * 10 + dg;
+        }
+        t->num.is_int = true;
+        t->num.i = !neg  ? (json_int_t)mag
+                   : mag ? -(json_int_t)(mag - 1) - 1
+                         : 0;
+    } else {
+        char buf[FAST_NUM_BUF];
+        size_t len = (size_t)(p - s);
+        if (len >= sizeof(buf))
+            return UNSURE;
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        char *end;
+        double d = strtod(buf, &end);
+        if (end != buf + len) /* a locale whose decimal point is not '.' */
+            return UNSURE;
+        if (isinf(d))
+            return BAD; /* "real number overflow" */
+        t->num.is_int = false;
+        t->num.d = d;
+    }
+    x->p = p;
+    return OK;
+}
+
+/* ------------------------------------------------------------- checks */
+
+static struct jnum num_of(const json_t *j)
+{
+    struct jnum n = {0};
+    if (json_is_integer(j)) {
+        n.is_int = true;
+        n.i = json_integer_value(j);
+    } else {
+        n.d = json_real_value(j);
+    }
+    return n;
+}
+
+/* A scalar schema value equal to the token (numbers by value). */
+static bool tok_eq(const json_t *v, const struct tok *t)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return t->t == JT_STRING && json_string_length(v) == t->len &&
+               memcmp(json_string_value(v), t->s, t->len) == 0;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return t->t == JT_NUMBER && jschema_num_cmp(num_of(v), t->num) == 0;
+    case JSON_TRUE:
+        return t->t == JT_BOOLEAN && t->b;
+    case JSON_FALSE:
+        return t->t == JT_BOOLEAN && !t->b;
+    case JSON_NULL:
+        return t->t == JT_NULL;
+    default:
+        return false;
+    }
+}
+
+static bool integral(const struct tok *t)
+{
+    return t->num.is_int || t->num.d == trunc(t->num.d);
+}
+
+static bool type_ok(const struct jnode *n, unsigned t, const struct tok *tk)
+{
+    return !n->types || (n->types & t) ||
+           (t == JT_NUMBER && (n->types & JT_INTEGER) && integral(tk));
+}
+
+/* const and enum against a token; a container token (t == 0) matches no
+ * scalar (nodes with container values are slow). */
+static bool value_ok(const struct jnode *n, const struct tok *t)
+{
+    if (n->const_v && (!t || !tok_eq(n->const_v, t)))
+        return false;
+    if (n->enum_v) {
+        size_t i = 0, count = json_array_size(n->enum_v);
+        while (t && i < count && !tok_eq(json_array_get(n->enum_v, i), t))
+            i++;
+        if (!t || i == count)
+            return false;
+    }
+    return true;
+}
+
+static bool bounds_ok(const struct jnode *n, struct jnum x)
+{
+    for (int b = 0; b < JB_N; b++) {
+        if (!(n->has_bound & (1u << b)))
+            continue;
+        int c = jschema_num_cmp(x, n->bound[b]);
+        if (b == JB_MIN    ? c < 0
+            : b == JB_MAX  ? c > 0
+            : b == JB_XMIN ? c <= 0
+                           : c >= 0)
+            return false;
+    }
+    return true;
+}
+
+static int string_ok(const struct fx *x, const struct jnode *n,
+                     const struct tok *t)
+{
+    if ((n->has_lim & (1u << JL_MINLEN)) && t->cps < n->lim[JL_MINLEN])
+        return BAD;
+    if ((n->has_lim & (1u << JL_MAXLEN)) && t->cps > n->lim[JL_MAXLEN])
+        return BAD;
+    if (n->re) {
+        pcre2_match_data *md = jschema_thread_md();
+        if (!md)
+            return BAD;
+        int rc = pcre2_match(n->re, (PCRE2_SPTR)t->s, t->len, 0,
+                             PCRE2_NO_UTF_CHECK, md, x->s->mctx);
+        if (rc < 0)
+            return BAD;
+    }
+    return OK;
+}
+
+/* -------------------------------------------------------------- walk */
+
+static int value(struct fx *x, const struct jnode *n, int steps);
+
+static uint64_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t req_scan(const struct jnode *n, const char *k, size_t kl)
+{
+    uint64_t bits = 0;
+    for (size_t i = 0; i < n->nreq; i++)
+        if (n->req[i].klen == kl && memcmp(n->req[i].key, k, kl) == 0)
+            bits |= 1ULL << i;
+    return bits;
+}
+
+static int object(struct fx *x, const struct jnode *n, int steps)
+{
+    size_t base = x->nkeys, count = 0;
+    uint64_t req = 0;
+    x->p++; /* '{' */
+    ws(x);
+    if (x->p < x->end && *x->p == '}') {
+        x->p++;
+        goto done;
+    }
+    for (;;) {
+        ws(x);
+        if (x->p >= x->end || *x->p != '"')
+            return BAD;
+        x->p++;
+        struct tok k;
+        int r = scan_str(x, &k, x->kbuf, sizeof(x->kbuf));
+        if (r)
+            return r;
+        if (!k.s)
+            return UNSURE;
+        if (k.nul)
+            return BAD; /* libjansson refuses NUL in member names */
+        /* equal names, equal hashes: a duplicate (a 64-bit collision of two
+         * different names would only send the payload to the DOM path) */
+        uint64_t h = name_hash(k.s, k.len);
+        for (size_t i = base; i < x->nkeys; i++)
+            if (x->keys[i] == h)
+                return BAD;
+        if (x->nkeys == FAST_MAX_KEYS)
+            return UNSURE;
+        x->keys[x->nkeys++] = h;
+        count++;
+        const struct jnode *child = NULL;
+        if (n) {
+            const struct jprop *pr = find_prop(n, k.s, k.len);
+            if (pr) {
+                child = pr->node;
+                req |= pr->reqbits;
+            } else {
+                if (n->req_undeclared)
+                    req |= req_scan(n, k.s, k.len);
+                child = n->additional;
+            }
+        }
+        ws(x);
+        if (x->p >= x->end || *x->p != ':')
+            return BAD;
+        x->p++;
+        if ((r = value(x, child, steps)))
+            return r;
+        ws(x);
+        if (x->p < x->end && *x->p == ',') {
+            x->p++;
+            continue;
+        }
+        if (x->p < x->end && *x->p == '}') {
+            x->p++;
+            break;
+        }
+        return BAD;
+    }
+done:
+    x->nkeys = base;
+    if (!n)
+        return OK;
+    if ((n->has_lim & (1u << JL_MINPROPS)) && count < n->lim[JL_MINPROPS])
+        return BAD;
+    if ((n->has_lim & (1u << JL_MAXPROPS)) && count > n->lim[JL_MAXPROPS])
+        return BAD;
+    return req == n->reqall ? OK : BAD;
+}
+
+static int array(struct fx *x, const struct jnode *n, int steps)
+{
+    size_t count = 0;
+    x->p++; /* '[' */
+    ws(x);
+    if (x->p < x->end && *x->p == ']') {
+        x->p++;
+        goto done;
+    }
+    for (;;) {
+        const struct jnode *child = NULL;
+        if (n)
+            child = count < n->nprefix ? n->prefix[count] : n->items;
+        int r = value(x, child, steps);
+        if (r)
+            return r;
+        count++;
+        ws(x);
+        if (x->p < x->end && *x->p == ',') {
+            x->p++;
+            continue;
+        }
+        if (x->p < x->end && *x->p == ']') {
+            x->p++;
+            break;
+        }
+        return BAD;
+    }
+done:
+    if (!n)
+        return OK;
+    if ((n->has_lim & (1u << JL_MINITEMS)) && count < n->lim[JL_MINITEMS])
+        return BAD;
+    if ((n->has_lim & (1u << JL_MAXITEMS)) && count > n->lim[JL_MAXITEMS])
+        return BAD;
+    return OK;
+}
+
+static int literal(struct fx *x, const char *word, size_t len)
+{
+    if ((size_t)(x->end - x->p) < len || memcmp(x->p, word, len) != 0)
+        return BAD;
+    x->p += len;
+    return OK;
+}
+
+/* One value against n (NULL: anything; the value is still read whole, its
+ * syntax and duplicate names checked). */
+static int value(struct fx *x, const struct jnode *n, int steps)
+{
+    if (++steps > FAST_MAX_STEPS)
+        return UNSURE;
+    while (n && n->ref) {
+        if (++steps > FAST_MAX_STEPS)
+            return UNSURE;
+        n = n->ref;
+    }
+    if (n && n->trivial)
+        n = NULL;
+    if (n && n->never)
+        return BAD;
+    if (n && n->slow)
+        return UNSURE;
+    ws(x);
+    if (x->p >= x->end)
+        return BAD;
+    struct tok t;
+    int r;
+    switch (*x->p) {
+    case '{':
+    case '[': {
+        bool obj = *x->p == '{';
+        if (n && (!type_ok(n, obj ? JT_OBJECT : JT_ARRAY, NULL) ||
+                  !value_ok(n, NULL)))
+            return BAD;
+        if (x->depth >= FAST_MAX_DEPTH)
+            return UNSURE;
+        x->depth++;
+        r = obj ? object(x, n, steps) : array(x, n, steps);
+        x->depth--;
+        return r;
+    }
+    case '"': {
+        x->p++;
+        bool keep = n && (n->re || n->enum_v || n->const_v);
+        if ((r = scan_str(x, &t, keep ? x->sbuf : NULL,
+                          keep ? sizeof(x->sbuf) : 0)))
+            return r;
+        if (!n)
+            return OK;
+        if (keep && !t.s)
+            return UNSURE;
+        if (!type_ok(n, JT_STRING, &t) || !value_ok(n, &t))
+            return BAD;
+        return string_ok(x, n, &t);
+    }
+    case 't':
+    case 'f':
+        t.t = JT_BOOLEAN;
+        t.b = *x->p == 't';
+        if ((r = t.b ? literal(x, "true", 4) : literal(x, "false", 5)))
+            return r;
+        break;
+    case 'n':
+        t.t = JT_NULL;
+        if ((r = literal(x, "null", 4)))
+            return r;
+        break;
+    default:
+        if ((r = scan_num(x, &t)))
+            return r;
+        if (n && n->has_bound && !bounds_ok(n, t.num))
+            return BAD;
+        break;
+    }
+    if (n && (!type_ok(n, t.t, &t) || !value_ok(n, &t)))
+        return BAD;
+    return OK;
+}
+
+int jschema_validate_fast(const struct jschema *s, const char *json, size_t n)
+{
+    struct fx x; /* not zeroed: each buffer is written before it is read */
+    x.p = (const unsigned char *)json;
+    x.end = x.p + n;
+    x.s = s;
+    x.depth = 0;
+    x.nkeys = 0;
+    int r = value(&x, s->nodes[0], 0);
+    if (!r) {
+        ws(&x);
+        r = x.p == x.end ? OK : BAD;
+    }
+    /* libjansson reads a NUL byte right after a number or a literal as
+     * nothing at all ("[1\0]" is [1]): leave such payloads to it */
+    if (r == BAD && memchr(json, '\0', n))
+        return UNSURE;
+    return r;
+}
