@@ -1281,6 +1281,10 @@ static int vnode(struct vc *v, const struct jnode *n, const json_t *j)
 int jschema_validate(const struct jschema *s, const char *json, size_t n,
                      char *err, size_t errlen)
 {
+    /* the one-pass path answers most payloads; whatever it cannot call
+     * valid is checked again here, which writes the message */
+    if (jschema_validate_fast(s, json, n) == JSCHEMA_FAST_VALID)
+        return 0;
     return jschema_validate_dom(s, json, n, err, errlen);
 }
 

@@ -17,11 +17,15 @@
  * beyond a double are refused as "not JSON" by the parser (libjansson).
  *
  * The schema is compiled once into a tree of C structs (regexes compiled and
- * JIT-ed then); validation parses the payload with libjansson and walks that
- * tree. Pure: no I/O, no server state. A compiled schema is immutable, so any
- * number of threads may validate against it at once (each thread keeps one
- * small PCRE2 match block of its own, made on its first pattern check and
- * freed when the thread ends). */
+ * JIT-ed then). Validation reads the payload once, without allocating, and
+ * walks that tree as it goes (jsonschema_fast.c); a payload that path does
+ * not find valid, or a schema part it cannot check in one pass (allOf, anyOf,
+ * oneOf, not, uniqueItems, enum/const of objects or arrays), is parsed with
+ * libjansson and checked against the tree (the DOM path), which alone
+ * writes error messages. Pure: no I/O, no server state. A compiled schema is
+ * immutable, so any number of threads may validate against it at once (each
+ * thread keeps one small PCRE2 match block of its own, made on its first
+ * pattern check and freed when the thread ends). */
 #ifndef TINCAN_JSONSCHEMA_H
 #define TINCAN_JSONSCHEMA_H
 
@@ -45,9 +49,10 @@ void jschema_free(struct jschema *s);
 /* 0 if the JSON document json[0..n) is valid; else -1 (ERR_INVAL) with err
  * naming where and what, e.g. "at /items/2/price: -1 is less than minimum
  * 0", "not JSON: line 1 column 7: ...". The first error found is reported.
- * Duplicate object keys are "not JSON". Allocates only what libjansson's
- * parse needs (plus a sort buffer for uniqueItems on arrays of more than 32
- * items). Thread-safe. */
+ * Duplicate object keys are "not JSON". Allocates nothing for a valid
+ * payload the one-pass path can check; else what libjansson's parse needs
+ * (plus a sort buffer for uniqueItems on arrays of more than 32 items).
+ * Thread-safe. */
 int jschema_validate(const struct jschema *s, const char *json, size_t n,
                      char *err, size_t errlen);
 
