@@ -848,6 +848,7 @@ void jschema_free(struct jschema *s)
         struct jnode *n = s->nodes[i];
         free(n->path);
         free(n->props);
+        free(n->ptab);
         free(n->req);
         free(n->prefix);
         free(n->all);

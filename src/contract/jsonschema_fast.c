@@ -18,6 +18,8 @@
  * that follows a number or a literal). */
 #include "jsonschema_tree.h"
 
+#include "common.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,20 +66,29 @@ static bool scalar(const json_t *v)
     return !json_is_object(v) && !json_is_array(v);
 }
 
+/* A slot of n->ptab from the length and three bytes of the name: no pass
+ * over the name, which the lookup compares once anyway. */
+static size_t name_slot(const char *k, size_t kl, size_t mask)
+{
+    uint32_t h = (uint32_t)kl * 0x9E3779B1u;
+    if (kl)
+        h ^= (unsigned char)k[0] * 0x85EBCA77u ^
+             (unsigned char)k[kl - 1] * 0xC2B2AE3Du ^
+             (unsigned char)k[kl / 2] * 0x27D4EB2Fu;
+    h ^= h >> 15;
+    return h & mask;
+}
+
 static const struct jprop *find_prop(const struct jnode *n, const char *k,
                                      size_t kl)
 {
-    size_t lo = 0, hi = n->nprops;
-    while (lo < hi) { /* props are sorted by (klen, bytes) */
-        size_t mid = lo + (hi - lo) / 2;
-        const struct jprop *p = &n->props[mid];
-        int c = p->klen != kl ? (p->klen < kl ? -1 : 1) : memcmp(p->key, k, kl);
-        if (c == 0)
+    if (!n->ptab)
+        return NULL;
+    for (size_t i = name_slot(k, kl, n->pmask); n->ptab[i];
+         i = (i + 1) & n->pmask) {
+        const struct jprop *p = &n->props[n->ptab[i] - 1];
+        if (p->klen == kl && memcmp(p->key, k, kl) == 0)
             return p;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
     }
     return NULL;
 }
@@ -86,6 +97,20 @@ void jschema_fast_prepare(struct jschema *s)
 {
     for (size_t i = 0; i < s->nnodes; i++) {
         struct jnode *n = s->nodes[i];
+        if (n->nprops) { /* at most half full */
+            size_t cap = 8;
+            while (cap < 2 * n->nprops)
+                cap *= 2;
+            n->ptab = xcalloc(cap, sizeof(*n->ptab));
+            n->pmask = cap - 1;
+            for (size_t k = 0; k < n->nprops; k++) {
+                size_t j =
+                    name_slot(n->props[k].key, n->props[k].klen, n->pmask);
+                while (n->ptab[j])
+                    j = (j + 1) & n->pmask;
+                n->ptab[j] = (uint32_t)k + 1;
+            }
+        }
         n->slow = n->nall || n->nany || n->none || n->not_ || n->unique ||
                   n->nreq > 64 || (n->const_v && !scalar(n->const_v));
         for (size_t e = 0; n->enum_v && e < json_array_size(n->enum_v); e++)
@@ -108,9 +133,10 @@ void jschema_fast_prepare(struct jschema *s)
 
 static void ws(struct fx *x)
 {
-    while (x->p < x->end &&
-           (*x->p == ' ' || *x->p == '\n' || *x->p == '\r' || *x->p == '\t'))
-        x->p++;
+    const unsigned char *p = x->p, *e = x->end;
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    x->p = p;
 }
 
 /* Bytes of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0:
@@ -167,6 +193,22 @@ static void put(char *buf, size_t cap, size_t *w, bool *over, const void *b,
     *w += k;
 }
 
+/* Bytes that stand for themselves in a string: printable ASCII but the
+ * quote and the backslash. */
+static const unsigned char plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* The string after its opening quote. t->s is the input itself when the
  * string has no escape, else the decoded bytes in buf (NULL when they do
  * not fit in cap). */
@@ -177,7 +219,7 @@ static int scan_str(struct fx *x, struct tok *t, char *buf, size_t cap)
     bool esc = false, over = false, nul = false;
     for (;;) {
         const unsigned char *run = p;
-        while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        while (p < e && plain[*p])
             p++;
         cps += (size_t)(p - run);
         if (esc)
@@ -292,8 +334,14 @@ static bool digit(const unsigned char *p, const unsigned char *e)
  * reads them. Out of range is BAD: libjansson refuses those documents. */
 static int scan_num(struct fx *x, struct tok *t)
 {
+    /* powers of ten a double holds exactly */
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     const unsigned char *p = x->p, *e = x->end, *s = p;
-    bool neg = false, real = false;
+    bool neg = false, real = false, exbig = false;
+    uint64_t m = 0; /* the first 19 digits, the point ignored */
+    int nd = 0, frac = 0, ex = 0;
     if (p < e && *p == '-') {
         neg = true;
         p++;
@@ -301,59 +349,84 @@ static int scan_num(struct fx *x, struct tok *t)
     if (!digit(p, e))
         return BAD;
     const unsigned char *d0 = p;
-    if (*p == '0')
+    if (*p == '0') {
         p++;
-    else
-        while (digit(p, e))
-            p++;
+        nd = 1;
+    } else {
+        for (; digit(p, e); p++, nd++)
+            if (nd < 19)
+                m = m * 10 + (unsigned)(*p - '0');
+    }
     const unsigned char *d1 = p;
+    int ind = nd; /* digits before the point */
     if (p < e && *p == '.') {
         real = true;
         p++;
         if (!digit(p, e))
             return BAD;
-        while (digit(p, e))
-            p++;
+        for (; digit(p, e); p++, nd++, frac++)
+            if (nd < 19)
+                m = m * 10 + (unsigned)(*p - '0');
     }
     if (p < e && (*p == 'e' || *p == 'E')) {
         real = true;
         p++;
+        bool eneg = p < e && *p == '-';
         if (p < e && (*p == '+' || *p == '-'))
             p++;
         if (!digit(p, e))
             return BAD;
-        while (digit(p, e))
-            p++;
+        for (; digit(p, e); p++) {
+            if (ex >= 100000)
+                exbig = true;
+            else
+                ex = ex * 10 + (*p - '0');
+        }
+        if (eneg)
+            ex = -ex;
     }
     t->t = JT_NUMBER;
     if (!real) {
-        uint64_t mag = 0, lim = neg ? 1ULL << 63 : (1ULL << 63) - 1;
-        for (const unsigned char *q = d0; q < d1; q++) {
-            unsigned dg = *q - '0';
-            if (mag > (lim - dg) / 10)
-                return BAD; /* "too big integer" */
-            mag = mag * 10 + dg;
+        uint64_t mag = m, lim = neg ? 1ULL << 63 : (1ULL << 63) - 1;
+        if (ind > 18) { /* may not fit: exactly as strtoll decides */
+            mag = 0;
+            for (const unsigned char *q = d0; q < d1; q++) {
+                unsigned dg = *q - '0';
+                if (mag > (lim - dg) / 10)
+                    return BAD; /* "too big integer" */
+                mag = mag * 10 + dg;
+            }
         }
         t->num.is_int = true;
         t->num.i = !neg  ? (json_int_t)mag
                    : mag ? -(json_int_t)(mag - 1) - 1
                          : 0;
-    } else {
-        char buf[FAST_NUM_BUF];
-        size_t len = (size_t)(p - s);
-        if (len >= sizeof(buf))
-            return UNSURE;
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        char *end;
-        double d = strtod(buf, &end);
-        if (end != buf + len) /* a locale whose decimal point is not '.' */
-            return UNSURE;
-        if (isinf(d))
-            return BAD; /* "real number overflow" */
-        t->num.is_int = false;
-        t->num.d = d;
+        x->p = p;
+        return OK;
     }
+    t->num.is_int = false;
+    int pw = ex - frac;
+    if (nd <= 15 && !exbig && pw >= -22 && pw <= 22) {
+        /* m and 10^|pw| are exact doubles, so one correctly rounded
+         * operation gives what strtod gives (Clinger's fast path) */
+        double d = pw < 0 ? (double)m / p10[-pw] : (double)m * p10[pw];
+        t->num.d = neg ? -d : d;
+        x->p = p;
+        return OK;
+    }
+    char buf[FAST_NUM_BUF];
+    size_t len = (size_t)(p - s);
+    if (len >= sizeof(buf))
+        return UNSURE;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    if (end != buf + len) /* a locale whose decimal point is not '.' */
+        return UNSURE;
+    if (isinf(d))
+        return BAD; /* "real number overflow" */
+    t->num.d = d;
     x->p = p;
     return OK;
 }
@@ -478,8 +551,8 @@ static uint64_t req_scan(const struct jnode *n, const char *k, size_t kl)
 static int object(struct fx *x, const struct jnode *n, int steps)
 {
     size_t base = x->nkeys, count = 0;
-    uint64_t req = 0;
-    x->p++; /* '{' */
+    uint64_t req = 0, seen = 0; /* bits of reqall; of n->props */
+    x->p++;                     /* '{' */
     ws(x);
     if (x->p < x->end && *x->p == '}') {
         x->p++;
@@ -498,27 +571,33 @@ static int object(struct fx *x, const struct jnode *n, int steps)
             return UNSURE;
         if (k.nul)
             return BAD; /* libjansson refuses NUL in member names */
-        /* equal names, equal hashes: a duplicate (a 64-bit collision of two
-         * different names would only send the payload to the DOM path) */
-        uint64_t h = name_hash(k.s, k.len);
-        for (size_t i = base; i < x->nkeys; i++)
-            if (x->keys[i] == h)
-                return BAD;
-        if (x->nkeys == FAST_MAX_KEYS)
-            return UNSURE;
-        x->keys[x->nkeys++] = h;
         count++;
         const struct jnode *child = NULL;
-        if (n) {
-            const struct jprop *pr = find_prop(n, k.s, k.len);
-            if (pr) {
-                child = pr->node;
-                req |= pr->reqbits;
-            } else {
-                if (n->req_undeclared)
-                    req |= req_scan(n, k.s, k.len);
-                child = n->additional;
-            }
+        const struct jprop *pr = n ? find_prop(n, k.s, k.len) : NULL;
+        if (pr && n->nprops <= 64) {
+            /* a declared name: a bit per property finds it twice */
+            uint64_t bit = 1ULL << (pr - n->props);
+            if (seen & bit)
+                return BAD;
+            seen |= bit;
+        } else {
+            /* equal names, equal hashes: a duplicate (a 64-bit collision of
+             * two different names only sends the payload to the DOM path) */
+            uint64_t h = name_hash(k.s, k.len);
+            for (size_t i = base; i < x->nkeys; i++)
+                if (x->keys[i] == h)
+                    return BAD;
+            if (x->nkeys == FAST_MAX_KEYS)
+                return UNSURE;
+            x->keys[x->nkeys++] = h;
+        }
+        if (pr) {
+            child = pr->node;
+            req |= pr->reqbits;
+        } else if (n) {
+            if (n->req_undeclared)
+                req |= req_scan(n, k.s, k.len);
+            child = n->additional;
         }
         ws(x);
         if (x->p >= x->end || *x->p != ':')

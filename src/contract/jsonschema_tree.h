@@ -89,6 +89,8 @@ struct jnode {
     bool slow;           /* needs the DOM: allOf/anyOf/oneOf/not, ... */
     bool req_undeclared; /* a required name is not among props */
     uint64_t reqall;     /* a bit per req[] entry (nreq <= 64) */
+    uint32_t *ptab;      /* open addressing: props index + 1, 0 = empty */
+    size_t pmask;        /* slots of ptab - 1 */
 };
 
 struct jschema {

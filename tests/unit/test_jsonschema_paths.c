@@ -563,11 +563,56 @@ TEST(fast_and_dom_paths_agree_on_syntax_edges)
     ASSERT_EQ_INT(0, (int)c.disagree);
 }
 
+/* Numbers: the one-pass path reads reals as strtod does (to the last bit:
+ * a const of the double strtod makes of the text must match the text), and
+ * integers exactly up to the 64-bit limits. */
+TEST(fast_path_reads_numbers_as_the_dom_path)
+{
+    struct counts c = {0};
+    char text[64], schema[128], err[256];
+    for (int i = 0; i < 20000; i++) {
+        int o = 0;
+        if (rnd(2))
+            text[o++] = '-';
+        unsigned ni = 1 + rnd(19), nf = rnd(3) ? rnd(18) : 0;
+        text[o++] = (char)('0' + (ni > 1 ? 1 + rnd(9) : rnd(10)));
+        for (unsigned k = 1; k < ni; k++)
+            text[o++] = (char)('0' + rnd(10));
+        if (nf) {
+            text[o++] = '.';
+            for (unsigned k = 0; k < nf; k++)
+                text[o++] = (char)('0' + rnd(10));
+        }
+        if (rnd(3) == 0)
+            o += snprintf(text + o, sizeof(text) - (size_t)o, "e%d",
+                          (int)rnd(80) - 40);
+        text[o] = '\0';
+        bool is_int = !strpbrk(text, ".e");
+        json_t *v = is_int ? NULL : json_real(strtod(text, NULL));
+        char *vs = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        snprintf(schema, sizeof(schema), "{\"const\":%s}", vs ? vs : text);
+        free(vs);
+        json_decref(v);
+        struct jschema *s =
+            jschema_compile(schema, strlen(schema), err, sizeof(err));
+        if (!s) /* an integer past 64 bits: refused in the schema too */
+            continue;
+        one_case(s, schema, text, strlen(text), &c);
+        jschema_free(s);
+    }
+    printf("  %ld cases: %ld valid, %ld decided by the one-pass path, %ld "
+           "disagreements\n",
+           c.cases, c.valid, c.fast, c.disagree);
+    ASSERT_EQ_INT(0, (int)c.disagree);
+    ASSERT_TRUE(c.valid > c.cases * 9 / 10);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(
         argc, argv,
         (struct test[]){T(fast_and_dom_paths_agree_on_random_cases),
                         T(fast_and_dom_paths_agree_on_syntax_edges),
+                        T(fast_path_reads_numbers_as_the_dom_path),
                         {0}});
 }
