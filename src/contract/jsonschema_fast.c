@@ -445,6 +445,22 @@ static struct jnum num_of(const json_t *j)
     return n;
 }
 
+/* jschema_num_cmp, inlined, with exact shortcuts: two doubles, or a
+ * double and an integer a double holds exactly (|i| <= 2^53). */
+static int num_cmp(struct jnum a, struct jnum b)
+{
+    if (a.is_int && b.is_int)
+        return (a.i > b.i) - (a.i < b.i);
+    const json_int_t lim = (json_int_t)1 << 53;
+    if ((!a.is_int || (a.i >= -lim && a.i <= lim)) &&
+        (!b.is_int || (b.i >= -lim && b.i <= lim))) {
+        double x = a.is_int ? (double)a.i : a.d;
+        double y = b.is_int ? (double)b.i : b.d;
+        return (x > y) - (x < y);
+    }
+    return jschema_num_cmp(a, b);
+}
+
 /* A scalar schema value equal to the token (numbers by value). */
 static bool tok_eq(const json_t *v, const struct tok *t)
 {
@@ -454,7 +470,7 @@ static bool tok_eq(const json_t *v, const struct tok *t)
                memcmp(json_string_value(v), t->s, t->len) == 0;
     case JSON_INTEGER:
     case JSON_REAL:
-        return t->t == JT_NUMBER && jschema_num_cmp(num_of(v), t->num) == 0;
+        return t->t == JT_NUMBER && num_cmp(num_of(v), t->num) == 0;
     case JSON_TRUE:
         return t->t == JT_BOOLEAN && t->b;
     case JSON_FALSE:
@@ -495,10 +511,9 @@ static bool value_ok(const struct jnode *n, const struct tok *t)
 
 static bool bounds_ok(const struct jnode *n, struct jnum x)
 {
-    for (int b = 0; b < JB_N; b++) {
-        if (!(n->has_bound & (1u << b)))
-            continue;
-        int c = jschema_num_cmp(x, n->bound[b]);
+    for (unsigned m = n->has_bound; m; m &= m - 1) {
+        int b = __builtin_ctz(m);
+        int c = num_cmp(x, n->bound[b]);
         if (b == JB_MIN    ? c < 0
             : b == JB_MAX  ? c > 0
             : b == JB_XMIN ? c <= 0
