@@ -1817,6 +1817,21 @@ static void cmd_xautoclaim(struct client *c, int argc, struct arg *argv)
 }
 
 /* ---- XINFO ---- */
+static size_t group_count(const struct stream *s)
+{
+    size_t n = 0;
+    for (const struct group *g = s->groups; g; g = g->next)
+        n++;
+    return n;
+}
+
+static size_t consumer_count(const struct group *g)
+{
+    size_t n = 0;
+    for (const struct consumer *cn = g->consumers; cn; cn = cn->next)
+        n++;
+    return n;
+}
 static void reply_edge(struct client *c, struct stream *s, int last)
 {
     struct stream_entry e;
@@ -1878,9 +1893,7 @@ static void xinfo_stream(struct client *c, struct stream *s, int full, int64_t c
     reply_cstr(c, "recorded-first-entry-id");
     reply_id(c, first);
     if (!full) {
-        size_t ng = 0;
-        for (struct group *g = s->groups; g; g = g->next)
-            ng++;
+        size_t ng = group_count(s);
         reply_cstr(c, "groups");
         reply_int(c, (int64_t)ng);
         reply_cstr(c, "first-entry");
@@ -1892,9 +1905,7 @@ static void xinfo_stream(struct client *c, struct stream *s, int full, int64_t c
     reply_cstr(c, "entries");
     reply_range(c, s, SID_MIN, SID_MAX, (size_t)count, 0);
     reply_cstr(c, "groups");
-    size_t ng = 0;
-    for (struct group *g = s->groups; g; g = g->next)
-        ng++;
+    size_t ng = group_count(s);
     reply_array(c, ng);
     for (struct group *g = s->groups; g; g = g->next) {
         reply_map(c, 7);
@@ -1923,9 +1934,7 @@ static void xinfo_stream(struct client *c, struct stream *s, int full, int64_t c
         }
         reply_array_end(c, h, n);
         reply_cstr(c, "consumers");
-        size_t nc = 0;
-        for (struct consumer *cn = g->consumers; cn; cn = cn->next)
-            nc++;
+        size_t nc = consumer_count(g);
         reply_array(c, nc);
         for (struct consumer *cn = g->consumers; cn; cn = cn->next) {
             reply_map(c, 4);
@@ -2008,14 +2017,10 @@ static void cmd_xinfo(struct client *c, int argc, struct arg *argv)
         return;
     }
     if (arg_is(sub, "GROUPS")) {
-        size_t ng = 0;
-        for (struct group *g = s->groups; g; g = g->next)
-            ng++;
+        size_t ng = group_count(s);
         reply_array(c, ng);
         for (struct group *g = s->groups; g; g = g->next) {
-            size_t nc = 0;
-            for (struct consumer *cn = g->consumers; cn; cn = cn->next)
-                nc++;
+            size_t nc = consumer_count(g);
             reply_map(c, 6);
             reply_cstr(c, "name");
             reply_bulk(c, g->name, g->len);
@@ -2038,9 +2043,7 @@ static void cmd_xinfo(struct client *c, int argc, struct arg *argv)
         return;
     }
     uint64_t now = clock_wall_ms();
-    size_t nc = 0;
-    for (struct consumer *cn = g->consumers; cn; cn = cn->next)
-        nc++;
+    size_t nc = consumer_count(g);
     reply_array(c, nc);
     for (struct consumer *cn = g->consumers; cn; cn = cn->next) {
         reply_map(c, 3);
