@@ -111,11 +111,11 @@ void store_hold(struct client *c, uint64_t pos)
 {
     if (config_fsync == CONFIG_FSYNC_ALWAYS) {
         if (pos > to_request)
-            to_request = pos; /* a read of unsynced events asks for the sync */
+            to_request = pos; /* this loop turn's sync request covers it */
         if (pos > src.synced)
             client_hold(c, &src, pos);
     } else if (pos > wsrc.synced) {
-        client_hold(c, &wsrc, pos);
+        client_hold(c, &wsrc, pos); /* until this turn's store_flush */
     }
 }
 
@@ -440,14 +440,7 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
         types_publish_note(c, type->ptr, type->len);
     }
     reply_uint(c, pos);
-    if (config_fsync == CONFIG_FSYNC_ALWAYS) {
-        if (!dup && pos > to_request)
-            to_request = pos;
-        if (pos > src.synced)
-            client_hold(c, &src, pos);
-    } else if (pos > wsrc.synced) {
-        client_hold(c, &wsrc, pos); /* until this turn's store_flush */
-    }
+    store_hold(c, pos); /* a duplicate's original may not be durable yet either */
 }
 
 /* ---- EV.GET position ---- */
