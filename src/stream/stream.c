@@ -1315,11 +1315,6 @@ static int64_t estimate_distance(struct stream *s, struct sid id)
     return ENTRIES_READ_INVALID;
 }
 
-int64_t stream_estimate_entries_read(struct stream *s, struct sid id)
-{
-    return estimate_distance(s, id);
-}
-
 void stream_group_read_advance(struct stream *s, struct group *g, struct sid id)
 {
     if (sid_cmp(id, g->last_id) <= 0)

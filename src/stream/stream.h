@@ -104,7 +104,6 @@ struct stream {
     uint64_t *dels;         /* XDEL'd positions after the trim point, sorted */
     size_t ndels, capdels;
     struct group *groups;
-    struct stream_waiter *waiters;
     struct stream *hnext;
 };
 
@@ -223,8 +222,5 @@ void stream_registry_stop(void);
 void stream_flush_db(int db); /* -1 = all */
 /* Every stream key of db (keyspace foreach). */
 void stream_keys(int db, void (*fn)(void *ctx, const char *key, size_t n), void *ctx);
-/* Redis 7.0's estimate of how many entries precede-and-include id (-1 when
- * it cannot say). */
-int64_t stream_estimate_entries_read(struct stream *s, struct sid id);
 
 #endif
