@@ -451,38 +451,29 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
                        "to add more items");
         return;
     }
-    if (!t.id_given || !t.seq_given) {
+    static const char *const smaller = "ERR The ID specified in XADD is equal or "
+                                       "smaller than the target stream top item";
+    if (!t.id_given || !t.seq_given) { /* "*" or "ms-*": the seq is ours */
         uint64_t ms = t.id_given ? t.id.ms : clock_wall_ms();
         if (!t.id_given && ms < last.ms)
-            ms = last.ms;
-        if (ms == last.ms && (stream_total(s) || last.ms || last.seq)) {
-            if (last.seq == UINT64_MAX) {
-                if (t.id_given || last.ms == UINT64_MAX) {
-                    reply_error(c, t.id_given
-                                       ? "ERR The ID specified in XADD is equal or "
-                                         "smaller than the target stream top item"
-                                       : "ERR The stream has exhausted the last "
-                                         "possible ID, unable to add more items");
-                    return;
-                }
-                id = (struct sid){ms + 1, 0};
-            } else {
-                id = (struct sid){ms, last.seq + 1};
-            }
-        } else if (t.id_given && ms < last.ms) {
-            reply_error(c, "ERR The ID specified in XADD is equal or smaller than "
-                           "the target stream top item");
+            ms = last.ms; /* the clock went back, or a future ID is the top */
+        if (ms < last.ms) {
+            reply_error(c, smaller);
             return;
-        } else {
+        } else if (ms > last.ms) {
             id = (struct sid){ms, 0};
+        } else if (last.seq < UINT64_MAX) {
+            id = (struct sid){ms, last.seq + 1}; /* "0-*" on 0-0 is 0-1 */
+        } else if (!t.id_given) {
+            id = (struct sid){ms + 1, 0}; /* ms < UINT64_MAX: checked above */
+        } else {
+            reply_error(c, smaller);
+            return;
         }
-        if (t.id_given && id.ms == 0 && id.seq == 0)
-            id.seq = 1; /* 0-* on an empty stream */
     } else {
         id = t.id;
         if (sid_cmp(id, last) <= 0) {
-            reply_error(c, "ERR The ID specified in XADD is equal or smaller than "
-                           "the target stream top item");
+            reply_error(c, smaller);
             return;
         }
     }
@@ -1176,21 +1167,19 @@ static void reply_help(struct client *c, const char *const *lines)
         reply_simple(c, lines[i]);
 }
 
-static void reply_subcommand_error(struct client *c, const struct arg *cmd,
+/* Redis 7.0's error for a known subcommand whose options are wrong (the
+ * arity is checked by command_check_subcommand before the handler). */
+static void reply_subcommand_error(struct client *c, const char *parent,
                                    const struct arg *sub)
 {
-    char sp[128], cp[64];
+    char sp[128];
     reply_errorf(c,
                  "ERR unknown subcommand or wrong number of arguments for '%s'. "
                  "Try %s HELP.",
-                 arg_printable(sp, sizeof(sp), sub->ptr, sub->len),
-                 arg_printable(cp, sizeof(cp), cmd->ptr, cmd->len));
+                 arg_printable(sp, sizeof(sp), sub->ptr, sub->len), parent);
 }
 
-/* Redis 7.0's container-command checks, done before the handler: an unknown
- * subcommand is "unknown subcommand 'X'. Try XGROUP HELP.", a known one with
- * the wrong argument count "wrong number of arguments for 'xgroup|create'
- * command". Returns 0 when the handler may go on. */
+/* XGROUP's and XINFO's subcommands and their arities. */
 static const struct subcommand xgroup_subs[] = {
     {"create", -5},         {"setid", -5},       {"destroy", 4},
     {"createconsumer", 5},  {"delconsumer", 5},  {"help", 2},
@@ -1200,34 +1189,26 @@ static const struct subcommand xinfo_subs[] = {
     {"consumers", 4}, {"groups", 3}, {"stream", -3}, {"help", 2},
 };
 
-static void upper(char *s)
-{
-    for (; *s; s++)
-        if (*s >= 'a' && *s <= 'z')
-            *s = (char)(*s - 32);
-}
-
 static void cmd_xgroup(struct client *c, int argc, struct arg *argv)
 {
     if (ready(c) < 0)
         return;
     const struct arg *sub = &argv[1];
-    char cmdname[16] = "XGROUP";
-    upper(cmdname);
     if (command_check_subcommand(c, argc, argv, "xgroup", xgroup_subs,
-                           sizeof(xgroup_subs) / sizeof(xgroup_subs[0])) < 0)
+                                 ARRAY_LEN(xgroup_subs)) < 0)
         return;
     if (arg_is(sub, "HELP")) {
-        if (argc == 2)
-            reply_help(c, xgroup_help);
-        else
-            reply_error(c, "ERR wrong number of arguments for 'xgroup|help' command");
+        reply_help(c, xgroup_help);
         return;
     }
     int create = arg_is(sub, "CREATE"), setid = arg_is(sub, "SETID");
     int mkstream = 0;
     int64_t entries_read = -1;
-    if ((create && argc >= 5 && argc <= 8) || (setid && argc >= 5 && argc <= 7)) {
+    if ((create && argc > 8) || (setid && argc > 7)) {
+        reply_subcommand_error(c, "XGROUP", sub);
+        return;
+    }
+    if (create || setid) {
         for (int i = 5; i < argc; i++) {
             if (create && arg_is(&argv[i], "MKSTREAM")) {
                 mkstream = 1;
@@ -1240,21 +1221,10 @@ static void cmd_xgroup(struct client *c, int argc, struct arg *argv)
                 }
                 i++;
             } else {
-                struct arg name = {"XGROUP", 6};
-                reply_subcommand_error(c, &name, sub);
+                reply_subcommand_error(c, "XGROUP", sub);
                 return;
             }
         }
-    } else if ((arg_is(sub, "DESTROY") && argc == 4) ||
-               ((arg_is(sub, "CREATECONSUMER") || arg_is(sub, "DELCONSUMER")) &&
-                argc == 5)) {
-    } else {
-        char sp[128];
-        reply_errorf(c,
-                     "ERR unknown subcommand or wrong number of arguments for "
-                     "'%s'. Try XGROUP HELP.",
-                     arg_printable(sp, sizeof(sp), sub->ptr, sub->len));
-        return;
     }
     const struct arg *key = &argv[2], *gname = &argv[3];
     struct stream *s = lookup(c, key);
@@ -1967,38 +1937,23 @@ static void cmd_xinfo(struct client *c, int argc, struct arg *argv)
         return;
     const struct arg *sub = &argv[1];
     if (command_check_subcommand(c, argc, argv, "xinfo", xinfo_subs,
-                           sizeof(xinfo_subs) / sizeof(xinfo_subs[0])) < 0)
+                                 ARRAY_LEN(xinfo_subs)) < 0)
         return;
     if (arg_is(sub, "HELP")) {
-        if (argc == 2)
-            reply_help(c, xinfo_help);
-        else
-            reply_error(c, "ERR wrong number of arguments for 'xinfo|help' command");
-        return;
-    }
-    int ok = (arg_is(sub, "CONSUMERS") && argc == 4) ||
-             (arg_is(sub, "GROUPS") && argc == 3) ||
-             (arg_is(sub, "STREAM") && argc >= 3 && argc <= 6);
-    if (!ok) {
-        char sp[128];
-        reply_errorf(c,
-                     "ERR unknown subcommand or wrong number of arguments for "
-                     "'%s'. Try XINFO HELP.",
-                     arg_printable(sp, sizeof(sp), sub->ptr, sub->len));
+        reply_help(c, xinfo_help);
         return;
     }
     int full = 0;
     int64_t count = 10;
     if (arg_is(sub, "STREAM") && argc > 3) {
-        struct arg name = {"XINFO", 5};
-        if (!arg_is(&argv[3], "FULL") || argc == 5) {
-            reply_subcommand_error(c, &name, sub);
+        if (!arg_is(&argv[3], "FULL") || argc == 5 || argc > 6) {
+            reply_subcommand_error(c, "XINFO", sub);
             return;
         }
         full = 1;
         if (argc == 6) {
             if (!arg_is(&argv[4], "COUNT")) {
-                reply_subcommand_error(c, &name, sub);
+                reply_subcommand_error(c, "XINFO", sub);
                 return;
             }
             if (ll_or_reply(c, &argv[5], NULL, &count) < 0)
