@@ -1161,3 +1161,49 @@ def test_unix_socket(tincan, tmp_path, proto):
     finally:
         r.close()
     assert s.client(protocol=proto).ping()
+
+
+def test_redis_persistence_settings_and_errorstats(server):
+    """appendfsync is fsync under Redis's name, appendonly cannot be turned
+    off, INFO persistence and errorstats answer as Redis's do."""
+    r = server.client()
+    assert r.config_get("appendonly") == {"appendonly": "yes"}
+    with pytest.raises(redis.ResponseError) as e:
+        r.config_set("appendonly", "no")
+    assert "appendonly cannot be turned off" in error_text(e)
+    assert r.config_get("appendonly") == {"appendonly": "yes"}
+    r.config_set("appendfsync", "everysec")
+    assert r.config_get("fsync") == {"fsync": "everysec"}
+    r.config_set("fsync", "always")
+    assert r.config_get("appendfsync") == {"appendfsync": "always"}
+    pers = r.info("persistence")
+    assert (pers["aof_enabled"], pers["aof_rewrite_in_progress"]) == (1, 0)
+    r.config_resetstat()
+    for _ in range(2):
+        with pytest.raises(redis.ResponseError):
+            r.execute_command("XADD", "s", "0-0", "f", "v")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("XREADGROUP", "GROUP", "g", "c", "STREAMS", "nokey", ">")
+    stats = r.info("errorstats")
+    assert stats["errorstat_ERR"] == "count=2"
+    assert stats["errorstat_NOGROUP"] == "count=1"
+    r.config_resetstat()
+    assert "errorstat_ERR" not in r.info("errorstats")
+
+
+@pytest.mark.tincan_args("--enable-debug-command", "yes")
+def test_bgrewriteaof_and_debug_loadaof_keep_the_state(server):
+    """BGREWRITEAOF checkpoints every journal; DEBUG LOADAOF reloads every
+    module from disk: a stream's entries, group and pending entry survive both."""
+    r = server.client()
+    r.xadd("s", {"f": "v"}, id="1-1")
+    r.xgroup_create("s", "g", id="0")
+    r.xreadgroup("g", "c", {"s": ">"})
+    r.xdel("s", "1-1")
+    r.xadd("s", {"f": "w"}, id="2-1")
+    before = r.xinfo_stream("s", full=True)
+    assert r.execute_command("BGREWRITEAOF") in ("Background append only file "
+                                                  "rewriting started", True)
+    assert r.execute_command("DEBUG", "LOADAOF") in ("OK", True)
+    assert r.xinfo_stream("s", full=True) == before
+    assert [m["message_id"] for m in r.xpending_range("s", "g", "-", "+", 10)] == ["1-1"]
