@@ -129,11 +129,13 @@ static void on_timer(uv_timer_t *t)
 
 int types_publish_check(struct client *c, const char *type, size_t tlen,
                         const void *payload, size_t n, int has_payload,
-                        char *err, size_t errlen)
+                        struct type_entry **entry, char *err, size_t errlen)
 {
+    *entry = NULL;
     if (!reg)
         return 0;
     struct type_entry *e = registry_find(reg, type, tlen);
+    *entry = e;
     if (!e || !e->registered) {
         if (!cfg_required)
             return 0;
@@ -181,12 +183,13 @@ int types_publish_check(struct client *c, const char *type, size_t tlen,
     return ERR_INVALID;
 }
 
-void types_publish_note(struct client *c, const char *type, size_t tlen)
+void types_publish_note(struct client *c, struct type_entry *entry,
+                        const char *type, size_t tlen)
 {
     if (!reg)
         return;
     const char *name = client_name(c);
-    registry_note(reg, registry_find(reg, type, tlen), type, tlen, name,
+    registry_note(reg, entry, type, tlen, name,
                   name ? strlen(name) : 0, clock_wall_ms());
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct client;
+struct type_entry;
 
 /* May c publish an event of type[0..tlen) with payload[0..n)? 0 if so;
  * else ERR_NOTYPE (not registered under types-required yes), ERR_NOPERM
@@ -20,13 +21,16 @@ struct client;
  * (the payload does not validate against the type's schema; has_payload 0
  * says an XADD entry has no 'payload' field), with the reply's detail in err
  * (reply_error_code(c, rc, err)). One hash lookup for a type nobody
- * registered; a schema check otherwise. Never blocks. */
+ * registered; a schema check otherwise. Never blocks. *entry is the
+ * type's registry entry (NULL if it has none) for types_publish_note, so a
+ * publish looks the type up once. */
 int types_publish_check(struct client *c, const char *type, size_t tlen,
                         const void *payload, size_t n, int has_payload,
-                        char *err, size_t errlen);
+                        struct type_entry **entry, char *err, size_t errlen);
 /* Counts one stored event of type by c's name as producer (in memory; the
- * counts reach the journal within a second). */
-void types_publish_note(struct client *c, const char *type, size_t tlen);
+ * counts reach the journal within a second). entry: what the check gave. */
+void types_publish_note(struct client *c, struct type_entry *entry,
+                        const char *type, size_t tlen);
 
 /* The registration of type, for EV.TYPES: 1 with the fields set, 0 if it is
  * not registered. Strings are owned by the registry, valid until the next

@@ -420,8 +420,9 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
     }
     /* the type's contract (registry, owner, schema): nothing is stored
      * unless it holds */
+    struct type_entry *contract;
     int rc = types_publish_check(c, type->ptr, type->len, payload->ptr, payload->len,
-                                 1, err, sizeof(err));
+                                 1, &contract, err, sizeof(err));
     if (rc) {
         reply_error_code(c, rc, err);
         return;
@@ -437,7 +438,7 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
         stats.duplicates++;
     } else {
         stats.published++;
-        types_publish_note(c, type->ptr, type->len);
+        types_publish_note(c, contract, type->ptr, type->len);
     }
     reply_uint(c, pos);
     store_hold(c, pos); /* a duplicate's original may not be durable yet either */

@@ -417,6 +417,7 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
     /* The stream's type's contract, before anything is made: a typed entry
      * carries its payload in a field named "payload" (the first one). */
     char type[256], cerr[600];
+    struct type_entry *contract = NULL;
     size_t tlen;
     if (s) {
         memcpy(type, s->type, s->tlen);
@@ -430,7 +431,8 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
             if (argv[k].len == 7 && memcmp(argv[k].ptr, "payload", 7) == 0)
                 pl = &argv[k + 1];
         int rc = types_publish_check(c, type, tlen, pl ? pl->ptr : NULL,
-                                     pl ? pl->len : 0, pl != NULL, cerr, sizeof(cerr));
+                                     pl ? pl->len : 0, pl != NULL, &contract, cerr,
+                                     sizeof(cerr));
         if (rc) {
             reply_error_code(c, rc, cerr);
             return;
@@ -508,7 +510,7 @@ static void cmd_xadd(struct client *c, int argc, struct arg *argv)
         return;
     }
     stats.added++;
-    types_publish_note(c, s->type, s->tlen);
+    types_publish_note(c, contract, s->type, s->tlen);
     /* A stream with entries exists anyway: its `created` flag needs a record
      * only when it has state of its own (a DEL before it, groups) or a trim
      * may leave it empty. The common XADD writes the event and nothing else. */
