@@ -849,6 +849,7 @@ void jschema_free(struct jschema *s)
         free(n->path);
         free(n->props);
         free(n->ptab);
+        free(n->lits);
         free(n->req);
         free(n->prefix);
         free(n->all);

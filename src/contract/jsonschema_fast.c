@@ -66,31 +66,79 @@ static bool scalar(const json_t *v)
     return !json_is_object(v) && !json_is_array(v);
 }
 
-/* A slot of n->ptab from the length and three bytes of the name: no pass
- * over the name, which the lookup compares once anyway. */
-static size_t name_slot(const char *k, size_t kl, size_t mask)
+/* The first 8 bytes of a name, zero-padded, as one word. */
+static uint64_t kword(const char *k, size_t kl)
 {
-    uint32_t h = (uint32_t)kl * 0x9E3779B1u;
-    if (kl)
-        h ^= (unsigned char)k[0] * 0x85EBCA77u ^
-             (unsigned char)k[kl - 1] * 0xC2B2AE3Du ^
-             (unsigned char)k[kl / 2] * 0x27D4EB2Fu;
-    h ^= h >> 15;
-    return h & mask;
+    uint64_t w = 0;
+    memcpy(&w, k, kl < 8 ? kl : 8);
+    return w;
 }
 
+/* A slot of n->ptab from the name's length and first word. */
+static size_t name_slot(uint64_t kw, size_t kl, size_t mask)
+{
+    uint64_t h = (kw ^ (uint64_t)kl << 56) * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 40) & mask;
+}
+
+/* The property named k: the length and the first word decide for names up
+ * to 8 bytes, so most lookups compare no bytes. */
 static const struct jprop *find_prop(const struct jnode *n, const char *k,
-                                     size_t kl)
+                                     size_t kl, uint64_t kw)
 {
     if (!n->ptab)
         return NULL;
-    for (size_t i = name_slot(k, kl, n->pmask); n->ptab[i];
+    for (size_t i = name_slot(kw, kl, n->pmask); n->ptab[i];
          i = (i + 1) & n->pmask) {
         const struct jprop *p = &n->props[n->ptab[i] - 1];
-        if (p->klen == kl && memcmp(p->key, k, kl) == 0)
+        if (p->klen == kl && p->kword == kw &&
+            (kl <= 8 || memcmp(p->key + 8, k + 8, kl - 8) == 0))
             return p;
     }
     return NULL;
+}
+
+static struct jlit lit_of(const json_t *v)
+{
+    struct jlit l = {0};
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        l.t = JT_STRING;
+        l.s = json_string_value(v);
+        l.len = json_string_length(v);
+        break;
+    case JSON_INTEGER:
+        l.t = JT_NUMBER;
+        l.num.is_int = true;
+        l.num.i = json_integer_value(v);
+        break;
+    case JSON_REAL:
+        l.t = JT_NUMBER;
+        l.num.d = json_real_value(v);
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        l.t = JT_BOOLEAN;
+        l.b = json_is_true(v);
+        break;
+    default:
+        l.t = JT_NULL;
+        break;
+    }
+    return l;
+}
+
+/* n->lits: the const, then the enum values (scalar nodes only). */
+static void prepare_lits(struct jnode *n)
+{
+    size_t ne = n->enum_v ? json_array_size(n->enum_v) : 0;
+    if (n->slow || (!n->const_v && !n->enum_v))
+        return;
+    n->lits = xcalloc(ne + 1, sizeof(*n->lits));
+    if (n->const_v)
+        n->lits[n->nlits++] = lit_of(n->const_v);
+    for (size_t e = 0; e < ne; e++)
+        n->lits[n->nlits++] = lit_of(json_array_get(n->enum_v, e));
 }
 
 void jschema_fast_prepare(struct jschema *s)
@@ -104,8 +152,9 @@ void jschema_fast_prepare(struct jschema *s)
             n->ptab = xcalloc(cap, sizeof(*n->ptab));
             n->pmask = cap - 1;
             for (size_t k = 0; k < n->nprops; k++) {
-                size_t j =
-                    name_slot(n->props[k].key, n->props[k].klen, n->pmask);
+                struct jprop *pr = &n->props[k];
+                pr->kword = kword(pr->key, pr->klen);
+                size_t j = name_slot(pr->kword, pr->klen, n->pmask);
                 while (n->ptab[j])
                     j = (j + 1) & n->pmask;
                 n->ptab[j] = (uint32_t)k + 1;
@@ -115,12 +164,15 @@ void jschema_fast_prepare(struct jschema *s)
                   n->nreq > 64 || (n->const_v && !scalar(n->const_v));
         for (size_t e = 0; n->enum_v && e < json_array_size(n->enum_v); e++)
             n->slow |= !scalar(json_array_get(n->enum_v, e));
+        prepare_lits(n);
         if (n->nreq > 64)
             continue;
         n->reqall = n->nreq == 64 ? ~0ULL : (1ULL << n->nreq) - 1;
         for (size_t r = 0; r < n->nreq; r++) {
+            const char *k = n->req[r].key;
+            size_t kl = n->req[r].klen;
             struct jprop *p =
-                (struct jprop *)find_prop(n, n->req[r].key, n->req[r].klen);
+                (struct jprop *)find_prop(n, k, kl, kword(k, kl));
             if (p)
                 p->reqbits |= 1ULL << r;
             else
@@ -209,6 +261,34 @@ static const unsigned char plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* The first byte at or after p that is not plain (or e): eight bytes at a
+ * time while they last. In each word, a byte is flagged when it is a quote
+ * or a backslash (a zero after the xor), below 0x20 or at least 0x80; a
+ * borrow can flag a byte only above one really flagged, so the lowest flag
+ * is exact. */
+static const unsigned char *plain_run(const unsigned char *p,
+                                      const unsigned char *e)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+    while (e - p >= 8) {
+        uint64_t v, q, b;
+        memcpy(&v, p, 8);
+        q = v ^ (ones * '"');
+        b = v ^ (ones * '\\');
+        uint64_t f = ((q - ones) & ~q) | ((b - ones) & ~b) |
+                     ((v - ones * 0x20) & ~v) | v;
+        f &= highs;
+        if (f)
+            return p + (__builtin_ctzll(f) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < e && plain[*p])
+        p++;
+    return p;
+}
+
 /* The string after its opening quote. t->s is the input itself when the
  * string has no escape, else the decoded bytes in buf (NULL when they do
  * not fit in cap). */
@@ -219,8 +299,7 @@ static int scan_str(struct fx *x, struct tok *t, char *buf, size_t cap)
     bool esc = false, over = false, nul = false;
     for (;;) {
         const unsigned char *run = p;
-        while (p < e && plain[*p])
-            p++;
+        p = plain_run(p, e);
         cps += (size_t)(p - run);
         if (esc)
             put(buf, cap, &w, &over, run, (size_t)(p - run));
@@ -433,18 +512,6 @@ static int scan_num(struct fx *x, struct tok *t)
 
 /* ------------------------------------------------------------- checks */
 
-static struct jnum num_of(const json_t *j)
-{
-    struct jnum n = {0};
-    if (json_is_integer(j)) {
-        n.is_int = true;
-        n.i = json_integer_value(j);
-    } else {
-        n.d = json_real_value(j);
-    }
-    return n;
-}
-
 /* jschema_num_cmp, inlined, with exact shortcuts: two doubles, or a
  * double and an integer a double holds exactly (|i| <= 2^53). */
 static int num_cmp(struct jnum a, struct jnum b)
@@ -461,24 +528,20 @@ static int num_cmp(struct jnum a, struct jnum b)
     return jschema_num_cmp(a, b);
 }
 
-/* A scalar schema value equal to the token (numbers by value). */
-static bool tok_eq(const json_t *v, const struct tok *t)
+/* A schema literal equal to the token (numbers by value). */
+static bool lit_eq(const struct jlit *l, const struct tok *t)
 {
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return t->t == JT_STRING && json_string_length(v) == t->len &&
-               memcmp(json_string_value(v), t->s, t->len) == 0;
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return t->t == JT_NUMBER && num_cmp(num_of(v), t->num) == 0;
-    case JSON_TRUE:
-        return t->t == JT_BOOLEAN && t->b;
-    case JSON_FALSE:
-        return t->t == JT_BOOLEAN && !t->b;
-    case JSON_NULL:
-        return t->t == JT_NULL;
-    default:
+    if (l->t != t->t)
         return false;
+    switch (l->t) {
+    case JT_STRING:
+        return l->len == t->len && memcmp(l->s, t->s, t->len) == 0;
+    case JT_NUMBER:
+        return num_cmp(l->num, t->num) == 0;
+    case JT_BOOLEAN:
+        return l->b == t->b;
+    default:
+        return true;
     }
 }
 
@@ -493,20 +556,23 @@ static bool type_ok(const struct jnode *n, unsigned t, const struct tok *tk)
            (t == JT_NUMBER && (n->types & JT_INTEGER) && integral(tk));
 }
 
-/* const and enum against a token; a container token (t == 0) matches no
- * scalar (nodes with container values are slow). */
+/* const and enum against a token; a container token (t == NULL) matches
+ * no scalar (nodes with container values are slow). */
 static bool value_ok(const struct jnode *n, const struct tok *t)
 {
-    if (n->const_v && (!t || !tok_eq(n->const_v, t)))
+    if (!n->const_v && !n->enum_v)
+        return true;
+    if (!t)
         return false;
-    if (n->enum_v) {
-        size_t i = 0, count = json_array_size(n->enum_v);
-        while (t && i < count && !tok_eq(json_array_get(n->enum_v, i), t))
-            i++;
-        if (!t || i == count)
-            return false;
-    }
-    return true;
+    size_t i = 0;
+    if (n->const_v && !lit_eq(&n->lits[i++], t))
+        return false;
+    if (!n->enum_v)
+        return true;
+    for (; i < n->nlits; i++)
+        if (lit_eq(&n->lits[i], t))
+            return true;
+    return false;
 }
 
 static bool bounds_ok(const struct jnode *n, struct jnum x)
@@ -554,6 +620,20 @@ static uint64_t name_hash(const char *s, size_t n)
     return h;
 }
 
+/* kword() of a member name; one load when the name is in the payload with
+ * 8 bytes after its start (the bytes past the name are masked off). */
+static uint64_t kword_at(const struct fx *x, const char *k, size_t kl)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (k != x->kbuf && (const unsigned char *)k + 8 <= x->end) {
+        uint64_t w;
+        memcpy(&w, k, 8);
+        return kl >= 8 ? w : w & ((1ULL << (kl * 8)) - 1);
+    }
+#endif
+    return kword(k, kl);
+}
+
 static uint64_t req_scan(const struct jnode *n, const char *k, size_t kl)
 {
     uint64_t bits = 0;
@@ -588,7 +668,8 @@ static int object(struct fx *x, const struct jnode *n, int steps)
             return BAD; /* libjansson refuses NUL in member names */
         count++;
         const struct jnode *child = NULL;
-        const struct jprop *pr = n ? find_prop(n, k.s, k.len) : NULL;
+        const struct jprop *pr =
+            n ? find_prop(n, k.s, k.len, kword_at(x, k.s, k.len)) : NULL;
         if (pr && n->nprops <= 64) {
             /* a declared name: a bit per property finds it twice */
             uint64_t bit = 1ULL << (pr - n->props);

@@ -54,6 +54,16 @@ struct jprop {
     size_t klen;     /* bytes */
     struct jnode *node;
     uint64_t reqbits; /* bits of jnode.req[] naming this key (fast path) */
+    uint64_t kword;   /* its first 8 bytes, zero-padded (fast path) */
+};
+
+/* A scalar enum or const value, flattened for the fast path. */
+struct jlit {
+    unsigned t;       /* JT_STRING, JT_NUMBER, JT_BOOLEAN or JT_NULL */
+    bool b;           /* JT_BOOLEAN */
+    struct jnum num;  /* JT_NUMBER */
+    const char *s;    /* JT_STRING: the schema's bytes */
+    size_t len;
 };
 
 struct jnode {
@@ -91,6 +101,8 @@ struct jnode {
     uint64_t reqall;     /* a bit per req[] entry (nreq <= 64) */
     uint32_t *ptab;      /* open addressing: props index + 1, 0 = empty */
     size_t pmask;        /* slots of ptab - 1 */
+    struct jlit *lits;   /* the const (if any) then the enum values */
+    size_t nlits;
 };
 
 struct jschema {
