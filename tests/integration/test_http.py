@@ -468,3 +468,11 @@ def test_info_http_counts(tincan):
     assert info["http_responses_4xx"] == 2
     assert info["http_responses_5xx"] == 0
     assert info["http_connections_total"] == 4
+
+
+def test_debug_reload_keeps_serving_on_the_same_port(tincan):
+    s = http_server(tincan, "--enable-debug-command", "yes")
+    assert get(s, "/healthz")[0] == 200
+    assert s.client().execute_command("DEBUG", "RELOAD") in (b"OK", "OK", True)
+    assert get(s, "/healthz")[0] == 200
+    assert s.client().info("http")["http_port"] == s.http_port
