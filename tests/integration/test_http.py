@@ -476,3 +476,17 @@ def test_debug_reload_keeps_serving_on_the_same_port(tincan):
     assert s.client().execute_command("DEBUG", "RELOAD") in (b"OK", "OK", True)
     assert get(s, "/healthz")[0] == 200
     assert s.client().info("http")["http_port"] == s.http_port
+
+
+def test_limits_change_with_config_set(tincan):
+    s = http_server(tincan)
+    url = "/healthz?" + "q" * 300
+    assert get(s, url)[0] == 200
+    c = s.client()
+    assert c.config_set("http-max-url-bytes", "128") is True
+    assert c.config_get("http-max-url-bytes") == {"http-max-url-bytes": "128"}
+    assert get(s, url)[0] == 414
+    assert get(s, "/healthz")[0] == 200
+    # port and bind are read at start only
+    with pytest.raises(Exception, match="http-port"):
+        c.config_set("http-port", "1")
