@@ -458,7 +458,8 @@ static void serve(struct conn *c, http_parser *p)
                                     {0}};
         sbuf_init(&res.body);
         fn(&req, &res);
-        c->closing = !http_should_keep_alive(p);
+        /* no protocol switch is offered: an Upgrade request ends the connection */
+        c->closing = !http_should_keep_alive(p) || p->upgrade;
         reply(c, res.status,
               res.content_type ? res.content_type : "text/plain; charset=utf-8",
               res.cache_control, NULL, res.body.data, res.body.len, head);

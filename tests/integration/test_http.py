@@ -242,6 +242,15 @@ def test_connection_close_and_http10(tincan):
             assert status == 200 and headers["connection"] == "keep-alive"
 
 
+def test_upgrade_request_is_answered_then_closed(tincan):
+    s = http_server(tincan)
+    data = exchange(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                       b"Upgrade: websocket\r\n\r\n\x81\x05hello")
+    (status, headers, body), = parse(data)
+    assert (status, body, headers["connection"]) == (200, b"ok\n", "close")
+    assert_healthy(s)
+
+
 # ---- errors ----
 
 def test_unknown_path_404(tincan):
