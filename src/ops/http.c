@@ -296,7 +296,8 @@ static void reply(struct conn *c, int status, const char *content_type,
     stats.responses[status / 100 <= 5 ? status / 100 : 5]++;
 }
 
-/* An error reply with a one-line text body; the connection closes after it. */
+/* An error reply with a one-line text body (not sent to a HEAD request); the
+ * connection closes after it. */
 static void reply_error(struct conn *c, int status, const char *why,
                         const char *extra)
 {
@@ -306,7 +307,7 @@ static void reply_error(struct conn *c, int status, const char *why,
     c->closing = 1;
     c->in_request = 0;
     reply(c, status, "text/plain; charset=utf-8", NULL, extra, body,
-          (size_t)n, 0);
+          (size_t)n, c->parser.method == HTTP_HEAD);
 }
 
 static void on_written(uv_write_t *req, int status);

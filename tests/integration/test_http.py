@@ -169,6 +169,14 @@ def test_head_sends_headers_without_body(tincan):
     assert data.endswith(b"\r\n\r\n")
 
 
+def test_head_error_has_no_body(tincan):
+    s = http_server(tincan)
+    data = exchange(s, b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    (status, headers, body), = parse(data, heads=(0,))
+    assert status == 404 and headers["connection"] == "close" and body == b""
+    assert int(headers["content-length"]) > 0 and data.endswith(b"\r\n\r\n")
+
+
 def test_path_is_percent_decoded_and_query_ignored_by_routing(tincan):
     s = http_server(tincan)
     assert get(s, "/health%7a?probe=1&x=%20")[0] == 200
@@ -377,6 +385,27 @@ def test_idle_keep_alive_connection_closed(tincan):
         t0 = time.monotonic()
         assert read_until_close(sock, timeout=3) == b""  # closed, nothing sent
         assert time.monotonic() - t0 >= 0.2
+    assert_healthy(s)
+
+
+def test_client_that_never_reads_is_dropped(tincan):
+    """Pipelines far more replies than the socket buffers hold and reads none:
+    the server stops reading, its write stalls, and after http-timeout-ms the
+    connection is dropped; everything else goes on."""
+    from conftest import wait_until
+    s = http_server(tincan, "--http-timeout-ms", "500")
+    sock = connect(s)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(2.0)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 200000)
+    except (socket.timeout, OSError):
+        pass  # the server stopped reading: expected
+    assert_healthy(s)
+    wait_until(lambda: s.client().info("http")["http_connections"] == 0, timeout=10,
+               what="the stalled connection to be dropped")
+    assert s.client().info("http")["http_timeouts"] >= 1
+    sock.close()
     assert_healthy(s)
 
 
