@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = malloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';
-    if (strlen(text) != size) { /* NULs cannot reach a query: parsed as C text */
+    if (strlen(text) !=
+        size) { /* NULs cannot reach a query: parsed as C text */
         free(text);
         return 0;
     }
@@ -42,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (b && b != big)
         abort();
-    if (a && (memchr(small, '\0', sizeof(small)) == NULL || !b ||
-              strcmp(a, b) != 0))
+    if (a &&
+        (memchr(small, '\0', sizeof(small)) == NULL || !b || strcmp(a, b) != 0))
         abort();
     free(text);
     return 0;
