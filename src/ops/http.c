@@ -434,50 +434,64 @@ static int on_body(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
-/* Makes the reply of the complete request in c. */
-static void serve(struct conn *c, http_parser *p)
+/* Splits the request target into its percent-decoded path and its raw query
+ * (both heap strings the caller frees). 0, or -1 after the 400 reply. */
+static int target_split(struct conn *c, char **path, char **query)
 {
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0 ||
         !(u.field_set & (1 << UF_PATH))) {
         reply_error(c, 400, "bad request target", NULL);
-        return;
+        return -1;
     }
-    char *path = xmalloc(c->url.len + 1);
-    long plen = pct_decode(c->url.data + u.field_data[UF_PATH].off,
-                           u.field_data[UF_PATH].len, 0, path, c->url.len + 1);
-    if (plen < 0) {
-        free(path);
+    *path = xmalloc(c->url.len + 1);
+    if (pct_decode(c->url.data + u.field_data[UF_PATH].off,
+                   u.field_data[UF_PATH].len, 0, *path, c->url.len + 1) < 0) {
+        free(*path);
         reply_error(c, 400, "bad percent-encoding in the path", NULL);
-        return;
+        return -1;
     }
-    char *query = (u.field_set & (1 << UF_QUERY))
-                      ? xmemdup(c->url.data + u.field_data[UF_QUERY].off,
-                                u.field_data[UF_QUERY].len)
-                      : xstrdup("");
-    http_handler *fn = route_find(path);
+    *query = (u.field_set & (1 << UF_QUERY))
+                 ? xmemdup(c->url.data + u.field_data[UF_QUERY].off,
+                           u.field_data[UF_QUERY].len)
+                 : xstrdup("");
+    return 0;
+}
+
+/* Runs the route's handler and appends its reply. */
+static void run_handler(struct conn *c, http_parser *p, http_handler *fn,
+                        const char *path, const char *query)
+{
     int head = p->method == HTTP_HEAD;
-    /* auth first, so that without the password no path is told apart */
-    if (strcmp(path, "/healthz") != 0 && !auth_ok(c->auth.data, c->auth.len)) {
+    struct http_request req = {head ? "HEAD" : "GET", path, query};
+    struct http_response res = {200, "text/plain; charset=utf-8", NULL, {0}};
+    sbuf_init(&res.body);
+    fn(&req, &res);
+    /* no protocol switch is offered: an Upgrade request ends the connection */
+    c->closing = !http_should_keep_alive(p) || p->upgrade;
+    const char *type =
+        res.content_type ? res.content_type : "text/plain; charset=utf-8";
+    reply(c, res.status, type, res.cache_control, NULL, res.body.data,
+          res.body.len, head);
+    sbuf_deinit(&res.body);
+}
+
+/* Makes the reply of the complete request in c. Auth comes before routing,
+ * so that without the password no path can be told apart from another. */
+static void serve(struct conn *c, http_parser *p)
+{
+    char *path, *query;
+    if (target_split(c, &path, &query) < 0)
+        return;
+    http_handler *fn = route_find(path);
+    if (strcmp(path, "/healthz") != 0 && !auth_ok(c->auth.data, c->auth.len))
         reply_error(c, 401, "the password (requirepass) is missing or wrong",
                     "WWW-Authenticate: Basic realm=\"tincan\"\r\n");
-    } else if (!fn) {
+    else if (!fn)
         reply_error(c, 404, "no such path", NULL);
-    } else {
-        struct http_request req = {head ? "HEAD" : "GET", path, query};
-        struct http_response res = {
-            200, "text/plain; charset=utf-8", NULL, {0}};
-        sbuf_init(&res.body);
-        fn(&req, &res);
-        /* no protocol switch is offered: an Upgrade request ends the connection
-         */
-        c->closing = !http_should_keep_alive(p) || p->upgrade;
-        reply(c, res.status,
-              res.content_type ? res.content_type : "text/plain; charset=utf-8",
-              res.cache_control, NULL, res.body.data, res.body.len, head);
-        sbuf_deinit(&res.body);
-    }
+    else
+        run_handler(c, p, fn, path, query);
     free(query);
     free(path);
 }
