@@ -549,3 +549,17 @@ def test_shutdown_with_open_connections_is_clean(tincan):
     assert s.stop() == 0
     for sock in (idle, partial, stalled):
         sock.close()
+
+
+def test_ipv6_bind(tincan):
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    s = tincan("--http-port", str(port), "--http-bind", "::1")
+    with socket.create_connection(("::1", port), timeout=IO_TIMEOUT) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        (status, _, body), = parse(read_until_close(sock))
+    assert (status, body) == (200, b"ok\n")
