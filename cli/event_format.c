@@ -146,8 +146,7 @@ static void iso_time(struct sbuf *out, long long ms)
 }
 
 /* A bulk field as a JSON string, or null. */
-static void json_field(struct sbuf *out, const redisReply *ev,
-                       const char *name)
+static void json_field(struct sbuf *out, const redisReply *ev, const char *name)
 {
     const redisReply *v = remote_field(ev, name);
     sbuf_addf(out, ",\"%s\":", name);

@@ -21,11 +21,11 @@
 #include "remote.h"
 #include "sbuf.h"
 
-#define PUB_PROG "tincan pub"
+#define PUB_PROG        "tincan pub"
 #define PUB_MAX_HEADERS 64                 /* EV.PUB's limit */
-#define PUB_MAX_INPUT ((size_t)64 << 20)   /* max-payload's upper bound */
-#define PUB_WINDOW 256                     /* EV.PUBs in flight */
-#define PUB_FIXED_ARGS 10                  /* EV.PUB type payload + options */
+#define PUB_MAX_INPUT   ((size_t)64 << 20) /* max-payload's upper bound */
+#define PUB_WINDOW      256                /* EV.PUBs in flight */
+#define PUB_FIXED_ARGS  10                 /* EV.PUB type payload + options */
 
 static const char usage_text[] =
     "usage: tincan pub TYPE [PAYLOAD|-] [options]\n"
@@ -54,12 +54,12 @@ static const char usage_text[] =
 struct pub_opts {
     struct remote_opts remote;
     const char *type;
-    const char *payload;  /* NULL: stdin */
+    const char *payload; /* NULL: stdin */
     int lines;
     const char *key, *id, *kind;
     const char *hdr[PUB_MAX_HEADERS * 2];
     size_t hdr_len[PUB_MAX_HEADERS * 2];
-    int nhdr;             /* fields + values */
+    int nhdr; /* fields + values */
 };
 
 static int usage_error(const char *what, const char *arg)
@@ -151,9 +151,8 @@ static int read_stdin(struct sbuf *b)
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
         if (b->len + n > PUB_MAX_INPUT) {
-            fprintf(stderr,
-                    PUB_PROG ": the standard input is over 64 MiB (the "
-                             "largest max-payload)\n");
+            fprintf(stderr, PUB_PROG ": the standard input is over 64 MiB (the "
+                                     "largest max-payload)\n");
             return -1;
         }
         sbuf_add(b, chunk, n);

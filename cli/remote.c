@@ -64,8 +64,8 @@ int remote_opt(struct remote_opts *o, int argc, char **argv, int *i)
         errno = 0;
         long p = strtol(v, &end, 10);
         if (errno || end == v || *end || p < 1 || p > 65535) {
-            fprintf(stderr, "%s: --port must be 1..65535 (got '%s')\n",
-                    o->prog, v);
+            fprintf(stderr, "%s: --port must be 1..65535 (got '%s')\n", o->prog,
+                    v);
             return -1;
         }
         o->port = (int)p;
@@ -92,8 +92,8 @@ redisReply *remote_command(redisContext *c, const struct remote_opts *o,
 {
     redisReply *r = redisCommandArgv(c, argc, argv, NULL);
     if (!r)
-        fprintf(stderr, "%s: connection to %s:%d lost: %s\n", o->prog,
-                o->host, o->port, c->errstr[0] ? c->errstr : "closed");
+        fprintf(stderr, "%s: connection to %s:%d lost: %s\n", o->prog, o->host,
+                o->port, c->errstr[0] ? c->errstr : "closed");
     return r;
 }
 
@@ -107,8 +107,8 @@ static int setup_step(redisContext *c, const struct remote_opts *o,
         return -1;
     int bad = r->type == REDIS_REPLY_ERROR;
     if (bad)
-        fprintf(stderr, "%s: %s refused by %s:%d: %s\n", o->prog, what,
-                o->host, o->port, r->str);
+        fprintf(stderr, "%s: %s refused by %s:%d: %s\n", o->prog, what, o->host,
+                o->port, r->str);
     freeReplyObject(r);
     return bad ? -1 : 0;
 }

@@ -28,9 +28,9 @@
 #include "event_format.h"
 #include "remote.h"
 
-#define TAIL_PROG "tincan tail"
-#define TAIL_MAX_BATCH 100   /* events per EV.READ */
-#define TAIL_MAX_PATTERNS 64 /* EV.SUB's limit */
+#define TAIL_PROG         "tincan tail"
+#define TAIL_MAX_BATCH    100 /* events per EV.READ */
+#define TAIL_MAX_PATTERNS 64  /* EV.SUB's limit */
 
 static const char usage_text[] =
     "usage: tincan tail PATTERN [PATTERN...] [options]\n"
@@ -62,9 +62,9 @@ struct tail_opts {
     struct remote_opts remote;
     const char *patterns[TAIL_MAX_PATTERNS];
     int npatterns;
-    const char *from;        /* EV.SUB FROM value */
+    const char *from; /* EV.SUB FROM value */
     enum event_format format;
-    long long count;         /* events to print, 0 = no limit */
+    long long count; /* events to print, 0 = no limit */
 };
 
 static int stop_pipe[2] = {-1, -1};
@@ -292,8 +292,8 @@ static long long print_batch(redisContext *c, const struct tail_opts *o,
 
 /* Reads and prints until --count, a signal or a failure. Returns the exit
  * status; *busy tells whether an EV.READ was left unanswered. */
-static int follow(redisContext *c, const struct tail_opts *o,
-                  const char *name, int *busy)
+static int follow(redisContext *c, const struct tail_opts *o, const char *name,
+                  int *busy)
 {
     long long seen = 0;
     char count[24];
@@ -302,8 +302,8 @@ static int follow(redisContext *c, const struct tail_opts *o,
         if (o->count && o->count - seen < want)
             want = o->count - seen;
         snprintf(count, sizeof(count), "%lld", want);
-        const char *argv[] = {"EV.READ", name,  o->remote.name, "COUNT",
-                              count,     "BLOCK", "0"};
+        const char *argv[] = {"EV.READ", name, o->remote.name, "COUNT", count,
+                              "BLOCK",   "0"};
         redisAppendCommandArgv(c, 7, argv, NULL);
         *busy = 1;
         redisReply *r = NULL;

@@ -32,11 +32,11 @@
 #include "remote.h"
 #include "sbuf.h"
 
-#define TOP_PROG "tincan top"
-#define TOP_MAX_ROWS 50             /* lines shown per section */
-#define TOP_DEFAULT_INTERVAL 1000   /* ms */
-#define TOP_MAX_INTERVAL 3600000    /* ms */
-#define TOP_NAME_WIDTH 32           /* name column, wider names are cut */
+#define TOP_PROG             "tincan top"
+#define TOP_MAX_ROWS         50      /* lines shown per section */
+#define TOP_DEFAULT_INTERVAL 1000    /* ms */
+#define TOP_MAX_INTERVAL     3600000 /* ms */
+#define TOP_NAME_WIDTH       32      /* name column, wider names are cut */
 
 static const char usage_text[] =
     "usage: tincan top [--interval MS] [--once] [options]\n"
@@ -66,15 +66,15 @@ struct top_opts {
 };
 
 struct sample {
-    double t;               /* s, monotonic */
+    double t; /* s, monotonic */
     long long clients, uptime, events, head;
-    redisReply *types;      /* EV.TYPES */
-    redisReply *subs;       /* EV.SUBS */
-    redisReply *queues;     /* Q.QUEUES */
-    redisReply **qinfo;     /* Q.INFO per shown queue */
-    redisReply *locks;      /* LOCK.LIST */
-    redisReply **linfo;     /* LOCK.INFO per shown lock */
-    redisReply *rings;      /* RING.RINGS */
+    redisReply *types;  /* EV.TYPES */
+    redisReply *subs;   /* EV.SUBS */
+    redisReply *queues; /* Q.QUEUES */
+    redisReply **qinfo; /* Q.INFO per shown queue */
+    redisReply *locks;  /* LOCK.LIST */
+    redisReply **linfo; /* LOCK.INFO per shown lock */
+    redisReply *rings;  /* RING.RINGS */
 };
 
 static int stop_pipe[2] = {-1, -1};
@@ -124,8 +124,7 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
             o->interval = strtol(v, &end, 10);
             if (errno || end == v || *end || o->interval < 10 ||
                 o->interval > TOP_MAX_INTERVAL)
-                return usage_error("--interval must be 10..3600000 ms, not",
-                                   v);
+                return usage_error("--interval must be 10..3600000 ms, not", v);
         } else {
             return usage_error("unexpected argument", a);
         }
@@ -255,9 +254,8 @@ static long long type_count(const redisReply *types, const char *type)
 
 static double rate(long long now, long long before, double dt)
 {
-    return before < 0 || now < before || dt <= 0
-               ? 0.0
-               : (double)(now - before) / dt;
+    return before < 0 || now < before || dt <= 0 ? 0.0
+                                                 : (double)(now - before) / dt;
 }
 
 static void more(struct sbuf *f, size_t n)
@@ -329,7 +327,8 @@ static void frame_locks(struct sbuf *f, const struct sample *b)
         sbuf_addf(f, "  %-*.*s %-20.20s %10lld %8lld %12lld\n", TOP_NAME_WIDTH,
                   TOP_NAME_WIDTH, b->locks->element[i]->str,
                   owner ? owner : "?", remote_int(l, "token", 0),
-                  remote_int(l, "waiters", 0), remote_int(l, "remaining_ms", 0));
+                  remote_int(l, "waiters", 0),
+                  remote_int(l, "remaining_ms", 0));
     }
     more(f, b->locks->elements);
 }
@@ -340,7 +339,8 @@ static void frame_rings(struct sbuf *f, const struct sample *b)
               TOP_NAME_WIDTH, "name", "members", "healthy", "check");
     for (size_t i = 0; i < b->rings->elements && i < TOP_MAX_ROWS; i++) {
         const redisReply *r = b->rings->element[i];
-        const char *name = remote_str(r, "name"), *check = remote_str(r, "check");
+        const char *name = remote_str(r, "name"),
+                   *check = remote_str(r, "check");
         sbuf_addf(f, "  %-*.*s %8lld %8lld %6s\n", TOP_NAME_WIDTH,
                   TOP_NAME_WIDTH, name ? name : "?",
                   remote_int(r, "members", 0), remote_int(r, "healthy", 0),
