@@ -368,7 +368,8 @@ int cli_tail(int argc, char **argv)
     int status = 1, busy = 0;
     if (subscribe(c, &o, name) == 0) {
         status = follow(c, &o, name, &busy);
-        unsubscribe(c, busy, &o, name);
+        if (!c->err) /* a lost connection took the subscription with it */
+            unsubscribe(c, busy, &o, name);
     }
     redisFree(c);
     close(stop_pipe[0]);

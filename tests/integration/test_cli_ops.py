@@ -366,6 +366,7 @@ def test_tail_server_gone_exits_1(tincan, tails):
     s.stop()
     assert t.wait() == 1
     assert "connection to 127.0.0.1:%d lost" % s.port in t.stderr()
+    assert "cannot connect" not in t.stderr()  # no unsubscribe attempt after
 
 
 def test_tail_bad_pattern_is_refused(server):
