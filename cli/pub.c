@@ -21,11 +21,12 @@
 #include "remote.h"
 #include "sbuf.h"
 
-#define PUB_PROG        "tincan pub"
-#define PUB_MAX_HEADERS 64                 /* EV.PUB's limit */
-#define PUB_MAX_INPUT   ((size_t)64 << 20) /* max-payload's upper bound */
-#define PUB_WINDOW      256                /* EV.PUBs in flight */
-#define PUB_FIXED_ARGS  10                 /* EV.PUB type payload + options */
+#define PUB_PROG          "tincan pub"
+#define PUB_MAX_HEADERS   64                 /* EV.PUB's limit */
+#define PUB_MAX_INPUT     ((size_t)64 << 20) /* max-payload's upper bound */
+#define PUB_REPLY_TIMEOUT 300 /* s: a reply waits for its fsync, not longer */
+#define PUB_WINDOW        256 /* EV.PUBs in flight */
+#define PUB_FIXED_ARGS    10  /* EV.PUB type payload + options */
 
 static const char usage_text[] =
     "usage: tincan pub TYPE [PAYLOAD|-] [options]\n"
@@ -262,7 +263,7 @@ int cli_pub(int argc, char **argv)
     int status = 1;
     if (!o.payload && read_stdin(&in))
         goto out;
-    redisContext *c = remote_connect(&o.remote);
+    redisContext *c = remote_connect(&o.remote, PUB_REPLY_TIMEOUT);
     if (!c)
         goto out;
     if (o.lines) {

@@ -113,7 +113,7 @@ static int setup_step(redisContext *c, const struct remote_opts *o,
     return bad ? -1 : 0;
 }
 
-redisContext *remote_connect(const struct remote_opts *o)
+redisContext *remote_connect(const struct remote_opts *o, int read_timeout_s)
 {
     struct timeval tv = {5, 0};
     redisContext *c = redisConnectWithTimeout(o->host, o->port, tv);
@@ -123,8 +123,8 @@ redisContext *remote_connect(const struct remote_opts *o)
         redisFree(c);
         return NULL;
     }
-    struct timeval none = {0, 0}; /* EV.READ BLOCK replies come when they do */
-    redisSetTimeout(c, none);
+    struct timeval rw = {read_timeout_s, 0};
+    redisSetTimeout(c, rw);
     const char *auth[] = {"AUTH", o->password};
     const char *setname[] = {"CLIENT", "SETNAME", o->name};
     const char *ping[] = {"PING"};

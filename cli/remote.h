@@ -36,9 +36,11 @@ int remote_opt(struct remote_opts *o, int argc, char **argv, int *i);
 
 /* Connects (5 s connect timeout), sends AUTH when a password is set and
  * CLIENT SETNAME when a name is, then PING to learn that the server accepts
- * commands (NOAUTH shows here). NULL on failure, message printed. The
+ * commands (NOAUTH shows here). Every later reply is waited for at most
+ * read_timeout_s seconds (0: no limit, for EV.READ ... BLOCK 0); past it the
+ * context fails as a lost connection. NULL on failure, message printed. The
  * caller frees the context with redisFree. Blocks. */
-redisContext *remote_connect(const struct remote_opts *o);
+redisContext *remote_connect(const struct remote_opts *o, int read_timeout_s);
 
 /* Runs one command (argv form) and returns its reply, or NULL after
  * printing the connection error; an error reply is returned as is. */

@@ -28,9 +28,10 @@
 #include "event_format.h"
 #include "remote.h"
 
-#define TAIL_PROG         "tincan tail"
-#define TAIL_MAX_BATCH    100 /* events per EV.READ */
-#define TAIL_MAX_PATTERNS 64  /* EV.SUB's limit */
+#define TAIL_PROG          "tincan tail"
+#define TAIL_MAX_BATCH     100 /* events per EV.READ */
+#define TAIL_MAX_PATTERNS  64  /* EV.SUB's limit */
+#define TAIL_UNSUB_TIMEOUT 30  /* s, for the EV.UNSUB at exit */
 
 static const char usage_text[] =
     "usage: tincan tail PATTERN [PATTERN...] [options]\n"
@@ -99,6 +100,27 @@ static const char *from_value(const char *s)
     return s;
 }
 
+/* Takes the value of --from, --format or --count (option `a`); 0, or 2
+ * (usage error printed). */
+static int take_value(struct tail_opts *o, const char *a, const char *v)
+{
+    if (!strcmp(a, "--from")) {
+        if (!(o->from = from_value(v)))
+            return usage_error(
+                "--from must be now, beginning, ms or @position, not", v);
+    } else if (!strcmp(a, "--format")) {
+        if (event_format_parse(v, &o->format))
+            return usage_error("--format must be text, json or raw, not", v);
+    } else {
+        char *end;
+        errno = 0;
+        o->count = strtoll(v, &end, 10);
+        if (errno || end == v || *end || o->count < 1)
+            return usage_error("--count must be a positive integer, not", v);
+    }
+    return 0;
+}
+
 /* 0 ok, 1 --help printed, 2 usage error printed. */
 static int parse_args(int argc, char **argv, struct tail_opts *o)
 {
@@ -120,33 +142,15 @@ static int parse_args(int argc, char **argv, struct tail_opts *o)
             !strcmp(a, "--count")) {
             if (i + 1 >= argc)
                 return usage_error(a, "needs a value");
-            const char *v = argv[++i];
-            if (a[2] == 'f' && a[3] == 'r') {
-                if (!(o->from = from_value(v)))
-                    return usage_error(
-                        "--from must be now, beginning, ms or @position, not",
-                        v);
-            } else if (a[2] == 'f') {
-                if (event_format_parse(v, &o->format))
-                    return usage_error("--format must be text, json or raw, "
-                                       "not",
-                                       v);
-            } else {
-                char *end;
-                errno = 0;
-                o->count = strtoll(v, &end, 10);
-                if (errno || end == v || *end || o->count < 1)
-                    return usage_error("--count must be a positive integer, "
-                                       "not",
-                                       v);
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1])
+            if (take_value(o, a, argv[++i]))
+                return 2;
+        } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option", a);
-        if (o->npatterns == TAIL_MAX_PATTERNS)
+        } else if (o->npatterns == TAIL_MAX_PATTERNS) {
             return usage_error("too many patterns (at most 64)", NULL);
-        o->patterns[o->npatterns++] = a;
+        } else {
+            o->patterns[o->npatterns++] = a;
+        }
     }
     if (!o->npatterns)
         return usage_error("needs at least one PATTERN ('#' for all)", NULL);
@@ -201,7 +205,7 @@ static void unsubscribe(redisContext *c, int c_busy, const struct tail_opts *o,
 {
     redisContext *other = NULL;
     if (c_busy || !c) {
-        other = remote_connect(&o->remote);
+        other = remote_connect(&o->remote, TAIL_UNSUB_TIMEOUT);
         if (!other)
             return;
         c = other;
@@ -360,7 +364,7 @@ int cli_tail(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     if (install_signals())
         return 1;
-    redisContext *c = remote_connect(&o.remote);
+    redisContext *c = remote_connect(&o.remote, 0); /* BLOCK 0 */
     if (!c)
         return 1;
     char name[64];

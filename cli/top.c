@@ -36,6 +36,7 @@
 #define TOP_MAX_ROWS         50      /* lines shown per section */
 #define TOP_DEFAULT_INTERVAL 1000    /* ms */
 #define TOP_MAX_INTERVAL     3600000 /* ms */
+#define TOP_REPLY_TIMEOUT    30      /* s, for any reply */
 #define TOP_NAME_WIDTH       32      /* name column, wider names are cut */
 
 static const char usage_text[] =
@@ -170,9 +171,9 @@ static redisReply **per_name(redisContext *c, const struct top_opts *o,
     size_t n = names->elements < TOP_MAX_ROWS ? names->elements : TOP_MAX_ROWS;
     redisReply **out = xcalloc(n + 1, sizeof(*out));
     for (size_t i = 0; i < n; i++) {
-        const char *argv[] = {cmd, names->element[i]->str};
         if (names->element[i]->type != REDIS_REPLY_STRING)
             continue;
+        const char *argv[] = {cmd, names->element[i]->str};
         if (!(out[i] = run(c, o, 1, 2, argv)) && c->err) {
             for (size_t j = 0; j < i; j++)
                 freeReplyObject(out[j]);
@@ -321,9 +322,9 @@ static void frame_locks(struct sbuf *f, const struct sample *b)
               "waiters", "remaining_ms");
     for (size_t i = 0; i < b->locks->elements && i < TOP_MAX_ROWS; i++) {
         const redisReply *l = b->linfo[i];
-        const char *owner = remote_str(l, "owner");
         if (!is_array(l))
             continue; /* released between LOCK.LIST and LOCK.INFO */
+        const char *owner = remote_str(l, "owner");
         sbuf_addf(f, "  %-*.*s %-20.20s %10lld %8lld %12lld\n", TOP_NAME_WIDTH,
                   TOP_NAME_WIDTH, b->locks->element[i]->str,
                   owner ? owner : "?", remote_int(l, "token", 0),
@@ -452,7 +453,7 @@ int cli_top(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     if (install_signals())
         return 1;
-    redisContext *c = remote_connect(&o.remote);
+    redisContext *c = remote_connect(&o.remote, TOP_REPLY_TIMEOUT);
     if (!c)
         return 1;
     struct termios saved;
