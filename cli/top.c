@@ -140,13 +140,18 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The integer after "key:" at the start of a line of an INFO text. */
+/* The integer after "key:" at the start of a line of an INFO text, or -1. */
 static long long info_int(const char *info, const char *key)
 {
     size_t kl = strlen(key);
-    for (const char *p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
-        if (!strncmp(p, key, kl) && p[kl] == ':')
-            return strtoll(p + kl + 1, NULL, 10);
+    const char *line = info;
+    while (line && *line) {
+        if (!strncmp(line, key, kl) && line[kl] == ':')
+            return strtoll(line + kl + 1, NULL, 10);
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
     return -1;
 }
 

@@ -461,6 +461,16 @@ def test_pub_owner_refusal_and_name(server):
     assert fields(call(r, "EV.GET", int(out)))["payload"] == "x"
 
 
+def test_pub_payload_limits(server):
+    rc, out, err = run_cli(server, "pub", "big.t", stdin=b"x" * (2 << 20))
+    assert rc == 1 and out == b""
+    assert "exceeds max-payload 1048576" in err
+    rc, out, err = run_cli(server, "pub", "big.t", stdin=b"x" * ((64 << 20) + 1))
+    assert rc == 1 and out == b""
+    assert "over 64 MiB" in err
+    assert call(server.client(), "EV.RANGE", "big.t") == []
+
+
 def test_pub_bad_type_and_usage(server):
     rc, out, err = run_cli(server, "pub", "a..b", "x")
     assert rc == 1 and "invalid event type" in err
