@@ -9,5 +9,8 @@
 int cli_export(int argc, char **argv);  /* export.c */
 int cli_inspect(int argc, char **argv); /* inspect.c */
 int cli_replay(int argc, char **argv);  /* replay.c */
+int cli_tail(int argc, char **argv);    /* tail.c */
+int cli_pub(int argc, char **argv);     /* pub.c */
+int cli_top(int argc, char **argv);     /* top.c */
 
 #endif

@@ -12,7 +12,10 @@ static const char usage[] =
     "  inspect   segments, indexes, counts per type, time span; verifies "
     "checksums\n"
     "  replay    replays the positions in a CSV or Parquet file into a "
-    "subscription\n";
+    "subscription\n"
+    "  tail      follows the events of topic patterns live (a running server)\n"
+    "  pub       publishes an event, or one per line of the standard input\n"
+    "  top       a refreshing view of rates, lag, queues, locks and rings\n";
 
 int main(int argc, char **argv)
 {
@@ -31,6 +34,12 @@ int main(int argc, char **argv)
         return cli_inspect(argc - 1, argv + 1);
     if (!strcmp(argv[1], "replay"))
         return cli_replay(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tail"))
+        return cli_tail(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pub"))
+        return cli_pub(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "top"))
+        return cli_top(argc - 1, argv + 1);
     fprintf(stderr, "tincan: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }
