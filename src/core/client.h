@@ -55,6 +55,7 @@ struct client {
     uint64_t ctime_ms;        /* ms, monotonic: connected at */
     uint64_t last_ms;         /* ms, monotonic: last command at */
     uint64_t commands;        /* commands run */
+    uint64_t errors;          /* error replies written to it */
     const char *last_cmd;     /* name of the last command, static storage */
 
     struct sbuf query;        /* bytes read, not yet run; from qpos */

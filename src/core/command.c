@@ -155,11 +155,11 @@ static void run(struct entry *e, struct client *c, int argc, struct arg *argv,
     const struct command_spec *spec = e->spec;
     c->last_cmd = spec->name;
     c->commands++;
-    uint64_t errors_before = command_errors_total;
+    uint64_t errors_before = c->errors; /* not another client's, woken by it */
     spec->handler(c, argc, argv);
     e->stats.usec += clock_mono_us() - t0;
     e->stats.calls++;
-    if (command_errors_total != errors_before)
+    if (c->errors != errors_before)
         e->stats.failed_calls++;
 }
 
@@ -268,6 +268,7 @@ void command_note_failed(const char *name)
 void reply_error(struct client *c, const char *msg)
 {
     command_errors_total++;
+    c->errors++;
     count_error(msg);
     resp_add_error(&c->out, msg);
 }

@@ -1207,3 +1207,29 @@ def test_bgrewriteaof_and_debug_loadaof_keep_the_state(server):
     assert r.execute_command("DEBUG", "LOADAOF") in ("OK", True)
     assert r.xinfo_stream("s", full=True) == before
     assert [m["message_id"] for m in r.xpending_range("s", "g", "-", "+", 10)] == ["1-1"]
+
+
+def test_failed_calls_count_the_callers_own_errors(server):
+    """An EV.UNSUB that wakes another client's blocked EV.READ with -NOSUB
+    succeeded: commandstats counts the error against nobody's EV.UNSUB."""
+    r = server.client()
+    r.execute_command("EV.SUB", "s1", "t.#")
+    r.config_resetstat()
+    reader = server.client()
+    got = {}
+
+    def read():
+        try:
+            reader.execute_command("EV.READ", "s1", "c1", "BLOCK", "5000")
+        except redis.ResponseError as e:
+            got["err"] = str(e)
+
+    th = threading.Thread(target=read)
+    th.start()
+    wait_until(lambda: r.info("clients")["blocked_clients"] == 1, 5)
+    assert r.execute_command("EV.UNSUB", "s1") in (1, b"OK", "OK", True)
+    th.join(5)
+    assert got["err"].startswith("NOSUB")
+    stats = r.info("commandstats")
+    assert stats["cmdstat_ev.unsub"]["calls"] == 1
+    assert stats["cmdstat_ev.unsub"]["failed_calls"] == 0
