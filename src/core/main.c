@@ -5,11 +5,21 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "sdnotify.h"
 #include "server.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+
+/* Tells systemd (Type=notify) the state, if it asked; a failure is only
+ * logged: the server serves the same without a service manager. */
+static void notify(const char *state)
+{
+    char err[256];
+    if (sdnotify_send(state, err, sizeof(err)) < 0)
+        log_warn("sd_notify: %s", err);
+}
 
 int main(int argc, char **argv)
 {
@@ -39,8 +49,13 @@ int main(int argc, char **argv)
              config_bind, net_port(), config_dir);
     printf("tincan ready port=%d pid=%d\n", net_port(), (int)getpid());
     fflush(stdout);
+    char state[256];
+    snprintf(state, sizeof(state), "READY=1\nSTATUS=serving on %s:%d",
+             config_bind, net_port());
+    notify(state);
     net_run();
     log_info("shutting down");
+    notify("STOPPING=1\nSTATUS=flushing and stopping");
     net_close_clients();
     server_stop_modules();
     net_close();
