@@ -8,6 +8,8 @@
 #   make bench   benchmarks against the peers, writes docs/benchmarks.md
 #   make fuzz    unbounded fuzzing;  make asan  sanitizer build + tests
 #   make crash   the kill -9 crash loops with hundreds of cycles (CYCLES=200)
+#   make release optimised, hardened, stripped server and CLI with the
+#                libraries Debian ships as .a linked in ($(BUILD)/release/)
 #   make format / make lint
 
 BUILD    ?= build
@@ -70,7 +72,7 @@ ASAN_CLI      := $(BUILD)/asan/tincan
 
 .PHONY: all server asan-server cli asan-cli run check check-unit check-integration \
         check-clients check-fuzz check-redis-suite unit asan fuzz crash bench bench-tools tools deps format \
-        lint \
+        lint release \
         clean
 
 all: server cli
@@ -150,6 +152,69 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(GEN_SRCS) $(GEN_HDRS)
 	    -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(GEN_SRCS) \
 	    $(LDLIBS)
 
+# ---- make release -------------------------------------------------------
+# The binaries to ship: the same sources, no sanitizers, hardening flags, each
+# stripped with its debug info beside it (tincan-server.debug, found by gdb
+# through .gnu_debuglink). Each -lNAME of the link becomes Debian's static
+# archive (libNAME.a, or libNAME_a.a as libuv1-dev names it) unless NAME is in
+# REL_DYNAMIC: libcurl has no usable static closure on Debian (GSSAPI, LDAP,
+# RTMP, SSH2, PSL and nghttp2 ship no .a), and the libraries libcurl.so loads
+# itself (OpenSSL, zlib, zstd) stay shared too, so that the process holds one
+# copy of each; glibc stays shared (getaddrinfo's NSS). docs/operations.md,
+# "Packaging", lists the result; scripts/release-rootfs.sh collects a root
+# filesystem for it.
+REL          := $(BUILD)/release
+REL_CFLAGS   := $(CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
+REL_LDFLAGS  := -Wl,-z,relro,-z,now -Wl,--as-needed -static-libgcc
+REL_DYNAMIC  := curl ssl crypto z zstd pthread dl rt m c
+# libsnappy.a is C++: its runtime comes from libstdc++.a then.
+REL_CLI_LIBS := $(CLI_LIBS) -lstdc++
+REL_OBJS     := $(SRCS:src/%.c=$(REL)/obj/%.o) $(GEN_SRCS:$(GEN)/%.c=$(REL)/obj/gen/%.o)
+REL_LIB_OBJS := $(filter-out $(REL)/obj/core/main.o,$(REL_OBJS))
+REL_CLI_OBJS := $(CLI_SRCS:cli/%.c=$(REL)/cli/%.o)
+REL_LIB_A    := $(REL)/libtincan.a
+REL_SERVER   := $(REL)/tincan-server
+REL_CLI      := $(REL)/tincan
+
+# $(call rel_archive,FILE): the compiler's path of FILE if it has one, else empty.
+rel_archive = $(filter /%,$(shell $(CC) -print-file-name=$(1)))
+# $(call rel_lib,NAME): how the release links -lNAME.
+rel_lib = $(if $(filter $(REL_DYNAMIC),$(1)),-l$(1),$(or \
+    $(call rel_archive,lib$(1).a),$(call rel_archive,lib$(1)_a.a),-l$(1)))
+rel_libs = $(foreach w,$(1),$(if $(filter -l%,$(w)),$(call rel_lib,$(w:-l%=%)),$(w)))
+
+release: $(REL_SERVER) $(REL_CLI)
+
+# Links $@ from the prerequisites and libraries $(1), then splits the debug info.
+define rel_link
+	$(CC) $(REL_CFLAGS) $(REL_LDFLAGS) -o $@.full $^ $(call rel_libs,$(1))
+	objcopy --only-keep-debug $@.full $@.debug
+	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
+	@rm -f $@.full
+endef
+
+$(REL_SERVER): $(REL_OBJS)
+	$(call rel_link,$(LDLIBS))
+
+$(REL_CLI): $(REL_CLI_OBJS) $(REL_LIB_A)
+	$(call rel_link,$(REL_CLI_LIBS) $(LDLIBS))
+
+$(REL_LIB_A): $(REL_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(REL)/obj/%.o: src/%.c | $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+$(REL)/obj/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+$(REL)/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -Icli -c -o $@ $<
+
 deps:
 	@sh scripts/deps.sh
 
@@ -226,4 +291,5 @@ lint:
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_CLI_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_CLI_OBJS:.o=.d) \
+    $(REL_OBJS:.o=.d) $(REL_CLI_OBJS:.o=.d)
