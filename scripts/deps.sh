@@ -32,6 +32,10 @@ WHAT=${1:-all}
 # python3-protobuf make the test payloads.
 # libhttp-parser-dev (http_parser 2.9) parses the requests of the operations
 # HTTP listener (src/ops/http.c), so no request parser is hand-written.
+# binutils (objcopy) splits the release binaries' debug info; ca-certificates
+# is the CA bundle scripts/release-rootfs.sh puts into the FROM scratch image
+# (libcurl's S3 over TLS). systemd gives systemd-analyze, which checks
+# packaging/tincan.service (nothing is started: it is only the tool).
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -55,6 +59,8 @@ libhttp-parser-dev      build   always
 protobuf-c-compiler     build   always
 libprotobuf-dev         build   always
 protobuf-compiler       build   always
+binutils                build   always
+ca-certificates         build   always
 python3                 test    always
 python3-pytest          test    always
 python3-redis           test    always
@@ -73,6 +79,7 @@ libnginx-mod-http-lua   test    always
 procps                  test    always
 json-schema-test-suite  test    always
 iproute2                test    always
+systemd                 test    always
 beanstalkd              bench   always
 wrk                     bench   always
 rabbitmq-server         bench   always
