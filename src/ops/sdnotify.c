@@ -18,9 +18,11 @@ int sdnotify_send(const char *state, char *err, size_t errlen)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     size_t len = strlen(path);
     if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "NOTIFY_SOCKET '%s' is not an absolute path or "
-                              "@abstract name shorter than %zu bytes",
-                 path, sizeof(sa.sun_path));
+        /* the reason first: a long path may not fit in err */
+        snprintf(err, errlen,
+                 "NOTIFY_SOCKET must be an absolute path or @abstract name "
+                 "shorter than %zu bytes: '%s'",
+                 sizeof(sa.sun_path), path);
         return -1;
     }
     memcpy(sa.sun_path, path, len);

@@ -55,7 +55,8 @@ TEST(path_socket_gets_the_state)
     int fd = bind_dgram(path);
     ASSERT_TRUE(fd >= 0);
     setenv("NOTIFY_SOCKET", path, 1);
-    ASSERT_EQ_INT(1, sdnotify_send("READY=1\nSTATUS=serving", err, sizeof(err)));
+    ASSERT_EQ_INT(1,
+                  sdnotify_send("READY=1\nSTATUS=serving", err, sizeof(err)));
     ASSERT_EQ_INT(22, recv_one(fd, buf, sizeof(buf)));
     ASSERT_EQ_STR("READY=1\nSTATUS=serving", buf);
     ASSERT_EQ_INT(1, sdnotify_send("STOPPING=1", err, sizeof(err)));
@@ -82,13 +83,14 @@ TEST(bad_addresses_are_errors)
     char err[256] = "", path[512];
     setenv("NOTIFY_SOCKET", "relative/notify", 1);
     ASSERT_EQ_INT(-1, sdnotify_send("READY=1", err, sizeof(err)));
-    ASSERT_TRUE(strstr(err, "not an absolute path") != NULL);
+    ASSERT_TRUE(strstr(err, "must be an absolute path") != NULL);
     char longname[200];
     memset(longname, 'a', sizeof(longname) - 1);
     longname[0] = '/';
     longname[sizeof(longname) - 1] = '\0';
     setenv("NOTIFY_SOCKET", longname, 1);
     ASSERT_EQ_INT(-1, sdnotify_send("READY=1", err, sizeof(err)));
+    ASSERT_TRUE(strstr(err, "shorter than 108 bytes") != NULL);
     snprintf(path, sizeof(path), "%s/nobody-listens", test_dir());
     setenv("NOTIFY_SOCKET", path, 1);
     ASSERT_EQ_INT(-1, sdnotify_send("READY=1", err, sizeof(err)));
@@ -102,5 +104,6 @@ int main(int argc, char **argv)
                      (struct test[]){T(unset_sends_nothing),
                                      T(path_socket_gets_the_state),
                                      T(abstract_socket_gets_the_state),
-                                     T(bad_addresses_are_errors), {0}});
+                                     T(bad_addresses_are_errors),
+                                     {0}});
 }
