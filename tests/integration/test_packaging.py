@@ -12,12 +12,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TincanServer, call
+from conftest import READY_RE, REPO, TincanServer, call, make_client, wait_until
 
 BUILD = os.environ.get("BUILD", "build")
 REL = REPO / BUILD / "release"
@@ -245,3 +247,98 @@ def test_unit_exposure_is_low(unit):
     m = re.search(r"Overall exposure level for \S+: ([\d.]+)", r.stdout + r.stderr)
     assert m, r.stdout + r.stderr
     assert float(m.group(1)) <= SECURITY_MAX, r.stdout
+
+
+# ---- the unit's system call filter, against what the server really calls ----
+
+def filter_group(name, seen=None):
+    """The system calls of a SystemCallFilter word (@group, expanded, or a name)."""
+    if not name.startswith("@"):
+        return {name}
+    seen = set() if seen is None else seen
+    if name in seen:
+        return set()
+    seen.add(name)
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    calls = set()
+    for line in out.splitlines()[1:]:
+        word = line.strip()
+        if word and not word.startswith("#"):
+            calls |= filter_group(word, seen)
+    return calls
+
+
+def unit_syscall_filter():
+    """(allowed, denied) system calls of packaging/tincan.service."""
+    allowed, denied = set(), set()
+    text = (REPO / "packaging/tincan.service").read_text()
+    for words in re.findall(r"(?m)^SystemCallFilter=(.*)$", text):
+        deny = words.startswith("~")
+        for w in words.lstrip("~").split():
+            (denied if deny else allowed).update(filter_group(w))
+    return allowed, denied
+
+
+STRACE_LINE = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+
+
+def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
+    """A server under the unit's SystemCallFilter that makes a call outside it
+    gets EPERM (SystemCallErrorNumber): strace the release server through
+    start, every kind of command, an archive file, a checkpoint and shutdown,
+    and require each call it made to be allowed."""
+    for tool in ("strace", "systemd-analyze"):
+        if not shutil.which(tool):
+            pytest.skip("%s is not installed" % tool)
+    allowed, denied = unit_syscall_filter()
+    assert "write" in allowed and "setuid" in denied  # the expansion worked
+    trace, out = tmp_path / "strace.txt", tmp_path / "stdout.txt"
+    archive = tmp_path / "archive"
+    cmd = ["strace", "-f", "-qq", "-o", str(trace), str(release / "tincan-server"),
+           str(REPO / "packaging/tincan.conf"), "--dir", str(tmp_path / "data"),
+           "--port", "0", "--bind", "127.0.0.1", "--archive-to", str(archive),
+           "--archive-max-age", "1"]
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as systemd's
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(30)
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env)
+    try:
+        m = wait_until(lambda: READY_RE.search(out.read_bytes()), timeout=30,
+                       what="readiness line under strace")
+        assert notify.recv(4096).startswith(b"READY=1")
+        c = make_client("127.0.0.1", int(m.group(1)))
+        for i in range(20):
+            call(c, "EV.PUB", "order.created", '{"id": %d}' % i)
+        call(c, "EV.SUB", "billing", "order.*", "FROM", "BEGINNING")
+        assert len(call(c, "EV.READ", "billing", "c1", "COUNT", "5")) > 0
+        call(c, "Q.PUSH", "jobs", "x")
+        assert call(c, "Q.POP", "jobs", "LEASE", "1000")
+        call(c, "LOCK.ACQUIRE", "cron", "w1", "5000")
+        call(c, "RING.JOIN", "api", "localhost:%d" % int(m.group(1)), "TTL", "10000")
+        call(c, "RING.CHECK", "api", "TCP", "INTERVAL", "100")
+        call(c, "XADD", "s", "*", "f", "v")
+        call(c, "CONFIG", "SET", "loglevel", "debug")
+        call(c, "INFO")
+        call(c, "BGREWRITEAOF")
+        call(c, "ARCHIVE.FLUSH")
+        wait_until(lambda: list(archive.rglob("*.parquet")), timeout=30,
+                   what="an archive file")
+        time.sleep(0.3)  # a few ring probes (getaddrinfo, connect)
+        c.close()
+        os.kill(int(m.group(2)), signal.SIGTERM)
+        assert proc.wait(60) == 0, out.read_text()
+        assert notify.recv(4096).startswith(b"STOPPING=1")
+    finally:
+        notify.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    used = {m.group(1) for m in map(STRACE_LINE.match, trace.read_text().splitlines())
+            if m}
+    assert {"execve", "fdatasync", "epoll_wait", "connect", "sendto"} <= used, sorted(used)
+    outside = sorted(used - (allowed - denied))
+    assert not outside, "system calls the unit's filter refuses: %s" % outside
