@@ -295,7 +295,8 @@ def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
     assert "write" in allowed and "setuid" in denied  # the expansion worked
     trace, out = tmp_path / "strace.txt", tmp_path / "stdout.txt"
     archive = tmp_path / "archive"
-    cmd = ["strace", "-f", "-qq", "-o", str(trace), str(release / "tincan-server"),
+    cmd = ["strace", "-f", "-qq", "-s", "4096", "-o", str(trace),
+           str(release / "tincan-server"),
            str(REPO / "packaging/tincan.conf"), "--dir", str(tmp_path / "data"),
            "--port", "0", "--bind", "127.0.0.1", "--archive-to", str(archive),
            "--archive-max-age", "1"]
@@ -337,8 +338,42 @@ def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    used = {m.group(1) for m in map(STRACE_LINE.match, trace.read_text().splitlines())
-            if m}
+    lines = trace.read_text().splitlines()
+    used = {m.group(1) for m in map(STRACE_LINE.match, lines) if m}
     assert {"execve", "fdatasync", "epoll_wait", "connect", "sendto"} <= used, sorted(used)
     outside = sorted(used - (allowed - denied))
     assert not outside, "system calls the unit's filter refuses: %s" % outside
+    # ProtectSystem=strict leaves only the state directory writable (here:
+    # tmp_path, the data and archive dirs), ProcSubset=pid only /proc/<pid>.
+    written, proc_files = written_and_proc_paths(lines)
+    assert any(p.endswith(".ckpt") for p in written), written
+    elsewhere = sorted(p for p in written if not p.startswith(str(tmp_path) + "/"))
+    assert not elsewhere, "writes outside the state directory: %s" % elsewhere
+    assert "/proc/self/statm" in proc_files  # INFO memory
+    bad_proc = sorted(p for p in proc_files
+                      if not re.match(r"/proc/(self|thread-self|\d+)/", p))
+    assert not bad_proc, "ProcSubset=pid hides these: %s" % bad_proc
+
+
+WRITE_CALL = re.compile(r'^\d+\s+(openat|open|creat|mkdir|rename|unlink|rmdir|truncate|'
+                        r'link|symlink)\((?:AT_FDCWD, )?"([^"]*)"(?:, "([^"]*)")?(.*)$')
+
+
+def written_and_proc_paths(lines):
+    """(paths the traced process created, changed or opened for writing,
+    /proc paths it opened) from strace -f -s 4096 output."""
+    written, proc_files = set(), set()
+    for line in lines:
+        m = WRITE_CALL.match(line)
+        if not m:
+            continue
+        call_, path, path2, rest = m.groups()
+        if path.startswith("/proc/"):
+            proc_files.add(path)
+        if call_ in ("openat", "open"):
+            if not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", rest):
+                continue
+        elif call_ == "mkdir" and "EEXIST" in rest:
+            continue  # make_dir walks the parents of --dir
+        written.update(p for p in (path, path2) if p)
+    return written, proc_files
