@@ -35,7 +35,9 @@ WHAT=${1:-all}
 # binutils (objcopy) splits the release binaries' debug info; ca-certificates
 # is the CA bundle scripts/release-rootfs.sh puts into the FROM scratch image
 # (libcurl's S3 over TLS). systemd gives systemd-analyze, which checks
-# packaging/tincan.service (nothing is started: it is only the tool).
+# packaging/tincan.service (nothing is started: it is only the tool); strace
+# records the system calls the release server makes, to hold them to the
+# unit's SystemCallFilter (tests/integration/test_packaging.py).
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -80,6 +82,7 @@ procps                  test    always
 json-schema-test-suite  test    always
 iproute2                test    always
 systemd                 test    always
+strace                  test    always
 beanstalkd              bench   always
 wrk                     bench   always
 rabbitmq-server         bench   always
