@@ -2,7 +2,7 @@
 #
 #   docker build -t tincan .
 #   docker run -d --name tincan -p 6380:6380 -v tincan-data:/data tincan
-#   docker run ... tincan --requirepass secret --http-port 8080   (more flags)
+#   docker run ... tincan --requirepass secret --http-port 9090   (more flags)
 #
 # Stage 1 builds `make release` on Debian 12 with the packages of
 # scripts/deps.sh build and collects its root filesystem with

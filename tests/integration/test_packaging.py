@@ -286,8 +286,8 @@ STRACE_LINE = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
 def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
     """A server under the unit's SystemCallFilter that makes a call outside it
     gets EPERM (SystemCallErrorNumber): strace the release server through
-    start, every kind of command, an archive file, a checkpoint and shutdown,
-    and require each call it made to be allowed."""
+    start, every kind of command, an HTTP request, an archive file, a
+    checkpoint and shutdown, and require each call it made to be allowed."""
     for tool in ("strace", "systemd-analyze"):
         if not shutil.which(tool):
             pytest.skip("%s is not installed" % tool)
@@ -295,11 +295,14 @@ def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
     assert "write" in allowed and "setuid" in denied  # the expansion worked
     trace, out = tmp_path / "strace.txt", tmp_path / "stdout.txt"
     archive = tmp_path / "archive"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        http_port = s.getsockname()[1]
     cmd = ["strace", "-f", "-qq", "-s", "4096", "-o", str(trace),
            str(release / "tincan-server"),
            str(REPO / "packaging/tincan.conf"), "--dir", str(tmp_path / "data"),
            "--port", "0", "--bind", "127.0.0.1", "--archive-to", str(archive),
-           "--archive-max-age", "1"]
+           "--archive-max-age", "1", "--http-port", str(http_port)]
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as systemd's
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(30)
@@ -326,6 +329,9 @@ def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
         call(c, "INFO")
         call(c, "BGREWRITEAOF")
         call(c, "ARCHIVE.FLUSH")
+        with socket.create_connection(("127.0.0.1", http_port), timeout=5) as h:
+            h.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert b" 200 " in h.recv(4096)
         wait_until(lambda: list(archive.rglob("*.parquet")), timeout=30,
                    what="an archive file")
         time.sleep(0.3)  # a few ring probes (getaddrinfo, connect)
