@@ -99,11 +99,32 @@ def rootfs(release, tmp_path):
         if not shutil.which(tool):
             pytest.skip("%s is not installed" % tool)
     root = tmp_path / "rootfs"
-    r = subprocess.run(["sh", "scripts/release-rootfs.sh", str(root)], cwd=REPO,
-                       env=dict(os.environ, BUILD=BUILD), capture_output=True,
-                       text=True, timeout=120)
+    r = run_rootfs_script(str(root))
     assert r.returncode == 0, r.stdout + r.stderr
     return root
+
+
+def run_rootfs_script(*args, **env):
+    return subprocess.run(["sh", "scripts/release-rootfs.sh", *args], cwd=REPO,
+                          env={**os.environ, "BUILD": BUILD, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_rootfs_script_refuses_bad_input(release, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep").write_text("mine")
+    r = run_rootfs_script(str(full))
+    assert r.returncode == 1 and "is not empty" in r.stderr
+    assert [p.name for p in full.iterdir()] == ["keep"]
+    for uid in ("0", "abc", "-5"):
+        r = run_rootfs_script(str(tmp_path / "new"), TINCAN_UID=uid)
+        assert r.returncode == 2 and "TINCAN_UID" in r.stderr, (uid, r.stderr)
+    r = run_rootfs_script(str(tmp_path / "new"), BUILD="no-such-build")
+    assert r.returncode == 1 and "make BUILD=no-such-build release" in r.stderr
+    r = run_rootfs_script()
+    assert r.returncode == 2 and "usage" in r.stderr
+    assert not (tmp_path / "new").exists()
 
 
 def test_rootfs_holds_only_what_the_binaries_need(rootfs):
