@@ -363,6 +363,13 @@ def test_release_server_stays_within_the_unit_syscall_filter(release, tmp_path):
     finally:
         notify.close()
         if proc.poll() is None:
+            # Killing strace would leave the traced server running: kill it first.
+            ready = READY_RE.search(out.read_bytes())
+            if ready:
+                try:
+                    os.kill(int(ready.group(2)), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.kill()
             proc.wait()
     lines = trace.read_text().splitlines()
