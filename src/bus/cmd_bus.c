@@ -1518,14 +1518,12 @@ static int bus_compact(char *err, size_t errlen)
 }
 
 struct sub_families {
-    struct metrics_family *info, *pending, *held, *ready, *dead, *consumers,
-        *delivered, *redelivered, *acked, *lag_events, *lag_seconds;
+    struct metrics_family *pending, *held, *ready, *dead, *delivered, *redelivered,
+        *lag_events, *lag_seconds;
 };
 
 static void sub_families_init(struct sub_families *f, struct metrics *m)
 {
-    f->info = metrics_family(m, "tincan_subscription_info", METRICS_GAUGE,
-                             "Always 1; durable=\"yes\" or \"no\" (ephemeral).");
     f->pending = metrics_family(m, "tincan_subscription_pending", METRICS_GAUGE,
                             "Entries held by consumers or waiting for redelivery.");
     f->held = metrics_family(m, "tincan_subscription_held", METRICS_GAUGE,
@@ -1534,15 +1532,11 @@ static void sub_families_init(struct sub_families *f, struct metrics *m)
                           "Entries waiting for redelivery (READY or DELAYED).");
     f->dead = metrics_family(m, "tincan_subscription_dead", METRICS_GAUGE,
                          "Dead letters: entries that used up maxdeliver.");
-    f->consumers = metrics_family(m, "tincan_subscription_consumers", METRICS_GAUGE,
-                              "Consumers of the subscription.");
     f->delivered = metrics_family(m, "tincan_subscription_delivered_total",
                               METRICS_COUNTER, "Deliveries since start.");
     f->redelivered = metrics_family(m, "tincan_subscription_redelivered_total",
                                 METRICS_COUNTER,
                                 "Deliveries since start that were not the first.");
-    f->acked = metrics_family(m, "tincan_subscription_acked_total", METRICS_COUNTER,
-                          "Entries acked since start.");
     f->lag_events = metrics_family(m, "tincan_subscription_lag_events", METRICS_GAUGE,
                                "Store positions (any type) between the "
                                "subscription's cursor and the visible head.");
@@ -1558,18 +1552,13 @@ static void sub_metrics(const struct sub_families *f, struct bus_sub *sub,
     bus_sub_info(sub, &in);
     struct bus_lag lag;
     bus_sub_lag(&in, now_wall, &lag);
-    struct metrics_label l[] = {{"subscription", in.name, in.name_len},
-                                {"durable", in.ephemeral ? "no" : "yes",
-                                 in.ephemeral ? 2 : 3}};
-    metrics_sample(f->info, l, 2, 1);
+    struct metrics_label l[] = {{"subscription", in.name, in.name_len}};
     metrics_sample(f->pending, l, 1, (double)(in.held + in.waiting));
     metrics_sample(f->held, l, 1, (double)in.held);
     metrics_sample(f->ready, l, 1, (double)in.waiting);
     metrics_sample(f->dead, l, 1, (double)in.dead);
-    metrics_sample(f->consumers, l, 1, (double)in.consumers);
     metrics_sample(f->delivered, l, 1, (double)in.delivered);
     metrics_sample(f->redelivered, l, 1, (double)in.redelivered);
-    metrics_sample(f->acked, l, 1, (double)in.acked);
     metrics_sample(f->lag_events, l, 1, (double)lag.events);
     metrics_sample(f->lag_seconds, l, 1, lag.seconds);
 }

@@ -11,6 +11,7 @@
 
 struct metrics_family {
     const char *name;       /* the caller's constant */
+    size_t name_len;        /* bytes of name */
     const char *help;       /* the caller's constant */
     enum metrics_type type;
     struct sbuf samples;    /* the family's sample lines, in the order added */
@@ -56,6 +57,7 @@ struct metrics_family *metrics_family(struct metrics *m, const char *name,
     }
     struct metrics_family *f = xcalloc(1, sizeof(*f));
     f->name = name;
+    f->name_len = strlen(name);
     f->help = help;
     f->type = type;
     sbuf_init(&f->samples);
@@ -63,92 +65,124 @@ struct metrics_family *metrics_family(struct metrics *m, const char *name,
     return f;
 }
 
-/* Label values: \ " and newline are escaped; help: \ and newline. */
-static void add_escaped(struct sbuf *out, const char *p, size_t n, int quote)
+/* Help text: backslash and newline are escaped. */
+static void add_help(struct sbuf *out, const char *p)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n"
-                          : c == '"' && quote ? "\\\"" : NULL;
-        if (!esc)
-            continue;
-        sbuf_add(out, p + start, i - start);
-        sbuf_adds(out, esc);
-        start = i + 1;
+    for (; *p; p++) {
+        if (*p == '\\')
+            sbuf_adds(out, "\\\\");
+        else if (*p == '\n')
+            sbuf_adds(out, "\\n");
+        else
+            sbuf_addc(out, *p);
     }
-    sbuf_add(out, p + start, n - start);
 }
 
-void metrics_format_value(struct sbuf *out, double v)
+/* Writes v as metrics_format_value does into p (room for 32 bytes); returns
+ * the end. */
+static char *put_value(char *p, double v)
 {
-    if (isnan(v)) {
-        sbuf_adds(out, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        sbuf_adds(out, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    char buf[32];
+    if (isnan(v))
+        return memcpy(p, "NaN", 3), p + 3;
+    if (isinf(v))
+        return memcpy(p, v > 0 ? "+Inf" : "-Inf", 4), p + 4;
     if (v == floor(v) && fabs(v) < 9007199254740992.0) { /* 2^53: exact */
+        char digits[24], *d = digits + sizeof(digits);
         uint64_t u = (uint64_t)fabs(v);
-        char *p = buf + sizeof(buf);
         do {
-            *--p = (char)('0' + u % 10);
+            *--d = (char)('0' + u % 10);
             u /= 10;
         } while (u);
         if (v < 0)
-            *--p = '-';
-        sbuf_add(out, p, (size_t)(buf + sizeof(buf) - p));
-        return;
+            *p++ = '-';
+        size_t n = (size_t)(digits + sizeof(digits) - d);
+        memcpy(p, d, n);
+        return p + n;
     }
+    char buf[32];
     for (int prec = 15; prec <= 17; prec++) { /* shortest that reads back */
         snprintf(buf, sizeof(buf), "%.*g", prec, v);
         if (prec == 17 || strtod(buf, NULL) == v)
             break;
     }
-    sbuf_adds(out, buf);
+    size_t n = strlen(buf);
+    memcpy(p, buf, n);
+    return p + n;
 }
 
-/* name + suffix {labels[, le="..."]} */
-static void add_series(struct sbuf *out, const char *name, const char *suffix,
-                       const struct metrics_label *labels, size_t nlabels,
-                       const char *le)
+void metrics_format_value(struct sbuf *out, double v)
 {
-    sbuf_adds(out, name);
-    sbuf_adds(out, suffix);
-    if (!nlabels && !le)
-        return;
-    sbuf_addc(out, '{');
-    for (size_t i = 0; i < nlabels; i++) {
-        if (i)
-            sbuf_addc(out, ',');
-        sbuf_adds(out, labels[i].name);
-        sbuf_add(out, "=\"", 2);
-        add_escaped(out, labels[i].value, labels[i].len, 1);
-        sbuf_addc(out, '"');
-    }
-    if (le) {
-        sbuf_adds(out, nlabels ? ",le=\"" : "le=\"");
-        sbuf_adds(out, le);
-        sbuf_addc(out, '"');
-    }
-    sbuf_addc(out, '}');
+    sbuf_reserve(out, 32);
+    out->len = (size_t)(put_value(out->data + out->len, v) - out->data);
+    out->data[out->len] = '\0';
 }
 
-static void add_line(struct sbuf *out, double value)
+/* Copies a label value with its escapes into p; returns the end. */
+static char *put_label_value(char *p, const char *v, size_t n)
 {
-    sbuf_addc(out, ' ');
-    metrics_format_value(out, value);
-    sbuf_addc(out, '\n');
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (c == '\\' || c == '"' || c == '\n') {
+            *p++ = '\\';
+            c = c == '\n' ? 'n' : c;
+        }
+        *p++ = c;
+    }
+    return p;
+}
+
+/* One sample line: name suffix{labels[,le="..."]} value. The room is reserved
+ * once (escaping at most doubles a value), so a line costs one check. */
+static void add_line(struct metrics_family *f, const char *suffix,
+                     const struct metrics_label *labels, size_t nlabels,
+                     const char *le, double value)
+{
+    size_t slen = strlen(suffix), lelen = le ? strlen(le) : 0;
+    size_t need = f->name_len + slen + lelen + 8 + 2 + 32 + 2;
+    for (size_t i = 0; i < nlabels; i++)
+        need += strlen(labels[i].name) + 2 * labels[i].len + 4;
+    struct sbuf *b = &f->samples;
+    sbuf_reserve(b, need);
+    char *p = b->data + b->len;
+    memcpy(p, f->name, f->name_len);
+    p += f->name_len;
+    memcpy(p, suffix, slen);
+    p += slen;
+    if (nlabels || le) {
+        *p++ = '{';
+        for (size_t i = 0; i < nlabels; i++) {
+            size_t n = strlen(labels[i].name);
+            if (i)
+                *p++ = ',';
+            memcpy(p, labels[i].name, n);
+            p += n;
+            *p++ = '=';
+            *p++ = '"';
+            p = put_label_value(p, labels[i].value, labels[i].len);
+            *p++ = '"';
+        }
+        if (le) {
+            if (nlabels)
+                *p++ = ',';
+            memcpy(p, "le=\"", 4);
+            p += 4;
+            memcpy(p, le, lelen);
+            p += lelen;
+            *p++ = '"';
+        }
+        *p++ = '}';
+    }
+    *p++ = ' ';
+    p = put_value(p, value);
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 void metrics_sample(struct metrics_family *f, const struct metrics_label *labels,
                     size_t nlabels, double value)
 {
-    add_series(&f->samples, f->name, "", labels, nlabels, NULL);
-    add_line(&f->samples, value);
+    add_line(f, "", labels, nlabels, NULL, value);
 }
 
 void metrics_set(struct metrics *m, const char *name, enum metrics_type type,
@@ -164,32 +198,36 @@ void metrics_histogram(struct metrics_family *f, const struct metrics_label *lab
     uint64_t total = 0;
     for (size_t i = 0; i <= nbounds; i++) {
         total += counts[i];
-        struct sbuf le;
-        sbuf_init(&le);
+        char le[40] = "+Inf";
         if (i < nbounds)
-            metrics_format_value(&le, bounds[i]);
-        else
-            sbuf_adds(&le, "+Inf");
-        add_series(&f->samples, f->name, "_bucket", labels, nlabels, le.data);
-        add_line(&f->samples, (double)total);
-        sbuf_deinit(&le);
+            *put_value(le, bounds[i]) = '\0';
+        add_line(f, "_bucket", labels, nlabels, le, (double)total);
     }
-    add_series(&f->samples, f->name, "_sum", labels, nlabels, NULL);
-    add_line(&f->samples, sum);
-    add_series(&f->samples, f->name, "_count", labels, nlabels, NULL);
-    add_line(&f->samples, (double)total);
+    add_line(f, "_sum", labels, nlabels, NULL, sum);
+    add_line(f, "_count", labels, nlabels, NULL, (double)total);
+}
+
+void metrics_clear(struct metrics *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        sbuf_clear(&m->fams[i]->samples);
 }
 
 void metrics_write(const struct metrics *m, struct sbuf *out)
 {
+    size_t total = 0;
+    for (size_t i = 0; i < m->n; i++)
+        total += m->fams[i]->samples.len + 2 * m->fams[i]->name_len +
+                 strlen(m->fams[i]->help) + 32;
+    sbuf_reserve(out, total);
     for (size_t i = 0; i < m->n; i++) {
         const struct metrics_family *f = m->fams[i];
         sbuf_adds(out, "# HELP ");
-        sbuf_adds(out, f->name);
+        sbuf_add(out, f->name, f->name_len);
         sbuf_addc(out, ' ');
-        add_escaped(out, f->help, strlen(f->help), 0);
+        add_help(out, f->help);
         sbuf_adds(out, "\n# TYPE ");
-        sbuf_adds(out, f->name);
+        sbuf_add(out, f->name, f->name_len);
         sbuf_addc(out, ' ');
         sbuf_adds(out, type_names[f->type]);
         sbuf_addc(out, '\n');

@@ -63,7 +63,11 @@ void metrics_histogram(struct metrics_family *f, const struct metrics_label *lab
                        size_t nlabels, const double *bounds, const uint64_t *counts,
                        size_t nbounds, double sum);
 
-/* Appends the exposition text of every family to out. */
+/* Drops every sample but keeps the families and their buffers, so that a
+ * struct metrics kept from one scrape to the next does not allocate again. */
+void metrics_clear(struct metrics *m);
+
+/* Appends the exposition text of every family to out (one allocation). */
 void metrics_write(const struct metrics *m, struct sbuf *out);
 
 /* Appends v as the format writes sample values: integers without a fraction,

@@ -141,6 +141,21 @@ TEST(family_samples_stay_together)
                    "# TYPE tincan_empty_total counter\n");
 }
 
+/* A struct metrics kept between scrapes: clear drops the samples, keeps the
+ * families (a family with no samples still prints its HELP and TYPE). */
+TEST(clear_keeps_families_drops_samples)
+{
+    struct metrics *m = metrics_new();
+    struct metrics_family *f = metrics_family(m, "tincan_a", METRICS_GAUGE, "A.");
+    metrics_sample(f, NULL, 0, 1);
+    metrics_set(m, "tincan_b", METRICS_GAUGE, "B.", 2);
+    metrics_clear(m);
+    ASSERT_TRUE(metrics_family(m, "tincan_a", METRICS_GAUGE, "other") == f);
+    metrics_sample(f, NULL, 0, 3);
+    expect_text(m, "# HELP tincan_a A.\n# TYPE tincan_a gauge\ntincan_a 3\n"
+                   "# HELP tincan_b B.\n# TYPE tincan_b gauge\n");
+}
+
 TEST(many_families_and_samples)
 {
     struct metrics *m = metrics_new();
@@ -171,5 +186,6 @@ int main(int argc, char **argv)
                                      T(values_formatted),
                                      T(histogram_cumulative_with_inf),
                                      T(family_samples_stay_together),
+                                     T(clear_keeps_families_drops_samples),
                                      T(many_families_and_samples), {0}});
 }
