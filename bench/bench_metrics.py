@@ -5,6 +5,7 @@ how long /metrics takes to answer with 10k subscriptions and 10k queues
 (target: p99 < 10 ms)."""
 
 import http.client
+import re
 import statistics
 import threading
 import time
@@ -113,7 +114,7 @@ def latency_row(ctx):
     with ctx.tincan(["--http-port", port]) as t:
         populate(t)
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        times, size = [], 0
+        times, collect, size = [], [], 0
         for _ in range(FETCHES):
             t0 = time.perf_counter()
             c.request("GET", "/metrics")
@@ -123,6 +124,8 @@ def latency_row(ctx):
             if r.status != 200:
                 raise RuntimeError("/metrics answered %d" % r.status)
             size = len(body)
+            m = re.search(rb"\ntincan_metrics_scrape_duration_seconds ([0-9.e+-]+)\n", body)
+            collect.append(float(m.group(1)) * 1000)
         c.close()
     times.sort()
     p50 = statistics.median(times)
@@ -134,8 +137,11 @@ def latency_row(ctx):
                command="%d x GET /metrics on one keep-alive connection" % FETCHES,
                tincan=[p99], peer=[], peer_name="-", unit="ms",
                ratio_override=p99, target_text="p99 < 10 ms",
-               notes="median %.2f ms; every fetch (ms): %s" % (
-                   p50, ", ".join("%.2f" % x for x in times)))
+               notes="median %.2f ms; the server's own collection "
+                     "(tincan_metrics_scrape_duration_seconds) median %.2f ms, the rest is "
+                     "writing and moving the text; every fetch (ms): %s" % (
+                         p50, statistics.median(collect),
+                         ", ".join("%.2f" % x for x in times)))
 
 
 def run(ctx):

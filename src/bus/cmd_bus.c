@@ -1518,31 +1518,35 @@ static int bus_compact(char *err, size_t errlen)
 }
 
 struct sub_families {
-    struct metrics_family *pending, *held, *ready, *dead, *delivered, *redelivered,
-        *lag_events, *lag_seconds;
+    struct metrics_family *pending, *held, *ready, *dead, *delivered,
+        *redelivered, *lag_events, *lag_seconds;
 };
 
 static void sub_families_init(struct sub_families *f, struct metrics *m)
 {
-    f->pending = metrics_family(m, "tincan_subscription_pending", METRICS_GAUGE,
-                            "Entries held by consumers or waiting for redelivery.");
+    f->pending =
+        metrics_family(m, "tincan_subscription_pending", METRICS_GAUGE,
+                       "Entries held by consumers or waiting for redelivery.");
     f->held = metrics_family(m, "tincan_subscription_held", METRICS_GAUGE,
-                         "Entries delivered and not acked yet (HELD).");
-    f->ready = metrics_family(m, "tincan_subscription_ready", METRICS_GAUGE,
-                          "Entries waiting for redelivery (READY or DELAYED).");
+                             "Entries delivered and not acked yet (HELD).");
+    f->ready =
+        metrics_family(m, "tincan_subscription_ready", METRICS_GAUGE,
+                       "Entries waiting for redelivery (READY or DELAYED).");
     f->dead = metrics_family(m, "tincan_subscription_dead", METRICS_GAUGE,
-                         "Dead letters: entries that used up maxdeliver.");
+                             "Dead letters: entries that used up maxdeliver.");
     f->delivered = metrics_family(m, "tincan_subscription_delivered_total",
-                              METRICS_COUNTER, "Deliveries since start.");
-    f->redelivered = metrics_family(m, "tincan_subscription_redelivered_total",
-                                METRICS_COUNTER,
-                                "Deliveries since start that were not the first.");
-    f->lag_events = metrics_family(m, "tincan_subscription_lag_events", METRICS_GAUGE,
-                               "Store positions (any type) between the "
-                               "subscription's cursor and the visible head.");
-    f->lag_seconds = metrics_family(m, "tincan_subscription_lag_seconds", METRICS_GAUGE,
-                                "Age of the oldest event the subscription's "
-                                "cursor has not reached (0 when caught up).");
+                                  METRICS_COUNTER, "Deliveries since start.");
+    f->redelivered = metrics_family(
+        m, "tincan_subscription_redelivered_total", METRICS_COUNTER,
+        "Deliveries since start that were not the first.");
+    f->lag_events =
+        metrics_family(m, "tincan_subscription_lag_events", METRICS_GAUGE,
+                       "Store positions (any type) between the "
+                       "subscription's cursor and the visible head.");
+    f->lag_seconds =
+        metrics_family(m, "tincan_subscription_lag_seconds", METRICS_GAUGE,
+                       "Age of the oldest event the subscription's "
+                       "cursor has not reached (0 when caught up).");
 }
 
 static void sub_metrics(const struct sub_families *f, struct bus_sub *sub,
@@ -1568,9 +1572,11 @@ static void bus_metrics(struct metrics *m)
     if (!set)
         return;
     metrics_set(m, "tincan_subscriptions", METRICS_GAUGE,
-                "Subscriptions (durable and ephemeral).", (double)bus_count(set));
+                "Subscriptions (durable and ephemeral).",
+                (double)bus_count(set));
     metrics_set(m, "tincan_bus_deliveries_total", METRICS_COUNTER,
-                "Events handed to consumers since start.", (double)stats.delivered);
+                "Events handed to consumers since start.",
+                (double)stats.delivered);
     metrics_set(m, "tincan_bus_acks_total", METRICS_COUNTER,
                 "Entries acked since start.", (double)stats.acks);
     metrics_set(m, "tincan_bus_nacks_total", METRICS_COUNTER,

@@ -24,8 +24,8 @@ void bus_foreach_sub(void (*fn)(void *ctx, const struct bus_sub_info *info,
  * first of them (position cursor + 1), 0 when events is 0. O(1) plus at most
  * one event read (remembered, so subscriptions at the same cursor share it). */
 struct bus_lag {
-    uint64_t events;  /* store positions */
-    double seconds;   /* s */
+    uint64_t events; /* store positions */
+    double seconds;  /* s */
 };
 void bus_sub_lag(const struct bus_sub_info *info, uint64_t now_wall_ms,
                  struct bus_lag *out);

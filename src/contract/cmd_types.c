@@ -932,7 +932,8 @@ static int types_compact(char *err, size_t errlen)
 }
 
 void types_foreach_producer(const char *type, size_t len,
-                            void (*fn)(void *ctx, const struct type_producer *p),
+                            void (*fn)(void *ctx,
+                                       const struct type_producer *p),
                             void *ctx)
 {
     struct type_entry *e = reg ? registry_find(reg, type, len) : NULL;
@@ -944,9 +945,9 @@ static void producer_samples(void *ctx, struct type_entry *e)
 {
     struct metrics_family *f = ctx;
     for (size_t i = 0; i < e->nproducers; i++) {
-        struct metrics_label l[] = {{"type", e->type, e->tlen},
-                                    {"producer", e->producers[i].name,
-                                     e->producers[i].len}};
+        struct metrics_label l[] = {
+            {"type", e->type, e->tlen},
+            {"producer", e->producers[i].name, e->producers[i].len}};
         metrics_sample(f, l, 2, (double)e->producers[i].count);
     }
 }
@@ -961,20 +962,20 @@ static void types_metrics(struct metrics *m)
     metrics_set(m, "tincan_types_checked_total", METRICS_COUNTER,
                 "Publishes of registered types checked since start.",
                 (double)stats.checked);
-    struct metrics_family *refused =
-        metrics_family(m, "tincan_types_refused_total", METRICS_COUNTER,
-                       "Publishes refused by the registry since start, by reason.");
-    metrics_sample(refused, (struct metrics_label[]){{"reason", "notype", 6}}, 1,
-                   (double)stats.notype);
-    metrics_sample(refused, (struct metrics_label[]){{"reason", "noperm", 6}}, 1,
-                   (double)stats.noperm);
-    metrics_sample(refused, (struct metrics_label[]){{"reason", "invalid", 7}}, 1,
-                   (double)stats.invalid);
-    registry_foreach(reg, producer_samples,
-                     metrics_family(m, "tincan_type_producer_events_total",
-                                    METRICS_COUNTER,
-                                    "Events of the type published by the producer "
-                                    "(client name) since the registry was created."));
+    struct metrics_family *refused = metrics_family(
+        m, "tincan_types_refused_total", METRICS_COUNTER,
+        "Publishes refused by the registry since start, by reason.");
+    metrics_sample(refused, (struct metrics_label[]){{"reason", "notype", 6}},
+                   1, (double)stats.notype);
+    metrics_sample(refused, (struct metrics_label[]){{"reason", "noperm", 6}},
+                   1, (double)stats.noperm);
+    metrics_sample(refused, (struct metrics_label[]){{"reason", "invalid", 7}},
+                   1, (double)stats.invalid);
+    registry_foreach(
+        reg, producer_samples,
+        metrics_family(m, "tincan_type_producer_events_total", METRICS_COUNTER,
+                       "Events of the type published by the producer "
+                       "(client name) since the registry was created."));
     cmd_journal_metrics(m, &jm);
 }
 

@@ -58,7 +58,8 @@ size_t types_registered(const char *pat, size_t plen, struct types_name **out);
  * kept in its journal). The producer is valid during the call. Nothing for a
  * type never published. */
 void types_foreach_producer(const char *type, size_t len,
-                            void (*fn)(void *ctx, const struct type_producer *p),
+                            void (*fn)(void *ctx,
+                                       const struct type_producer *p),
                             void *ctx);
 
 #endif

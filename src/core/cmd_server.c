@@ -976,10 +976,11 @@ static void server_metrics(struct metrics *m)
 {
     metrics_sample(metrics_family(m, "tincan_build_info", METRICS_GAUGE,
                                   "Always 1; the version is in the label."),
-                   (struct metrics_label[]){{"version", TINCAN_VERSION,
-                                             strlen(TINCAN_VERSION)}},
+                   (struct metrics_label[]){
+                       {"version", TINCAN_VERSION, strlen(TINCAN_VERSION)}},
                    1, 1);
-    metrics_set(m, "tincan_uptime_seconds", METRICS_GAUGE, "Seconds since start.",
+    metrics_set(m, "tincan_uptime_seconds", METRICS_GAUGE,
+                "Seconds since start.",
                 (double)(clock_mono_ms() - net_stats.start_ms) / 1000);
     metrics_set(m, "tincan_clients_connected", METRICS_GAUGE,
                 "RESP clients connected now.", (double)client_count());
@@ -993,9 +994,11 @@ static void server_metrics(struct metrics *m)
                 "RESP connections refused (maxclients) since start.",
                 (double)net_stats.rejected_connections);
     metrics_set(m, "tincan_commands_processed_total", METRICS_COUNTER,
-                "Commands run since start.", (double)net_stats.commands_processed);
+                "Commands run since start.",
+                (double)net_stats.commands_processed);
     metrics_set(m, "tincan_command_errors_total", METRICS_COUNTER,
-                "Error replies sent since start.", (double)command_errors_total);
+                "Error replies sent since start.",
+                (double)command_errors_total);
     metrics_set(m, "tincan_protocol_errors_total", METRICS_COUNTER,
                 "Connections closed for a RESP protocol error since start.",
                 (double)net_stats.protocol_errors);

@@ -3,7 +3,8 @@
  * Each module (server basics, store, bus, queue, lock, ring, chunk) describes
  * itself with one struct module: its commands, its config rows, how it starts
  * and stops, and what it adds to INFO and to /metrics. modules.c lists them
- * in start order; adding a module is one line there. Nothing here runs commands. */
+ * in start order; adding a module is one line there. Nothing here runs
+ * commands. */
 #ifndef TINCAN_MODULE_H
 #define TINCAN_MODULE_H
 

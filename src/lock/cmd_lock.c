@@ -582,8 +582,8 @@ static int lock_compact(char *err, size_t errlen)
     return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
 }
 
-void lock_foreach_held(void (*fn)(const struct lock_view *v, void *ctx), void *ctx,
-                       uint64_t *now)
+void lock_foreach_held(void (*fn)(const struct lock_view *v, void *ctx),
+                       void *ctx, uint64_t *now)
 {
     *now = clock_mono_ms();
     if (table)
@@ -602,7 +602,8 @@ static void lock_sample(const struct lock_view *v, void *ctx)
     metrics_sample(f->waiters, &l, 1, (double)v->waiters);
     metrics_sample(f->token, &l, 1, (double)v->token);
     metrics_sample(f->expiry, &l, 1,
-                   v->expires > f->now ? (double)(v->expires - f->now) / 1000 : 0);
+                   v->expires > f->now ? (double)(v->expires - f->now) / 1000
+                                       : 0);
 }
 
 static void lock_metrics(struct metrics *m)
@@ -625,7 +626,8 @@ static void lock_metrics(struct metrics *m)
                 "Clients waiting for a lock, all locks.",
                 (double)lock_waiters(table));
     metrics_set(m, "tincan_lock_grants_total", METRICS_COUNTER,
-                "New fencing tokens handed out since start.", (double)stats.grants);
+                "New fencing tokens handed out since start.",
+                (double)stats.grants);
     metrics_set(m, "tincan_lock_releases_total", METRICS_COUNTER,
                 "Locks released by LOCK.RELEASE since start.",
                 (double)stats.releases);

@@ -15,7 +15,7 @@
  * leases that ran out (lock_list at the current time); now is the monotonic
  * ms the views' expires compare with. The view is valid during the call.
  * Nothing when the module is not started. */
-void lock_foreach_held(void (*fn)(const struct lock_view *v, void *ctx), void *ctx,
-                       uint64_t *now);
+void lock_foreach_held(void (*fn)(const struct lock_view *v, void *ctx),
+                       void *ctx, uint64_t *now);
 
 #endif

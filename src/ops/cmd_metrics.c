@@ -20,9 +20,10 @@ void metrics_handle(const struct http_request *req, struct http_response *res)
     for (size_t i = 0; i < modules_count; i++)
         if (modules[i]->metrics)
             modules[i]->metrics(scrape);
-    metrics_set(scrape, "tincan_metrics_scrape_duration_seconds", METRICS_GAUGE,
-                "Time this scrape took to collect its samples (before writing).",
-                (double)(clock_mono_us() - t0) / 1e6);
+    metrics_set(
+        scrape, "tincan_metrics_scrape_duration_seconds", METRICS_GAUGE,
+        "Time this scrape took to collect its samples (before writing).",
+        (double)(clock_mono_us() - t0) / 1e6);
     metrics_write(scrape, &res->body);
     res->content_type = METRICS_CONTENT_TYPE;
 }

@@ -10,11 +10,11 @@
 #include "sbuf.h"
 
 struct metrics_family {
-    const char *name;       /* the caller's constant */
-    size_t name_len;        /* bytes of name */
-    const char *help;       /* the caller's constant */
+    const char *name; /* the caller's constant */
+    size_t name_len;  /* bytes of name */
+    const char *help; /* the caller's constant */
     enum metrics_type type;
-    struct sbuf samples;    /* the family's sample lines, in the order added */
+    struct sbuf samples; /* the family's sample lines, in the order added */
 };
 
 struct metrics {
@@ -78,26 +78,45 @@ static void add_help(struct sbuf *out, const char *p)
     }
 }
 
+/* Decimal digits of u into p; returns the end. */
+static char *put_u64(char *p, uint64_t u)
+{
+    char digits[24], *d = digits + sizeof(digits);
+    do {
+        *--d = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t n = (size_t)(digits + sizeof(digits) - d);
+    memcpy(p, d, n);
+    return p + n;
+}
+
 /* Writes v as metrics_format_value does into p (room for 32 bytes); returns
- * the end. */
+ * the end. Integers and whole milliseconds (most values: counts, ages) are
+ * written without printf; "%.*g" is the slow path for the rest. */
 static char *put_value(char *p, double v)
 {
     if (isnan(v))
         return memcpy(p, "NaN", 3), p + 3;
     if (isinf(v))
         return memcpy(p, v > 0 ? "+Inf" : "-Inf", 4), p + 4;
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) { /* 2^53: exact */
-        char digits[24], *d = digits + sizeof(digits);
-        uint64_t u = (uint64_t)fabs(v);
-        do {
-            *--d = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (v < 0)
-            *p++ = '-';
-        size_t n = (size_t)(digits + sizeof(digits) - d);
-        memcpy(p, d, n);
-        return p + n;
+    if (v < 0 && v > -9e12 && nearbyint(v * 1000) / 1000 == v)
+        *p++ = '-', v = -v;
+    if (v == floor(v) && v >= 0 && v < 9007199254740992.0) /* 2^53: exact */
+        return put_u64(p, (uint64_t)v);
+    double ms = nearbyint(v * 1000);
+    if (v > 0 && v < 9e12 && ms / 1000 == v) {
+        /* the text of ms/1000 reads back as the same double */
+        uint64_t u = (uint64_t)ms;
+        p = put_u64(p, u / 1000);
+        unsigned frac = (unsigned)(u % 1000);
+        *p++ = '.';
+        *p++ = (char)('0' + frac / 100);
+        if (frac % 100)
+            *p++ = (char)('0' + frac / 10 % 10);
+        if (frac % 10)
+            *p++ = (char)('0' + frac % 10);
+        return p;
     }
     char buf[32];
     for (int prec = 15; prec <= 17; prec++) { /* shortest that reads back */
@@ -179,8 +198,9 @@ static void add_line(struct metrics_family *f, const char *suffix,
     b->len = (size_t)(p - b->data);
 }
 
-void metrics_sample(struct metrics_family *f, const struct metrics_label *labels,
-                    size_t nlabels, double value)
+void metrics_sample(struct metrics_family *f,
+                    const struct metrics_label *labels, size_t nlabels,
+                    double value)
 {
     add_line(f, "", labels, nlabels, NULL, value);
 }
@@ -191,8 +211,9 @@ void metrics_set(struct metrics *m, const char *name, enum metrics_type type,
     metrics_sample(metrics_family(m, name, type, help), NULL, 0, value);
 }
 
-void metrics_histogram(struct metrics_family *f, const struct metrics_label *labels,
-                       size_t nlabels, const double *bounds, const uint64_t *counts,
+void metrics_histogram(struct metrics_family *f,
+                       const struct metrics_label *labels, size_t nlabels,
+                       const double *bounds, const uint64_t *counts,
                        size_t nbounds, double sum)
 {
     uint64_t total = 0;

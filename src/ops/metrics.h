@@ -47,8 +47,9 @@ struct metrics_family *metrics_family(struct metrics *m, const char *name,
                                       enum metrics_type type, const char *help);
 
 /* Adds one sample (name{labels} value) to a counter or gauge family. */
-void metrics_sample(struct metrics_family *f, const struct metrics_label *labels,
-                    size_t nlabels, double value);
+void metrics_sample(struct metrics_family *f,
+                    const struct metrics_label *labels, size_t nlabels,
+                    double value);
 
 /* Declares the family and adds one unlabelled sample: for single values. */
 void metrics_set(struct metrics *m, const char *name, enum metrics_type type,
@@ -59,8 +60,9 @@ void metrics_set(struct metrics *m, const char *name, enum metrics_type type,
  * observations in (bounds[i-1], bounds[i]] and counts[nbounds] those above the
  * last bound. Writes the cumulative _bucket lines (le="..." after the other
  * labels, ending with le="+Inf"), then _sum and _count. */
-void metrics_histogram(struct metrics_family *f, const struct metrics_label *labels,
-                       size_t nlabels, const double *bounds, const uint64_t *counts,
+void metrics_histogram(struct metrics_family *f,
+                       const struct metrics_label *labels, size_t nlabels,
+                       const double *bounds, const uint64_t *counts,
                        size_t nbounds, double sum);
 
 /* Drops every sample but keeps the families and their buffers, so that a

@@ -26,9 +26,10 @@
 /* Bytes of the UTF-8 sequence starting at p (n bytes left), 0 if invalid. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                 : p[0] >= 0xe0              ? 3
-                 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4  ? 4
+                 : p[0] >= 0xe0                ? 3
+                 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
+                                               : 0;
     if (!len || len > n)
         return 0;
     for (size_t i = 1; i < len; i++)
@@ -152,8 +153,8 @@ static void collect_type(void *ctx, const struct store_type_info *t)
         s->cap = s->cap ? s->cap * 2 : 16;
         s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
     }
-    s->v[s->n++] = (struct stored_type){t->name, t->name_len, t->count,
-                                        t->payload_bytes};
+    s->v[s->n++] =
+        (struct stored_type){t->name, t->name_len, t->count, t->payload_bytes};
 }
 
 static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
@@ -208,9 +209,10 @@ static void add_types(struct sbuf *b)
     int first = 1;
     sbuf_addc(b, '[');
     while (i < s.n || k < nreg) {
-        int c = i == s.n    ? 1
-                : k == nreg ? -1
-                            : name_cmp(s.v[i].name, s.v[i].len, reg[k].p, reg[k].len);
+        int c = i == s.n ? 1
+                : k == nreg
+                    ? -1
+                    : name_cmp(s.v[i].name, s.v[i].len, reg[k].p, reg[k].len);
         item(b, &first);
         if (c <= 0)
             add_type(b, s.v[i].name, s.v[i].len, &s.v[i]);
@@ -376,7 +378,8 @@ static int cmp_member(const void *a, const void *b)
 {
     const struct member_ref *x = a, *y = b;
     int c = strcmp(x->r->name, y->r->name);
-    return c ? c : name_cmp(x->m->node, x->m->node_len, y->m->node, y->m->node_len);
+    return c ? c
+             : name_cmp(x->m->node, x->m->node_len, y->m->node, y->m->node_len);
 }
 
 static void add_ring(struct sbuf *b)

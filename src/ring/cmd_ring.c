@@ -1179,8 +1179,9 @@ static void ring_metrics(struct metrics *m)
         metrics_sample(lookups, &l, 1, (double)r->lookups);
     }
     struct ring_families f = {
-        metrics_family(m, "tincan_ring_member_up", METRICS_GAUGE,
-                       "1 if the member is healthy and its TTL has not run out."),
+        metrics_family(
+            m, "tincan_ring_member_up", METRICS_GAUGE,
+            "1 if the member is healthy and its TTL has not run out."),
         metrics_family(m, "tincan_ring_member_weight", METRICS_GAUGE,
                        "The member's weight (its share of the ring)."),
     };

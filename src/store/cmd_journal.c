@@ -85,7 +85,8 @@ void cmd_journal_metrics(struct metrics *m, const struct cmd_journal *jm)
                                   "checkpoint."),
                    &l, 1, (double)journal_log_bytes(jm->j));
     metrics_sample(metrics_family(m, "tincan_journal_checkpoint_bytes",
-                                  METRICS_GAUGE, "Bytes of the last checkpoint."),
+                                  METRICS_GAUGE,
+                                  "Bytes of the last checkpoint."),
                    &l, 1, (double)journal_ckpt_bytes(jm->j));
     metrics_sample(metrics_family(m, "tincan_journal_checkpoints_total",
                                   METRICS_COUNTER,

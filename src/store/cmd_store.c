@@ -925,7 +925,8 @@ static void fsync_metrics(struct metrics *m)
     for (int i = 0; i < FSYNC_HIST_BUCKETS; i++)
         bounds[i] = (double)fsync_hist_bounds_us[i] / 1e6;
     metrics_histogram(
-        metrics_family(m, "tincan_store_fsync_duration_seconds", METRICS_HISTOGRAM,
+        metrics_family(m, "tincan_store_fsync_duration_seconds",
+                       METRICS_HISTOGRAM,
                        "Duration of each fdatasync of the event store and the "
                        "journals (group commit rounds count one per file)."),
         NULL, 0, bounds, h.counts, FSYNC_HIST_BUCKETS, (double)h.sum_us / 1e6);
@@ -962,11 +963,13 @@ static void store_metrics(struct metrics *m)
                 "Group commit rounds of the store's sync thread since start.",
                 syncer ? (double)syncer_rounds(syncer) : 0);
     struct type_families f = {
-        metrics_family(m, "tincan_events_published_total", METRICS_COUNTER,
-                       "Events of the type in the store (since it was created)."),
-        metrics_family(m, "tincan_events_published_bytes_total", METRICS_COUNTER,
-                       "Payload bytes of the type's events published since this "
-                       "server started (not kept across restarts)."),
+        metrics_family(
+            m, "tincan_events_published_total", METRICS_COUNTER,
+            "Events of the type in the store (since it was created)."),
+        metrics_family(
+            m, "tincan_events_published_bytes_total", METRICS_COUNTER,
+            "Payload bytes of the type's events published since this "
+            "server started (not kept across restarts)."),
     };
     store_types(st, NULL, 0, type_metrics, &f);
 }

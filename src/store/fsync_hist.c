@@ -4,8 +4,8 @@
 #include <stdatomic.h>
 
 const uint64_t fsync_hist_bounds_us[FSYNC_HIST_BUCKETS] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-    250000, 500000, 1000000, 2500000,
+    100,   250,   500,    1000,   2500,   5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
 };
 
 static _Atomic uint64_t counts[FSYNC_HIST_BUCKETS + 1];

@@ -1498,10 +1498,10 @@ void store_types(struct store *s, const char *pattern, size_t pattern_len,
             v[n++] = &s->types[i];
     qsort(v, n, sizeof(*v), cmp_type);
     for (size_t i = 0; i < n; i++) {
-        struct store_type_info ti = {v[i]->name,       v[i]->len,
-                                     v[i]->count,      v[i]->first_pos,
-                                     v[i]->last_pos,   v[i]->first_time,
-                                     v[i]->last_time,  v[i]->payload_bytes};
+        struct store_type_info ti = {v[i]->name,      v[i]->len,
+                                     v[i]->count,     v[i]->first_pos,
+                                     v[i]->last_pos,  v[i]->first_time,
+                                     v[i]->last_time, v[i]->payload_bytes};
         fn(ctx, &ti);
     }
     free(v);

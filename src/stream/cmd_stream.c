@@ -2230,9 +2230,10 @@ static void stream_metrics(struct metrics *m)
                 (double)stats.delivered);
     metrics_set(m, "tincan_stream_entries_acked_total", METRICS_COUNTER,
                 "XACKed entries since start.", (double)stats.acked);
-    stream_foreach(group_pending,
-                   metrics_family(m, "tincan_stream_group_pending", METRICS_GAUGE,
-                                  "Entries of the group's pending list (PEL)."));
+    stream_foreach(
+        group_pending,
+        metrics_family(m, "tincan_stream_group_pending", METRICS_GAUGE,
+                       "Entries of the group's pending list (PEL)."));
 }
 
 const struct module stream_module = {
