@@ -104,6 +104,12 @@ static void item(struct sbuf *b, int *first)
     *first = 0;
 }
 
+/* A JSON array being filled by a callback. */
+struct list {
+    struct sbuf *b;
+    int first; /* no item written yet */
+};
+
 /* ---- server ---- */
 
 static void add_server(struct sbuf *b)
@@ -165,9 +171,9 @@ static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
 
 static void add_producer(void *ctx, const struct type_producer *p)
 {
-    struct sbuf *b = ctx;
-    if (b->data[b->len - 1] != '[')
-        sbuf_addc(b, ',');
+    struct list *l = ctx;
+    struct sbuf *b = l->b;
+    item(b, &l->first);
     int f = 1;
     sbuf_addc(b, '{');
     key_str(b, &f, "name", p->name, p->len);
@@ -193,8 +199,9 @@ static void add_type(struct sbuf *b, const char *name, size_t len,
     key_num(b, &f, "published", t ? (double)t->count : 0);
     key_num(b, &f, "bytes", t ? (double)t->bytes : 0);
     key(b, &f, "producers");
+    struct list l = {b, 1};
     sbuf_addc(b, '[');
-    types_foreach_producer(name, len, add_producer, b);
+    types_foreach_producer(name, len, add_producer, &l);
     sbuf_adds(b, "]}");
 }
 
@@ -288,9 +295,9 @@ static void add_subs(struct sbuf *b)
 static void add_queue(void *ctx, const char *name, size_t len,
                       const struct queue_info *i)
 {
-    struct sbuf *b = ctx;
-    if (b->data[b->len - 1] != '[')
-        sbuf_addc(b, ',');
+    struct list *l = ctx;
+    struct sbuf *b = l->b;
+    item(b, &l->first);
     int f = 1;
     sbuf_addc(b, '{');
     key_str(b, &f, "name", name, len);
@@ -424,8 +431,9 @@ void overview_handle(const struct http_request *req, struct http_response *res)
     key(b, &f, "subscriptions");
     add_subs(b);
     key(b, &f, "queues");
+    struct list queues = {b, 1};
     sbuf_addc(b, '[');
-    queue_foreach_stats(add_queue, b);
+    queue_foreach_stats(add_queue, &queues);
     sbuf_addc(b, ']');
     key(b, &f, "locks");
     add_locks(b);
