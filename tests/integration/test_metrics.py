@@ -284,3 +284,40 @@ def test_requirepass_guards_both_routes(tincan):
         status, _, body = http_get(s.http_port, path,
                                    {"Authorization": "Bearer s3cret"})
         assert status == 200 and body
+
+
+def test_stream_group_pending(tincan):
+    s = http_server(tincan)
+    r = s.client(decode_responses=False)
+    for i in range(4):
+        call(r, "XADD", "orders", "*", "n", str(i))
+    call(r, "XGROUP", "CREATE", "orders", "g1", "0")
+    call(r, "XREADGROUP", "GROUP", "g1", "c1", "COUNT", "3", "STREAMS", "orders", ">")
+    fam = scrape(s)
+    assert fam["tincan_stream_group_pending"].value(stream="orders", group="g1") == 3
+    assert fam["tincan_stream_entries_added_total"].value() == 4
+    assert fam["tincan_stream_entries_delivered_total"].value() == 3
+
+
+def test_archive_lag(tincan, tmp_path):
+    """Without --archive-to there are no archive families; with it, the lag
+    counts what is not archived yet and drops to 0 after ARCHIVE.FLUSH."""
+    plain = http_server(tincan)
+    assert not [f for f in scrape(plain) if f.startswith("tincan_archive_")]
+    s = http_server(tincan, "--archive-to", str(tmp_path / "archive"),
+                    "--archive-max-age", "3600")
+    r = s.client(decode_responses=False)
+    for i in range(5):
+        call(r, "EV.PUB", "order.created", b'{"n":%d}' % i)
+    fam = scrape(s)
+    assert fam["tincan_archive_lag_events"].value() == 5
+    assert fam["tincan_archive_lag_seconds"].value() >= 0
+    call(r, "ARCHIVE.FLUSH")
+    deadline = time.monotonic() + 60
+    while scrape(s)["tincan_archive_lag_events"].value() != 0:
+        assert time.monotonic() < deadline, "archive lag never reached 0"
+        time.sleep(0.05)
+    fam = scrape(s)
+    assert fam["tincan_archive_position"].value() == 5
+    assert fam["tincan_archive_events_total"].value() == 5
+    assert fam["tincan_archive_lag_seconds"].value() == 0
