@@ -14,6 +14,7 @@
 
 struct client;
 struct type_entry;
+struct type_producer;
 
 /* May c publish an event of type[0..tlen) with payload[0..n)? 0 if so;
  * else ERR_NOTYPE (not registered under types-required yes), ERR_NOPERM
@@ -51,5 +52,14 @@ struct types_name {
     size_t len;
 };
 size_t types_registered(const char *pat, size_t plen, struct types_name **out);
+
+/* Calls fn for each producer seen publishing type (registered or not), in
+ * the order first seen (registry.h: counts since the registry was created,
+ * kept in its journal). The producer is valid during the call. Nothing for a
+ * type never published. */
+void types_foreach_producer(const char *type, size_t len,
+                            void (*fn)(void *ctx,
+                                       const struct type_producer *p),
+                            void *ctx);
 
 #endif
