@@ -670,8 +670,7 @@ static void collect_stored(void *ctx, const struct store_type_info *ti)
     sc->v[sc->n++] = (struct types_name){xmemdup(ti->name, ti->name_len), ti->name_len};
 }
 
-/* Every type registered, observed publishing or stored, matching pat. */
-static void manifest_build(struct manifest *m, const char *pat, size_t plen)
+void types_manifest(struct manifest *m, const char *pat, size_t plen)
 {
     memset(m, 0, sizeof(*m));
     bus_foreach_sub(collect_sub, m);
@@ -734,7 +733,7 @@ static void cmd_ev_manifest(struct client *c, int argc, struct arg *argv)
     if (parse_pattern(c, argc, argv, &pat, &plen) < 0 || ready(c) < 0)
         return;
     struct manifest m;
-    manifest_build(&m, pat, plen);
+    types_manifest(&m, pat, plen);
     reply_array(c, m.ntypes);
     for (size_t i = 0; i < m.ntypes; i++) {
         const struct manifest_type *t = &m.types[i];
@@ -805,7 +804,7 @@ static void cmd_ev_map(struct client *c, int argc, struct arg *argv)
     if (parse_pattern(c, argc, argv, &pat, &plen) < 0 || ready(c) < 0)
         return;
     struct manifest m;
-    manifest_build(&m, pat, plen);
+    types_manifest(&m, pat, plen);
     struct sbuf out;
     sbuf_init(&out);
     manifest_mermaid(&m, &out);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct client;
+struct manifest;
 struct type_entry;
 
 /* May c publish an event of type[0..tlen) with payload[0..n)? 0 if so;
@@ -51,5 +52,13 @@ struct types_name {
     size_t len;
 };
 size_t types_registered(const char *pat, size_t plen, struct types_name **out);
+
+/* Fills m (the caller's, uninitialised; free with manifest_deinit) with every
+ * type registered, seen publishing or stored whose name matches the topic
+ * pattern pat[0..plen) (NULL: all), each with its owner, producers, matching
+ * subscriptions and stream groups: EV.MANIFEST's and EV.MAP's data, and the
+ * console's map. pat must have passed topic_pattern_check. Reads the
+ * registry, the bus, the streams and the store's type index; never blocks. */
+void types_manifest(struct manifest *m, const char *pat, size_t plen);
 
 #endif
