@@ -32,7 +32,7 @@ GEN_SRCS  := $(GEN)/google/protobuf/descriptor.pb-c.c
 GEN_HDRS  := $(GEN_SRCS:.c=.h)
 INCLUDES := $(addprefix -I,$(SRC_DIRS)) -I$(GEN)
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP $(INCLUDES) $(PKG_CFLAGS)
-LDLIBS   := $(PKG_LIBS) -lpthread -lm
+LDLIBS   := $(PKG_LIBS) -lhttp_parser -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 

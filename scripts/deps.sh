@@ -30,6 +30,8 @@ WHAT=${1:-all}
 # at build time, from the .proto that libprotobuf-dev ships; libprotobuf-c-dev
 # is its runtime (src/contract/pbschema.c). protobuf-compiler (protoc) and
 # python3-protobuf make the test payloads.
+# libhttp-parser-dev (http_parser 2.9) parses the requests of the operations
+# HTTP listener (src/ops/http.c), so no request parser is hand-written.
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -49,6 +51,7 @@ libpcre2-dev            build   always
 clang                   build   always
 libclang-rt-14-dev      build   always
 libprotobuf-c-dev       build   always
+libhttp-parser-dev      build   always
 protobuf-c-compiler     build   always
 libprotobuf-dev         build   always
 protobuf-compiler       build   always

@@ -13,6 +13,7 @@ extern const struct module queue_module;  /* cmd_queue.c: Q.*, CHUNK.ENQUEUE */
 extern const struct module bus_module;    /* cmd_bus.c: EV.SUB/READ/ACK/... (after the store) */
 extern const struct module stream_module;  /* cmd_stream.c: X* (after the store) */
 extern const struct module archive_module; /* cmd_archive.c: --archive-to, ARCHIVE.* */
+extern const struct module http_module;    /* ops/http.c: --http-port, /healthz, /metrics (last) */
 
 const struct module *const modules[] = {
     &server_module,
@@ -27,6 +28,7 @@ const struct module *const modules[] = {
     &bus_module,
     &stream_module,
     &archive_module,
+    &http_module,
 };
 
 const size_t modules_count = sizeof(modules) / sizeof(modules[0]);
