@@ -673,6 +673,8 @@ static void collect_stored(void *ctx, const struct store_type_info *ti)
 void types_manifest(struct manifest *m, const char *pat, size_t plen)
 {
     memset(m, 0, sizeof(*m));
+    if (!reg) /* the module did not start: nothing to draw */
+        return;
     bus_foreach_sub(collect_sub, m);
     struct types_name *known;
     size_t nknown = names(pat, plen, 1, &known);

@@ -58,7 +58,8 @@ size_t types_registered(const char *pat, size_t plen, struct types_name **out);
  * pattern pat[0..plen) (NULL: all), each with its owner, producers, matching
  * subscriptions and stream groups: EV.MANIFEST's and EV.MAP's data, and the
  * console's map. pat must have passed topic_pattern_check. Reads the
- * registry, the bus, the streams and the store's type index; never blocks. */
+ * registry, the bus, the streams and the store's type index; never blocks.
+ * Empty if the types module has not started. */
 void types_manifest(struct manifest *m, const char *pat, size_t plen);
 
 #endif

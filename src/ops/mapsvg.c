@@ -357,21 +357,23 @@ static int node_y(const struct graph *g, const struct node *nd)
 
 /* ---- drawing ---- */
 
+/* Every rule is under .tmap, the root's class, so that the page that puts
+ * the SVG inline keeps its own styles. */
 static const char style[] =
     "<style>"
-    "text{font:12px ui-monospace,'DejaVu Sans Mono',Menlo,monospace;fill:#1f2933}"
-    ".head{font-weight:bold;fill:#52606d;text-transform:uppercase;font-size:11px}"
-    ".edge{fill:none;stroke:#9aa5b1;stroke-width:1.3}"
-    ".edge.owner{stroke:#c17d11;stroke-dasharray:5 4}"
-    "rect{stroke-width:1.2}"
-    ".producer rect{fill:#e3f8ff;stroke:#2bb0ed}"
-    ".type rect{fill:#fff8e1;stroke:#f0b429}"
-    ".sub rect,.group rect{fill:#e8f5e9;stroke:#3ebd93}"
-    ".sub.ephemeral rect{stroke-dasharray:3 3}"
-    ".group rect{fill:#f0f4ff;stroke:#647acb}"
-    ".consumer rect{fill:#f5f7fa;stroke:#9aa5b1}"
-    ".more rect{fill:#fff;stroke:#cbd2d9;stroke-dasharray:2 2}"
-    ".more text,.empty{fill:#7b8794;font-style:italic}"
+    ".tmap text{font:12px ui-monospace,'DejaVu Sans Mono',Menlo,monospace;fill:#1f2933}"
+    ".tmap .head{font-weight:bold;fill:#52606d;font-size:11px}"
+    ".tmap .edge{fill:none;stroke:#9aa5b1;stroke-width:1.3}"
+    ".tmap .edge.owner{stroke:#c17d11;stroke-dasharray:5 4}"
+    ".tmap rect{stroke-width:1.2}"
+    ".tmap .producer rect{fill:#e3f8ff;stroke:#2bb0ed}"
+    ".tmap .type rect{fill:#fff8e1;stroke:#f0b429}"
+    ".tmap .sub rect{fill:#e8f5e9;stroke:#3ebd93}"
+    ".tmap .sub.ephemeral rect{stroke-dasharray:3 3}"
+    ".tmap .group rect{fill:#f0f4ff;stroke:#647acb}"
+    ".tmap .consumer rect{fill:#f5f7fa;stroke:#9aa5b1}"
+    ".tmap .more rect{fill:#fff;stroke:#cbd2d9;stroke-dasharray:2 2}"
+    ".tmap .more text,.tmap .empty{fill:#7b8794;font-style:italic}"
     "</style>\n";
 
 static void draw_edge(struct sbuf *out, const struct graph *g, const struct edge *e)
@@ -421,7 +423,7 @@ void mapsvg_render(const struct manifest *m, struct sbuf *out)
     int w = g.colx[NCOLS - 1] + g.colw[NCOLS - 1] + MARGIN;
     int h = MARGIN + HEAD_H + (g.height > BOX_H ? g.height : BOX_H) + MARGIN;
     sbuf_addf(out,
-              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"tmap\" width=\"%d\" height=\"%d\" "
               "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"tincan events map\">\n",
               w, h, w, h);
     sbuf_adds(out, style);

@@ -2,9 +2,14 @@
  * the feature they serve; this file only lists them. */
 #include "http.h"
 
+#include "console.h"
 #include "healthz.h"
 
 void http_routes_register(void)
 {
     http_route("/healthz", healthz_handle);
+    http_route("/", console_file_handle);
+    http_route("/console.css", console_file_handle);
+    http_route("/console.js", console_file_handle);
+    http_route("/map.svg", console_map_handle);
 }
