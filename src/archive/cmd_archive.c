@@ -53,6 +53,7 @@
 #include "fsx.h"
 #include "le.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "sbuf.h"
 #include "scan.h"
@@ -678,6 +679,32 @@ static const struct config_spec archive_config[] = {
      "s: events are in archive files at most this long after they are stored"},
 };
 
+static void archive_metrics(struct metrics *m)
+{
+    if (!A.on)
+        return;
+    struct archive_info i;
+    snapshot(&i);
+    uint64_t visible = store_visible();
+    int behind = visible > i.cursor;
+    metrics_set(m, "tincan_archive_position", METRICS_GAUGE,
+                "Last store position archived.", (double)i.cursor);
+    metrics_set(m, "tincan_archive_lag_events", METRICS_GAUGE,
+                "Store positions visible but not archived yet.",
+                behind ? (double)(visible - i.cursor) : 0);
+    metrics_set(m, "tincan_archive_lag_seconds", METRICS_GAUGE,
+                "Age of the oldest event not archived yet (0 when caught up).",
+                behind ? (double)lag_seconds(&i) : 0);
+    metrics_set(m, "tincan_archive_files_total", METRICS_COUNTER,
+                "Parquet files written since start.", (double)i.files);
+    metrics_set(m, "tincan_archive_bytes_total", METRICS_COUNTER,
+                "Bytes of Parquet files written since start.", (double)i.bytes);
+    metrics_set(m, "tincan_archive_events_total", METRICS_COUNTER,
+                "Events archived since start.", (double)i.events);
+    metrics_set(m, "tincan_archive_errors_total", METRICS_COUNTER,
+                "Failed archive batches since start.", (double)i.errors);
+}
+
 const struct module archive_module = {
     .name = "archive",
     .commands = archive_commands,
@@ -687,4 +714,5 @@ const struct module archive_module = {
     .start = archive_start,
     .stop = archive_stop,
     .info = archive_info_section,
+    .metrics = archive_metrics,
 };

@@ -42,6 +42,7 @@
 #include "errors.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
@@ -1279,6 +1280,37 @@ void bus_foreach_sub(void (*fn)(void *ctx, const struct bus_sub_info *info,
     }
 }
 
+/* The time (ms) of the event at pos, 0 if there is none: remembered for the
+ * last position asked (an event's time never changes). */
+static uint8_t *lag_buf; /* event_time's read buffer (freed at stop) */
+static size_t lag_cap;
+
+static uint64_t event_time(uint64_t pos)
+{
+    static uint64_t last_pos, last_time;
+    if (pos == last_pos && last_time)
+        return last_time;
+    struct segment_record r;
+    if (store_get(store_default(), pos, &r, &lag_buf, &lag_cap) != 0)
+        return 0;
+    last_pos = pos;
+    last_time = r.time_ms;
+    return last_time;
+}
+
+void bus_sub_lag(const struct bus_sub_info *info, uint64_t now_wall_ms,
+                 struct bus_lag *out)
+{
+    uint64_t visible = store_linked() ? store_visible() : 0;
+    out->events = visible > info->cursor ? visible - info->cursor : 0;
+    out->seconds = 0;
+    if (!out->events)
+        return;
+    uint64_t t = event_time(info->cursor + 1);
+    if (t && now_wall_ms > t)
+        out->seconds = (double)(now_wall_ms - t) / 1000;
+}
+
 /* EV.SUBS [pattern] */
 static void cmd_ev_subs(struct client *c, int argc, struct arg *argv)
 {
@@ -1422,6 +1454,9 @@ static void bus_stop(void)
     jm.j = NULL;
     bus_set_free(set);
     set = NULL;
+    free(lag_buf);
+    lag_buf = NULL;
+    lag_cap = 0;
 }
 
 static void bus_info_section(struct sbuf *out, const char *section)
@@ -1482,6 +1517,85 @@ static int bus_compact(char *err, size_t errlen)
     return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
 }
 
+struct sub_families {
+    struct metrics_family *info, *pending, *held, *ready, *dead, *consumers,
+        *delivered, *redelivered, *acked, *lag_events, *lag_seconds;
+};
+
+static void sub_families_init(struct sub_families *f, struct metrics *m)
+{
+    f->info = metrics_family(m, "tincan_subscription_info", METRICS_GAUGE,
+                             "Always 1; durable=\"yes\" or \"no\" (ephemeral).");
+    f->pending = metrics_family(m, "tincan_subscription_pending", METRICS_GAUGE,
+                            "Entries held by consumers or waiting for redelivery.");
+    f->held = metrics_family(m, "tincan_subscription_held", METRICS_GAUGE,
+                         "Entries delivered and not acked yet (HELD).");
+    f->ready = metrics_family(m, "tincan_subscription_ready", METRICS_GAUGE,
+                          "Entries waiting for redelivery (READY or DELAYED).");
+    f->dead = metrics_family(m, "tincan_subscription_dead", METRICS_GAUGE,
+                         "Dead letters: entries that used up maxdeliver.");
+    f->consumers = metrics_family(m, "tincan_subscription_consumers", METRICS_GAUGE,
+                              "Consumers of the subscription.");
+    f->delivered = metrics_family(m, "tincan_subscription_delivered_total",
+                              METRICS_COUNTER, "Deliveries since start.");
+    f->redelivered = metrics_family(m, "tincan_subscription_redelivered_total",
+                                METRICS_COUNTER,
+                                "Deliveries since start that were not the first.");
+    f->acked = metrics_family(m, "tincan_subscription_acked_total", METRICS_COUNTER,
+                          "Entries acked since start.");
+    f->lag_events = metrics_family(m, "tincan_subscription_lag_events", METRICS_GAUGE,
+                               "Store positions (any type) between the "
+                               "subscription's cursor and the visible head.");
+    f->lag_seconds = metrics_family(m, "tincan_subscription_lag_seconds", METRICS_GAUGE,
+                                "Age of the oldest event the subscription's "
+                                "cursor has not reached (0 when caught up).");
+}
+
+static void sub_metrics(const struct sub_families *f, struct bus_sub *sub,
+                        uint64_t now_wall)
+{
+    struct bus_sub_info in;
+    bus_sub_info(sub, &in);
+    struct bus_lag lag;
+    bus_sub_lag(&in, now_wall, &lag);
+    struct metrics_label l[] = {{"subscription", in.name, in.name_len},
+                                {"durable", in.ephemeral ? "no" : "yes",
+                                 in.ephemeral ? 2 : 3}};
+    metrics_sample(f->info, l, 2, 1);
+    metrics_sample(f->pending, l, 1, (double)(in.held + in.waiting));
+    metrics_sample(f->held, l, 1, (double)in.held);
+    metrics_sample(f->ready, l, 1, (double)in.waiting);
+    metrics_sample(f->dead, l, 1, (double)in.dead);
+    metrics_sample(f->consumers, l, 1, (double)in.consumers);
+    metrics_sample(f->delivered, l, 1, (double)in.delivered);
+    metrics_sample(f->redelivered, l, 1, (double)in.redelivered);
+    metrics_sample(f->acked, l, 1, (double)in.acked);
+    metrics_sample(f->lag_events, l, 1, (double)lag.events);
+    metrics_sample(f->lag_seconds, l, 1, lag.seconds);
+}
+
+static void bus_metrics(struct metrics *m)
+{
+    if (!set)
+        return;
+    metrics_set(m, "tincan_subscriptions", METRICS_GAUGE,
+                "Subscriptions (durable and ephemeral).", (double)bus_count(set));
+    metrics_set(m, "tincan_bus_deliveries_total", METRICS_COUNTER,
+                "Events handed to consumers since start.", (double)stats.delivered);
+    metrics_set(m, "tincan_bus_acks_total", METRICS_COUNTER,
+                "Entries acked since start.", (double)stats.acks);
+    metrics_set(m, "tincan_bus_nacks_total", METRICS_COUNTER,
+                "EV.NACK calls since start.", (double)stats.nacks);
+    metrics_set(m, "tincan_bus_blocked_clients", METRICS_GAUGE,
+                "Clients parked in a blocking EV.READ.", (double)nwaiters);
+    struct sub_families f;
+    sub_families_init(&f, m);
+    uint64_t now_wall = clock_wall_ms();
+    for (size_t i = 0; i < bus_count(set); i++)
+        sub_metrics(&f, bus_at(set, i), now_wall);
+    cmd_journal_metrics(m, &jm);
+}
+
 const struct module bus_module = {
     .name = "bus",
     .commands = bus_commands,
@@ -1489,5 +1603,6 @@ const struct module bus_module = {
     .start = bus_start,
     .stop = bus_stop,
     .info = bus_info_section,
+    .metrics = bus_metrics,
     .compact = bus_compact,
 };

@@ -18,4 +18,16 @@ void bus_foreach_sub(void (*fn)(void *ctx, const struct bus_sub_info *info,
                                 const struct bus_consumer_info *cons, size_t ncons),
                      void *ctx);
 
+/* How far a subscription is behind the store (docs/operations.md, "lag"):
+ * events = visible - cursor, the store positions (of any type) its live
+ * stream has not scanned yet; seconds = wall-clock now minus the time of the
+ * first of them (position cursor + 1), 0 when events is 0. O(1) plus at most
+ * one event read (remembered, so subscriptions at the same cursor share it). */
+struct bus_lag {
+    uint64_t events;  /* store positions */
+    double seconds;   /* s */
+};
+void bus_sub_lag(const struct bus_sub_info *info, uint64_t now_wall_ms,
+                 struct bus_lag *out);
+
 #endif

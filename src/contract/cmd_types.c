@@ -38,6 +38,7 @@
 #include "journal.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "registry.h"
@@ -931,6 +932,53 @@ static int types_compact(char *err, size_t errlen)
     return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
 }
 
+void types_foreach_producer(const char *type, size_t len,
+                            void (*fn)(void *ctx, const struct type_producer *p),
+                            void *ctx)
+{
+    struct type_entry *e = reg ? registry_find(reg, type, len) : NULL;
+    for (size_t i = 0; e && i < e->nproducers; i++)
+        fn(ctx, &e->producers[i]);
+}
+
+static void producer_samples(void *ctx, struct type_entry *e)
+{
+    struct metrics_family *f = ctx;
+    for (size_t i = 0; i < e->nproducers; i++) {
+        struct metrics_label l[] = {{"type", e->type, e->tlen},
+                                    {"producer", e->producers[i].name,
+                                     e->producers[i].len}};
+        metrics_sample(f, l, 2, (double)e->producers[i].count);
+    }
+}
+
+static void types_metrics(struct metrics *m)
+{
+    if (!reg)
+        return;
+    metrics_set(m, "tincan_types_registered", METRICS_GAUGE,
+                "Types registered with EV.TYPE SET.",
+                (double)registry_registered(reg));
+    metrics_set(m, "tincan_types_checked_total", METRICS_COUNTER,
+                "Publishes of registered types checked since start.",
+                (double)stats.checked);
+    struct metrics_family *refused =
+        metrics_family(m, "tincan_types_refused_total", METRICS_COUNTER,
+                       "Publishes refused by the registry since start, by reason.");
+    metrics_sample(refused, (struct metrics_label[]){{"reason", "notype", 6}}, 1,
+                   (double)stats.notype);
+    metrics_sample(refused, (struct metrics_label[]){{"reason", "noperm", 6}}, 1,
+                   (double)stats.noperm);
+    metrics_sample(refused, (struct metrics_label[]){{"reason", "invalid", 7}}, 1,
+                   (double)stats.invalid);
+    registry_foreach(reg, producer_samples,
+                     metrics_family(m, "tincan_type_producer_events_total",
+                                    METRICS_COUNTER,
+                                    "Events of the type published by the producer "
+                                    "(client name) since the registry was created."));
+    cmd_journal_metrics(m, &jm);
+}
+
 const struct module types_module = {
     .name = "types",
     .commands = types_commands,
@@ -940,5 +988,6 @@ const struct module types_module = {
     .start = types_start,
     .stop = types_stop,
     .info = types_info_section,
+    .metrics = types_metrics,
     .compact = types_compact,
 };

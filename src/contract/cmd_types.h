@@ -15,6 +15,7 @@
 struct client;
 struct manifest;
 struct type_entry;
+struct type_producer;
 
 /* May c publish an event of type[0..tlen) with payload[0..n)? 0 if so;
  * else ERR_NOTYPE (not registered under types-required yes), ERR_NOPERM
@@ -61,5 +62,13 @@ size_t types_registered(const char *pat, size_t plen, struct types_name **out);
  * registry, the bus, the streams and the store's type index; never blocks.
  * Empty if the types module has not started. */
 void types_manifest(struct manifest *m, const char *pat, size_t plen);
+
+/* Calls fn for each producer seen publishing type (registered or not), in
+ * the order first seen (registry.h: counts since the registry was created,
+ * kept in its journal). The producer is valid during the call. Nothing for a
+ * type never published. */
+void types_foreach_producer(const char *type, size_t len,
+                            void (*fn)(void *ctx, const struct type_producer *p),
+                            void *ctx);
 
 #endif

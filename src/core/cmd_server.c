@@ -7,6 +7,7 @@
 #include "common.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "multi.h"
 #include "server.h"
@@ -971,9 +972,45 @@ static const struct command_spec server_commands[] = {
      "Debugging aid, only with --enable-debug-command yes", 0, 0, 0},
 };
 
+static void server_metrics(struct metrics *m)
+{
+    metrics_sample(metrics_family(m, "tincan_build_info", METRICS_GAUGE,
+                                  "Always 1; the version is in the label."),
+                   (struct metrics_label[]){{"version", TINCAN_VERSION,
+                                             strlen(TINCAN_VERSION)}},
+                   1, 1);
+    metrics_set(m, "tincan_uptime_seconds", METRICS_GAUGE, "Seconds since start.",
+                (double)(clock_mono_ms() - net_stats.start_ms) / 1000);
+    metrics_set(m, "tincan_clients_connected", METRICS_GAUGE,
+                "RESP clients connected now.", (double)client_count());
+    metrics_set(m, "tincan_clients_blocked", METRICS_GAUGE,
+                "Clients waiting in a blocking command.",
+                (double)net_stats.blocked_clients);
+    metrics_set(m, "tincan_connections_received_total", METRICS_COUNTER,
+                "RESP connections accepted since start.",
+                (double)net_stats.connections_received);
+    metrics_set(m, "tincan_connections_rejected_total", METRICS_COUNTER,
+                "RESP connections refused (maxclients) since start.",
+                (double)net_stats.rejected_connections);
+    metrics_set(m, "tincan_commands_processed_total", METRICS_COUNTER,
+                "Commands run since start.", (double)net_stats.commands_processed);
+    metrics_set(m, "tincan_command_errors_total", METRICS_COUNTER,
+                "Error replies sent since start.", (double)command_errors_total);
+    metrics_set(m, "tincan_protocol_errors_total", METRICS_COUNTER,
+                "Connections closed for a RESP protocol error since start.",
+                (double)net_stats.protocol_errors);
+    metrics_set(m, "tincan_net_input_bytes_total", METRICS_COUNTER,
+                "Bytes read from RESP clients since start.",
+                (double)net_stats.net_input_bytes);
+    metrics_set(m, "tincan_net_output_bytes_total", METRICS_COUNTER,
+                "Bytes written to RESP clients since start.",
+                (double)net_stats.net_output_bytes);
+}
+
 const struct module server_module = {
     .name = "server",
     .commands = server_commands,
     .ncommands = ARRAY_LEN(server_commands),
     .info = info_module_lines,
+    .metrics = server_metrics,
 };

@@ -2,8 +2,8 @@
  *
  * Each module (server basics, store, bus, queue, lock, ring, chunk) describes
  * itself with one struct module: its commands, its config rows, how it starts
- * and stops, and what it adds to INFO. modules.c lists them in start order;
- * adding a module is one line there. Nothing here runs commands. */
+ * and stops, and what it adds to INFO and to /metrics. modules.c lists them
+ * in start order; adding a module is one line there. Nothing here runs commands. */
 #ifndef TINCAN_MODULE_H
 #define TINCAN_MODULE_H
 
@@ -11,6 +11,7 @@
 
 struct command_spec;
 struct config_spec;
+struct metrics;
 struct sbuf;
 
 struct module {
@@ -31,6 +32,10 @@ struct module {
      * (BGREWRITEAOF). 0 or -1 with err filled. May be NULL (nothing to
      * compact). Blocks on the checkpoint's fsyncs. */
     int (*compact)(char *err, size_t errlen);
+    /* Adds the module's families and samples to a /metrics scrape
+     * (src/ops/metrics.h). Reads state only, on the loop thread; must not
+     * block. May be NULL. */
+    void (*metrics)(struct metrics *m);
 };
 
 extern const struct module *const modules[];

@@ -14,7 +14,7 @@
  * Recovery: the journal is replayed into the table with each lease converted
  * from its wall-clock deadline (never longer than its ttl), then a
  * checkpoint compacts it. */
-#include "lock.h"
+#include "cmd_lock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,6 +31,7 @@
 #include "errors.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
@@ -581,6 +582,58 @@ static int lock_compact(char *err, size_t errlen)
     return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
 }
 
+void lock_foreach_held(void (*fn)(const struct lock_view *v, void *ctx), void *ctx,
+                       uint64_t *now)
+{
+    *now = clock_mono_ms();
+    if (table)
+        lock_list(table, NULL, 0, *now, fn, ctx);
+}
+
+struct lock_families {
+    struct metrics_family *waiters, *token, *expiry;
+    uint64_t now; /* ms, monotonic */
+};
+
+static void lock_sample(const struct lock_view *v, void *ctx)
+{
+    const struct lock_families *f = ctx;
+    struct metrics_label l = {"lock", v->name, v->name_len};
+    metrics_sample(f->waiters, &l, 1, (double)v->waiters);
+    metrics_sample(f->token, &l, 1, (double)v->token);
+    metrics_sample(f->expiry, &l, 1,
+                   v->expires > f->now ? (double)(v->expires - f->now) / 1000 : 0);
+}
+
+static void lock_metrics(struct metrics *m)
+{
+    if (!table)
+        return;
+    struct lock_families f = {
+        metrics_family(m, "tincan_lock_waiters", METRICS_GAUGE,
+                       "Clients queued behind the holder of the lock."),
+        metrics_family(m, "tincan_lock_fencing_token", METRICS_GAUGE,
+                       "Fencing token of the lock's current grant."),
+        metrics_family(m, "tincan_lock_expires_in_seconds", METRICS_GAUGE,
+                       "Seconds until the lock's lease ends unless renewed."),
+        0,
+    };
+    lock_foreach_held(lock_sample, &f, &f.now);
+    metrics_set(m, "tincan_locks_held", METRICS_GAUGE, "Locks held now.",
+                (double)lock_count(table));
+    metrics_set(m, "tincan_locks_waiting_clients", METRICS_GAUGE,
+                "Clients waiting for a lock, all locks.",
+                (double)lock_waiters(table));
+    metrics_set(m, "tincan_lock_grants_total", METRICS_COUNTER,
+                "New fencing tokens handed out since start.", (double)stats.grants);
+    metrics_set(m, "tincan_lock_releases_total", METRICS_COUNTER,
+                "Locks released by LOCK.RELEASE since start.",
+                (double)stats.releases);
+    metrics_set(m, "tincan_lock_expired_total", METRICS_COUNTER,
+                "Leases that ran out since start.", (double)stats.expired);
+    cmd_journal_metrics(m, &jm);
+}
+
 const struct module lock_module = {
     .name = "lock",
     .commands = lock_commands,
@@ -590,5 +643,6 @@ const struct module lock_module = {
     .start = lock_start,
     .stop = lock_stop,
     .info = lock_info_section,
+    .metrics = lock_metrics,
     .compact = lock_compact,
 };

@@ -446,12 +446,12 @@ static void serve(struct conn *c, http_parser *p)
                       : xstrdup("");
     http_handler *fn = route_find(path);
     int head = p->method == HTTP_HEAD;
-    if (!fn) {
-        reply_error(c, 404, "no such path", NULL);
-    } else if (strcmp(path, "/healthz") != 0 &&
-               !auth_ok(c->auth.data, c->auth.len)) {
-        reply_error(c, 401, "a password is required (requirepass)",
+    /* auth first, so that without the password no path is told apart */
+    if (strcmp(path, "/healthz") != 0 && !auth_ok(c->auth.data, c->auth.len)) {
+        reply_error(c, 401, "the password (requirepass) is missing or wrong",
                     "WWW-Authenticate: Basic realm=\"tincan\"\r\n");
+    } else if (!fn) {
+        reply_error(c, 404, "no such path", NULL);
     } else {
         struct http_request req = {head ? "HEAD" : "GET", path, query};
         struct http_response res = {200, "text/plain; charset=utf-8", NULL,

@@ -18,7 +18,7 @@
  *   - CHUNK.ENQUEUE writes its jobs as one batch record: all or none.
  * Recovery: the journal is replayed (leases that were running end as failed
  * attempts), then a checkpoint compacts it to the live jobs. */
-#include "queue.h"
+#include "cmd_queue.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,6 +36,7 @@
 #include "errors.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
@@ -990,6 +991,62 @@ static int queue_compact(char *err, size_t errlen)
     return jm.j ? cmd_journal_checkpoint(&jm, err, errlen) : 0;
 }
 
+void queue_foreach_stats(void (*fn)(void *ctx, const char *name, size_t len,
+                                    const struct queue_info *info),
+                         void *ctx)
+{
+    if (set)
+        queue_foreach_info(set, clock_mono_ms(), fn, ctx);
+}
+
+struct queue_families {
+    struct metrics_family *ready, *delayed, *leased, *dead, *age;
+};
+
+static void queue_sample(void *ctx, const char *name, size_t len,
+                         const struct queue_info *i)
+{
+    const struct queue_families *f = ctx;
+    struct metrics_label l = {"queue", name, len};
+    metrics_sample(f->ready, &l, 1, (double)i->ready);
+    metrics_sample(f->delayed, &l, 1, (double)i->delayed);
+    metrics_sample(f->leased, &l, 1, (double)i->leased);
+    metrics_sample(f->dead, &l, 1, (double)i->dead);
+    metrics_sample(f->age, &l, 1, (double)i->oldest_age / 1000);
+}
+
+static void queue_metrics(struct metrics *m)
+{
+    if (!set)
+        return;
+    metrics_set(m, "tincan_queues", METRICS_GAUGE, "Queues that have jobs.",
+                (double)queue_count(set));
+    metrics_set(m, "tincan_queue_blocked_clients", METRICS_GAUGE,
+                "Clients parked in a blocking Q.POP.", (double)npoppers);
+    metrics_set(m, "tincan_queue_pushes_total", METRICS_COUNTER,
+                "New jobs since start.", (double)stats.pushes);
+    metrics_set(m, "tincan_queue_pops_total", METRICS_COUNTER,
+                "Jobs leased to workers since start.", (double)stats.pops);
+    metrics_set(m, "tincan_queue_acks_total", METRICS_COUNTER,
+                "Jobs acked since start.", (double)stats.acks);
+    metrics_set(m, "tincan_queue_nacks_total", METRICS_COUNTER,
+                "Jobs nacked since start.", (double)stats.nacks);
+    struct queue_families f = {
+        metrics_family(m, "tincan_queue_ready_jobs", METRICS_GAUGE,
+                       "Jobs waiting to be popped."),
+        metrics_family(m, "tincan_queue_delayed_jobs", METRICS_GAUGE,
+                       "Jobs waiting for their delay to end."),
+        metrics_family(m, "tincan_queue_leased_jobs", METRICS_GAUGE,
+                       "Jobs leased to a worker, not acked yet."),
+        metrics_family(m, "tincan_queue_dead_jobs", METRICS_GAUGE,
+                       "Jobs that used up their attempts."),
+        metrics_family(m, "tincan_queue_oldest_job_age_seconds", METRICS_GAUGE,
+                       "Age of the oldest job that is not dead (0 if none)."),
+    };
+    queue_foreach_info(set, clock_mono_ms(), queue_sample, &f);
+    cmd_journal_metrics(m, &jm);
+}
+
 const struct module queue_module = {
     .name = "queue",
     .commands = queue_commands,
@@ -999,5 +1056,6 @@ const struct module queue_module = {
     .start = queue_start,
     .stop = queue_stop,
     .info = queue_info_section,
+    .metrics = queue_metrics,
     .compact = queue_compact,
 };

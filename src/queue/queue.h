@@ -169,6 +169,13 @@ uint64_t queue_ready_count(struct queue_set *s, const char *name, size_t len);
 void queue_foreach(struct queue_set *s,
                    void (*fn)(void *ctx, const char *name, size_t len),
                    void *ctx);
+/* Calls fn with the counters of every queue that has jobs (oldest_age as in
+ * queue_info), in name order. Settles due delays and leases first. Do not
+ * change the set from fn. */
+void queue_foreach_info(struct queue_set *s, uint64_t now,
+                        void (*fn)(void *ctx, const char *name, size_t len,
+                                   const struct queue_info *info),
+                        void *ctx);
 size_t queue_count(const struct queue_set *s);      /* queues with jobs */
 size_t queue_job_count(const struct queue_set *s);  /* live jobs */
 const char *queue_name(const struct queue *q, size_t *len);

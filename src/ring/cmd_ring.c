@@ -10,7 +10,7 @@
  * is on disk (group commit); pure heartbeat refreshes and expiries are saved
  * at most once per RING_SAVE_COALESCE_MS. A probe of a host name tries its
  * addresses in turn: the member is up if any of them accepts. */
-#include "ring.h"
+#include "cmd_ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +26,7 @@
 #include "errors.h"
 #include "fsx.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
@@ -1135,6 +1136,57 @@ static void ring_info(struct sbuf *out, const char *section)
     }
 }
 
+void ring_foreach_member(void (*fn)(void *ctx, const struct ring *r,
+                                    const struct ring_member *m, uint64_t now),
+                         void *ctx)
+{
+    uint64_t now = clock_mono_ms();
+    for (size_t i = 0; i < rings.nrings; i++)
+        for (size_t k = 0; k < rings.rings[i]->nmembers; k++)
+            fn(ctx, rings.rings[i], &rings.rings[i]->members[k], now);
+}
+
+int ring_member_is_up(const struct ring_member *m, uint64_t now)
+{
+    return m->healthy && (m->expires_ms == 0 || m->expires_ms > now);
+}
+
+struct ring_families {
+    struct metrics_family *up, *weight;
+};
+
+static void member_sample(void *ctx, const struct ring *r,
+                          const struct ring_member *m, uint64_t now)
+{
+    const struct ring_families *f = ctx;
+    struct metrics_label l[] = {{"ring", r->name, strlen(r->name)},
+                                {"member", m->node, m->node_len}};
+    metrics_sample(f->up, l, 2, ring_member_is_up(m, now));
+    metrics_sample(f->weight, l, 2, m->weight);
+}
+
+static void ring_metrics(struct metrics *m)
+{
+    struct metrics_family *members = metrics_family(
+        m, "tincan_ring_members", METRICS_GAUGE, "Members of the ring.");
+    struct metrics_family *lookups =
+        metrics_family(m, "tincan_ring_lookups_total", METRICS_COUNTER,
+                       "Lookups on the ring since start.");
+    for (size_t i = 0; i < rings.nrings; i++) {
+        const struct ring *r = rings.rings[i];
+        struct metrics_label l = {"ring", r->name, strlen(r->name)};
+        metrics_sample(members, &l, 1, (double)r->nmembers);
+        metrics_sample(lookups, &l, 1, (double)r->lookups);
+    }
+    struct ring_families f = {
+        metrics_family(m, "tincan_ring_member_up", METRICS_GAUGE,
+                       "1 if the member is healthy and its TTL has not run out."),
+        metrics_family(m, "tincan_ring_member_weight", METRICS_GAUGE,
+                       "The member's weight (its share of the ring)."),
+    };
+    ring_foreach_member(member_sample, &f);
+}
+
 const struct module ring_module = {
     .name = "ring",
     .commands = ring_commands,
@@ -1144,4 +1196,5 @@ const struct module ring_module = {
     .start = ring_start,
     .stop = ring_stop,
     .info = ring_info,
+    .metrics = ring_metrics,
 };

@@ -3,9 +3,11 @@
 #include "command.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void cmd_journal_append(struct cmd_journal *m, uint8_t type, const void *p,
                         size_t n)
@@ -71,4 +73,26 @@ void cmd_journal_maybe_checkpoint(struct cmd_journal *m)
     char err[256];
     if (cmd_journal_checkpoint(m, err, sizeof(err)) < 0)
         log_error("%s journal: checkpoint failed: %s", m->what, err);
+}
+
+void cmd_journal_metrics(struct metrics *m, const struct cmd_journal *jm)
+{
+    if (!jm->j)
+        return;
+    struct metrics_label l = {"journal", jm->what, strlen(jm->what)};
+    metrics_sample(metrics_family(m, "tincan_journal_log_bytes", METRICS_GAUGE,
+                                  "Bytes of the journal's log since its last "
+                                  "checkpoint."),
+                   &l, 1, (double)journal_log_bytes(jm->j));
+    metrics_sample(metrics_family(m, "tincan_journal_checkpoint_bytes",
+                                  METRICS_GAUGE, "Bytes of the last checkpoint."),
+                   &l, 1, (double)journal_ckpt_bytes(jm->j));
+    metrics_sample(metrics_family(m, "tincan_journal_checkpoints_total",
+                                  METRICS_COUNTER,
+                                  "Checkpoints written since start."),
+                   &l, 1, (double)jm->checkpoints);
+    metrics_sample(metrics_family(m, "tincan_journal_failed", METRICS_GAUGE,
+                                  "1 after an I/O error turned the journal "
+                                  "read-only (until restart)."),
+                   &l, 1, journal_error(jm->j) != 0);
 }

@@ -17,6 +17,7 @@
 #include "journal.h"
 
 struct client;
+struct metrics;
 
 struct cmd_journal {
     struct journal *j; /* the subsystem's journal; NULL when stopped */
@@ -49,5 +50,9 @@ int cmd_journal_checkpoint(struct cmd_journal *m, char *err, size_t errlen);
 void cmd_journal_maybe_checkpoint(struct cmd_journal *m);
 /* A walk's emit callback: ctx is the struct journal_ckpt. */
 int cmd_journal_emit(void *ctx, uint8_t type, const uint8_t *p, size_t n);
+
+/* Adds jm's journal to the tincan_journal_* families of a /metrics scrape,
+ * labelled journal=<what>. Nothing when the journal is not open. */
+void cmd_journal_metrics(struct metrics *m, const struct cmd_journal *jm);
 
 #endif

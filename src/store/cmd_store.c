@@ -29,7 +29,9 @@
 #include "config.h"
 #include "errors.h"
 #include "fsx.h"
+#include "fsync_hist.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
@@ -903,6 +905,72 @@ static void store_info(struct sbuf *out, const char *section)
               stats.published, stats.duplicates);
 }
 
+struct type_families {
+    struct metrics_family *count, *bytes;
+};
+
+static void type_metrics(void *ctx, const struct store_type_info *t)
+{
+    struct type_families *f = ctx;
+    struct metrics_label l = {"type", t->name, t->name_len};
+    metrics_sample(f->count, &l, 1, (double)t->count);
+    metrics_sample(f->bytes, &l, 1, (double)t->payload_bytes);
+}
+
+static void fsync_metrics(struct metrics *m)
+{
+    struct fsync_hist h;
+    fsync_hist_snapshot(&h);
+    double bounds[FSYNC_HIST_BUCKETS];
+    for (int i = 0; i < FSYNC_HIST_BUCKETS; i++)
+        bounds[i] = (double)fsync_hist_bounds_us[i] / 1e6;
+    metrics_histogram(
+        metrics_family(m, "tincan_store_fsync_duration_seconds", METRICS_HISTOGRAM,
+                       "Duration of each fdatasync of the event store and the "
+                       "journals (group commit rounds count one per file)."),
+        NULL, 0, bounds, h.counts, FSYNC_HIST_BUCKETS, (double)h.sum_us / 1e6);
+}
+
+static void store_metrics(struct metrics *m)
+{
+    fsync_metrics(m);
+    if (!st)
+        return;
+    struct store_stats s;
+    store_stats(st, &s);
+    metrics_set(m, "tincan_store_events", METRICS_GAUGE, "Events in the store.",
+                (double)s.events);
+    metrics_set(m, "tincan_store_bytes", METRICS_GAUGE,
+                "Bytes of all segment files.", (double)s.bytes);
+    metrics_set(m, "tincan_store_segments", METRICS_GAUGE, "Segment files.",
+                (double)s.segments);
+    metrics_set(m, "tincan_store_head_position", METRICS_GAUGE,
+                "Position of the last stored event (0 when empty).",
+                (double)s.last_pos);
+    metrics_set(m, "tincan_store_visible_position", METRICS_GAUGE,
+                "Highest position readers see (under fsync always: synced).",
+                (double)store_visible());
+    metrics_set(m, "tincan_store_read_only", METRICS_GAUGE,
+                "1 after a failed write or fsync (until restart).", s.readonly);
+    metrics_set(m, "tincan_store_nospace_errors_total", METRICS_COUNTER,
+                "Publishes refused for lack of disk space since start.",
+                (double)s.nospace_errors);
+    metrics_set(m, "tincan_store_duplicates_total", METRICS_COUNTER,
+                "EV.PUB answered from the dedup window since start.",
+                (double)stats.duplicates);
+    metrics_set(m, "tincan_store_sync_rounds_total", METRICS_COUNTER,
+                "Group commit rounds of the store's sync thread since start.",
+                syncer ? (double)syncer_rounds(syncer) : 0);
+    struct type_families f = {
+        metrics_family(m, "tincan_events_published_total", METRICS_COUNTER,
+                       "Events of the type in the store (since it was created)."),
+        metrics_family(m, "tincan_events_published_bytes_total", METRICS_COUNTER,
+                       "Payload bytes of the type's events published since this "
+                       "server started (not kept across restarts)."),
+    };
+    store_types(st, NULL, 0, type_metrics, &f);
+}
+
 const struct module store_module = {
     .name = "store",
     .commands = store_commands,
@@ -912,4 +980,5 @@ const struct module store_module = {
     .start = store_start,
     .stop = store_stop,
     .info = store_info,
+    .metrics = store_metrics,
 };

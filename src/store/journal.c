@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "common.h"
 #include "crc32c.h"
 #include "errors.h"
 #include "fsx.h"
+#include "fsync_hist.h"
 #include "le.h"
 #include "log.h"
 #include "sbuf.h"
@@ -127,7 +129,9 @@ static void request_sync(struct journal *j)
         syncer_request(j->syncer, j->fd, j->seq);
         return;
     }
+    uint64_t t0 = clock_mono_us();
     int rc = fsx_fdatasync(j->fd);
+    fsync_hist_observe(clock_mono_us() - t0);
     if (rc < 0) {
         log_error("journal %s: fdatasync %s.%016" PRIx64 ".log: %s", j->name,
                   j->name, j->gen, strerror(-rc));

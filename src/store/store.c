@@ -44,6 +44,7 @@ struct gtype {
     uint64_t count;
     uint64_t first_pos, last_pos;
     uint64_t first_time, last_time; /* ms */
+    uint64_t payload_bytes;         /* bytes of payloads appended since open */
     uint64_t last_seq;              /* entry seq of its last event */
     uint64_t last_ms;               /* entry ms of its last event, or raised */
     int last_ms_known;              /* 0: last_ms still to be read (loaded
@@ -1212,6 +1213,7 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
         t->first_time = time;
     }
     t->count++;
+    t->payload_bytes += pub->payload_len;
     t->last_pos = r.position;
     t->last_time = time;
     t->last_seq = r.entry_seq;
@@ -1499,7 +1501,7 @@ void store_types(struct store *s, const char *pattern, size_t pattern_len,
         struct store_type_info ti = {v[i]->name,       v[i]->len,
                                      v[i]->count,      v[i]->first_pos,
                                      v[i]->last_pos,   v[i]->first_time,
-                                     v[i]->last_time};
+                                     v[i]->last_time,  v[i]->payload_bytes};
         fn(ctx, &ti);
     }
     free(v);

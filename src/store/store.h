@@ -189,6 +189,8 @@ struct store_type_info {
     uint64_t count;
     uint64_t first_pos, last_pos;
     uint64_t first_time, last_time; /* ms */
+    uint64_t payload_bytes;         /* bytes of payloads appended since the
+                                       store was opened (not kept on disk) */
 };
 /* Calls fn for every type matching pattern (NULL = all), sorted by name. */
 void store_types(struct store *s, const char *pattern, size_t pattern_len,

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "common.h"
 #include "fsx.h"
+#include "fsync_hist.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -53,11 +54,15 @@ static void *run(void *arg)
         s->nfds = 0;
         pthread_mutex_unlock(&s->mu);
 
-        uint64_t t0 = clock_mono_us();
+        uint64_t t0 = clock_mono_us(), t = t0;
         int err = 0;
-        for (size_t i = 0; i < n && !err; i++)
+        for (size_t i = 0; i < n && !err; i++) {
             err = fsx_fdatasync(batch[i]);
-        uint64_t dt = clock_mono_us() - t0;
+            uint64_t t1 = clock_mono_us();
+            fsync_hist_observe(t1 - t);
+            t = t1;
+        }
+        uint64_t dt = t - t0;
 
         pthread_mutex_lock(&s->mu);
         s->latency_us = dt;

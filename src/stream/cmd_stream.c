@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "keyspace.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
@@ -2208,6 +2209,32 @@ static int stream_compact(char *err, size_t errlen)
     return started ? cmd_journal_checkpoint(stream_journal(), err, errlen) : 0;
 }
 
+static void group_pending(void *ctx, struct stream *s)
+{
+    struct metrics_family *f = ctx;
+    for (struct group *g = s->groups; g; g = g->next) {
+        struct metrics_label l[] = {{"stream", s->key, s->klen},
+                                    {"group", g->name, g->len}};
+        metrics_sample(f, l, 2, (double)g->pel.live);
+    }
+}
+
+static void stream_metrics(struct metrics *m)
+{
+    if (!started)
+        return;
+    metrics_set(m, "tincan_stream_entries_added_total", METRICS_COUNTER,
+                "XADD entries since start.", (double)stats.added);
+    metrics_set(m, "tincan_stream_entries_delivered_total", METRICS_COUNTER,
+                "Entries delivered to stream groups since start.",
+                (double)stats.delivered);
+    metrics_set(m, "tincan_stream_entries_acked_total", METRICS_COUNTER,
+                "XACKed entries since start.", (double)stats.acked);
+    stream_foreach(group_pending,
+                   metrics_family(m, "tincan_stream_group_pending", METRICS_GAUGE,
+                                  "Entries of the group's pending list (PEL)."));
+}
+
 const struct module stream_module = {
     .name = "stream",
     .commands = stream_commands,
@@ -2217,5 +2244,6 @@ const struct module stream_module = {
     .start = stream_start,
     .stop = stream_stop,
     .info = stream_info,
+    .metrics = stream_metrics,
     .compact = stream_compact,
 };
