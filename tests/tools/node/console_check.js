@@ -13,12 +13,14 @@
 //   shot PATH    save a full-page PNG screenshot to PATH, print {"shot": PATH}
 //   quit         close the browser and exit 0
 // A snapshot: {"updated", "status", "banner" (text or null), "errors"
-// (console errors and failed requests other than to the server once it is
-// down), "tables": {id: [{"name", "cells": [text...], "bad": [column...]}]},
-// "summary": {key: text}, "map": {"nodes": [{"kind", "title"}],
+// (console errors and failed requests, no longer counted after "down"),
+// "tables": {id: [{"name", "cells": [text...], "bad": [column...]}]},
+// "summary": {key: text}, "map": {"nodes": [{"id", "kind", "title"}],
 // "edges": [{"from", "to", "owner"}]}, "external" (requests that left the
-// page's origin)}. Exits 1 with the reason on stderr on any failure or
-// timeout; it never waits without a bound.
+// page's origin), "paths" (the distinct paths it asked its origin for),
+// "reloaded" (true if the page was loaded again since the start)}.
+// Exits 1 with the reason on stderr on any failure or timeout; it never
+// waits without a bound.
 'use strict';
 
 const { chromium } = require('playwright-core');
@@ -39,6 +41,7 @@ function snapshot() {
   const banner = document.getElementById('banner');
   return {
     updated: document.body.dataset.updated || null,
+    reloaded: window.consoleCheckMark !== 1,
     status: document.getElementById('status').textContent,
     banner: banner.hidden ? null : banner.textContent,
     tables: Object.fromEntries(['types', 'subscriptions', 'queues', 'locks', 'ring']
@@ -65,20 +68,24 @@ async function main() {
     httpCredentials: opts.password ? {username: opts.user || 'default', password: opts.password}
                                    : undefined});
   const page = await ctx.newPage();
-  const errors = [], external = [];
+  const errors = [], external = [], paths = [];
   let down = false;
   page.on('console', m => { if (m.type() === 'error' && !down) errors.push(m.text()); });
   page.on('pageerror', e => errors.push(String(e)));
-  page.on('request', r => { if (!r.url().startsWith(origin + '/')) external.push(r.url()); });
+  page.on('request', r => {
+    if (!r.url().startsWith(origin + '/')) external.push(r.url());
+    else paths.push(new URL(r.url()).pathname);
+  });
   page.on('requestfailed', r => { if (!down) errors.push(`${r.url()}: ${r.failure().errorText}`); });
   const resp = await page.goto(opts.url, {timeout: WAIT_MS});
   if (!resp.ok()) throw new Error(`GET ${opts.url}: ${resp.status()}`);
+  await page.evaluate(() => { window.consoleCheckMark = 1; }); // gone if the page reloads
   let last = null;
   const out = o => process.stdout.write(JSON.stringify(o) + '\n');
   const snap = async () => {
     const s = await page.evaluate(snapshot);
     last = s.updated;
-    return {...s, errors, external};
+    return {...s, errors, external, paths: [...new Set(paths)].sort()};
   };
   for await (const line of readline.createInterface({input: process.stdin})) {
     const [cmd, arg] = line.trim().split(/\s+(.*)/);
