@@ -32,6 +32,9 @@ WHAT=${1:-all}
 # python3-protobuf make the test payloads.
 # libhttp-parser-dev (http_parser 2.9) parses the requests of the operations
 # HTTP listener (src/ops/http.c), so no request parser is hand-written.
+# chromium is a test package: tests/integration/test_console.py loads the web
+# console in it, headless, through npm's playwright-core (which downloads no
+# browser of its own: it is pointed at /usr/bin/chromium).
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -73,6 +76,7 @@ libnginx-mod-http-lua   test    always
 procps                  test    always
 json-schema-test-suite  test    always
 iproute2                test    always
+chromium                test    always
 beanstalkd              bench   always
 wrk                     bench   always
 rabbitmq-server         bench   always
