@@ -27,14 +27,14 @@
 
 /* ---- config ---- */
 
-static int64_t cfg_port;            /* 0 = no HTTP listener */
-static char *cfg_bind;              /* listen address */
-static int64_t cfg_max_header;      /* bytes of request line + headers */
-static int64_t cfg_max_url;         /* bytes of the request target */
-static int64_t cfg_max_body;        /* bytes of a request body read and dropped */
-static int64_t cfg_timeout_ms;      /* ms to receive one whole request */
-static int64_t cfg_idle_ms;         /* ms a keep-alive connection may idle */
-static int64_t cfg_max_conns;       /* open HTTP connections */
+static int64_t cfg_port;       /* 0 = no HTTP listener */
+static char *cfg_bind;         /* listen address */
+static int64_t cfg_max_header; /* bytes of request line + headers */
+static int64_t cfg_max_url;    /* bytes of the request target */
+static int64_t cfg_max_body;   /* bytes of a request body read and dropped */
+static int64_t cfg_timeout_ms; /* ms to receive one whole request */
+static int64_t cfg_idle_ms;    /* ms a keep-alive connection may idle */
+static int64_t cfg_max_conns;  /* open HTTP connections */
 
 /* ---- routes ---- */
 
@@ -85,8 +85,7 @@ static int hexval(char ch)
 /* Decodes s[0..n) into out (cap bytes, NUL-terminated); '+' is a space when
  * plus is set (query strings). Returns the length, or -1 if it does not fit,
  * has a bad %XX or decodes to a NUL byte. */
-static long pct_decode(const char *s, size_t n, int plus, char *out,
-                       size_t cap)
+static long pct_decode(const char *s, size_t n, int plus, char *out, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -183,24 +182,24 @@ static int auth_ok(const char *h, size_t len)
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    int handles;          /* of tcp and timer still open */
+    int handles; /* of tcp and timer still open */
     struct conn *prev, *next;
     http_parser parser;
-    struct sbuf in;       /* bytes read, not yet parsed */
-    struct sbuf out;      /* replies not yet handed to a write */
-    struct sbuf url;      /* the current request's target */
-    struct sbuf field;    /* the current header's name (up to 32 bytes) */
-    struct sbuf auth;     /* the Authorization header's value */
-    int in_value;         /* last header callback was a value */
-    int field_is_auth;    /* the header being read is Authorization */
-    size_t header_bytes;  /* of the current request's line and headers */
-    size_t body_bytes;    /* of the current request's body */
-    int in_request;       /* bytes of a request arrived, reply not made */
-    int error;            /* status of the rule a callback saw broken, or 0 */
-    const char *why;      /* its reason, static */
-    int closing;          /* the last reply is made: close after its write */
-    int writing;          /* a write is in flight */
-    int closed;           /* uv_close called */
+    struct sbuf in;      /* bytes read, not yet parsed */
+    struct sbuf out;     /* replies not yet handed to a write */
+    struct sbuf url;     /* the current request's target */
+    struct sbuf field;   /* the current header's name (up to 32 bytes) */
+    struct sbuf auth;    /* the Authorization header's value */
+    int in_value;        /* last header callback was a value */
+    int field_is_auth;   /* the header being read is Authorization */
+    size_t header_bytes; /* of the current request's line and headers */
+    size_t body_bytes;   /* of the current request's body */
+    int in_request;      /* bytes of a request arrived, reply not made */
+    int error;           /* status of the rule a callback saw broken, or 0 */
+    const char *why;     /* its reason, static */
+    int closing;         /* the last reply is made: close after its write */
+    int writing;         /* a write is in flight */
+    int closed;          /* uv_close called */
 };
 
 struct write_req {
@@ -226,19 +225,32 @@ static struct {
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error"
-                                                        : "Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 300   ? "OK"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
     }
 }
 
@@ -296,7 +308,8 @@ static void reply(struct conn *c, int status, const char *content_type,
     stats.responses[status / 100 <= 5 ? status / 100 : 5]++;
 }
 
-/* An error reply with a one-line text body; the connection closes after it. */
+/* An error reply with a one-line text body (not sent to a HEAD request); the
+ * connection closes after it. */
 static void reply_error(struct conn *c, int status, const char *why,
                         const char *extra)
 {
@@ -305,8 +318,8 @@ static void reply_error(struct conn *c, int status, const char *why,
                      why);
     c->closing = 1;
     c->in_request = 0;
-    reply(c, status, "text/plain; charset=utf-8", NULL, extra, body,
-          (size_t)n, 0);
+    reply(c, status, "text/plain; charset=utf-8", NULL, extra, body, (size_t)n,
+          c->parser.method == HTTP_HEAD);
 }
 
 static void on_written(uv_write_t *req, int status);
@@ -421,49 +434,64 @@ static int on_body(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
-/* Makes the reply of the complete request in c. */
-static void serve(struct conn *c, http_parser *p)
+/* Splits the request target into its percent-decoded path and its raw query
+ * (both heap strings the caller frees). 0, or -1 after the 400 reply. */
+static int target_split(struct conn *c, char **path, char **query)
 {
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0 ||
         !(u.field_set & (1 << UF_PATH))) {
         reply_error(c, 400, "bad request target", NULL);
-        return;
+        return -1;
     }
-    char *path = xmalloc(c->url.len + 1);
-    long plen = pct_decode(c->url.data + u.field_data[UF_PATH].off,
-                           u.field_data[UF_PATH].len, 0, path,
-                           c->url.len + 1);
-    if (plen < 0) {
-        free(path);
+    *path = xmalloc(c->url.len + 1);
+    if (pct_decode(c->url.data + u.field_data[UF_PATH].off,
+                   u.field_data[UF_PATH].len, 0, *path, c->url.len + 1) < 0) {
+        free(*path);
         reply_error(c, 400, "bad percent-encoding in the path", NULL);
-        return;
+        return -1;
     }
-    char *query = (u.field_set & (1 << UF_QUERY))
-                      ? xmemdup(c->url.data + u.field_data[UF_QUERY].off,
-                                u.field_data[UF_QUERY].len)
-                      : xstrdup("");
-    http_handler *fn = route_find(path);
+    *query = (u.field_set & (1 << UF_QUERY))
+                 ? xmemdup(c->url.data + u.field_data[UF_QUERY].off,
+                           u.field_data[UF_QUERY].len)
+                 : xstrdup("");
+    return 0;
+}
+
+/* Runs the route's handler and appends its reply. */
+static void run_handler(struct conn *c, http_parser *p, http_handler *fn,
+                        const char *path, const char *query)
+{
     int head = p->method == HTTP_HEAD;
-    /* auth first, so that without the password no path is told apart */
-    if (strcmp(path, "/healthz") != 0 && !auth_ok(c->auth.data, c->auth.len)) {
+    struct http_request req = {head ? "HEAD" : "GET", path, query};
+    struct http_response res = {200, "text/plain; charset=utf-8", NULL, {0}};
+    sbuf_init(&res.body);
+    fn(&req, &res);
+    /* no protocol switch is offered: an Upgrade request ends the connection */
+    c->closing = !http_should_keep_alive(p) || p->upgrade;
+    const char *type =
+        res.content_type ? res.content_type : "text/plain; charset=utf-8";
+    reply(c, res.status, type, res.cache_control, NULL, res.body.data,
+          res.body.len, head);
+    sbuf_deinit(&res.body);
+}
+
+/* Makes the reply of the complete request in c. Auth comes before routing,
+ * so that without the password no path can be told apart from another. */
+static void serve(struct conn *c, http_parser *p)
+{
+    char *path, *query;
+    if (target_split(c, &path, &query) < 0)
+        return;
+    http_handler *fn = route_find(path);
+    if (strcmp(path, "/healthz") != 0 && !auth_ok(c->auth.data, c->auth.len))
         reply_error(c, 401, "the password (requirepass) is missing or wrong",
                     "WWW-Authenticate: Basic realm=\"tincan\"\r\n");
-    } else if (!fn) {
+    else if (!fn)
         reply_error(c, 404, "no such path", NULL);
-    } else {
-        struct http_request req = {head ? "HEAD" : "GET", path, query};
-        struct http_response res = {200, "text/plain; charset=utf-8", NULL,
-                                    {0}};
-        sbuf_init(&res.body);
-        fn(&req, &res);
-        c->closing = !http_should_keep_alive(p);
-        reply(c, res.status,
-              res.content_type ? res.content_type : "text/plain; charset=utf-8",
-              res.cache_control, NULL, res.body.data, res.body.len, head);
-        sbuf_deinit(&res.body);
-    }
+    else
+        run_handler(c, p, fn, path, query);
     free(query);
     free(path);
 }
@@ -489,7 +517,8 @@ static void process(struct conn *c)
         flush(c);
         return;
     }
-    size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
+    size_t n =
+        http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_PAUSED) {
         http_parser_pause(&c->parser, 0);
@@ -686,21 +715,21 @@ static void http_info(struct sbuf *out, const char *section)
 {
     if (strcmp(section, "http") != 0)
         return;
-    sbuf_addf(out,
-              "http_port:%d\r\nhttp_connections:%zu\r\n"
-              "http_connections_total:%llu\r\nhttp_rejected_connections:%llu\r\n"
-              "http_requests:%llu\r\nhttp_responses_2xx:%llu\r\n"
-              "http_responses_3xx:%llu\r\nhttp_responses_4xx:%llu\r\n"
-              "http_responses_5xx:%llu\r\nhttp_timeouts:%llu\r\n",
-              listener ? listen_port : 0, nconns,
-              (unsigned long long)stats.connections,
-              (unsigned long long)stats.rejected,
-              (unsigned long long)stats.requests,
-              (unsigned long long)stats.responses[2],
-              (unsigned long long)stats.responses[3],
-              (unsigned long long)stats.responses[4],
-              (unsigned long long)stats.responses[5],
-              (unsigned long long)stats.timeouts);
+    sbuf_addf(
+        out,
+        "http_port:%d\r\nhttp_connections:%zu\r\n"
+        "http_connections_total:%llu\r\nhttp_rejected_connections:%llu\r\n"
+        "http_requests:%llu\r\nhttp_responses_2xx:%llu\r\n"
+        "http_responses_3xx:%llu\r\nhttp_responses_4xx:%llu\r\n"
+        "http_responses_5xx:%llu\r\nhttp_timeouts:%llu\r\n",
+        listener ? listen_port : 0, nconns,
+        (unsigned long long)stats.connections,
+        (unsigned long long)stats.rejected, (unsigned long long)stats.requests,
+        (unsigned long long)stats.responses[2],
+        (unsigned long long)stats.responses[3],
+        (unsigned long long)stats.responses[4],
+        (unsigned long long)stats.responses[5],
+        (unsigned long long)stats.timeouts);
 }
 
 static const struct config_spec http_config[] = {
@@ -709,8 +738,8 @@ static const struct config_spec http_config[] = {
      "console); 0 = off. The start fails if it cannot be bound"},
     {"http-bind", CONFIG_STRING, &cfg_bind, "127.0.0.1", 0, 0, NULL, 0, 0, NULL,
      "IP address the HTTP listener binds"},
-    {"http-max-header-bytes", CONFIG_BYTES, &cfg_max_header, "8kb", 256,
-     65536, NULL, CONFIG_MUTABLE, 0, NULL,
+    {"http-max-header-bytes", CONFIG_BYTES, &cfg_max_header, "8kb", 256, 65536,
+     NULL, CONFIG_MUTABLE, 0, NULL,
      "bytes of one request's line and headers; more gets 431 and a close"},
     {"http-max-url-bytes", CONFIG_BYTES, &cfg_max_url, "2kb", 64, 65536, NULL,
      CONFIG_MUTABLE, 0, NULL,
@@ -718,8 +747,8 @@ static const struct config_spec http_config[] = {
     {"http-max-body-bytes", CONFIG_BYTES, &cfg_max_body, "1kb", 0, 1048576,
      NULL, CONFIG_MUTABLE, 0, NULL,
      "bytes of a request body read and dropped; more gets 413 and a close"},
-    {"http-timeout-ms", CONFIG_INT, &cfg_timeout_ms, "10000", 50, 3600000,
-     NULL, CONFIG_MUTABLE, 0, NULL,
+    {"http-timeout-ms", CONFIG_INT, &cfg_timeout_ms, "10000", 50, 3600000, NULL,
+     CONFIG_MUTABLE, 0, NULL,
      "ms a client has to send one whole request (from connect or its first "
      "byte) or to take a reply; then 408 and a close"},
     {"http-idle-timeout-ms", CONFIG_INT, &cfg_idle_ms, "60000", 50, 3600000,

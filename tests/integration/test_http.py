@@ -169,6 +169,14 @@ def test_head_sends_headers_without_body(tincan):
     assert data.endswith(b"\r\n\r\n")
 
 
+def test_head_error_has_no_body(tincan):
+    s = http_server(tincan)
+    data = exchange(s, b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    (status, headers, body), = parse(data, heads=(0,))
+    assert status == 404 and headers["connection"] == "close" and body == b""
+    assert int(headers["content-length"]) > 0 and data.endswith(b"\r\n\r\n")
+
+
 def test_path_is_percent_decoded_and_query_ignored_by_routing(tincan):
     s = http_server(tincan)
     assert get(s, "/health%7a?probe=1&x=%20")[0] == 200
@@ -240,6 +248,15 @@ def test_connection_close_and_http10(tincan):
             sock.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             status, headers, _ = read_response(sock)
             assert status == 200 and headers["connection"] == "keep-alive"
+
+
+def test_upgrade_request_is_answered_then_closed(tincan):
+    s = http_server(tincan)
+    data = exchange(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                       b"Upgrade: websocket\r\n\r\n\x81\x05hello")
+    (status, headers, body), = parse(data)
+    assert (status, body, headers["connection"]) == (200, b"ok\n", "close")
+    assert_healthy(s)
 
 
 # ---- errors ----
@@ -371,6 +388,27 @@ def test_idle_keep_alive_connection_closed(tincan):
     assert_healthy(s)
 
 
+def test_client_that_never_reads_is_dropped(tincan):
+    """Pipelines far more replies than the socket buffers hold and reads none:
+    the server stops reading, its write stalls, and after http-timeout-ms the
+    connection is dropped; everything else goes on."""
+    from conftest import wait_until
+    s = http_server(tincan, "--http-timeout-ms", "500")
+    sock = connect(s)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(2.0)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 200000)
+    except (socket.timeout, OSError):
+        pass  # the server stopped reading: expected
+    assert_healthy(s)
+    wait_until(lambda: s.client().info("http")["http_connections"] == 0, timeout=10,
+               what="the stalled connection to be dropped")
+    assert s.client().info("http")["http_timeouts"] >= 1
+    sock.close()
+    assert_healthy(s)
+
+
 def test_max_connections_503(tincan):
     s = http_server(tincan, "--http-max-connections", "2")
     held = [connect(s) for _ in range(2)]
@@ -476,3 +514,52 @@ def test_debug_reload_keeps_serving_on_the_same_port(tincan):
     assert s.client().execute_command("DEBUG", "RELOAD") in (b"OK", "OK", True)
     assert get(s, "/healthz")[0] == 200
     assert s.client().info("http")["http_port"] == s.http_port
+
+
+def test_limits_change_with_config_set(tincan):
+    s = http_server(tincan)
+    url = "/healthz?" + "q" * 300
+    assert get(s, url)[0] == 200
+    c = s.client()
+    assert c.config_set("http-max-url-bytes", "128") is True
+    assert c.config_get("http-max-url-bytes") == {"http-max-url-bytes": "128"}
+    assert get(s, url)[0] == 414
+    assert get(s, "/healthz")[0] == 200
+    # port and bind are read at start only
+    with pytest.raises(Exception, match="http-port"):
+        c.config_set("http-port", "1")
+
+
+def test_shutdown_with_open_connections_is_clean(tincan):
+    """SIGTERM with an idle keep-alive connection, one mid-request and one
+    whose replies are not being read: the server exits 0, and teardown finds no
+    sanitizer (leak) report."""
+    s = http_server(tincan)
+    idle, partial, stalled = connect(s), connect(s), connect(s)
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(idle)[0] == 200
+    partial.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.settimeout(2.0)
+    try:
+        stalled.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 100000)
+    except (socket.timeout, OSError):
+        pass
+    assert s.client().info("http")["http_connections"] == 3
+    assert s.stop() == 0
+    for sock in (idle, partial, stalled):
+        sock.close()
+
+
+def test_ipv6_bind(tincan):
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    s = tincan("--http-port", str(port), "--http-bind", "::1")
+    with socket.create_connection(("::1", port), timeout=IO_TIMEOUT) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        (status, _, body), = parse(read_until_close(sock))
+    assert (status, body) == (200, b"ok\n")

@@ -39,8 +39,8 @@ TEST(empty_and_valueless)
 TEST(percent_and_plus_decoded)
 {
     char b[64];
-    ASSERT_EQ_STR("order.*", param("pattern=order.%2A", "pattern", b,
-                                   sizeof(b)));
+    ASSERT_EQ_STR("order.*",
+                  param("pattern=order.%2A", "pattern", b, sizeof(b)));
     ASSERT_EQ_STR("a b c", param("q=a+b%20c", "q", b, sizeof(b)));
     ASSERT_EQ_STR("&=", param("q=%26%3d", "q", b, sizeof(b)));
     /* the name is decoded too */
