@@ -61,7 +61,8 @@ static int write_all(FILE *out, int nfiles, char **files)
     }
     fprintf(out, "const struct web_asset web_assets[] = {\n");
     for (int i = 0; i < nfiles; i++)
-        fprintf(out, "    {\"%s\", asset%d, %zu},\n", base_name(files[i]), i, lens[i]);
+        fprintf(out, "    {\"%s\", asset%d, %zu},\n", base_name(files[i]), i,
+                lens[i]);
     fprintf(out, "};\n\nconst size_t web_nassets = %d;\n", nfiles);
     free(lens);
     return 0;

@@ -22,7 +22,8 @@ static const struct {
 static const char *content_type(const char *name)
 {
     size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof(content_types) / sizeof(content_types[0]); i++) {
+    for (size_t i = 0; i < sizeof(content_types) / sizeof(content_types[0]);
+         i++) {
         size_t k = strlen(content_types[i].suffix);
         if (n >= k && strcmp(name + n - k, content_types[i].suffix) == 0)
             return content_types[i].type;
@@ -30,9 +31,11 @@ static const char *content_type(const char *name)
     return "application/octet-stream";
 }
 
-void console_file_handle(const struct http_request *req, struct http_response *res)
+void console_file_handle(const struct http_request *req,
+                         struct http_response *res)
 {
-    const char *name = strcmp(req->path, "/") == 0 ? "console.html" : req->path + 1;
+    const char *name =
+        strcmp(req->path, "/") == 0 ? "console.html" : req->path + 1;
     for (size_t i = 0; i < web_nassets; i++) {
         if (strcmp(web_assets[i].name, name) != 0)
             continue;
@@ -58,7 +61,8 @@ static int has_param(const char *q, const char *name)
     return 0;
 }
 
-void console_map_handle(const struct http_request *req, struct http_response *res)
+void console_map_handle(const struct http_request *req,
+                        struct http_response *res)
 {
     char pat[PATTERN_MAX + 1], why[200];
     const char *p = http_query_param(req, "pattern", pat, sizeof(pat));

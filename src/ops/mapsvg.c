@@ -10,25 +10,25 @@
 
 enum { COL_PRODUCER, COL_TYPE, COL_SUB, COL_CONSUMER, NCOLS };
 
-#define BOX_H 24   /* px */
+#define BOX_H   24 /* px */
 #define BOX_GAP 10 /* px between the boxes of a column */
 #define COL_GAP 96 /* px between columns: the curves' room */
-#define PAD 10     /* px of box left and right of its label */
-#define MARGIN 16  /* px around the picture */
-#define HEAD_H 30  /* px of the column headings */
-#define SWEEPS 4   /* rounds of barycenter ordering, each down then up */
+#define PAD     10 /* px of box left and right of its label */
+#define MARGIN  16 /* px around the picture */
+#define HEAD_H  30 /* px of the column headings */
+#define SWEEPS  4  /* rounds of barycenter ordering, each down then up */
 
 static const char *const heads[NCOLS] = {"producers", "types", "subscriptions",
                                          "consumers"};
 
 struct node {
     const char *prefix; /* static text drawn before the name */
-    const char *p;      /* name, borrowed from the manifest; NULL: a "more" box */
-    size_t n;           /* bytes of the name */
-    const char *kind;   /* CSS class (static) */
+    const char *p;    /* name, borrowed from the manifest; NULL: a "more" box */
+    size_t n;         /* bytes of the name */
+    const char *kind; /* CSS class (static) */
     int col;
-    size_t pos;         /* index within its column */
-    size_t more;        /* a "more" box: how many nodes it stands for */
+    size_t pos;  /* index within its column */
+    size_t more; /* a "more" box: how many nodes it stands for */
 };
 
 struct edge {
@@ -41,7 +41,7 @@ struct graph {
     size_t nnodes;
     struct edge *edges;
     size_t nedges, ecap;
-    size_t *col[NCOLS];   /* node indices, in drawing order */
+    size_t *col[NCOLS]; /* node indices, in drawing order */
     size_t ncol[NCOLS];
     size_t hidden[NCOLS]; /* nodes left out past MAPSVG_COLUMN_MAX */
     int colx[NCOLS];      /* px, left edge of the column's boxes */
@@ -79,16 +79,30 @@ static size_t count_chars(const unsigned char *p, size_t n)
     return chars;
 }
 
-static void put_char(struct sbuf *out, const unsigned char *p, size_t len, uint32_t cp)
+static void put_char(struct sbuf *out, const unsigned char *p, size_t len,
+                     uint32_t cp)
 {
     switch (cp) {
-    case '&': sbuf_adds(out, "&amp;"); break;
-    case '<': sbuf_adds(out, "&lt;"); break;
-    case '>': sbuf_adds(out, "&gt;"); break;
-    case '"': sbuf_adds(out, "&quot;"); break;
-    case '\'': sbuf_adds(out, "&#39;"); break;
-    case 0xfffd: sbuf_adds(out, "\xef\xbf\xbd"); break;
-    default: sbuf_add(out, p, len); /* well-formed UTF-8 or plain ASCII */
+    case '&':
+        sbuf_adds(out, "&amp;");
+        break;
+    case '<':
+        sbuf_adds(out, "&lt;");
+        break;
+    case '>':
+        sbuf_adds(out, "&gt;");
+        break;
+    case '"':
+        sbuf_adds(out, "&quot;");
+        break;
+    case '\'':
+        sbuf_adds(out, "&#39;");
+        break;
+    case 0xfffd:
+        sbuf_adds(out, "\xef\xbf\xbd");
+        break;
+    default:
+        sbuf_add(out, p, len); /* well-formed UTF-8 or plain ASCII */
     }
 }
 
@@ -111,8 +125,8 @@ size_t mapsvg_escape(struct sbuf *out, const char *s, size_t n, size_t max)
 
 /* ---- the graph ---- */
 
-static size_t add_node(struct graph *g, int col, const char *kind, const char *prefix,
-                       const struct mstr *name)
+static size_t add_node(struct graph *g, int col, const char *kind,
+                       const char *prefix, const struct mstr *name)
 {
     if (g->ncol[col] == MAPSVG_COLUMN_MAX) {
         g->hidden[col]++;
@@ -120,7 +134,8 @@ static size_t add_node(struct graph *g, int col, const char *kind, const char *p
     }
     size_t i = g->nnodes++;
     g->nodes = xrealloc(g->nodes, g->nnodes * sizeof(*g->nodes));
-    g->nodes[i] = (struct node){prefix, name->p, name->n, kind, col, g->ncol[col], 0};
+    g->nodes[i] =
+        (struct node){prefix, name->p, name->n, kind, col, g->ncol[col], 0};
     g->col[col][g->ncol[col]++] = i;
     return i;
 }
@@ -149,7 +164,8 @@ struct producers {
     size_t n, cap;
 };
 
-static size_t producer(struct graph *g, struct producers *ps, const struct mstr *name)
+static size_t producer(struct graph *g, struct producers *ps,
+                       const struct mstr *name)
 {
     for (size_t i = 0; i < ps->n; i++)
         if (same(ps->names[i], name))
@@ -168,22 +184,26 @@ static void add_consumers(struct graph *g, size_t from, const struct mstr *cons,
                           size_t ncons)
 {
     for (size_t c = 0; c < ncons; c++)
-        add_edge(g, from, add_node(g, COL_CONSUMER, "consumer", "", &cons[c]), 0);
+        add_edge(g, from, add_node(g, COL_CONSUMER, "consumer", "", &cons[c]),
+                 0);
 }
 
-static size_t sub_node(struct graph *g, const struct manifest *m, size_t *subs, size_t s)
+static size_t sub_node(struct graph *g, const struct manifest *m, size_t *subs,
+                       size_t s)
 {
     if (subs[s] != SIZE_MAX - 1)
         return subs[s];
     const struct manifest_sub *sub = &m->subs[s];
-    subs[s] = add_node(g, COL_SUB, sub->durable ? "sub" : "sub ephemeral", "", &sub->name);
+    subs[s] = add_node(g, COL_SUB, sub->durable ? "sub" : "sub ephemeral", "",
+                       &sub->name);
     if (subs[s] != SIZE_MAX)
         add_consumers(g, subs[s], sub->cons, sub->ncons);
     return subs[s];
 }
 
-static void add_type(struct graph *g, const struct manifest *m, struct producers *ps,
-                     size_t *subs, const struct manifest_type *t)
+static void add_type(struct graph *g, const struct manifest *m,
+                     struct producers *ps, size_t *subs,
+                     const struct manifest_type *t)
 {
     size_t tn = add_node(g, COL_TYPE, "type", "", &t->type);
     int owner_seen = 0;
@@ -264,7 +284,8 @@ static void sweep(struct graph *g, int c, int nb)
     double *sum = xcalloc(n, sizeof(double));
     size_t *cnt = xcalloc(n, sizeof(size_t));
     for (size_t i = 0; i < g->nedges; i++) {
-        const struct node *a = &g->nodes[g->edges[i].from], *b = &g->nodes[g->edges[i].to];
+        const struct node *a = &g->nodes[g->edges[i].from],
+                          *b = &g->nodes[g->edges[i].to];
         if (a->col == nb && b->col == c) {
             sum[b->pos] += (double)a->pos;
             cnt[b->pos]++;
@@ -275,7 +296,8 @@ static void sweep(struct graph *g, int c, int nb)
     }
     struct rank *r = xcalloc(n, sizeof(*r));
     for (size_t i = 0; i < n; i++)
-        r[i] = (struct rank){cnt[i] ? sum[i] / (double)cnt[i] : (double)i, i, g->col[c][i]};
+        r[i] = (struct rank){cnt[i] ? sum[i] / (double)cnt[i] : (double)i, i,
+                             g->col[c][i]};
     qsort(r, n, sizeof(*r), rank_cmp);
     for (size_t i = 0; i < n; i++) {
         g->col[c][i] = r[i].node;
@@ -300,7 +322,8 @@ static void order(struct graph *g)
 
 static int text_w(size_t chars)
 {
-    return (int)((chars * 29 + 3) / 4); /* 7.25 px a character, 12 px monospace */
+    return (int)((chars * 29 + 3) /
+                 4); /* 7.25 px a character, 12 px monospace */
 }
 
 static size_t label_chars(const struct node *nd)
@@ -314,7 +337,8 @@ static size_t label_chars(const struct node *nd)
         return n;
     }
     size_t chars = count_chars((const unsigned char *)nd->p, nd->n);
-    return strlen(nd->prefix) + (chars > MAPSVG_LABEL_MAX ? MAPSVG_LABEL_MAX : chars);
+    return strlen(nd->prefix) +
+           (chars > MAPSVG_LABEL_MAX ? MAPSVG_LABEL_MAX : chars);
 }
 
 static void add_more_boxes(struct graph *g)
@@ -324,7 +348,8 @@ static void add_more_boxes(struct graph *g)
             continue;
         size_t i = g->nnodes++;
         g->nodes = xrealloc(g->nodes, g->nnodes * sizeof(*g->nodes));
-        g->nodes[i] = (struct node){"", NULL, 0, "more", c, g->ncol[c], g->hidden[c]};
+        g->nodes[i] =
+            (struct node){"", NULL, 0, "more", c, g->ncol[c], g->hidden[c]};
         g->col[c] = xrealloc(g->col[c], (g->ncol[c] + 1) * sizeof(size_t));
         g->col[c][g->ncol[c]++] = i;
     }
@@ -352,7 +377,8 @@ static void layout(struct graph *g)
 static int node_y(const struct graph *g, const struct node *nd)
 {
     int h = (int)g->ncol[nd->col] * (BOX_H + BOX_GAP) - BOX_GAP;
-    return MARGIN + HEAD_H + (g->height - h) / 2 + (int)nd->pos * (BOX_H + BOX_GAP);
+    return MARGIN + HEAD_H + (g->height - h) / 2 +
+           (int)nd->pos * (BOX_H + BOX_GAP);
 }
 
 /* ---- drawing ---- */
@@ -361,7 +387,8 @@ static int node_y(const struct graph *g, const struct node *nd)
  * the SVG inline keeps its own styles. */
 static const char style[] =
     "<style>"
-    ".tmap text{font:12px ui-monospace,'DejaVu Sans Mono',Menlo,monospace;fill:#1f2933}"
+    ".tmap text{font:12px ui-monospace,'DejaVu Sans "
+    "Mono',Menlo,monospace;fill:#1f2933}"
     ".tmap .head{font-weight:bold;fill:#52606d;font-size:11px}"
     ".tmap .edge{fill:none;stroke:#9aa5b1;stroke-width:1.3}"
     ".tmap .edge.owner{stroke:#c17d11;stroke-dasharray:5 4}"
@@ -376,7 +403,8 @@ static const char style[] =
     ".tmap .more text,.tmap .empty{fill:#7b8794;font-style:italic}"
     "</style>\n";
 
-static void draw_edge(struct sbuf *out, const struct graph *g, const struct edge *e)
+static void draw_edge(struct sbuf *out, const struct graph *g,
+                      const struct edge *e)
 {
     const struct node *a = &g->nodes[e->from], *b = &g->nodes[e->to];
     int x1 = g->colx[a->col] + g->colw[a->col], y1 = node_y(g, a) + BOX_H / 2;
@@ -385,8 +413,8 @@ static void draw_edge(struct sbuf *out, const struct graph *g, const struct edge
     sbuf_addf(out,
               "<path class=\"edge%s\" data-from=\"n%zu\" data-to=\"n%zu\" "
               "d=\"M%d %d C%d %d %d %d %d %d\"/>\n",
-              e->owner ? " owner" : "", e->from, e->to, x1, y1, x1 + dx, y1, x2 - dx,
-              y2, x2, y2);
+              e->owner ? " owner" : "", e->from, e->to, x1, y1, x1 + dx, y1,
+              x2 - dx, y2, x2, y2);
 }
 
 static void draw_node(struct sbuf *out, const struct graph *g, size_t i)
@@ -401,8 +429,10 @@ static void draw_node(struct sbuf *out, const struct graph *g, size_t i)
         sbuf_addf(out, "%zu more not drawn (at most %d a column)", nd->more,
                   MAPSVG_COLUMN_MAX);
     }
-    sbuf_addf(out, "</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"5\"/>",
-              x, y, g->colw[nd->col], BOX_H);
+    sbuf_addf(
+        out,
+        "</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"5\"/>",
+        x, y, g->colw[nd->col], BOX_H);
     sbuf_addf(out, "<text x=\"%d\" y=\"%d\">", x + PAD, y + 16);
     if (nd->p) {
         sbuf_adds(out, nd->prefix);
@@ -423,15 +453,19 @@ void mapsvg_render(const struct manifest *m, struct sbuf *out)
     int w = g.colx[NCOLS - 1] + g.colw[NCOLS - 1] + MARGIN;
     int h = MARGIN + HEAD_H + (g.height > BOX_H ? g.height : BOX_H) + MARGIN;
     sbuf_addf(out,
-              "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"tmap\" width=\"%d\" height=\"%d\" "
-              "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"tincan events map\">\n",
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"tmap\" "
+              "width=\"%d\" height=\"%d\" "
+              "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"tincan events "
+              "map\">\n",
               w, h, w, h);
     sbuf_adds(out, style);
     for (int c = 0; c < NCOLS; c++)
-        sbuf_addf(out, "<text class=\"head\" x=\"%d\" y=\"%d\">%s</text>\n", g.colx[c],
-                  MARGIN + 12, heads[c]);
+        sbuf_addf(out, "<text class=\"head\" x=\"%d\" y=\"%d\">%s</text>\n",
+                  g.colx[c], MARGIN + 12, heads[c]);
     if (!m->ntypes)
-        sbuf_addf(out, "<text class=\"empty\" x=\"%d\" y=\"%d\">no event types yet</text>\n",
+        sbuf_addf(out,
+                  "<text class=\"empty\" x=\"%d\" y=\"%d\">no event types "
+                  "yet</text>\n",
                   g.colx[COL_TYPE], MARGIN + HEAD_H + 16);
     sbuf_adds(out, "<g class=\"edges\">\n");
     for (size_t i = 0; i < g.nedges; i++)

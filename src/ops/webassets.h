@@ -1,8 +1,9 @@
 /* webassets.h - the web console's files (web/), compiled into the server.
  *
- * The Makefile runs tools/webembed over the web/ files into $(BUILD)/gen/webassets.c,
- * which defines the two symbols below. Read-only data; console.c serves it.
- * It is not a file system: no directories, no file changes after the build. */
+ * The Makefile runs tools/webembed over the web/ files into
+ * $(BUILD)/gen/webassets.c, which defines the two symbols below. Read-only
+ * data; console.c serves it. It is not a file system: no directories, no file
+ * changes after the build. */
 #ifndef TINCAN_WEBASSETS_H
 #define TINCAN_WEBASSETS_H
 

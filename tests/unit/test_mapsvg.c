@@ -40,10 +40,13 @@ static struct manifest_type *add_type(struct manifest *m, const char *name,
     return t;
 }
 
-static void add_producer(struct manifest_type *t, const char *name, uint64_t count)
+static void add_producer(struct manifest_type *t, const char *name,
+                         uint64_t count)
 {
-    t->producers = xrealloc(t->producers, (t->nproducers + 1) * sizeof(*t->producers));
-    t->producers[t->nproducers++] = (struct manifest_producer){ms(name), 1, 2, count};
+    t->producers =
+        xrealloc(t->producers, (t->nproducers + 1) * sizeof(*t->producers));
+    t->producers[t->nproducers++] =
+        (struct manifest_producer){ms(name), 1, 2, count};
 }
 
 static size_t add_sub(struct manifest *m, const char *name, size_t ncons,
@@ -52,7 +55,8 @@ static size_t add_sub(struct manifest *m, const char *name, size_t ncons,
     m->subs = xrealloc(m->subs, (m->nsubs + 1) * sizeof(*m->subs));
     struct manifest_sub *s = &m->subs[m->nsubs];
     const char *pat[] = {"#"};
-    *s = (struct manifest_sub){ms(name), strs(1, pat), 1, strs(ncons, cons), ncons, 1};
+    *s = (struct manifest_sub){ms(name),          strs(1, pat), 1,
+                               strs(ncons, cons), ncons,        1};
     return m->nsubs++;
 }
 
@@ -60,8 +64,8 @@ static void add_group(struct manifest_type *t, const char *group, size_t ncons,
                       const char *const *cons)
 {
     t->groups = xrealloc(t->groups, (t->ngroups + 1) * sizeof(*t->groups));
-    t->groups[t->ngroups++] =
-        (struct manifest_group){ms("stream:x"), 0, ms(group), strs(ncons, cons), ncons};
+    t->groups[t->ngroups++] = (struct manifest_group){
+        ms("stream:x"), 0, ms(group), strs(ncons, cons), ncons};
 }
 
 static void render(const struct manifest *m, struct sbuf *out)
@@ -92,8 +96,8 @@ static const char *entity_end(const char *p, const char *end)
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == ':';
 }
 
 /* The characters: well-formed UTF-8 and none that XML 1.0 forbids. */
@@ -105,8 +109,8 @@ static const char *chars_ok(const char *s, size_t n)
         size_t len = 1;
         if (p[i] >= 0x80 && !(len = manifest_utf8_decode(p + i, n - i, &cp)))
             return "bad UTF-8";
-        if ((cp < 0x20 && cp != '\n' && cp != '\t' && cp != '\r') || cp == 0xfffe ||
-            cp == 0xffff)
+        if ((cp < 0x20 && cp != '\n' && cp != '\t' && cp != '\r') ||
+            cp == 0xfffe || cp == 0xffff)
             return "a character XML forbids";
         i += len;
     }
@@ -180,7 +184,7 @@ static const char *xml_wellformed(const char *s, size_t n)
                 p++;
             if (p == an || end - p < 2 || p[0] != '=' || p[1] != '"')
                 return "an attribute without name=\"value\"";
-            for (p += 2; p < end && *p != '"'; ) {
+            for (p += 2; p < end && *p != '"';) {
                 if (*p == '<')
                     return "'<' in an attribute value";
                 if (*p == '&') {
@@ -251,9 +255,13 @@ TEST(escape_replaces_markup_bad_utf8_and_controls)
     ASSERT_EQ_STR("a&lt;b&amp;&quot;&#39;&gt;", b.data);
     sbuf_clear(&b);
     /* é stays, a lone 0xff, a cut 3-byte sequence, NUL and ESC become U+FFFD */
-    ASSERT_EQ_INT(6, mapsvg_escape(&b, "\xc3\xa9\xff\xe2\x82" "\x00\x1b", 7, 0));
-    ASSERT_EQ_STR("\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
-                  b.data);
+    ASSERT_EQ_INT(6, mapsvg_escape(&b,
+                                   "\xc3\xa9\xff\xe2\x82"
+                                   "\x00\x1b",
+                                   7, 0));
+    ASSERT_EQ_STR(
+        "\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+        b.data);
     sbuf_clear(&b);
     ASSERT_EQ_INT(4, mapsvg_escape(&b, "abcdef", 6, 4));
     ASSERT_EQ_STR("abc\xe2\x80\xa6", b.data);
@@ -278,7 +286,8 @@ TEST(nodes_and_edges_of_a_manifest)
     t->subs[t->nsubs++] = billing;
     t->subs[t->nsubs++] = shipping;
     add_group(t, "audit", 1, gc);
-    t = add_type(&m, "order.paid", "payments"); /* owner never seen publishing */
+    t = add_type(&m, "order.paid",
+                 "payments"); /* owner never seen publishing */
     add_producer(t, "orders", 1);
     t->subs[t->nsubs++] = billing;
     struct sbuf b;
@@ -286,7 +295,8 @@ TEST(nodes_and_edges_of_a_manifest)
     ASSERT_WELLFORMED(&b);
     ASSERT_EQ_INT(3, count(&b, "class=\"node producer\""));
     ASSERT_EQ_INT(2, count(&b, "class=\"node type\""));
-    ASSERT_EQ_INT(2, count(&b, "class=\"node sub\"")); /* "unmatched" left out */
+    ASSERT_EQ_INT(2,
+                  count(&b, "class=\"node sub\"")); /* "unmatched" left out */
     ASSERT_EQ_INT(0, count(&b, "unmatched"));
     ASSERT_EQ_INT(1, count(&b, "class=\"node group\""));
     ASSERT_EQ_INT(4, count(&b, "class=\"node consumer\""));
@@ -295,11 +305,11 @@ TEST(nodes_and_edges_of_a_manifest)
      * sub->consumer 3, group->consumer 1 */
     ASSERT_EQ_INT(12, count(&b, "<path class=\"edge"));
     ASSERT_EQ_INT(1, count(&b, "class=\"edge owner\""));
-    for (const char *const *n = (const char *const[]){"orders", "legacy", "payments",
-                                                       "order.created", "order.paid",
-                                                       "billing", "shipping", "billing-1",
-                                                       "billing-2", "shipper", "reader-1",
-                                                       NULL};
+    for (const char *const *n =
+             (const char *const[]){"orders", "legacy", "payments",
+                                   "order.created", "order.paid", "billing",
+                                   "shipping", "billing-1", "billing-2",
+                                   "shipper", "reader-1", NULL};
          *n; n++) {
         char title[64];
         snprintf(title, sizeof(title), "<title>%s</title>", *n);
@@ -311,10 +321,18 @@ TEST(nodes_and_edges_of_a_manifest)
 
 TEST(hostile_names_give_wellformed_xml)
 {
-    static const char *const names[] = {
-        "<script>alert(1)</script>", "a&b;&amp;", "\"quoted\" 'single'", "]]>",
-        "\xff\xfe\xfd", "\xc3", "\xed\xa0\x80", "tab\there\nnl\r", "\x01\x02\x7f",
-        "\xef\xbf\xbe", "&#0;", "</svg>"};
+    static const char *const names[] = {"<script>alert(1)</script>",
+                                        "a&b;&amp;",
+                                        "\"quoted\" 'single'",
+                                        "]]>",
+                                        "\xff\xfe\xfd",
+                                        "\xc3",
+                                        "\xed\xa0\x80",
+                                        "tab\there\nnl\r",
+                                        "\x01\x02\x7f",
+                                        "\xef\xbf\xbe",
+                                        "&#0;",
+                                        "</svg>"};
     struct manifest m = {0};
     const char *cons[ARRAY_LEN(names)];
     for (size_t i = 0; i < ARRAY_LEN(names); i++)
@@ -322,7 +340,8 @@ TEST(hostile_names_give_wellformed_xml)
     size_t s = add_sub(&m, "<sub name=\"x\">", ARRAY_LEN(names), cons);
     for (size_t i = 0; i < ARRAY_LEN(names); i++) {
         char tname[64];
-        snprintf(tname, sizeof(tname), "%s.%zu", names[i], i); /* sorted or not: fine */
+        snprintf(tname, sizeof(tname), "%s.%zu", names[i],
+                 i); /* sorted or not: fine */
         struct manifest_type *t = add_type(&m, tname, names[i]);
         add_producer(t, names[(i + 1) % ARRAY_LEN(names)], 1);
         t->subs[t->nsubs++] = s;
@@ -340,7 +359,8 @@ TEST(hostile_names_give_wellformed_xml)
     render(&m, &b);
     ASSERT_WELLFORMED(&b);
     ASSERT_EQ_INT(0, count(&b, "<script"));
-    ASSERT_TRUE(strstr(b.data, "&lt;script&gt;alert(1)&lt;/script&gt;") != NULL);
+    ASSERT_TRUE(strstr(b.data, "&lt;script&gt;alert(1)&lt;/script&gt;") !=
+                NULL);
     ASSERT_TRUE(strstr(b.data, "nul\xef\xbf\xbdinside") != NULL);
     /* the long name: whole in its title, cut in its box */
     ASSERT_EQ_INT(1, count(&b, longname));
@@ -395,7 +415,8 @@ TEST(deterministic_bytes)
             char name[16], prod[16];
             snprintf(name, sizeof(name), "t.%02d", i);
             snprintf(prod, sizeof(prod), "p%d", (i * 7) % 5);
-            struct manifest_type *t = add_type(&m, name, i % 3 ? NULL : "owner");
+            struct manifest_type *t =
+                add_type(&m, name, i % 3 ? NULL : "owner");
             add_producer(t, prod, (uint64_t)i);
             t->subs[t->nsubs++] = i % 2 ? s1 : s2;
         }
@@ -439,12 +460,15 @@ TEST(empty_manifest)
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv,
-                     (struct test[]){T(xml_checker_rejects_broken_xml),
-                                     T(escape_replaces_markup_bad_utf8_and_controls),
-                                     T(nodes_and_edges_of_a_manifest),
-                                     T(hostile_names_give_wellformed_xml),
-                                     T(order_reduces_crossings), T(deterministic_bytes),
-                                     T(column_cap_draws_a_more_box), T(empty_manifest),
-                                     {0}});
+    return test_main(
+        argc, argv,
+        (struct test[]){T(xml_checker_rejects_broken_xml),
+                        T(escape_replaces_markup_bad_utf8_and_controls),
+                        T(nodes_and_edges_of_a_manifest),
+                        T(hostile_names_give_wellformed_xml),
+                        T(order_reduces_crossings),
+                        T(deterministic_bytes),
+                        T(column_cap_draws_a_more_box),
+                        T(empty_manifest),
+                        {0}});
 }
