@@ -1,8 +1,9 @@
 // console.js - the web console's live view. Every 2 s it reads
 // /api/overview (JSON) and /map.svg (the server-drawn events map), redraws the
-// tables in place and says so when the server cannot be reached. Same-origin
-// fetches only, so the browser's Basic auth for the page covers them. Every
-// name is put in the page as text (textContent), never as markup.
+// tables in place and says so when the server cannot be reached; a hidden tab
+// pauses. Same-origin fetches only, so the browser's Basic auth for the page
+// covers them. Every name is put in the page as text (textContent), never as
+// markup. No framework, no external requests.
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -220,7 +221,16 @@ function setStatus(ok, text) {
   document.querySelector("main").classList.toggle("stale", !ok && lastOk > 0);
 }
 
+// A hidden tab asks nothing (the map costs the server a manifest build);
+// it refreshes at once when shown again.
+let timer = null;
+function schedule(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(refresh, ms);
+}
+
 async function refresh() {
+  if (document.hidden) return;
   try {
     const o = await (await get("/api/overview")).json();
     render(o);
@@ -235,8 +245,9 @@ async function refresh() {
     document.getElementById("banner").textContent =
       `Server unreachable: ${e.message}. Retrying every ${REFRESH_MS / 1000} s.${since}`;
   } finally {
-    setTimeout(refresh, REFRESH_MS);
+    schedule(REFRESH_MS);
   }
 }
 
+document.addEventListener("visibilitychange", () => { if (!document.hidden) schedule(0); });
 refresh();
