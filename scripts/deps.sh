@@ -8,7 +8,7 @@
 # at once. Otherwise, as root, it runs `apt-get update` once and
 # `apt-get install -y --no-install-recommends` for the missing ones, with a
 # policy-rc.d in place so that installing redis-server, nginx, postgresql,
-# beanstalkd or rabbitmq-server does not leave daemons running on their
+# beanstalkd, rabbitmq-server or prometheus does not leave daemons running on their
 # default ports (CI has no systemd; invoke-rc.d would otherwise start them).
 # When not root it prints the exact command to run and fails.
 #
@@ -38,6 +38,8 @@ WHAT=${1:-all}
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
+# prometheus (the real server, /usr/bin/prometheus) scrapes tincan's /metrics
+# in tests/integration/test_prometheus.py and answers PromQL about it.
 TABLE='
 gcc                     build   always
 make                    build   always
@@ -77,13 +79,14 @@ procps                  test    always
 json-schema-test-suite  test    always
 iproute2                test    always
 chromium                test    always
+prometheus              test    always
 beanstalkd              bench   always
 wrk                     bench   always
 rabbitmq-server         bench   always
 librabbitmq-dev         bench   always
 '
 # Packages whose install scripts would start a daemon.
-DAEMONS='redis-server nginx postgresql beanstalkd rabbitmq-server'
+DAEMONS='redis-server nginx postgresql beanstalkd rabbitmq-server prometheus'
 
 case $WHAT in
     all|build|test|bench) ;;
