@@ -3,6 +3,7 @@
 #include "mapsvg.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -328,14 +329,8 @@ static int text_w(size_t chars)
 
 static size_t label_chars(const struct node *nd)
 {
-    if (!nd->p) {
-        struct sbuf b;
-        sbuf_init(&b);
-        sbuf_addf(&b, "+%zu more", nd->more);
-        size_t n = b.len;
-        sbuf_deinit(&b);
-        return n;
-    }
+    if (!nd->p)
+        return (size_t)snprintf(NULL, 0, "+%zu more", nd->more);
     size_t chars = count_chars((const unsigned char *)nd->p, nd->n);
     return strlen(nd->prefix) +
            (chars > MAPSVG_LABEL_MAX ? MAPSVG_LABEL_MAX : chars);

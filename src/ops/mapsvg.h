@@ -28,10 +28,12 @@
 /* Appends the map of m to out as a standalone SVG document (UTF-8). Every
  * name is XML-escaped; bad UTF-8 and characters XML cannot carry are drawn
  * as U+FFFD. Subscriptions that match none of m's types are left out. Each
- * node is a <g class="node KIND" id="nK"> (KIND: producer, type, sub,
- * group, consumer, more) holding a <title> with the full name, a <rect> and
- * a <text>; each edge a <path class="edge[ owner]" data-from="nA"
- * data-to="nB">. Never fails. */
+ * node is a <g class="node KIND" id="nK"> (KIND: producer, type, sub or
+ * "sub ephemeral", group, consumer, more) holding a <title> with the full
+ * name, a <rect> and a <text>; each edge a <path class="edge[ owner]"
+ * data-from="nA" data-to="nB">. The root's class is "tmap" and every style
+ * rule is scoped under it, so the SVG can be put inline in a page. Never
+ * fails. */
 void mapsvg_render(const struct manifest *m, struct sbuf *out);
 
 /* The XML escaping of names, for tests: appends p[0..n) as XML text (at most

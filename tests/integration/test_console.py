@@ -354,7 +354,8 @@ def test_console_files_and_map_over_http(tincan):
     assert b"no event types yet" in body
     ET.fromstring(body)
 
-    # names with markup and bad UTF-8 (consumer names are any bytes)
+    # names with markup and bad UTF-8 (consumer names are any bytes), and a
+    # stream consumer group on a type's stream
     r = redis.Redis(host=HOST, port=s.port, client_name="orders", socket_timeout=IO_TIMEOUT)
     r.execute_command("EV.SUB", "billing", "order.*")
     r.execute_command("EV.SUB", "users", "user.#")
@@ -362,6 +363,9 @@ def test_console_files_and_map_over_http(tincan):
     r.execute_command("EV.PUB", "user.signup", "{}")
     bad = b'</title><script>x</script>&\xff"\''
     assert len(r.execute_command("EV.READ", "billing", bad)) == 1
+    r.execute_command("XGROUP", "CREATE", "order.created", "warehouse", "0")
+    r.execute_command("XREADGROUP", "GROUP", "warehouse", "picker", "STREAMS",
+                      "order.created", ">")
     status, _, body = get(s, "/map.svg")
     assert status == 200
     svg = ET.fromstring(body)
@@ -369,8 +373,17 @@ def test_console_files_and_map_over_http(tincan):
               for g in svg.iter(SVG_NS + "g") if (g.get("class") or "").startswith("node ")}
     assert titles == {("node producer", "orders"), ("node type", "order.created"),
                       ("node type", "user.signup"), ("node sub", "billing"),
-                      ("node sub", "users"),
-                      ("node consumer", bad.decode("utf-8", "replace"))}
+                      ("node sub", "users"), ("node group", "group warehouse"),
+                      ("node consumer", bad.decode("utf-8", "replace")),
+                      ("node consumer", "picker")}
+    ids = {g.get("id"): g.find(SVG_NS + "title").text
+           for g in svg.iter(SVG_NS + "g") if g.get("id")}
+    edges = {(ids[p.get("data-from")], ids[p.get("data-to")])
+             for p in svg.iter(SVG_NS + "path")}
+    assert edges == {("orders", "order.created"), ("orders", "user.signup"),
+                     ("order.created", "billing"), ("user.signup", "users"),
+                     ("billing", bad.decode("utf-8", "replace")),
+                     ("order.created", "group warehouse"), ("group warehouse", "picker")}
     assert b"<script>" not in body
 
     status, _, body = get(s, "/map.svg?pattern=user.%23")
