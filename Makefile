@@ -30,8 +30,15 @@ SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
 # with the same warnings as our own code (it is clean under them).
 GEN       := $(BUILD)/gen
 DESC_PROTO_DIR ?= /usr/include
-GEN_SRCS  := $(GEN)/google/protobuf/descriptor.pb-c.c
-GEN_HDRS  := $(GEN_SRCS:.c=.h)
+PROTO_SRCS := $(GEN)/google/protobuf/descriptor.pb-c.c
+GEN_HDRS  := $(PROTO_SRCS:.c=.h)
+# The web console's files (web/) are compiled into the server: tools/webembed
+# (our own, built first with the host compiler) writes them as C arrays into
+# $(GEN)/webassets.c (src/ops/webassets.h declares them).
+WEB_FILES := $(sort $(wildcard web/*))
+WEB_GEN   := $(GEN)/webassets.c
+WEBEMBED  := $(BUILD)/webembed
+GEN_SRCS  := $(PROTO_SRCS) $(WEB_GEN)
 INCLUDES := $(addprefix -I,$(SRC_DIRS)) -I$(GEN)
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP $(INCLUDES) $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lhttp_parser -lpthread -lm
@@ -121,9 +128,17 @@ $(BUILD)/asan/%.o: src/%.c | $(GEN_HDRS)
 
 # protoc-c writes the .c and the .h in one run; the grouped target (&:) tells
 # make so, and the .proto's path makes both rebuild if protobuf is upgraded.
-$(GEN_SRCS) $(GEN_HDRS) &: $(DESC_PROTO_DIR)/google/protobuf/descriptor.proto
+$(PROTO_SRCS) $(GEN_HDRS) &: $(DESC_PROTO_DIR)/google/protobuf/descriptor.proto
 	@mkdir -p $(GEN)
 	protoc-c -I$(DESC_PROTO_DIR) --c_out=$(GEN) google/protobuf/descriptor.proto
+
+$(WEBEMBED): tools/webembed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(WEB_GEN): $(WEBEMBED) $(WEB_FILES)
+	@mkdir -p $(GEN)
+	$(WEBEMBED) $@ $(WEB_FILES)
 
 $(BUILD)/obj/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)

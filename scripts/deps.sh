@@ -38,6 +38,9 @@ WHAT=${1:-all}
 # packaging/tincan.service (nothing is started: it is only the tool); strace
 # records the system calls the release server makes, to hold them to the
 # unit's SystemCallFilter (tests/integration/test_packaging.py).
+# chromium is a test package: tests/integration/test_console.py loads the web
+# console in it, headless, through npm's playwright-core (which downloads no
+# browser of its own: it is pointed at /usr/bin/chromium).
 # redis-server, tcl and dpkg-dev are test packages: Redis's own stream suite
 # (scripts/redis-suite.sh) runs on tclsh, is unpacked by dpkg-source and needs
 # redis-server as its baseline (the benchmarks use redis-server too).
@@ -85,6 +88,7 @@ json-schema-test-suite  test    always
 iproute2                test    always
 systemd                 test    always
 strace                  test    always
+chromium                test    always
 prometheus              test    always
 beanstalkd              bench   always
 wrk                     bench   always

@@ -671,10 +671,11 @@ static void collect_stored(void *ctx, const struct store_type_info *ti)
     sc->v[sc->n++] = (struct types_name){xmemdup(ti->name, ti->name_len), ti->name_len};
 }
 
-/* Every type registered, observed publishing or stored, matching pat. */
-static void manifest_build(struct manifest *m, const char *pat, size_t plen)
+void types_manifest(struct manifest *m, const char *pat, size_t plen)
 {
     memset(m, 0, sizeof(*m));
+    if (!reg) /* the module did not start: nothing to draw */
+        return;
     bus_foreach_sub(collect_sub, m);
     struct types_name *known;
     size_t nknown = names(pat, plen, 1, &known);
@@ -735,7 +736,7 @@ static void cmd_ev_manifest(struct client *c, int argc, struct arg *argv)
     if (parse_pattern(c, argc, argv, &pat, &plen) < 0 || ready(c) < 0)
         return;
     struct manifest m;
-    manifest_build(&m, pat, plen);
+    types_manifest(&m, pat, plen);
     reply_array(c, m.ntypes);
     for (size_t i = 0; i < m.ntypes; i++) {
         const struct manifest_type *t = &m.types[i];
@@ -806,7 +807,7 @@ static void cmd_ev_map(struct client *c, int argc, struct arg *argv)
     if (parse_pattern(c, argc, argv, &pat, &plen) < 0 || ready(c) < 0)
         return;
     struct manifest m;
-    manifest_build(&m, pat, plen);
+    types_manifest(&m, pat, plen);
     struct sbuf out;
     sbuf_init(&out);
     manifest_mermaid(&m, &out);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct client;
+struct manifest;
 struct type_entry;
 struct type_producer;
 
@@ -52,6 +53,15 @@ struct types_name {
     size_t len;
 };
 size_t types_registered(const char *pat, size_t plen, struct types_name **out);
+
+/* Fills m (the caller's, uninitialised; free with manifest_deinit) with every
+ * type registered, seen publishing or stored whose name matches the topic
+ * pattern pat[0..plen) (NULL: all), each with its owner, producers, matching
+ * subscriptions and stream groups: EV.MANIFEST's and EV.MAP's data, and the
+ * console's map. pat must have passed topic_pattern_check. Reads the
+ * registry, the bus, the streams and the store's type index; never blocks.
+ * Empty if the types module has not started. */
+void types_manifest(struct manifest *m, const char *pat, size_t plen);
 
 /* Calls fn for each producer seen publishing type (registered or not), in
  * the order first seen (registry.h: counts since the registry was created,

@@ -52,9 +52,7 @@ static int plain(unsigned char ch)
            (ch >= '0' && ch <= '9') || (ch && strchr(" ._:/@+=-", ch) != NULL);
 }
 
-/* The code point of the UTF-8 sequence at p[0..n): its length, or 0 if it is
- * not well-formed (overlong, surrogate, past U+10FFFF, cut). */
-static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+size_t manifest_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
     size_t len;
     uint32_t v, min;
@@ -97,7 +95,7 @@ void manifest_mermaid_label(struct sbuf *out, const char *s, size_t n)
         uint32_t cp = p[i];
         size_t len = 1;
         if (p[i] >= 0x80) {
-            len = utf8_decode(p + i, n - i, &cp);
+            len = manifest_utf8_decode(p + i, n - i, &cp);
             if (!len) {
                 cp = 0xfffd;
                 len = 1;

@@ -81,4 +81,9 @@ void manifest_mermaid(const struct manifest *m, struct sbuf *out);
 /* The label escaping of manifest_mermaid, for tests: appends p[0..n). */
 void manifest_mermaid_label(struct sbuf *out, const char *p, size_t n);
 
+/* The code point of the UTF-8 sequence at p[0..n) (n >= 1) into *cp: its
+ * length in bytes, or 0 if it is not well-formed (overlong, surrogate, past
+ * U+10FFFF, cut). Shared by the label escaping here and in mapsvg.c. */
+size_t manifest_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+
 #endif
