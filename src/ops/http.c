@@ -198,6 +198,8 @@ struct conn {
     int error;           /* status of the rule a callback saw broken, or 0 */
     const char *why;     /* its reason, static */
     int closing;         /* the last reply is made: close after its write */
+    struct sbuf big;     /* a large reply body, sent after out without a copy */
+    void (*big_release)(struct sbuf *); /* its owner's release, or NULL */
     int writing;         /* a write is in flight */
     int closed;          /* uv_close called */
 };
@@ -206,7 +208,23 @@ struct write_req {
     uv_write_t req;
     struct conn *conn;
     struct sbuf data;
+    struct sbuf big;                    /* len 0 if none */
+    void (*big_release)(struct sbuf *); /* NULL: freed */
 };
+
+/* A reply body at least this large goes out as its own buffer, not copied
+ * after its headers. */
+#define HTTP_BIG_BODY (64 * 1024)
+
+/* Gives a body back to its handler's release, or frees it. */
+static void body_release(struct sbuf *b, void (*release)(struct sbuf *))
+{
+    if (release)
+        release(b);
+    else
+        sbuf_deinit(b);
+    *b = (struct sbuf){0};
+}
 
 static uv_tcp_t *listener; /* NULL when off */
 static int listen_port;
@@ -261,6 +279,8 @@ static void on_conn_closed(uv_handle_t *h)
         return;
     sbuf_deinit(&c->in);
     sbuf_deinit(&c->out);
+    if (c->big.data)
+        body_release(&c->big, c->big_release);
     sbuf_deinit(&c->url);
     sbuf_deinit(&c->field);
     sbuf_deinit(&c->auth);
@@ -326,7 +346,7 @@ static void on_written(uv_write_t *req, int status);
 
 static void flush(struct conn *c)
 {
-    if (c->writing || c->closed || c->out.len == 0) {
+    if (c->writing || c->closed || (c->out.len == 0 && !c->big.data)) {
         if (!c->writing && !c->closed && c->closing)
             conn_close(c);
         return;
@@ -334,10 +354,17 @@ static void flush(struct conn *c)
     struct write_req *w = xmalloc(sizeof(*w));
     w->conn = c;
     w->data = c->out;
+    w->big = c->big;
+    w->big_release = c->big_release;
     sbuf_init(&c->out);
-    uv_buf_t b = uv_buf_init(w->data.data, (unsigned)w->data.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+    c->big = (struct sbuf){0};
+    uv_buf_t b[2] = {uv_buf_init(w->data.data, (unsigned)w->data.len),
+                     uv_buf_init(w->big.data, (unsigned)w->big.len)};
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, b, w->big.data ? 2 : 1,
+                 on_written) < 0) {
         sbuf_deinit(&w->data);
+        if (w->big.data)
+            body_release(&w->big, w->big_release);
         free(w);
         conn_close(c);
         return;
@@ -465,16 +492,25 @@ static void run_handler(struct conn *c, http_parser *p, http_handler *fn,
 {
     int head = p->method == HTTP_HEAD;
     struct http_request req = {head ? "HEAD" : "GET", path, query};
-    struct http_response res = {200, "text/plain; charset=utf-8", NULL, {0}};
+    struct http_response res = {200, "text/plain; charset=utf-8", NULL, {0},
+                                NULL};
     sbuf_init(&res.body);
     fn(&req, &res);
     /* no protocol switch is offered: an Upgrade request ends the connection */
     c->closing = !http_should_keep_alive(p) || p->upgrade;
     const char *type =
         res.content_type ? res.content_type : "text/plain; charset=utf-8";
+    /* a large body follows its headers as a buffer of its own (the parser
+     * pauses until it is written, so no later reply can pass it) */
+    int big = !head && res.body.len >= HTTP_BIG_BODY;
     reply(c, res.status, type, res.cache_control, NULL, res.body.data,
-          res.body.len, head);
-    sbuf_deinit(&res.body);
+          res.body.len, head || big);
+    if (big) {
+        c->big = res.body;
+        c->big_release = res.release;
+    } else {
+        body_release(&res.body, res.release);
+    }
 }
 
 /* Makes the reply of the complete request in c. Auth comes before routing,
@@ -505,7 +541,7 @@ static int on_message_complete(http_parser *p)
     struct conn *c = p->data;
     c->in_request = 0;
     serve(c, p);
-    if (c->closing || c->out.len >= HTTP_OUT_PAUSE)
+    if (c->closing || c->big.data || c->out.len >= HTTP_OUT_PAUSE)
         http_parser_pause(p, 1);
     return 0;
 }
@@ -535,7 +571,8 @@ static void process(struct conn *c)
     } else {
         sbuf_clear(&c->in);
     }
-    if (!c->writing && !c->closing && !c->in_request && c->out.len == 0)
+    if (!c->writing && !c->closing && !c->in_request && c->out.len == 0 &&
+        !c->big.data)
         timer_set(c, cfg_idle_ms);
     flush(c);
 }
@@ -566,6 +603,8 @@ static void on_written(uv_write_t *req, int status)
     struct write_req *w = (struct write_req *)req;
     struct conn *c = w->conn;
     sbuf_deinit(&w->data);
+    if (w->big.data)
+        body_release(&w->big, w->big_release);
     free(w);
     c->writing = 0;
     if (c->closed)

@@ -29,6 +29,10 @@ struct http_response {
     const char *content_type; /* static string; default "text/plain; charset=utf-8" */
     const char *cache_control;/* static string or NULL (then "no-store") */
     struct sbuf body;         /* the handler appends the body (HEAD: sent without it) */
+    /* NULL: body is freed once sent. Else called with body instead, once the
+     * listener is done with it (sent, or its connection gone): a handler with
+     * large replies may keep the memory for its next one. */
+    void (*release)(struct sbuf *body);
 };
 
 /* Runs on the loop thread, synchronously; must not block. It fills res; the

@@ -996,7 +996,7 @@ void queue_foreach_stats(void (*fn)(void *ctx, const char *name, size_t len,
                          void *ctx)
 {
     if (set)
-        queue_foreach_info(set, clock_mono_ms(), fn, ctx);
+        queue_foreach_info(set, clock_mono_ms(), 1, fn, ctx);
 }
 
 struct queue_families {
@@ -1043,7 +1043,7 @@ static void queue_metrics(struct metrics *m)
         metrics_family(m, "tincan_queue_oldest_job_age_seconds", METRICS_GAUGE,
                        "Age of the oldest job that is not dead (0 if none)."),
     };
-    queue_foreach_info(set, clock_mono_ms(), queue_sample, &f);
+    queue_foreach_info(set, clock_mono_ms(), 0, queue_sample, &f);
     cmd_journal_metrics(m, &jm);
 }
 

@@ -662,15 +662,18 @@ static int cmp_queue_name(const void *a, const void *b)
     return (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
-/* Every queue, sorted by name: an array the caller frees. */
-static struct queue **sorted_queues(const struct queue_set *s, size_t *n)
+/* Every queue, sorted by name unless told not to: an array the caller
+ * frees. */
+static struct queue **all_queues(const struct queue_set *s, int sorted,
+                                 size_t *n)
 {
     struct queue **all = xmalloc((s->nqueues + 1) * sizeof(*all));
     *n = 0;
     for (size_t i = 0; i < s->nq_buckets; i++)
         for (struct queue *q = s->queues[i]; q; q = q->hnext)
             all[(*n)++] = q;
-    qsort(all, *n, sizeof(*all), cmp_queue_name);
+    if (sorted)
+        qsort(all, *n, sizeof(*all), cmp_queue_name);
     return all;
 }
 
@@ -679,20 +682,20 @@ void queue_foreach(struct queue_set *s,
                    void *ctx)
 {
     size_t n;
-    struct queue **all = sorted_queues(s, &n);
+    struct queue **all = all_queues(s, 1, &n);
     for (size_t i = 0; i < n; i++)
         fn(ctx, all[i]->name, all[i]->name_len);
     free(all);
 }
 
-void queue_foreach_info(struct queue_set *s, uint64_t now,
+void queue_foreach_info(struct queue_set *s, uint64_t now, int sorted,
                         void (*fn)(void *ctx, const char *name, size_t len,
                                    const struct queue_info *info),
                         void *ctx)
 {
     queue_tick(s, now);
     size_t n;
-    struct queue **all = sorted_queues(s, &n);
+    struct queue **all = all_queues(s, sorted, &n);
     for (size_t i = 0; i < n; i++) {
         struct queue_info info = {0};
         add_info(all[i], now, &info);

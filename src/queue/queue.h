@@ -170,9 +170,10 @@ void queue_foreach(struct queue_set *s,
                    void (*fn)(void *ctx, const char *name, size_t len),
                    void *ctx);
 /* Calls fn with the counters of every queue that has jobs (oldest_age as in
- * queue_info), in name order. Settles due delays and leases first. Do not
- * change the set from fn. */
-void queue_foreach_info(struct queue_set *s, uint64_t now,
+ * queue_info), in name order if sorted, else in the set's own order (no
+ * sort: for /metrics, where order does not matter). Settles due delays and
+ * leases first. Do not change the set from fn. */
+void queue_foreach_info(struct queue_set *s, uint64_t now, int sorted,
                         void (*fn)(void *ctx, const char *name, size_t len,
                                    const struct queue_info *info),
                         void *ctx);
