@@ -477,7 +477,8 @@ static void compile_props(struct cc *c, struct jnode *n, const json_t *v,
     json_object_keylen_foreach((json_t *)v, k, kl, e)
     {
         char *p = path_join(pp, k, kl);
-        struct jprop *pr = &n->props[n->nprops++];
+        struct jprop *pr = &n->props[n->nprops];
+        pr->doc = (uint32_t)n->nprops++;
         pr->key = k;
         pr->klen = kl;
         pr->node = compile(c, e, p, depth);

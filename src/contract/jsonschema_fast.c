@@ -128,6 +128,34 @@ static struct jlit lit_of(const json_t *v)
     return l;
 }
 
+/* A key the payload can only spell as its own bytes: no byte that JSON
+ * escapes, and ASCII (so no other UTF-8 spelling either). */
+static bool key_is_plain(const char *k, size_t kl)
+{
+    for (size_t i = 0; i < kl; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+/* n->first and each property's next: the document order, which is the
+ * order most payloads write their members in (object() tries it first). */
+static void prepare_order(struct jnode *n)
+{
+    uint32_t *by_doc = xcalloc(n->nprops, sizeof(*by_doc));
+    for (size_t k = 0; k < n->nprops; k++) {
+        struct jprop *pr = &n->props[k];
+        by_doc[pr->doc] = (uint32_t)k;
+        pr->plain_key = key_is_plain(pr->key, pr->klen);
+    }
+    n->first = by_doc[0] + 1;
+    for (size_t d = 0; d + 1 < n->nprops; d++)
+        n->props[by_doc[d]].next = by_doc[d + 1] + 1;
+    free(by_doc);
+}
+
 /* n->lits: the const, then the enum values (scalar nodes only). */
 static void prepare_lits(struct jnode *n)
 {
@@ -159,6 +187,7 @@ void jschema_fast_prepare(struct jschema *s)
                     j = (j + 1) & n->pmask;
                 n->ptab[j] = (uint32_t)k + 1;
             }
+            prepare_order(n);
         }
         n->slow = n->nall || n->nany || n->none || n->not_ || n->unique ||
                   n->nreq > 64 || (n->const_v && !scalar(n->const_v));
@@ -634,6 +663,24 @@ static uint64_t kword_at(const struct fx *x, const char *k, size_t kl)
     return kword(k, kl);
 }
 
+/* 1 if the payload at x->p is exactly pr's key and its closing quote. */
+static bool spelled_at(const struct fx *x, const struct jprop *pr)
+{
+    size_t kl = pr->klen;
+    if (!pr->plain_key || (size_t)(x->end - x->p) <= kl || x->p[kl] != '"')
+        return false;
+    if (kl > 8)
+        return memcmp(x->p, pr->key, kl) == 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (x->end - x->p >= 8) {
+        uint64_t w;
+        memcpy(&w, x->p, 8);
+        return (kl == 8 ? w : w & ((1ULL << (kl * 8)) - 1)) == pr->kword;
+    }
+#endif
+    return memcmp(x->p, pr->key, kl) == 0;
+}
+
 static uint64_t req_scan(const struct jnode *n, const char *k, size_t kl)
 {
     uint64_t bits = 0;
@@ -653,23 +700,34 @@ static int object(struct fx *x, const struct jnode *n, int steps)
         x->p++;
         goto done;
     }
+    /* the member expected next: the one after the last in document order */
+    const struct jprop *expect = n && n->first ? &n->props[n->first - 1] : NULL;
     for (;;) {
         ws(x);
         if (x->p >= x->end || *x->p != '"')
             return BAD;
         x->p++;
         struct tok k;
-        int r = scan_str(x, &k, x->kbuf, sizeof(x->kbuf));
-        if (r)
-            return r;
-        if (!k.s)
-            return UNSURE;
-        if (k.nul)
-            return BAD; /* libjansson refuses NUL in member names */
+        const struct jprop *pr = NULL;
+        int r;
+        if (expect && spelled_at(x, expect)) {
+            pr = expect; /* no scan, no lookup */
+            k.s = pr->key;
+            k.len = pr->klen;
+            x->p += pr->klen + 1;
+        } else {
+            if ((r = scan_str(x, &k, x->kbuf, sizeof(x->kbuf))))
+                return r;
+            if (!k.s)
+                return UNSURE;
+            if (k.nul)
+                return BAD; /* libjansson refuses NUL in member names */
+            if (n)
+                pr = find_prop(n, k.s, k.len, kword_at(x, k.s, k.len));
+        }
+        expect = pr && pr->next ? &n->props[pr->next - 1] : NULL;
         count++;
         const struct jnode *child = NULL;
-        const struct jprop *pr =
-            n ? find_prop(n, k.s, k.len, kword_at(x, k.s, k.len)) : NULL;
         if (pr && n->nprops <= 64) {
             /* a declared name: a bit per property finds it twice */
             uint64_t bit = 1ULL << (pr - n->props);

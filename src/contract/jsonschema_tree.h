@@ -55,6 +55,11 @@ struct jprop {
     struct jnode *node;
     uint64_t reqbits; /* bits of jnode.req[] naming this key (fast path) */
     uint64_t kword;   /* its first 8 bytes, zero-padded (fast path) */
+    uint32_t doc;     /* its place in the schema document's "properties" */
+    uint32_t next;    /* fast path: index + 1 of the next one in document
+                       * order, 0 after the last */
+    bool plain_key;   /* fast path: the key is only bytes JSON writes as
+                       * themselves (so the payload spells it one way) */
 };
 
 /* A scalar enum or const value, flattened for the fast path. */
@@ -101,6 +106,7 @@ struct jnode {
     uint64_t reqall;     /* a bit per req[] entry (nreq <= 64) */
     uint32_t *ptab;      /* open addressing: props index + 1, 0 = empty */
     size_t pmask;        /* slots of ptab - 1 */
+    uint32_t first;      /* index + 1 of the first property in document order */
     struct jlit *lits;   /* the const (if any) then the enum values */
     size_t nlits;
 };

@@ -454,6 +454,50 @@ TEST(threads_share_a_schema)
     jschema_free(s);
 }
 
+/* The one-pass path tries each member name in the schema's order first
+ * (members usually come in that order): names in another order, repeated,
+ * spelled with escapes, longer than a word, or prefixes of a declared name
+ * must be judged exactly as the DOM path judges them. */
+TEST(fast_path_member_order)
+{
+    struct jschema *s = compile_ok(
+        "{\"type\":\"object\",\"additionalProperties\":false,"
+        "\"required\":[\"id\",\"timestamp\"],\"properties\":{"
+        "\"id\":{\"type\":\"string\"},\"timestamp\":{\"type\":\"integer\"},"
+        "\"a\\\"q\":{\"type\":\"integer\"},\"\":{\"type\":\"null\"},"
+        "\"customer_reference\":{\"type\":\"string\"}}}");
+    static const struct {
+        const char *doc;
+        int fast; /* JSCHEMA_FAST_* */
+    } cases[] = {
+        {"{\"id\":\"x\",\"timestamp\":1,\"customer_reference\":\"c\"}", 0},
+        {"{\"timestamp\":1,\"id\":\"x\"}", 0},                /* other order */
+        {"{\"id\":\"x\",\"id\":\"y\",\"timestamp\":1}", 1},   /* repeated */
+        {"{\"id\":\"x\",\"timestamp\":1,\"timestamp\":2}", 1},
+        {"{\"\\u0069d\":\"x\",\"timestamp\":1}", 0},          /* escaped */
+        {"{\"i\":\"x\",\"timestamp\":1}", 1},                  /* a prefix */
+        {"{\"id\":\"x\",\"timestam\":1}", 1},
+        {"{\"id\":\"x\",\"timestamps\":1}", 1},                /* longer */
+        {"{\"id\":\"x\",\"timestamp\":1,\"a\\\"q\":2}", 0},     /* escaped key */
+        {"{\"id\":\"x\",\"timestamp\":1,\"\":null}", 0},       /* empty key */
+        {"{\"id\":\"x\",\"timestamp\":1,\"\":1}", 1},
+        {"{\"id\":\"x\",\"timestamp\":1,\"customer_referencf\":\"c\"}", 1},
+        {"{\"id\":\"x\",\"timestamp\":1,\"customer_reference\":1}", 1},
+        {"{\"id\":\"x\",\"timestamp\"", 1},                    /* cut short */
+        {"{\"id\":\"x\",\"timestamp", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *d = cases[i].doc;
+        int fast = jschema_validate_fast(s, d, strlen(d));
+        int dom = jschema_validate_dom(s, d, strlen(d), err, sizeof(err));
+        if (fast != cases[i].fast || (dom == 0) != (cases[i].fast == 0))
+            fprintf(stderr, "  case %zu %s: fast %d dom %d\n", i, d, fast, dom);
+        ASSERT_EQ_INT(cases[i].fast, fast);
+        ASSERT_EQ_INT(cases[i].fast == 0, dom == 0);
+    }
+    jschema_free(s);
+}
+
 /* ------------------------------------------------------ compatibility */
 
 #define OBJ(props, req)                                                        \
@@ -647,6 +691,7 @@ int main(int argc, char **argv)
                                      T(deep_nesting_is_bounded),
                                      T(huge_and_invalid_inputs),
                                      T(threads_share_a_schema),
+                                     T(fast_path_member_order),
                                      T(compat_required),
                                      T(compat_type),
                                      T(compat_enum_and_const),
