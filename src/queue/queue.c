@@ -697,6 +697,12 @@ void queue_foreach_info(struct queue_set *s, uint64_t now, int sorted,
     size_t n;
     struct queue **all = all_queues(s, sorted, &n);
     for (size_t i = 0; i < n; i++) {
+        /* thousands of queues: ask for the next ones' name and oldest job
+         * ahead, or each costs two cache misses in turn */
+        if (i + 4 < n) {
+            __builtin_prefetch(all[i + 4]->name);
+            __builtin_prefetch(all[i + 4]->live_head);
+        }
         struct queue_info info = {0};
         add_info(all[i], now, &info);
         fn(ctx, all[i]->name, all[i]->name_len, &info);
