@@ -374,5 +374,5 @@ def test_large_scrapes_pipelined_on_one_connection(tincan):
         queues = {ls["queue"] for name, ls, _ in fams["tincan_queue_ready_jobs"].samples}
         assert len(queues) == 1500
     # the HEAD reply announces a body as long as a GET's, give or take the
-    # digits of the values that moved (uptime, scrape time)
-    assert abs(int(got[3][1]["content-length"]) - len(scrapes[1])) < 200
+    # digits of the values that moved between them (uptime, timings, counts)
+    assert abs(int(got[3][1]["content-length"]) - len(scrapes[1])) < len(scrapes[1]) // 100
