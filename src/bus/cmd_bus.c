@@ -1557,14 +1557,16 @@ static void sub_metrics(const struct sub_families *f, struct bus_sub *sub,
     struct bus_lag lag;
     bus_sub_lag(&in, now_wall, &lag);
     struct metrics_label l[] = {{"subscription", in.name, in.name_len}};
-    metrics_sample(f->pending, l, 1, (double)(in.held + in.waiting));
-    metrics_sample(f->held, l, 1, (double)in.held);
-    metrics_sample(f->ready, l, 1, (double)in.waiting);
-    metrics_sample(f->dead, l, 1, (double)in.dead);
-    metrics_sample(f->delivered, l, 1, (double)in.delivered);
-    metrics_sample(f->redelivered, l, 1, (double)in.redelivered);
-    metrics_sample(f->lag_events, l, 1, (double)lag.events);
-    metrics_sample(f->lag_seconds, l, 1, lag.seconds);
+    struct metrics_labelset ls;
+    metrics_labelset(&ls, l, 1);
+    metrics_sample_set(f->pending, &ls, (double)(in.held + in.waiting));
+    metrics_sample_set(f->held, &ls, (double)in.held);
+    metrics_sample_set(f->ready, &ls, (double)in.waiting);
+    metrics_sample_set(f->dead, &ls, (double)in.dead);
+    metrics_sample_set(f->delivered, &ls, (double)in.delivered);
+    metrics_sample_set(f->redelivered, &ls, (double)in.redelivered);
+    metrics_sample_set(f->lag_events, &ls, (double)lag.events);
+    metrics_sample_set(f->lag_seconds, &ls, lag.seconds);
 }
 
 static void bus_metrics(struct metrics *m)

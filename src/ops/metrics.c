@@ -205,6 +205,55 @@ void metrics_sample(struct metrics_family *f,
     add_line(f, "", labels, nlabels, NULL, value);
 }
 
+void metrics_labelset(struct metrics_labelset *ls,
+                      const struct metrics_label *labels, size_t nlabels)
+{
+    ls->labels = labels;
+    ls->nlabels = nlabels;
+    ls->len = 0;
+    size_t need = 3; /* {} and the NUL */
+    for (size_t i = 0; i < nlabels; i++)
+        need += strlen(labels[i].name) + 2 * labels[i].len + 4;
+    if (!nlabels || need > sizeof(ls->text))
+        return;
+    char *p = ls->text;
+    *p++ = '{';
+    for (size_t i = 0; i < nlabels; i++) {
+        size_t n = strlen(labels[i].name);
+        if (i)
+            *p++ = ',';
+        memcpy(p, labels[i].name, n);
+        p += n;
+        *p++ = '=';
+        *p++ = '"';
+        p = put_label_value(p, labels[i].value, labels[i].len);
+        *p++ = '"';
+    }
+    *p++ = '}';
+    ls->len = (size_t)(p - ls->text);
+}
+
+void metrics_sample_set(struct metrics_family *f,
+                        const struct metrics_labelset *ls, double value)
+{
+    if (!ls->len) {
+        add_line(f, "", ls->labels, ls->nlabels, NULL, value);
+        return;
+    }
+    struct sbuf *b = &f->samples;
+    sbuf_reserve(b, f->name_len + ls->len + 32 + 2);
+    char *p = b->data + b->len;
+    memcpy(p, f->name, f->name_len);
+    p += f->name_len;
+    memcpy(p, ls->text, ls->len);
+    p += ls->len;
+    *p++ = ' ';
+    p = put_value(p, value);
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
+}
+
 void metrics_set(struct metrics *m, const char *name, enum metrics_type type,
                  const char *help, double value)
 {

@@ -51,6 +51,22 @@ void metrics_sample(struct metrics_family *f,
                     const struct metrics_label *labels, size_t nlabels,
                     double value);
 
+/* The label block "{a=\"x\",...}" of one object, written once for the
+ * several families it has a sample in (metrics_sample_set). A block longer
+ * than the buffer is kept as the labels themselves and written per sample. */
+#define METRICS_LABELSET_MAX 512
+struct metrics_labelset {
+    const struct metrics_label *labels; /* the caller's, for the long case */
+    size_t nlabels;
+    size_t len;                         /* bytes of text; 0: use labels */
+    char text[METRICS_LABELSET_MAX];
+};
+void metrics_labelset(struct metrics_labelset *ls,
+                      const struct metrics_label *labels, size_t nlabels);
+/* metrics_sample with a label block made by metrics_labelset. */
+void metrics_sample_set(struct metrics_family *f,
+                        const struct metrics_labelset *ls, double value);
+
 /* Declares the family and adds one unlabelled sample: for single values. */
 void metrics_set(struct metrics *m, const char *name, enum metrics_type type,
                  const char *help, double value);

@@ -1008,11 +1008,13 @@ static void queue_sample(void *ctx, const char *name, size_t len,
 {
     const struct queue_families *f = ctx;
     struct metrics_label l = {"queue", name, len};
-    metrics_sample(f->ready, &l, 1, (double)i->ready);
-    metrics_sample(f->delayed, &l, 1, (double)i->delayed);
-    metrics_sample(f->leased, &l, 1, (double)i->leased);
-    metrics_sample(f->dead, &l, 1, (double)i->dead);
-    metrics_sample(f->age, &l, 1, (double)i->oldest_age / 1000);
+    struct metrics_labelset ls;
+    metrics_labelset(&ls, &l, 1);
+    metrics_sample_set(f->ready, &ls, (double)i->ready);
+    metrics_sample_set(f->delayed, &ls, (double)i->delayed);
+    metrics_sample_set(f->leased, &ls, (double)i->leased);
+    metrics_sample_set(f->dead, &ls, (double)i->dead);
+    metrics_sample_set(f->age, &ls, (double)i->oldest_age / 1000);
 }
 
 static void queue_metrics(struct metrics *m)

@@ -53,6 +53,46 @@ TEST(label_values_escaped)
                    "tincan_x{type=\"\"} 0\n");
 }
 
+/* A label block written once (metrics_labelset) gives the very lines
+ * metrics_sample gives, escapes included, and one too long for its buffer
+ * falls back to the labels themselves. */
+TEST(labelset_same_as_per_sample_labels)
+{
+    static char big[METRICS_LABELSET_MAX];
+    memset(big, '"', sizeof(big)); /* escaped, it doubles */
+    const char v[] = "a\\b\"c\nd";
+    struct metrics_label sets[][2] = {
+        {{"sub", v, sizeof(v) - 1}, {"q", "x", 1}},
+        {{"sub", big, sizeof(big)}, {"q", "", 0}},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        struct metrics *a = metrics_new(), *b = metrics_new();
+        struct metrics_family *fa =
+            metrics_family(a, "tincan_x", METRICS_GAUGE, "h");
+        struct metrics_family *fb =
+            metrics_family(b, "tincan_x", METRICS_GAUGE, "h");
+        struct metrics_labelset ls;
+        metrics_labelset(&ls, sets[k], 2);
+        ASSERT_EQ_INT(k == 0, ls.len > 0);
+        for (int i = 0; i < 3; i++) {
+            metrics_sample(fa, sets[k], 2, i * 1.5);
+            metrics_sample_set(fb, &ls, i * 1.5);
+        }
+        struct sbuf ta, tb;
+        sbuf_init(&ta);
+        sbuf_init(&tb);
+        metrics_write(a, &ta);
+        metrics_write(b, &tb);
+        ASSERT_TRUE(ta.len > 0 && strcmp(ta.data, tb.data) == 0);
+        if (k == 0)
+            ASSERT_TRUE(strstr(tb.data, "tincan_x{sub=\"a\\\\b\\\"c\\nd\",q=\"x\"} 1.5\n") != NULL);
+        sbuf_deinit(&ta);
+        sbuf_deinit(&tb);
+        metrics_free(a);
+        metrics_free(b);
+    }
+}
+
 TEST(label_value_bytes_counted_not_nul_ended)
 {
     struct metrics *m = metrics_new();
@@ -224,6 +264,7 @@ int main(int argc, char **argv)
     return test_main(argc, argv,
                      (struct test[]){T(counter_and_gauge),
                                      T(label_values_escaped),
+                                     T(labelset_same_as_per_sample_labels),
                                      T(label_value_bytes_counted_not_nul_ended),
                                      T(values_formatted), T(values_read_back),
                                      T(histogram_cumulative_with_inf),
