@@ -136,36 +136,12 @@ static void put_str16(struct sbuf *b, const char *p, size_t n)
         sbuf_add(b, p, n);
 }
 
-/* A bounds-checked reader: any short read sets bad. */
-struct rd {
-    const uint8_t *p;
-    size_t n, off;
-    int bad;
-};
-
-static const uint8_t *take(struct rd *r, size_t n)
-{
-    if (r->bad || r->n - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const uint8_t *q = r->p + r->off;
-    r->off += n;
-    return q;
-}
-
-static uint64_t get_uint(struct rd *r, size_t n)
-{
-    const uint8_t *q = take(r, n);
-    return q ? le_getn(q, n) : 0;
-}
-
 /* A varint of at most 10 bytes that fits in 64 bits, else bad. */
-static uint64_t get_varint(struct rd *r)
+static uint64_t get_varint(struct le_reader *r)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
-        const uint8_t *q = take(r, 1);
+        const uint8_t *q = le_take(r, 1);
         if (!q)
             return 0;
         if (shift == 63 && *q > 1)
@@ -176,13 +152,6 @@ static uint64_t get_varint(struct rd *r)
     }
     r->bad = 1;
     return 0;
-}
-
-static const char *get_str(struct rd *r, size_t lenbytes, size_t *len)
-{
-    *len = (size_t)get_uint(r, lenbytes);
-    const uint8_t *q = take(r, *len);
-    return q ? (const char *)q : "";
 }
 
 /* ---- heap orders ---- */
@@ -1257,23 +1226,23 @@ static int corrupt(char *err, size_t errlen, const char *what, const char *name,
     return ERR_CORRUPT;
 }
 
-static int recover_sub(struct bus_set *s, struct rd *r, char *err,
+static int recover_sub(struct bus_set *s, struct le_reader *r, char *err,
                        size_t errlen)
 {
     struct bus_sub_args a = {0};
     struct bus_pattern pats[BUS_PATTERNS_MAX];
-    a.name = get_str(r, 2, &a.name_len);
-    uint8_t flags = (uint8_t)get_uint(r, 1);
-    a.ackwait = get_uint(r, 8);
-    a.maxdeliver = (uint32_t)get_uint(r, 4);
-    a.cursor = get_uint(r, 8);
-    a.npats = (size_t)get_uint(r, 1);
+    a.name = le_read_str(r, 2, &a.name_len);
+    uint8_t flags = (uint8_t)le_read(r, 1);
+    a.ackwait = le_read(r, 8);
+    a.maxdeliver = (uint32_t)le_read(r, 4);
+    a.cursor = le_read(r, 8);
+    a.npats = (size_t)le_read(r, 1);
     a.ephemeral = flags & 1;
     if (a.npats > BUS_PATTERNS_MAX)
         r->bad = 1;
     for (size_t i = 0; i < a.npats && !r->bad; i++)
-        pats[i].p = get_str(r, 1, &pats[i].len);
-    if (r->bad || r->off != r->n || a.name_len == 0 || a.npats == 0 ||
+        pats[i].p = le_read_str(r, 1, &pats[i].len);
+    if (r->bad || r->at != r->n || a.name_len == 0 || a.npats == 0 ||
         !a.ackwait || a.ackwait > BUS_ACKWAIT_MAX || !a.maxdeliver ||
         a.maxdeliver > BUS_MAXDELIVER_MAX)
         return corrupt(err, errlen, "bad SUB", a.name, a.name_len);
@@ -1289,21 +1258,21 @@ static int recover_sub(struct bus_set *s, struct rd *r, char *err,
     return 0;
 }
 
-static int recover_state(struct bus_set *s, struct rd *r, uint64_t now,
+static int recover_state(struct bus_set *s, struct le_reader *r, uint64_t now,
                          char *err, size_t errlen)
 {
     size_t nlen;
-    const char *name = get_str(r, 2, &nlen);
+    const char *name = le_read_str(r, 2, &nlen);
     struct bus_sub *sub = r->bad ? NULL : bus_find(s, name, nlen);
     if (!sub)
         return corrupt(err, errlen, "STATE of an unknown subscription", name,
                        r->bad ? 0 : nlen);
-    uint64_t cursor = get_uint(r, 8);
+    uint64_t cursor = le_read(r, 8);
     if (cursor > sub->cursor)
         sub->cursor = cursor;
-    uint32_t nrep = (uint32_t)get_uint(r, 4);
+    uint32_t nrep = (uint32_t)le_read(r, 4);
     for (uint32_t i = 0; i < nrep && !r->bad; i++) {
-        uint64_t id = get_uint(r, 8), after = get_uint(r, 8);
+        uint64_t id = le_read(r, 8), after = le_read(r, 8);
         struct bus_replay *rp = sub->replays;
         while (rp && rp->id != id)
             rp = rp->next;
@@ -1316,15 +1285,15 @@ static int recover_state(struct bus_set *s, struct rd *r, uint64_t now,
         if (rp->after >= rp->to)
             replay_finish(s, sub, rp);
     }
-    uint32_t nent = (uint32_t)get_uint(r, 4);
+    uint32_t nent = (uint32_t)le_read(r, 4);
     for (uint32_t i = 0; i < nent && !r->bad; i++) {
-        uint64_t pos = get_uint(r, 8);
-        uint8_t st = (uint8_t)get_uint(r, 1);
-        uint32_t deliveries = (uint32_t)get_uint(r, 4);
-        uint64_t deadline = get_uint(r, 8), delivered = get_uint(r, 8);
+        uint64_t pos = le_read(r, 8);
+        uint8_t st = (uint8_t)le_read(r, 1);
+        uint32_t deliveries = (uint32_t)le_read(r, 4);
+        uint64_t deadline = le_read(r, 8), delivered = le_read(r, 8);
         size_t clen, rlen;
-        const char *cname = get_str(r, 2, &clen);
-        const char *reason = get_str(r, 2, &rlen);
+        const char *cname = le_read_str(r, 2, &clen);
+        const char *reason = le_read_str(r, 2, &rlen);
         if (r->bad || st > BUS_GONE || (st == BUS_HELD && clen == 0))
             return corrupt(err, errlen, "bad STATE entry", name, nlen);
         struct bus_entry *e = bus_entry_find(sub, pos);
@@ -1349,21 +1318,21 @@ static int recover_state(struct bus_set *s, struct rd *r, uint64_t now,
         attach(s, e, (enum bus_state)st,
                st == BUS_HELD ? consumer_get(sub, cname, clen) : NULL);
     }
-    if (r->bad || r->off != r->n)
+    if (r->bad || r->at != r->n)
         return corrupt(err, errlen, "bad STATE", name, nlen);
     return 0;
 }
 
-static int recover_replay_pos(struct bus_set *s, struct rd *r, char *err,
+static int recover_replay_pos(struct bus_set *s, struct le_reader *r, char *err,
                               size_t errlen)
 {
     size_t len;
-    const char *name = get_str(r, 2, &len);
-    uint64_t id = get_uint(r, 8), after = get_uint(r, 8);
-    uint32_t n = (uint32_t)get_uint(r, 4);
+    const char *name = le_read_str(r, 2, &len);
+    uint64_t id = le_read(r, 8), after = le_read(r, 8);
+    uint32_t n = (uint32_t)le_read(r, 4);
     struct bus_sub *sub = r->bad ? NULL : bus_find(s, name, len);
     /* every position takes at least one byte: n is bounded by the record */
-    if (!sub || n == 0 || n > r->n - r->off)
+    if (!sub || n == 0 || n > r->n - r->at)
         return corrupt(err, errlen, "bad REPLAY_POS", name, r->bad ? 0 : len);
     uint64_t *pos = xmalloc((size_t)n * sizeof(*pos)), prev = 0;
     for (uint32_t i = 0; i < n && !r->bad; i++) {
@@ -1373,7 +1342,7 @@ static int recover_replay_pos(struct bus_set *s, struct rd *r, char *err,
         prev += d;
         pos[i] = prev;
     }
-    if (r->bad || r->off != r->n) {
+    if (r->bad || r->at != r->n) {
         free(pos);
         return corrupt(err, errlen, "bad REPLAY_POS", name, len);
     }
@@ -1390,7 +1359,7 @@ static int recover_replay_pos(struct bus_set *s, struct rd *r, char *err,
 int bus_recover(struct bus_set *s, uint8_t type, const uint8_t *p, size_t n,
                 uint64_t now, char *err, size_t errlen)
 {
-    struct rd r = {p, n, 0, 0};
+    struct le_reader r = {p, n, 0, 0};
     int rc = 0;
     s->quiet = 1;
     switch (type) {
@@ -1399,9 +1368,9 @@ int bus_recover(struct bus_set *s, uint8_t type, const uint8_t *p, size_t n,
         break;
     case BUS_REC_UNSUB: {
         size_t len;
-        const char *name = get_str(&r, 2, &len);
+        const char *name = le_read_str(&r, 2, &len);
         struct bus_sub *sub = r.bad ? NULL : bus_find(s, name, len);
-        if (!sub || r.off != r.n)
+        if (!sub || r.at != r.n)
             rc = corrupt(err, errlen, "UNSUB of an unknown subscription", name,
                          r.bad ? 0 : len);
         else
@@ -1410,12 +1379,12 @@ int bus_recover(struct bus_set *s, uint8_t type, const uint8_t *p, size_t n,
     }
     case BUS_REC_REPLAY: {
         size_t len, plen;
-        const char *name = get_str(&r, 2, &len);
-        uint64_t id = get_uint(&r, 8), after = get_uint(&r, 8),
-                 to = get_uint(&r, 8);
-        const char *pat = get_str(&r, 1, &plen);
+        const char *name = le_read_str(&r, 2, &len);
+        uint64_t id = le_read(&r, 8), after = le_read(&r, 8),
+                 to = le_read(&r, 8);
+        const char *pat = le_read_str(&r, 1, &plen);
         struct bus_sub *sub = r.bad ? NULL : bus_find(s, name, len);
-        if (!sub || r.off != r.n || plen == 0)
+        if (!sub || r.at != r.n || plen == 0)
             rc = corrupt(err, errlen, "bad REPLAY", name, r.bad ? 0 : len);
         else if (after < to)
             replay_add(sub, id, pat, plen, after, to);

@@ -418,55 +418,25 @@ void registry_rec_producers(struct sbuf *out, const struct type_entry *e)
     }
 }
 
-/* A bounds-checked reader over one record. */
-struct rd {
-    const uint8_t *p;
-    size_t n, at;
-    int bad;
-};
-
-static const uint8_t *take(struct rd *d, size_t k)
-{
-    if (d->bad || d->n - d->at < k) {
-        d->bad = 1;
-        return NULL;
-    }
-    const uint8_t *q = d->p + d->at;
-    d->at += k;
-    return q;
-}
-
-static uint64_t get_n(struct rd *d, size_t k)
-{
-    const uint8_t *q = take(d, k);
-    return q ? le_getn(q, k) : 0;
-}
-
-static const uint8_t *get_str(struct rd *d, size_t lenbytes, size_t *len)
-{
-    *len = (size_t)get_n(d, lenbytes);
-    return take(d, *len);
-}
-
 static int corrupt(char *err, size_t errlen, const char *what)
 {
     snprintf(err, errlen, "types record: %s", what);
     return ERR_CORRUPT;
 }
 
-static int recover_set(struct registry *r, struct rd *d, size_t *bad_schemas,
-                       char *err, size_t errlen)
+static int recover_set(struct registry *r, struct le_reader *d,
+                       size_t *bad_schemas, char *err, size_t errlen)
 {
     size_t tl, ol, dl, ml, sl;
-    const uint8_t *t = get_str(d, 2, &tl);
-    uint8_t kind = (uint8_t)get_n(d, 1), sk = (uint8_t)get_n(d, 1);
-    uint32_t version = (uint32_t)get_n(d, 4);
-    uint64_t created = get_n(d, 8), updated = get_n(d, 8);
-    uint8_t has_owner = (uint8_t)get_n(d, 1);
-    const uint8_t *owner = get_str(d, 2, &ol);
-    const uint8_t *doc = get_str(d, 4, &dl);
-    const uint8_t *msg = get_str(d, 2, &ml);
-    size_t nreq = (size_t)get_n(d, 2);
+    const char *t = le_read_str(d, 2, &tl);
+    uint8_t kind = (uint8_t)le_read(d, 1), sk = (uint8_t)le_read(d, 1);
+    uint32_t version = (uint32_t)le_read(d, 4);
+    uint64_t created = le_read(d, 8), updated = le_read(d, 8);
+    uint8_t has_owner = (uint8_t)le_read(d, 1);
+    const char *owner = le_read_str(d, 2, &ol);
+    const char *doc = le_read_str(d, 4, &dl);
+    const char *msg = le_read_str(d, 2, &ml);
+    size_t nreq = (size_t)le_read(d, 2);
     if (d->bad || tl == 0 || kind > TYPE_STATE || sk > SCHEMA_PROTOBUF ||
         nreq > REGISTRY_REQUIRE_MAX)
         return corrupt(err, errlen, "bad SET record");
@@ -475,19 +445,19 @@ static int recover_set(struct registry *r, struct rd *d, size_t *bad_schemas,
     int rc = 0;
     for (; nr < nreq; nr++) {
         size_t fl;
-        const uint8_t *f = get_str(d, 2, &fl);
-        if (!f) {
+        const char *f = le_read_str(d, 2, &fl);
+        if (d->bad) {
             rc = corrupt(err, errlen, "bad SET record");
             goto out_free_req;
         }
         req[nr] = xmemdup(f, fl);
     }
-    const uint8_t *src = get_str(d, 4, &sl);
+    const char *src = le_read_str(d, 4, &sl);
     if (d->bad || d->at != d->n) {
         rc = corrupt(err, errlen, "bad SET record");
         goto out_free_req;
     }
-    struct type_entry *e = get_or_add(r, (const char *)t, tl);
+    struct type_entry *e = get_or_add(r, t, tl);
     if (e->registered)
         r->registered--;
     clear_registration(e);
@@ -531,26 +501,27 @@ out_free_req:
     return rc;
 }
 
-static int recover_producers(struct registry *r, struct rd *d, char *err,
-                             size_t errlen)
+static int recover_producers(struct registry *r, struct le_reader *d,
+                             char *err, size_t errlen)
 {
     size_t tl;
-    const uint8_t *t = get_str(d, 2, &tl);
-    size_t n = (size_t)get_n(d, 2);
+    const char *t = le_read_str(d, 2, &tl);
+    size_t n = (size_t)le_read(d, 2);
     if (d->bad || tl == 0)
         return corrupt(err, errlen, "bad PRODUCERS record");
-    struct type_entry *e = get_or_add(r, (const char *)t, tl);
+    struct type_entry *e = get_or_add(r, t, tl);
     for (size_t i = 0; i < e->nproducers; i++)
         free(e->producers[i].name);
     e->nproducers = 0;
     e->last_producer = 0;
     for (size_t i = 0; i < n; i++) {
         size_t nl;
-        const uint8_t *name = get_str(d, 2, &nl);
-        uint64_t first = get_n(d, 8), last = get_n(d, 8), count = get_n(d, 8);
+        const char *name = le_read_str(d, 2, &nl);
+        uint64_t first = le_read(d, 8), last = le_read(d, 8);
+        uint64_t count = le_read(d, 8);
         if (d->bad || nl == 0)
             return corrupt(err, errlen, "bad PRODUCERS record");
-        struct type_producer *p = producer_add(e, (const char *)name, nl);
+        struct type_producer *p = producer_add(e, name, nl);
         p->first_seen = first;
         p->last_seen = last;
         p->count = count;
@@ -563,16 +534,16 @@ static int recover_producers(struct registry *r, struct rd *d, char *err,
 int registry_recover(struct registry *r, uint8_t type, const uint8_t *p, size_t n,
                      size_t *bad_schemas, char *err, size_t errlen)
 {
-    struct rd d = {p, n, 0, 0};
+    struct le_reader d = {p, n, 0, 0};
     switch (type) {
     case REGISTRY_REC_SET:
         return recover_set(r, &d, bad_schemas, err, errlen);
     case REGISTRY_REC_DEL: {
         size_t tl;
-        const uint8_t *t = get_str(&d, 2, &tl);
+        const char *t = le_read_str(&d, 2, &tl);
         if (d.bad || d.at != d.n)
             return corrupt(err, errlen, "bad DEL record");
-        registry_del(r, (const char *)t, tl);
+        registry_del(r, t, tl);
         return 0;
     }
     case REGISTRY_REC_PRODUCERS:

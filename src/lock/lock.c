@@ -454,41 +454,6 @@ static size_t putstr(uint8_t *b, size_t o, const char *s, size_t n)
     return o + 2 + n;
 }
 
-struct rd {
-    const uint8_t *p;
-    size_t n, o;
-    int bad;
-};
-
-static uint64_t get64(struct rd *r)
-{
-    if (r->n - r->o < 8) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = le_get64(r->p + r->o);
-    r->o += 8;
-    return v;
-}
-
-static const char *getstr(struct rd *r, size_t *len)
-{
-    if (r->n - r->o < 2) {
-        r->bad = 1;
-        return NULL;
-    }
-    size_t n = le_get16(r->p + r->o);
-    r->o += 2;
-    if (r->n - r->o < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const char *s = (const char *)r->p + r->o;
-    r->o += n;
-    *len = n;
-    return s;
-}
-
 size_t lock_rec_reserve(uint8_t *buf, uint64_t limit)
 {
     return put64(buf, 0, limit);
@@ -522,22 +487,23 @@ static void note_token(struct lock_table *t, uint64_t token)
 int lock_replay(struct lock_table *t, uint8_t type, const uint8_t *p, size_t n,
                 uint64_t now, uint64_t wall_now, char *err, size_t errlen)
 {
-    struct rd r = {p, n, 0, 0};
+    struct le_reader r = {p, n, 0, 0};
     switch (type) {
     case LOCK_REC_RESERVE: {
-        uint64_t limit = get64(&r);
-        if (r.bad || r.o != n)
+        uint64_t limit = le_read(&r, 8);
+        if (r.bad || r.at != n)
             goto bad;
         if (limit > t->token_limit)
             t->token_limit = limit;
         return 0;
     }
     case LOCK_REC_GRANT: {
-        uint64_t token = get64(&r), ttl = get64(&r), deadline = get64(&r);
+        uint64_t token = le_read(&r, 8), ttl = le_read(&r, 8);
+        uint64_t deadline = le_read(&r, 8);
         size_t nlen = 0, olen = 0;
-        const char *name = getstr(&r, &nlen);
-        const char *owner = getstr(&r, &olen);
-        if (r.bad || r.o != n || token == 0)
+        const char *name = le_read_str(&r, 2, &nlen);
+        const char *owner = le_read_str(&r, 2, &olen);
+        if (r.bad || r.at != n || token == 0)
             goto bad;
         note_token(t, token);
         uint64_t h = hash_name(t, name, nlen);
@@ -562,10 +528,10 @@ int lock_replay(struct lock_table *t, uint8_t type, const uint8_t *p, size_t n,
         return 0;
     }
     case LOCK_REC_RELEASE: {
-        uint64_t token = get64(&r);
+        uint64_t token = le_read(&r, 8);
         size_t nlen = 0;
-        const char *name = getstr(&r, &nlen);
-        if (r.bad || r.o != n)
+        const char *name = le_read_str(&r, 2, &nlen);
+        if (r.bad || r.at != n)
             goto bad;
         note_token(t, token);
         struct lock *l = find(t, name, nlen, hash_name(t, name, nlen));

@@ -836,37 +836,6 @@ uint8_t queue_rec_encode(uint8_t *buf, const struct queue_job *j,
     return 0;
 }
 
-struct rd {
-    const uint8_t *p; /* record payload */
-    size_t n, o;      /* bytes, read offset */
-    int bad;          /* a read ran past the end */
-};
-
-static uint64_t get_n(struct rd *r, int bytes)
-{
-    if (r->n - r->o < (size_t)bytes) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = le_getn(r->p + r->o, (size_t)bytes);
-    r->o += (size_t)bytes;
-    return v;
-}
-
-static const char *get_str(struct rd *r, size_t *len)
-{
-    uint64_t n = get_n(r, 4);
-    if (r->bad || r->n - r->o < n) {
-        r->bad = 1;
-        *len = 0;
-        return "";
-    }
-    const char *s = (const char *)r->p + r->o;
-    r->o += (size_t)n;
-    *len = (size_t)n;
-    return s;
-}
-
 /* Puts a replayed job into state st with attempts and (wall) ready time. */
 static void replay_state(struct queue_set *s, struct queue_job *j,
                          enum queue_state st, uint64_t ready_wall,
@@ -891,47 +860,47 @@ void queue_rec_batch_header(uint8_t *hdr, uint8_t type, size_t len)
 int queue_replay(struct queue_set *s, uint8_t type, const uint8_t *p, size_t n,
                  uint64_t now, uint64_t wall_now, char *err, size_t errlen)
 {
-    struct rd r = {p, n, 0, 0};
+    struct le_reader r = {p, n, 0, 0};
     const char *what = "unknown record type";
     switch (type) {
     case QUEUE_REC_BATCH:
         /* check the whole batch's framing first: all or nothing */
-        while (r.o < n) {
-            uint8_t t = (uint8_t)get_n(&r, 1);
-            uint64_t len = get_n(&r, 4);
-            if (r.bad || t == QUEUE_REC_BATCH || r.n - r.o < len) {
+        while (r.at < n) {
+            uint8_t t = (uint8_t)le_read(&r, 1);
+            uint64_t len = le_read(&r, 4);
+            if (r.bad || t == QUEUE_REC_BATCH || r.n - r.at < len) {
                 r.bad = 1;
                 break;
             }
-            r.o += (size_t)len;
+            r.at += (size_t)len;
         }
         what = "bad batch record";
         if (r.bad)
             break;
-        for (r.o = 0; r.o < n;) {
-            uint8_t t = (uint8_t)get_n(&r, 1);
-            size_t len = (size_t)get_n(&r, 4);
-            int rc = queue_replay(s, t, p + r.o, len, now, wall_now, err,
+        for (r.at = 0; r.at < n;) {
+            uint8_t t = (uint8_t)le_read(&r, 1);
+            size_t len = (size_t)le_read(&r, 4);
+            int rc = queue_replay(s, t, p + r.at, len, now, wall_now, err,
                                   errlen);
             if (rc < 0)
                 return rc;
-            r.o += len;
+            r.at += len;
         }
         return 0;
     case QUEUE_REC_JOB: {
-        uint64_t st = get_n(&r, 1);
-        uint32_t attempts = (uint32_t)get_n(&r, 4);
-        uint32_t max_attempts = (uint32_t)get_n(&r, 4);
-        int64_t priority = (int64_t)get_n(&r, 8);
-        uint64_t ready_wall = get_n(&r, 8);
-        uint64_t created_wall = get_n(&r, 8);
+        uint64_t st = le_read(&r, 1);
+        uint32_t attempts = (uint32_t)le_read(&r, 4);
+        uint32_t max_attempts = (uint32_t)le_read(&r, 4);
+        int64_t priority = (int64_t)le_read(&r, 8);
+        uint64_t ready_wall = le_read(&r, 8);
+        uint64_t created_wall = le_read(&r, 8);
         size_t id_len, q_len, reason_len, payload_len;
-        const char *id = get_str(&r, &id_len);
-        const char *qn = get_str(&r, &q_len);
-        const char *reason = get_str(&r, &reason_len);
-        const char *payload = get_str(&r, &payload_len);
+        const char *id = le_read_str(&r, 4, &id_len);
+        const char *qn = le_read_str(&r, 4, &q_len);
+        const char *reason = le_read_str(&r, 4, &reason_len);
+        const char *payload = le_read_str(&r, 4, &payload_len);
         what = "bad job record";
-        if (r.bad || r.o != n || st > QUEUE_DEAD || !q_len || !id_len ||
+        if (r.bad || r.at != n || st > QUEUE_DEAD || !q_len || !id_len ||
             !max_attempts)
             break;
         struct queue_job *old = queue_find(s, id, id_len);
@@ -948,14 +917,14 @@ int queue_replay(struct queue_set *s, uint8_t type, const uint8_t *p, size_t n,
         return 0;
     }
     case QUEUE_REC_STATE: {
-        uint64_t st = get_n(&r, 1);
-        uint32_t attempts = (uint32_t)get_n(&r, 4);
-        uint64_t ready_wall = get_n(&r, 8);
+        uint64_t st = le_read(&r, 1);
+        uint32_t attempts = (uint32_t)le_read(&r, 4);
+        uint64_t ready_wall = le_read(&r, 8);
         size_t id_len, reason_len;
-        const char *id = get_str(&r, &id_len);
-        const char *reason = get_str(&r, &reason_len);
+        const char *id = le_read_str(&r, 4, &id_len);
+        const char *reason = le_read_str(&r, 4, &reason_len);
         what = "bad state record";
-        if (r.bad || r.o != n || st > QUEUE_DEAD)
+        if (r.bad || r.at != n || st > QUEUE_DEAD)
             break;
         struct queue_job *j = queue_find(s, id, id_len);
         if (!j)
@@ -968,9 +937,9 @@ int queue_replay(struct queue_set *s, uint8_t type, const uint8_t *p, size_t n,
     }
     case QUEUE_REC_GONE: {
         size_t id_len;
-        const char *id = get_str(&r, &id_len);
+        const char *id = le_read_str(&r, 4, &id_len);
         what = "bad gone record";
-        if (r.bad || r.o != n)
+        if (r.bad || r.at != n)
             break;
         struct queue_job *j = queue_find(s, id, id_len);
         if (j)

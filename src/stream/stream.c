@@ -702,55 +702,11 @@ static void wb_sid(struct wbuf *b, struct sid id)
     wb_u64(b, id.seq);
 }
 
-struct rd {
-    const uint8_t *p;
-    size_t n, at;
-    int bad;
-};
-static uint8_t rd_u8(struct rd *r)
-{
-    if (r->at + 1 > r->n) {
-        r->bad = 1;
-        return 0;
-    }
-    return r->p[r->at++];
-}
-static uint32_t rd_u32(struct rd *r)
-{
-    if (r->at + 4 > r->n) {
-        r->bad = 1;
-        return 0;
-    }
-    uint32_t v = le_get32(r->p + r->at);
-    r->at += 4;
-    return v;
-}
-static uint64_t rd_u64(struct rd *r)
-{
-    if (r->at + 8 > r->n) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = le_get64(r->p + r->at);
-    r->at += 8;
-    return v;
-}
-static const char *rd_bytes(struct rd *r, size_t *n)
-{
-    *n = rd_u32(r);
-    if (r->bad || r->at + *n > r->n) {
-        r->bad = 1;
-        return "";
-    }
-    const char *p = (const char *)r->p + r->at;
-    r->at += *n;
-    return p;
-}
-static struct sid rd_sid(struct rd *r)
+static struct sid rd_sid(struct le_reader *r)
 {
     struct sid id;
-    id.ms = rd_u64(r);
-    id.seq = rd_u64(r);
+    id.ms = le_read(r, 8);
+    id.seq = le_read(r, 8);
     return id;
 }
 
@@ -1346,21 +1302,21 @@ int stream_group_lag(struct stream *s, struct group *g, uint64_t *lag)
 }
 
 /* ---- recovery ---- */
-static struct stream *replay_stream(struct rd *r)
+static struct stream *replay_stream(struct le_reader *r)
 {
-    int db = rd_u8(r);
+    int db = (uint8_t)le_read(r, 1);
     size_t kn;
-    const char *k = rd_bytes(r, &kn);
+    const char *k = le_read_str(r, 4, &kn);
     if (r->bad || db >= KEYSPACE_DBS)
         return NULL;
     const char *err = NULL;
     return stream_get_or_new(db, k, kn, &err);
 }
 
-static struct group *replay_group(struct stream *s, struct rd *r)
+static struct group *replay_group(struct stream *s, struct le_reader *r)
 {
     size_t gn;
-    const char *gname = rd_bytes(r, &gn);
+    const char *gname = le_read_str(r, 4, &gn);
     if (r->bad)
         return NULL;
     struct group *g = stream_group(s, gname, gn);
@@ -1373,17 +1329,17 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
                      char *err, size_t errlen)
 {
     (void)ctx;
-    struct rd r = {p, n, 0, 0};
+    struct le_reader r = {p, n, 0, 0};
     struct stream *s = replay_stream(&r);
     if (!s)
         goto bad;
     switch (type) {
     case REC_META: {
-        int created = rd_u8(&r);
-        uint64_t inc = rd_u64(&r);
-        uint64_t rank0 = rd_u64(&r), trimmed = rd_u64(&r);
+        int created = (uint8_t)le_read(&r, 1);
+        uint64_t inc = le_read(&r, 8);
+        uint64_t rank0 = le_read(&r, 8), trimmed = le_read(&r, 8);
         struct sid last_id = rd_sid(&r), max_deleted = rd_sid(&r);
-        uint64_t added_base = rd_u64(&r), setid_pos = rd_u64(&r);
+        uint64_t added_base = le_read(&r, 8), setid_pos = le_read(&r, 8);
         if (r.bad)
             goto bad;
         /* A DEL (reset) starts a new incarnation: its groups and deletions
@@ -1411,14 +1367,14 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
     }
     case REC_DELS:
         while (r.at < r.n && !r.bad)
-            dels_insert(s, rd_u64(&r));
+            dels_insert(s, le_read(&r, 8));
         break;
     case REC_GROUP: {
         struct group *g = replay_group(s, &r);
         if (!g)
             goto bad;
         g->last_id = rd_sid(&r);
-        g->entries_read = (int64_t)rd_u64(&r);
+        g->entries_read = (int64_t)le_read(&r, 8);
         break;
     }
     case REC_GROUP_DEL: {
@@ -1438,23 +1394,24 @@ static int on_replay(void *ctx, uint8_t type, const uint8_t *p, size_t n,
     case REC_PEL: {
         struct group *g = replay_group(s, &r);
         size_t cnl;
-        const char *cname = rd_bytes(&r, &cnl);
+        const char *cname = le_read_str(&r, 4, &cnl);
         if (!g || r.bad)
             goto bad;
         struct consumer *cn = stream_consumer(g, cname, cnl);
         if (!cn)
             cn = consumer_new(g, cname, cnl);
         if (type == REC_CONSUMER) {
-            cn->seen_ms = rd_u64(&r);
-            cn->active_ms = rd_u64(&r);
+            cn->seen_ms = le_read(&r, 8);
+            cn->active_ms = le_read(&r, 8);
         } else if (type == REC_CONSUMER_DEL) {
             consumer_drop(g, cn);
         } else {
             g->last_id = rd_sid(&r);
-            g->entries_read = (int64_t)rd_u64(&r);
+            g->entries_read = (int64_t)le_read(&r, 8);
             while (r.at < r.n && !r.bad) {
                 struct sid id = rd_sid(&r);
-                uint64_t pos = rd_u64(&r), t = rd_u64(&r), cnt = rd_u64(&r);
+                uint64_t pos = le_read(&r, 8), t = le_read(&r, 8);
+                uint64_t cnt = le_read(&r, 8);
                 if (r.bad)
                     break;
                 stream_pel_deliver(s, g, cn, id, pos, t, cnt);
