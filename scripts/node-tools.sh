@@ -1,7 +1,7 @@
 #!/bin/sh
-# node-tools.sh - installs the npm packages the archive and console tests and
-# the benchmarks run (tests/tools/node: DuckDB's Node API, s3rver,
-# playwright-core), pinned by its package-lock.json.
+# node-tools.sh - installs the npm packages the archive, console and RPC
+# example tests and the benchmarks run (tests/tools/node: DuckDB's Node API,
+# s3rver, playwright-core, ioredis), pinned by its package-lock.json.
 #
 #   sh scripts/node-tools.sh
 #
