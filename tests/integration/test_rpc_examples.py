@@ -155,3 +155,13 @@ def test_calls_spread_over_both_example_servers(server, example_servers):
         by[line[len(head):-1]] += 1
     assert by["python"] > 0 and by["node"] > 0, by
     assert py.stop() == 0 and js.stop() == 0
+
+
+def test_docs_quote_the_examples_as_they_are():
+    """docs/rpc.md shows each example file whole, in a code block of its own,
+    so the guide cannot drift from the code this file runs."""
+    doc = (REPO / "docs" / "rpc.md").read_text()
+    for name, lang in (("caller.py", "python"), ("server.py", "python"),
+                       ("caller.js", "javascript"), ("server.js", "javascript")):
+        text = (EXAMPLES / name).read_text()
+        assert "`examples/rpc/%s`\n\n```%s\n%s```\n" % (name, lang, text) in doc, name
