@@ -169,7 +169,9 @@ def start_servers(server, service, n, stop, **kw):
     servers = [EchoServer(server, service, stop, **kw) for _ in range(n)]
     for s in servers:
         s.start()
-    wait_waiting_servers(server.client(), service, n)
+    watcher = server.client()
+    wait_waiting_servers(watcher, service, n)
+    hang_up(watcher)
     return servers
 
 
@@ -181,24 +183,33 @@ def join_all(threads, timeout=30.0):
 
 
 HOLDER_CODE = r'''
-import json, sys
+import json, sys, time
 import redis
 r = redis.Redis(host=sys.argv[1], port=int(sys.argv[2]), decode_responses=True)
+echo_after = float(sys.argv[4])  # s; < 0: never answer
 print(json.dumps({"client_id": r.client_id()}), flush=True)
 while True:
     for c in r.execute_command("RPC.SERVE", sys.argv[3], "BLOCK", 0):
         print(json.dumps(dict(zip(c[::2], c[1::2]))), flush=True)
+        if echo_after >= 0:
+            time.sleep(echo_after)
+            try:
+                r.execute_command("RPC.REPLY", c[1], "re:" + c[5])
+            except redis.ResponseError:
+                pass
 '''
 
 
 class Holder:
     """A server loop in its own /usr/bin/python3 process that takes calls and
-    never answers; it prints each record it gets as a JSON line. .kill() is a
-    real SIGKILL of that process."""
+    never answers (or, with echo_after s >= 0, answers 're:' + payload that
+    long after taking a call); it prints each record it gets as a JSON line.
+    .kill() is a real SIGKILL of that process."""
 
-    def __init__(self, server, service):
+    def __init__(self, server, service, echo_after=-1.0):
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER_CODE, server.host, str(server.port), service],
+            [sys.executable, "-c", HOLDER_CODE, server.host, str(server.port), service,
+             str(echo_after)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -232,8 +243,8 @@ class Holder:
 def holders():
     made = []
 
-    def factory(server, service):
-        h = Holder(server, service)
+    def factory(server, service, echo_after=-1.0):
+        h = Holder(server, service, echo_after)
         made.append(h)
         return h
 
@@ -392,6 +403,14 @@ def test_serve_count_and_order_across_services(server):
         s.execute_command("RPC.REPLY", c["id"], "r-" + c["payload"])
     assert [bulk(x.read_reply()) for x in callers] == [b"r-a1", b"r-b1", b"r-a2",
                                                        b"r-b2", b"r-a3"]
+
+
+def test_option_words_without_a_value_are_service_names(server):
+    r = server.client()
+    assert r.execute_command("RPC.SERVE", "a", "COUNT") == []
+    assert r.execute_command("RPC.SERVE", "BLOCK") == []
+    assert rpc_info(r, "COUNT")["servers"] == 1 and rpc_info(r, "BLOCK")["servers"] == 1
+    assert rpc_info(r, "a")["servers"] == 1
 
 
 def test_serve_block_wakes_with_one_call_and_times_out_empty(server):
@@ -667,6 +686,92 @@ def test_killed_server_call_waits_for_a_new_server(server, holders):
     assert c["id"] == first["id"] and c["delivery"] == 2
     n.execute_command("RPC.FAIL", c["id"], "RETRIED", "after a crash")
     assert caller.read_reply() == b"-RETRIED after a crash\r\n"
+
+
+def test_servers_killed_under_load_lose_no_call(server, holders):
+    """Three server processes answer 8 callers; two are SIGKILLed while they
+    work. Every call is still answered, by its own answer, before its deadline."""
+    r = server.client()
+    procs = []
+    for n in range(3):
+        procs.append(holders(server, "load", echo_after=0.005))
+        wait_waiting_servers(r, "load", n + 1)
+    ncallers, ncalls = 8, 25
+    wrong, errors, done = [], [], []
+
+    def caller(k):
+        c = server.client(socket_timeout=WAIT)
+        try:
+            for i in range(ncalls):
+                p = "k%d-%d" % (k, i)
+                got = c.execute_command("RPC.CALL", "load", p, "TIMEOUT", 4000)
+                if got != "re:" + p:
+                    wrong.append((p, got))
+                done.append(p)
+        except Exception as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(ncallers)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(done) >= 40, timeout=10, what="40 calls answered")
+    procs[0].kill()
+    wait_until(lambda: len(done) >= 100, timeout=10, what="100 calls answered")
+    procs[1].kill()
+    join_all(threads, 30)
+    assert errors == [] and wrong == []
+    assert len(done) == ncallers * ncalls
+    i = rpc_info(r, "load")
+    assert i["servers"] == 1 and i["in_flight"] == 0 and i["waiting_calls"] == 0
+    assert i["calls"] == i["replies"] == ncallers * ncalls
+    assert i["timeouts"] == 0
+    for h in procs:
+        assert len(h.seen) == len(set(h.seen))   # no server saw a call twice
+
+
+def test_callers_hanging_up_under_load(server):
+    """Callers that send a call and hang up at once, while two servers answer:
+    every call ends as answered or as its caller left, nothing stays behind."""
+    r = server.client()
+    base = baseline(r)
+    stop = threading.Event()
+    servers = start_servers(server, "hangup", 2, stop, count=4)
+    for round_ in range(25):
+        conns = [send_call(server, "hangup", "r%d-%d" % (round_, k), "TIMEOUT", 3000)
+                 for k in range(8)]
+        for c in conns:
+            c.close()
+    # and calls that wait for their answer still get it, interleaved
+    assert r.execute_command("RPC.CALL", "hangup", "last") == "re:last"
+    wait_until(lambda: (lambda i: i["waiting_calls"] == 0 and i["in_flight"] == 0)(
+        rpc_info(r, "hangup")), timeout=WAIT, what="every call settled")
+    stop.set()
+    join_all(servers, WAIT)
+    assert [e for s in servers for e in s.errors] == []
+    i = rpc_info(r, "hangup")
+    assert i["calls"] == i["replies"] + i["callers_left"]
+    assert i["replies"] == sum(s.ok for s in servers) and i["timeouts"] == 0
+    for s in servers:
+        for e in s.refused:
+            assert e.startswith("NOCALL the caller of '") and e.endswith("' left"), e
+    for s in servers:
+        hang_up(s.r)
+    wait_until(lambda: baseline(r) == base, timeout=WAIT, what="counts back to baseline")
+
+
+def test_a_parked_server_that_leaves_is_no_server(server):
+    r = server.client()
+    base = baseline(r)
+    s = server.raw()
+    s.send(resp_encode("RPC.SERVE", "parked", "BLOCK", 0))
+    wait_waiting_servers(r, "parked", 1)
+    assert r.info("clients")["blocked_clients"] == base["blocked_clients"] + 1
+    s.close()
+    wait_until(lambda: rpc_info(r, "parked")["servers"] == 0, timeout=WAIT,
+               what="the parked server gone")
+    assert rpc_info(r, "parked")["waiting_servers"] == 0
+    assert err_of(r, "RPC.CALL", "parked", "p") == "NOSERVER no server serves 'parked'"
+    wait_until(lambda: baseline(r) == base, timeout=WAIT, what="counts back to baseline")
 
 
 def test_a_left_callers_call_is_never_handed_out(server):
