@@ -614,6 +614,8 @@ def test_many_callers_many_servers_answers_match(server):
     assert len(done) == ncallers * ncalls
     seen = [c["payload"] for s in servers for c in s.records]
     assert sorted(seen) == sorted(done)            # each call served exactly once
+    ids = [c["id"] for s in servers for c in s.records]
+    assert len(set(ids)) == len(ids)               # ids unique while the server runs
     assert all(len(s.records) > 0 for s in servers)
     for s in servers:
         for c in s.records:
