@@ -992,6 +992,37 @@ def test_calls_die_with_the_server(server):
     assert r.cmd("RPC.INFO", "mem") == b"-ERR no such service 'mem'\r\n"
 
 
+@pytest.mark.tincan_args("--enable-debug-command", "yes")
+def test_debug_reload_ends_every_call(server):
+    """DEBUG RELOAD rebuilds every module as a restart would: blocked callers and
+    parked servers are told, held calls are gone, and the connections live on."""
+    s = server.client()
+    register(s, "re")
+    held = send_call(server, "re", "held", "TIMEOUT", 10000)
+    c = serve1(s, "re", "BLOCK", 2000)
+    queued = send_call(server, "re", "queued", "TIMEOUT", 10000)
+    parked = server.raw()
+    parked.send(resp_encode("RPC.SERVE", "other", "BLOCK", 0))
+    r = server.client()
+    wait_waiting_calls(r, "re", 1)
+    wait_waiting_servers(r, "other", 1)
+    assert r.execute_command("DEBUG", "RELOAD") == "OK"
+    aborted = b"-ERR blocking command aborted by DEBUG RELOAD\r\n"
+    assert held.read_reply() == aborted
+    assert queued.read_reply() == aborted
+    assert parked.read_reply() == aborted
+    assert err_of(s, "RPC.REPLY", c["id"], "late") == "NOCALL no call '%s'" % c["id"]
+    assert r.execute_command("RPC.INFO") == []
+    assert r.info("rpc")["rpc_servers"] == 0
+    # and RPC works again on the same connections
+    register(s, "re")
+    held.send(resp_encode("RPC.CALL", "re", "again"))
+    c2 = serve1(s, "re", "BLOCK", 2000)
+    assert c2["id"] != c["id"]
+    s.execute_command("RPC.REPLY", c2["id"], "ok")
+    assert bulk(held.read_reply()) == b"ok"
+
+
 # ---------------------------------------------------------------------------
 # RPC.INFO, INFO rpc, /metrics, MULTI
 # ---------------------------------------------------------------------------
