@@ -104,8 +104,10 @@ def rows_against(ctx, peer, proto, peer_name, target, start):
     error rows (the reason in them) when the peer or tincan cannot run."""
     from bench import Row, fmt_num
     rows = []
-    names = [(callers, calls, "round trips, %d caller%s / %d servers, %d B" % (
-        callers, "" if callers == 1 else "s", SERVERS, SIZE)) for callers, calls in LOADS]
+    load = lambda callers: "%d caller%s / %d servers" % (
+        callers, "" if callers == 1 else "s", SERVERS)
+    names = [(callers, calls, "round trips of %d B, %s" % (SIZE, load(callers)))
+             for callers, calls in LOADS]
     try:
         with ctx.tincan() as t, start() as p:
             for callers, calls, name in names:
@@ -121,7 +123,8 @@ def rows_against(ctx, peer, proto, peer_name, target, start):
                     peer_name=peer_name, target=target, unit="calls/s", command=command)
                 rows.append(row)
                 for i, what in ((0, "p50"), (1, "p99")):
-                    lrow = Row(name="%s %s, vs %s" % (name, what, peer), command=command,
+                    lrow = Row(name="round-trip %s, %s, vs %s" % (what, load(callers), peer),
+                               command=command,
                                tincan=[x[i] for x in tl], peer=[x[i] for x in pl],
                                peer_name=peer_name, unit="us", higher_is_better=False)
                     print("  %-44s tincan %s  %s %s" % (

@@ -118,7 +118,8 @@ static void fail(const char *fmt, ...)
     if (atomic_fetch_add(&failed, 1) == 0) {
         va_list ap;
         va_start(ap, fmt);
-        fprintf(stderr, "rpcload: ");
+        static const char *names[] = {"tincan", "nats", "amqp"};
+        fprintf(stderr, "rpcload --proto %s: ", names[opt.proto]);
         vfprintf(stderr, fmt, ap);
         fprintf(stderr, "\n");
         va_end(ap);
