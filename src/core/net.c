@@ -78,6 +78,11 @@ const char *client_name(const struct client *c)
     return c->name;
 }
 
+const char *client_addr(const struct client *c)
+{
+    return c->addr;
+}
+
 int client_is_blocked(const struct client *c)
 {
     return c->blocked;

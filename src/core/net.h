@@ -46,6 +46,8 @@ int client_db(const struct client *c);   /* SELECTed database, 0..15 */
 /* The CLIENT SETNAME / HELLO SETNAME name (NUL-terminated, owned by the
  * client, valid until it changes), or NULL if it has none. */
 const char *client_name(const struct client *c);
+/* The peer's "ip:port" (or the unix socket path), owned by the client. */
+const char *client_addr(const struct client *c);
 /* 1 while EXEC runs c's queued commands (multi.h). Nothing may block then:
  * a command with a BLOCK/WAIT option that would park the client must answer
  * at once instead, with the reply its wait's timeout would give (as Redis
