@@ -280,7 +280,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB_A) | $(GEN_HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 # The benchmark load drivers (C, so the rows measure servers, not Python).
-BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/amqpload
+BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/amqpload $(BUILD)/bench/rpcload
 bench-tools: $(BENCH_TOOLS)
 
 $(BUILD)/bench/loadgen: bench/loadgen.c
@@ -289,6 +289,12 @@ $(BUILD)/bench/loadgen: bench/loadgen.c
 
 # RabbitMQ's side of the bus row, through rabbitmq-c (Debian librabbitmq-dev).
 $(BUILD)/bench/amqpload: bench/amqpload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lrabbitmq -lpthread
+
+# The RPC rows' round trips: tincan and NATS in raw RESP / NATS text,
+# RabbitMQ's direct reply-to through rabbitmq-c.
+$(BUILD)/bench/rpcload: bench/rpcload.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lrabbitmq -lpthread
 

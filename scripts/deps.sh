@@ -8,8 +8,8 @@
 # at once. Otherwise, as root, it runs `apt-get update` once and
 # `apt-get install -y --no-install-recommends` for the missing ones, with a
 # policy-rc.d in place so that installing redis-server, nginx, postgresql,
-# beanstalkd, rabbitmq-server or prometheus does not leave daemons running on their
-# default ports (CI has no systemd; invoke-rc.d would otherwise start them).
+# beanstalkd, rabbitmq-server, prometheus or nats-server does not leave daemons
+# running on their default ports (CI has no systemd; invoke-rc.d would otherwise start them).
 # When not root it prints the exact command to run and fails.
 #
 # It never upgrades or removes anything, and does not touch pip or npm
@@ -46,6 +46,8 @@ WHAT=${1:-all}
 # redis-server as its baseline (the benchmarks use redis-server too).
 # prometheus (the real server, /usr/bin/prometheus) scrapes tincan's /metrics
 # in tests/integration/test_prometheus.py and answers PromQL about it.
+# nats-server is a bench package: the RPC rows (bench/bench_rpc.py) set tincan's
+# RPC.CALL against NATS request/reply (core NATS, no JetStream).
 TABLE='
 gcc                     build   always
 make                    build   always
@@ -94,9 +96,10 @@ beanstalkd              bench   always
 wrk                     bench   always
 rabbitmq-server         bench   always
 librabbitmq-dev         bench   always
+nats-server             bench   always
 '
 # Packages whose install scripts would start a daemon.
-DAEMONS='redis-server nginx postgresql beanstalkd rabbitmq-server prometheus'
+DAEMONS='redis-server nginx postgresql beanstalkd rabbitmq-server prometheus nats-server'
 
 case $WHAT in
     all|build|test|bench) ;;

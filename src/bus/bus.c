@@ -689,6 +689,12 @@ int bus_unsub(struct bus_set *s, const char *name, size_t len)
     return 0;
 }
 
+void bus_sub_prefetch(const struct bus_sub *sub)
+{
+    for (size_t off = 0; off < sizeof(*sub); off += 64)
+        __builtin_prefetch((const char *)sub + off);
+}
+
 void bus_sub_info(const struct bus_sub *sub, struct bus_sub_info *o)
 {
     memset(o, 0, sizeof(*o));

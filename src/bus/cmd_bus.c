@@ -1591,9 +1591,10 @@ static void bus_metrics(struct metrics *m)
     size_t n = bus_count(set);
     for (size_t i = 0; i < n; i++) {
         /* thousands of subscriptions: ask for the next ones ahead (the
-         * record, then its name), or each costs its cache misses in turn */
+         * record's cache lines, then its name), or each costs its cache
+         * misses in turn */
         if (i + 8 < n)
-            __builtin_prefetch(bus_at(set, i + 8));
+            bus_sub_prefetch(bus_at(set, i + 8));
         if (i + 4 < n) {
             size_t len;
             __builtin_prefetch(bus_sub_name(bus_at(set, i + 4), &len));
