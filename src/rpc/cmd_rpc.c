@@ -500,6 +500,10 @@ static void reply_service(struct client *c, struct rpc_service *svc,
 /* RPC.INFO [service] */
 static void cmd_rpc_info(struct client *c, int argc, struct arg *argv)
 {
+    if (argc > 2) {
+        reply_error(c, "ERR wrong number of arguments for 'rpc.info' command");
+        return;
+    }
     if (not_running(c) < 0)
         return;
     uint64_t now = clock_mono_ms();
@@ -553,7 +557,7 @@ static const struct command_spec rpc_commands[] = {
 static const struct config_spec rpc_config[] = {
     {"rpc-timeout", CONFIG_INT, &cfg_timeout, "5000", 1, RPC_TIMEOUT_MAX, NULL,
      CONFIG_MUTABLE, 0, NULL, "ms an RPC.CALL waits without a TIMEOUT"},
-    {"rpc-max-payload", CONFIG_BYTES, &cfg_max_payload, "1mb", 0, 512ll << 20,
+    {"rpc-max-payload", CONFIG_BYTES, &cfg_max_payload, "1mb", 1, 512ll << 20,
      NULL, CONFIG_MUTABLE, 0, NULL,
      "largest RPC call or reply payload (and header value) in bytes"},
 };
@@ -617,6 +621,13 @@ static void rpc_metrics(struct metrics *m)
 {
     if (!reg)
         return;
+    uint64_t now = clock_mono_ms();
+    struct rpc_service **v;
+    size_t n = rpc_services(reg, now, 0, &v);
+    if (n == 0) { /* no family without samples (a histogram needs one) */
+        free(v);
+        return;
+    }
     struct metrics_family *calls = metrics_family(
         m, "tincan_rpc_calls_total", METRICS_COUNTER,
         "RPC.CALLs accepted by a service (since its entry was made).");
@@ -644,9 +655,6 @@ static void rpc_metrics(struct metrics *m)
     double bounds[RPC_HIST_BOUNDS];
     for (int k = 0; k < RPC_HIST_BOUNDS; k++)
         bounds[k] = (double)rpc_hist_bounds_us[k] / 1e6;
-    uint64_t now = clock_mono_ms();
-    struct rpc_service **v;
-    size_t n = rpc_services(reg, now, 0, &v);
     for (size_t k = 0; k < n; k++) {
         struct rpc_service_info i;
         rpc_service_info(reg, v[k], now, &i);
