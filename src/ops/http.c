@@ -179,6 +179,22 @@ static int auth_ok(const char *h, size_t len)
 
 /* ---- connections ---- */
 
+/* A reply body in pieces its handler keeps (http_response.parts). */
+struct parts {
+    const struct iovec *v;
+    size_t n;                  /* 0: none */
+    void (*release)(void *ctx);
+    void *ctx;
+};
+
+/* Hands parts back to their handler. */
+static void parts_release(struct parts *p)
+{
+    if (p->n && p->release)
+        p->release(p->ctx);
+    *p = (struct parts){0};
+}
+
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -200,6 +216,7 @@ struct conn {
     int closing;         /* the last reply is made: close after its write */
     struct sbuf big;     /* a large reply body, sent after out without a copy */
     void (*big_release)(struct sbuf *); /* its owner's release, or NULL */
+    struct parts parts;  /* or a reply body in its handler's pieces */
     int writing;         /* a write is in flight */
     int closed;          /* uv_close called */
 };
@@ -210,6 +227,7 @@ struct write_req {
     struct sbuf data;
     struct sbuf big;                    /* len 0 if none */
     void (*big_release)(struct sbuf *); /* NULL: freed */
+    struct parts parts;                 /* n 0 if none */
 };
 
 /* A reply body at least this large goes out as its own buffer, not copied
@@ -281,6 +299,7 @@ static void on_conn_closed(uv_handle_t *h)
     sbuf_deinit(&c->out);
     if (c->big.data)
         body_release(&c->big, c->big_release);
+    parts_release(&c->parts);
     sbuf_deinit(&c->url);
     sbuf_deinit(&c->field);
     sbuf_deinit(&c->auth);
@@ -346,7 +365,8 @@ static void on_written(uv_write_t *req, int status);
 
 static void flush(struct conn *c)
 {
-    if (c->writing || c->closed || (c->out.len == 0 && !c->big.data)) {
+    if (c->writing || c->closed ||
+        (c->out.len == 0 && !c->big.data && !c->parts.n)) {
         if (!c->writing && !c->closed && c->closing)
             conn_close(c);
         return;
@@ -356,15 +376,29 @@ static void flush(struct conn *c)
     w->data = c->out;
     w->big = c->big;
     w->big_release = c->big_release;
+    w->parts = c->parts;
     sbuf_init(&c->out);
     c->big = (struct sbuf){0};
-    uv_buf_t b[2] = {uv_buf_init(w->data.data, (unsigned)w->data.len),
-                     uv_buf_init(w->big.data, (unsigned)w->big.len)};
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, b, w->big.data ? 2 : 1,
-                 on_written) < 0) {
+    c->parts = (struct parts){0};
+    /* libuv copies the buffer array: ours may go once uv_write returns */
+    size_t nb = 1 + (w->big.data ? 1 : 0) + w->parts.n;
+    uv_buf_t small[2], *b = nb <= 2 ? small : xmalloc(nb * sizeof(*b));
+    b[0] = uv_buf_init(w->data.data, (unsigned)w->data.len);
+    size_t k = 1;
+    if (w->big.data)
+        b[k++] = uv_buf_init(w->big.data, (unsigned)w->big.len);
+    for (size_t i = 0; i < w->parts.n; i++)
+        b[k++] = uv_buf_init(w->parts.v[i].iov_base,
+                             (unsigned)w->parts.v[i].iov_len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, (unsigned)nb,
+                      on_written);
+    if (b != small)
+        free(b);
+    if (rc < 0) {
         sbuf_deinit(&w->data);
         if (w->big.data)
             body_release(&w->big, w->big_release);
+        parts_release(&w->parts);
         free(w);
         conn_close(c);
         return;
@@ -492,8 +526,8 @@ static void run_handler(struct conn *c, http_parser *p, http_handler *fn,
 {
     int head = p->method == HTTP_HEAD;
     struct http_request req = {head ? "HEAD" : "GET", path, query};
-    struct http_response res = {200, "text/plain; charset=utf-8", NULL, {0},
-                                NULL};
+    struct http_response res = {.status = 200,
+                                .content_type = "text/plain; charset=utf-8"};
     sbuf_init(&res.body);
     fn(&req, &res);
     /* no protocol switch is offered: an Upgrade request ends the connection */
@@ -502,6 +536,18 @@ static void run_handler(struct conn *c, http_parser *p, http_handler *fn,
         res.content_type ? res.content_type : "text/plain; charset=utf-8";
     /* a large body follows its headers as a buffer of its own (the parser
      * pauses until it is written, so no later reply can pass it) */
+    if (res.nparts) { /* the handler's pieces follow the headers as they are */
+        size_t len = 0;
+        for (size_t i = 0; i < res.nparts; i++)
+            len += res.parts[i].iov_len;
+        reply(c, res.status, type, res.cache_control, NULL, NULL, len, 1);
+        c->parts = (struct parts){res.parts, res.nparts, res.release_parts,
+                                  res.parts_ctx};
+        if (head)
+            parts_release(&c->parts);
+        body_release(&res.body, res.release);
+        return;
+    }
     int big = !head && res.body.len >= HTTP_BIG_BODY;
     reply(c, res.status, type, res.cache_control, NULL, res.body.data,
           res.body.len, head || big);
@@ -541,7 +587,7 @@ static int on_message_complete(http_parser *p)
     struct conn *c = p->data;
     c->in_request = 0;
     serve(c, p);
-    if (c->closing || c->big.data || c->out.len >= HTTP_OUT_PAUSE)
+    if (c->closing || c->big.data || c->parts.n || c->out.len >= HTTP_OUT_PAUSE)
         http_parser_pause(p, 1);
     return 0;
 }
@@ -572,7 +618,7 @@ static void process(struct conn *c)
         sbuf_clear(&c->in);
     }
     if (!c->writing && !c->closing && !c->in_request && c->out.len == 0 &&
-        !c->big.data)
+        !c->big.data && !c->parts.n)
         timer_set(c, cfg_idle_ms);
     flush(c);
 }
@@ -605,6 +651,7 @@ static void on_written(uv_write_t *req, int status)
     sbuf_deinit(&w->data);
     if (w->big.data)
         body_release(&w->big, w->big_release);
+    parts_release(&w->parts);
     free(w);
     c->writing = 0;
     if (c->closed)

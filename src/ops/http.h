@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include <sys/uio.h>
+
 #include "sbuf.h"
 
 struct http_request {
@@ -33,6 +35,14 @@ struct http_response {
      * listener is done with it (sent, or its connection gone): a handler with
      * large replies may keep the memory for its next one. */
     void (*release)(struct sbuf *body);
+    /* Or the body as nparts pieces the handler keeps (body is then unused):
+     * sent in order without a copy. release_parts(parts_ctx) is called once
+     * the listener is done with them (sent, or the connection gone); the
+     * array and what it points to must stay as they are until then. */
+    const struct iovec *parts;
+    size_t nparts;
+    void (*release_parts)(void *ctx);
+    void *parts_ctx;
 };
 
 /* Runs on the loop thread, synchronously; must not block. It fills res; the

@@ -298,6 +298,46 @@ void metrics_clear(struct metrics *m)
         sbuf_clear(&m->fams[i]->samples);
 }
 
+/* The "# HELP" and "# TYPE" lines of f. */
+static void add_head(struct sbuf *out, const struct metrics_family *f)
+{
+    sbuf_adds(out, "# HELP ");
+    sbuf_add(out, f->name, f->name_len);
+    sbuf_addc(out, ' ');
+    add_help(out, f->help);
+    sbuf_adds(out, "\n# TYPE ");
+    sbuf_add(out, f->name, f->name_len);
+    sbuf_addc(out, ' ');
+    sbuf_adds(out, type_names[f->type]);
+    sbuf_addc(out, '\n');
+}
+
+size_t metrics_parts(const struct metrics *m, struct sbuf *heads,
+                     struct iovec **parts, size_t *cap)
+{
+    if (*cap < 2 * m->n) {
+        *cap = 2 * m->n;
+        *parts = xrealloc(*parts, *cap * sizeof(**parts));
+    }
+    sbuf_clear(heads);
+    size_t *ends = xmalloc((m->n + 1) * sizeof(*ends));
+    for (size_t i = 0; i < m->n; i++) {
+        add_head(heads, m->fams[i]);
+        ends[i] = heads->len;
+    }
+    /* heads is complete (no more moves): point into it */
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        (*parts)[n++] = (struct iovec){heads->data + start, ends[i] - start};
+        start = ends[i];
+        if (m->fams[i]->samples.len)
+            (*parts)[n++] = (struct iovec){m->fams[i]->samples.data,
+                                           m->fams[i]->samples.len};
+    }
+    free(ends);
+    return n;
+}
+
 void metrics_write(const struct metrics *m, struct sbuf *out)
 {
     size_t total = 0;
@@ -307,15 +347,7 @@ void metrics_write(const struct metrics *m, struct sbuf *out)
     sbuf_reserve(out, total);
     for (size_t i = 0; i < m->n; i++) {
         const struct metrics_family *f = m->fams[i];
-        sbuf_adds(out, "# HELP ");
-        sbuf_add(out, f->name, f->name_len);
-        sbuf_addc(out, ' ');
-        add_help(out, f->help);
-        sbuf_adds(out, "\n# TYPE ");
-        sbuf_add(out, f->name, f->name_len);
-        sbuf_addc(out, ' ');
-        sbuf_adds(out, type_names[f->type]);
-        sbuf_addc(out, '\n');
+        add_head(out, f);
         sbuf_add(out, f->samples.data, f->samples.len);
     }
 }

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct sbuf;
 struct metrics;
@@ -87,6 +88,14 @@ void metrics_clear(struct metrics *m);
 
 /* Appends the exposition text of every family to out (one allocation). */
 void metrics_write(const struct metrics *m, struct sbuf *out);
+
+/* The same text as metrics_write, as pieces instead of one copy: each
+ * family's "# HELP"/"# TYPE" lines go into heads, and *parts (grown as
+ * needed, *cap its size; owned by the caller) gets the pieces in order,
+ * pointing into heads and into m's sample buffers. Returns how many. The
+ * pieces are valid until m or heads next change. */
+size_t metrics_parts(const struct metrics *m, struct sbuf *heads,
+                     struct iovec **parts, size_t *cap);
 
 /* Appends v as the format writes sample values: integers without a fraction,
  * others with the shortest "%.*g" that reads back the same, "+Inf", "-Inf",

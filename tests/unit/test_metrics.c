@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "metrics.h"
 #include "sbuf.h"
@@ -14,12 +15,26 @@ static void expect_text(struct metrics *m, const char *want)
     struct sbuf out;
     sbuf_init(&out);
     metrics_write(m, &out);
+    /* the pieces /metrics sends say the same, in order */
+    struct sbuf heads, joined;
+    sbuf_init(&heads);
+    sbuf_init(&joined);
+    struct iovec *parts = NULL;
+    size_t cap = 0, n = metrics_parts(m, &heads, &parts, &cap);
+    for (size_t i = 0; i < n; i++)
+        sbuf_add(&joined, parts[i].iov_base, parts[i].iov_len);
+    free(parts);
     metrics_free(m);
     int same = strcmp(want, out.data) == 0;
+    int same_parts = joined.len == out.len &&
+                     memcmp(joined.data, out.data, out.len) == 0;
     if (!same)
         fprintf(stderr, "--- want\n%s--- got\n%s---\n", want, out.data);
     sbuf_deinit(&out);
+    sbuf_deinit(&heads);
+    sbuf_deinit(&joined);
     ASSERT_TRUE(same);
+    ASSERT_TRUE(same_parts);
 }
 
 TEST(counter_and_gauge)
