@@ -527,21 +527,6 @@ static void on_visible(void *ctx, uint64_t visible)
 
 /* ---- argument parsing ---- */
 
-static int parse_range(struct client *c, const struct arg *a, const char *name,
-                       int64_t min, int64_t max, const char *unit, int64_t *out)
-{
-    int64_t v;
-    if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= min && v <= max) {
-        *out = v;
-        return 0;
-    }
-    char q[64];
-    reply_errorf(c, "ERR %s must be %" PRId64 "..%" PRId64 "%s%s (got '%s')",
-                 name, min, max, unit[0] ? " " : "", unit,
-                 arg_printable(q, sizeof(q), a->ptr, a->len));
-    return -1;
-}
-
 static int parse_pos(struct client *c, const struct arg *a, uint64_t *out)
 {
     int64_t v;
@@ -674,12 +659,12 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
             if (parse_point(c, val, POINT_FROM, &a.cursor) < 0)
                 return;
         } else if (arg_is(o, "ackwait")) {
-            if (parse_range(c, val, "ACKWAIT", 1, BUS_ACKWAIT_MAX, "ms", &v) <
+            if (arg_range(c, val, "ACKWAIT", 1, BUS_ACKWAIT_MAX, "ms", &v) <
                 0)
                 return;
             a.ackwait = (uint64_t)v;
         } else if (arg_is(o, "maxdeliver")) {
-            if (parse_range(c, val, "MAXDELIVER", 1, BUS_MAXDELIVER_MAX, "",
+            if (arg_range(c, val, "MAXDELIVER", 1, BUS_MAXDELIVER_MAX, "",
                             &v) < 0)
                 return;
             a.maxdeliver = (uint32_t)v;
@@ -746,10 +731,10 @@ static void cmd_ev_read(struct client *c, int argc, struct arg *argv)
             return;
         }
         if (arg_is(o, "count")) {
-            if (parse_range(c, val, "COUNT", 1, BUS_COUNT_MAX, "", &count) < 0)
+            if (arg_range(c, val, "COUNT", 1, BUS_COUNT_MAX, "", &count) < 0)
                 return;
         } else if (arg_is(o, "block")) {
-            if (parse_range(c, val, "BLOCK", 0, BUS_BLOCK_MAX, "ms", &block) <
+            if (arg_range(c, val, "BLOCK", 0, BUS_BLOCK_MAX, "ms", &block) <
                 0)
                 return;
         } else {
@@ -855,7 +840,7 @@ static void cmd_ev_nack(struct client *c, int argc, struct arg *argv)
             return;
         }
         if (arg_is(o, "delay")) {
-            if (parse_range(c, val, "DELAY", 0, BUS_DELAY_MAX, "ms", &delay) <
+            if (arg_range(c, val, "DELAY", 0, BUS_DELAY_MAX, "ms", &delay) <
                 0)
                 return;
         } else if (arg_is(o, "reason")) {
@@ -932,7 +917,7 @@ static void cmd_ev_pending(struct client *c, int argc, struct arg *argv)
     }
     for (; i < argc; i += 2) {
         if (i + 1 < argc && arg_is(&argv[i], "count")) {
-            if (parse_range(c, &argv[i + 1], "COUNT", 1, BUS_COUNT_MAX, "",
+            if (arg_range(c, &argv[i + 1], "COUNT", 1, BUS_COUNT_MAX, "",
                             &count) < 0)
                 return;
         } else {
@@ -992,7 +977,7 @@ static void cmd_ev_dead(struct client *c, int argc, struct arg *argv)
         return;
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 < argc && arg_is(&argv[i], "count")) {
-            if (parse_range(c, &argv[i + 1], "COUNT", 1, BUS_COUNT_MAX, "",
+            if (arg_range(c, &argv[i + 1], "COUNT", 1, BUS_COUNT_MAX, "",
                             &count) < 0)
                 return;
         } else {

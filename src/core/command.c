@@ -434,6 +434,21 @@ int arg_len(struct client *c, const struct arg *a, const char *what, size_t max)
     return 0;
 }
 
+int arg_range(struct client *c, const struct arg *a, const char *name,
+              int64_t min, int64_t max, const char *unit, int64_t *out)
+{
+    int64_t v;
+    if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= min && v <= max) {
+        *out = v;
+        return 0;
+    }
+    char q[64];
+    reply_errorf(c, "ERR %s must be %" PRId64 "..%" PRId64 "%s%s (got '%s')",
+                 name, min, max, unit[0] ? " " : "", unit,
+                 arg_printable(q, sizeof(q), a->ptr, a->len));
+    return -1;
+}
+
 int arg_u64(struct client *c, const struct arg *a, const char *what,
             uint64_t *out)
 {

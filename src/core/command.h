@@ -130,6 +130,11 @@ int arg_i64(struct client *c, const struct arg *a, const char *what, int64_t min
             int64_t max, int64_t *out);
 int arg_u64(struct client *c, const struct arg *a, const char *what,
             uint64_t *out);
+/* An option value in [min, max] (COUNT, BLOCK, TIMEOUT, ...): 0 and *out,
+ * or replies "-ERR <name> must be <min>..<max>[ <unit>] (got 'x')" and
+ * returns -1 (*out unchanged). unit is "" or e.g. "ms". */
+int arg_range(struct client *c, const struct arg *a, const char *name,
+              int64_t min, int64_t max, const char *unit, int64_t *out);
 /* 0 if a is 1 to max bytes long; else replies "-ERR <what> must be 1 to
  * <max> bytes (got <len>)" and returns -1. */
 int arg_len(struct client *c, const struct arg *a, const char *what, size_t max);

@@ -287,23 +287,6 @@ static int parse_id(struct client *c, const struct arg *a)
     return arg_len(c, a, "job id", QUEUE_ID_MAX);
 }
 
-/* An integer option in [min, max]; replies "-ERR NAME must be min..max
- * unit" and returns -1 otherwise. */
-static int parse_range(struct client *c, const struct arg *a, const char *name,
-                       int64_t min, int64_t max, const char *unit, int64_t *out)
-{
-    int64_t v;
-    if (arg_parse_i64(a->ptr, a->len, &v) == 0 && v >= min && v <= max) {
-        *out = v;
-        return 0;
-    }
-    char q[64];
-    reply_errorf(c, "ERR %s must be %" PRId64 "..%" PRId64 "%s%s (got '%s')",
-                 name, min, max, unit[0] ? " " : "", unit,
-                 arg_printable(q, sizeof(q), a->ptr, a->len));
-    return -1;
-}
-
 static int payload_fits(struct client *c, size_t len)
 {
     if ((int64_t)len <= cfg_max_payload)
@@ -344,16 +327,16 @@ static void cmd_q_push(struct client *c, int argc, struct arg *argv)
             return;
         }
         if (arg_is(o, "priority")) {
-            if (parse_range(c, val, "PRIORITY", QUEUE_PRIORITY_MIN,
+            if (arg_range(c, val, "PRIORITY", QUEUE_PRIORITY_MIN,
                             QUEUE_PRIORITY_MAX, "", &v) < 0)
                 return;
             a.priority = v;
         } else if (arg_is(o, "delay")) {
-            if (parse_range(c, val, "DELAY", 0, QUEUE_DELAY_MAX, "ms", &v) < 0)
+            if (arg_range(c, val, "DELAY", 0, QUEUE_DELAY_MAX, "ms", &v) < 0)
                 return;
             a.delay_ms = (uint64_t)v;
         } else if (arg_is(o, "maxattempts")) {
-            if (parse_range(c, val, "MAXATTEMPTS", 1, QUEUE_ATTEMPTS_MAX, "",
+            if (arg_range(c, val, "MAXATTEMPTS", 1, QUEUE_ATTEMPTS_MAX, "",
                             &v) < 0)
                 return;
             a.max_attempts = (uint32_t)v;
@@ -405,15 +388,15 @@ static void cmd_q_pop(struct client *c, int argc, struct arg *argv)
             return;
         }
         if (arg_is(o, "count")) {
-            if (parse_range(c, val, "COUNT", 1, QUEUE_COUNT_MAX, "", &count) <
+            if (arg_range(c, val, "COUNT", 1, QUEUE_COUNT_MAX, "", &count) <
                 0)
                 return;
         } else if (arg_is(o, "lease")) {
-            if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) <
+            if (arg_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) <
                 0)
                 return;
         } else if (arg_is(o, "block")) {
-            if (parse_range(c, val, "BLOCK", 0, QUEUE_BLOCK_MAX, "ms", &block) <
+            if (arg_range(c, val, "BLOCK", 0, QUEUE_BLOCK_MAX, "ms", &block) <
                 0)
                 return;
         } else {
@@ -535,13 +518,13 @@ static void cmd_q_nack(struct client *c, int argc, struct arg *argv)
             return;
         }
         if (arg_is(o, "delay")) {
-            if (parse_range(c, val, "DELAY", 0, QUEUE_DELAY_MAX, "ms", &delay) <
+            if (arg_range(c, val, "DELAY", 0, QUEUE_DELAY_MAX, "ms", &delay) <
                 0)
                 return;
         } else if (arg_is(o, "reason")) {
             reason = val;
         } else if (arg_is(o, "attempt")) {
-            if (parse_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
+            if (arg_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
                 return;
         } else {
             reply_syntax_error(c, o);
@@ -588,11 +571,11 @@ static void cmd_q_touch(struct client *c, int argc, struct arg *argv)
         const struct arg *o = &argv[i],
                          *val = i + 1 < argc ? &argv[i + 1] : NULL;
         if (val && arg_is(o, "lease")) {
-            if (parse_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) <
+            if (arg_range(c, val, "LEASE", 1, QUEUE_LEASE_MAX, "ms", &lease) <
                 0)
                 return;
         } else if (val && arg_is(o, "attempt")) {
-            if (parse_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
+            if (arg_range(c, val, "ATTEMPT", 1, UINT32_MAX, "", &attempt) < 0)
                 return;
         } else {
             reply_syntax_error(c, o);
@@ -645,7 +628,7 @@ static int parse_count_opt(struct client *c, int argc, struct arg *argv,
     *count = QUEUE_LIST_DEFAULT;
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 < argc && arg_is(&argv[i], "count")) {
-            if (parse_range(c, &argv[i + 1], "COUNT", 1, QUEUE_COUNT_MAX, "",
+            if (arg_range(c, &argv[i + 1], "COUNT", 1, QUEUE_COUNT_MAX, "",
                             count) < 0)
                 return -1;
         } else {
@@ -698,7 +681,7 @@ static void cmd_q_kick(struct client *c, int argc, struct arg *argv)
     }
     if (argc == 3 && !arg_is(&argv[2], "all")) {
         int64_t v;
-        if (parse_range(c, &argv[2], "KICK count", 1, INT64_MAX, "(or ALL)",
+        if (arg_range(c, &argv[2], "KICK count", 1, INT64_MAX, "(or ALL)",
                         &v) < 0)
             return;
         n = (uint64_t)v;

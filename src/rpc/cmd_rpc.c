@@ -101,19 +101,6 @@ static int payload_fits(struct client *c, size_t len)
     return -1;
 }
 
-/* Parses a ms or count option value in [min, max]. */
-static int parse_range(struct client *c, const struct arg *a, const char *name,
-                       int64_t min, int64_t max, const char *unit, int64_t *out)
-{
-    if (arg_parse_i64(a->ptr, a->len, out) == 0 && *out >= min && *out <= max)
-        return 0;
-    char q[64];
-    reply_errorf(c, "ERR %s must be %" PRId64 "..%" PRId64 "%s%s (got '%s')",
-                 name, min, max, unit[0] ? " " : "", unit,
-                 arg_printable(q, sizeof(q), a->ptr, a->len));
-    return -1;
-}
-
 static int not_running(struct client *c)
 {
     if (reg)
@@ -179,7 +166,7 @@ static void cmd_rpc_call(struct client *c, int argc, struct arg *argv)
             break;
         }
         if (arg_is(&argv[i], "timeout") && i + 1 < argc) {
-            if (parse_range(c, &argv[i + 1], "TIMEOUT", 1, RPC_TIMEOUT_MAX,
+            if (arg_range(c, &argv[i + 1], "TIMEOUT", 1, RPC_TIMEOUT_MAX,
                             "ms", &timeout) < 0)
                 return;
             i++;
@@ -346,10 +333,10 @@ static void cmd_rpc_serve(struct client *c, int argc, struct arg *argv)
             return;
         }
         if (arg_is(o, "count")) {
-            if (parse_range(c, val, "COUNT", 1, RPC_COUNT_MAX, "", &count) < 0)
+            if (arg_range(c, val, "COUNT", 1, RPC_COUNT_MAX, "", &count) < 0)
                 return;
         } else if (arg_is(o, "block")) {
-            if (parse_range(c, val, "BLOCK", 0, RPC_BLOCK_MAX, "ms", &block) <
+            if (arg_range(c, val, "BLOCK", 0, RPC_BLOCK_MAX, "ms", &block) <
                 0)
                 return;
         } else {
