@@ -434,6 +434,17 @@ int arg_len(struct client *c, const struct arg *a, const char *what, size_t max)
     return 0;
 }
 
+int arg_leading_names(int argc, const struct arg *argv,
+                      const char *const *opts)
+{
+    int n = 1;
+    for (; 2 + n < argc; n++)
+        for (const char *const *o = opts; *o; o++)
+            if (arg_is(&argv[1 + n], *o))
+                return n;
+    return argc - 1;
+}
+
 int arg_range(struct client *c, const struct arg *a, const char *name,
               int64_t min, int64_t max, const char *unit, int64_t *out)
 {

@@ -133,6 +133,12 @@ int arg_u64(struct client *c, const struct arg *a, const char *what,
 /* An option value in [min, max] (COUNT, BLOCK, TIMEOUT, ...): 0 and *out,
  * or replies "-ERR <name> must be <min>..<max>[ <unit>] (got 'x')" and
  * returns -1 (*out unchanged). unit is "" or e.g. "ms". */
+/* How many arguments from argv[1] on are names before the options: the
+ * first word of opts (a NULL-ended list, matched case-insensitively) that
+ * has a value after it starts them. At least 1 (argc >= 2). For commands
+ * like Q.POP queue [queue ...] [COUNT n] [BLOCK ms]. */
+int arg_leading_names(int argc, const struct arg *argv,
+                      const char *const *opts);
 int arg_range(struct client *c, const struct arg *a, const char *name,
               int64_t min, int64_t max, const char *unit, int64_t *out);
 /* 0 if a is 1 to max bytes long; else replies "-ERR <what> must be 1 to

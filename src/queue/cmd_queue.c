@@ -369,14 +369,8 @@ static void cmd_q_push(struct client *c, int argc, struct arg *argv)
 static void cmd_q_pop(struct client *c, int argc, struct arg *argv)
 {
     int64_t count = 1, lease = QUEUE_LEASE_DEFAULT, block = -1;
-    int nnames = 1;
-    while (1 + nnames < argc) {
-        const struct arg *a = &argv[1 + nnames];
-        if ((arg_is(a, "count") || arg_is(a, "lease") || arg_is(a, "block")) &&
-            2 + nnames < argc)
-            break;
-        nnames++;
-    }
+    static const char *const opts[] = {"count", "lease", "block", NULL};
+    int nnames = arg_leading_names(argc, argv, opts);
     for (int i = 1; i <= nnames; i++)
         if (parse_queue(c, &argv[i]) < 0)
             return;

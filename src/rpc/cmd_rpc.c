@@ -313,15 +313,10 @@ static void on_serve_gone(struct client *c, void *ctx)
 static void cmd_rpc_serve(struct client *c, int argc, struct arg *argv)
 {
     int64_t count = 1, block = -1;
-    int nnames = 1;
+    static const char *const opts[] = {"count", "block", NULL};
+    int nnames = arg_leading_names(argc, argv, opts);
     if (not_running(c) < 0)
         return;
-    while (1 + nnames < argc) {
-        const struct arg *a = &argv[1 + nnames];
-        if ((arg_is(a, "count") || arg_is(a, "block")) && 2 + nnames < argc)
-            break;
-        nnames++;
-    }
     for (int i = 1; i <= nnames; i++)
         if (arg_len(c, &argv[i], "service name", RPC_SERVICE_MAX) < 0)
             return;
