@@ -660,14 +660,16 @@ size_t rpc_serve(struct rpc *r, struct rpc_server *srv,
                  const char *const *names, const size_t *lens, size_t n,
                  size_t max, uint64_t now, struct rpc_call **out)
 {
+    struct rpc_service **svcs = xmalloc(n * sizeof(*svcs));
+    for (size_t i = 0; i < n; i++)
+        svcs[i] = rpc_service_find(r, names[i], lens[i]);
     size_t got = 0;
     while (got < max) {
         struct rpc_call *best = NULL;
         for (size_t i = 0; i < n; i++) {
-            struct rpc_service *svc = rpc_service_find(r, names[i], lens[i]);
-            if (!svc)
+            if (!svcs[i])
                 continue;
-            for (struct rpc_call *c = svc->qhead; c; c = c->next)
+            for (struct rpc_call *c = svcs[i]->qhead; c; c = c->next)
                 if (may_take(c, srv, now)) {
                     if (!best || c->seq < best->seq)
                         best = c;
@@ -679,6 +681,7 @@ size_t rpc_serve(struct rpc *r, struct rpc_server *srv,
         take(r, best, srv);
         out[got++] = best;
     }
+    free(svcs);
     return got;
 }
 
