@@ -500,6 +500,13 @@ def test_default_timeout_is_rpc_timeout(server):
     r = server.client()
     assert r.config_get("rpc-timeout") == {"rpc-timeout": "5000"}
     assert r.config_get("rpc-max-payload") == {"rpc-max-payload": "1048576"}
+    # a limit of 0 would refuse every call; a deadline of 0 could never be met
+    for name, top in (("rpc-max-payload", 536870912), ("rpc-timeout", 86400000)):
+        with pytest.raises(redis.ResponseError) as e:
+            r.config_set(name, 0)
+        assert str(e.value) == (
+            "CONFIG SET failed (possibly related to argument '%s') - argument must be "
+            "between 1 and %d inclusive" % (name, top))
     r.config_set("rpc-timeout", 200)
     register(r, "dflt")
     caller = send_call(server, "dflt", "p")
