@@ -1,0 +1,239 @@
+"""Entity state (issue 17) across kill -9: the server is killed with SIGKILL
+at the moments that matter and restarted on the same data dir.
+
+  - versions: publishers on a few keys while the server is killed; after each
+    restart every key's events hold versions 1..n with no gap and no reuse,
+    every answered publish is there with the version its key had, and new
+    publishes (EXPECT n) continue at n + 1; also across segment seals;
+  - a snapshot, a DEL and a schedule answered just before the kill are there
+    (or gone) after it;
+  - a bootstrap (EV.SUB FROM SNAPSHOT) with a kill between EV.SNAPSHOT and
+    EV.SUB, between EV.SUB and the reads, and in the middle of the reads: its
+    fold (key -> newest payload) equals the fold of a full replay FROM
+    BEGINNING of the same history, and no first delivery repeats;
+  - a schedule whose runs were missed while the server was dead runs once
+    right after the start.
+
+Bounded: a few rounds of about a second each; every wait has a timeout.
+"""
+
+import random
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from entity_helpers import (drain, fold, keyinfo, missed_run_runs_once, positions, pub,
+                            range_all, read, rec, schedule_named, snapshot_named, subinfo)
+
+ROUNDS = 4  # SIGKILLs of the version test
+
+
+def kill9(server):
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+
+
+def keyed_publisher(server, stop, answered, errors, tag, keys):
+    """Publishes on random keys until stop or the connection dies; records
+    (position, key, payload) of every answered publish."""
+    try:
+        r = server.client(socket_timeout=5)
+        rng = random.Random(tag)
+        i = 0
+        while not stop.is_set():
+            k = rng.choice(keys)
+            payload = "%s-%d" % (tag, i)
+            p = pub(r, "acct.%s" % rng.choice(["opened", "moved", "closed"]), payload, "KEY", k)
+            answered.append((p, k, payload))
+            i += 1
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        pass
+    except Exception as e:  # a finding
+        errors.append("%s: %r" % (tag, e))
+
+
+def check_versions(r, keys, answered):
+    by_pos = {}
+    for k in keys:
+        evs = range_all(r, "#", "KEY", k)
+        assert [e["version"] for e in evs] == list(range(1, len(evs) + 1)), \
+            "key %s: versions %s" % (k, [e["version"] for e in evs][:50])
+        kinfo = keyinfo(r, k)
+        assert (kinfo["version"] if kinfo else 0) == len(evs)
+        if evs:
+            assert kinfo["position"] == int(evs[-1]["position"])
+        for e in evs:
+            by_pos[int(e["position"])] = e
+    for p, k, payload in answered:
+        e = by_pos.get(p)
+        assert e is not None, "answered publish at %d (key %s) lost" % (p, k)
+        assert e["key"] == k and e["payload"] == payload
+
+
+@pytest.mark.parametrize("segment_size", [None, "64kb"])
+def test_versions_survive_kill9_under_load(tincan, segment_size):
+    server = tincan(*(("--segment-size", segment_size) if segment_size else ()))
+    keys = ["k%d" % i for i in range(6)]
+    answered, errors = [], []
+    rng = random.Random(17)
+    for rnd in range(ROUNDS):
+        stop = threading.Event()
+        ts = [threading.Thread(target=keyed_publisher,
+                               args=(server, stop, answered, errors, "r%dp%d" % (rnd, i), keys))
+              for i in range(3)]
+        for t in ts:
+            t.start()
+        time.sleep(0.5 + rng.random() * 0.5)
+        kill9(server)
+        stop.set()
+        for t in ts:
+            t.join(15)
+            assert not t.is_alive()
+        assert not errors, errors
+        server.start()
+        r = server.client()
+        check_versions(r, keys, answered)
+        # new publishes continue the versions, EXPECT agrees with EV.KEY
+        for k in keys:
+            kinfo = keyinfo(r, k)
+            n = kinfo["version"] if kinfo else 0
+            p = pub(r, "acct.checked", "after-%d" % rnd, "KEY", k, "EXPECT", n)
+            answered.append((p, k, "after-%d" % rnd))
+            assert rec(r.execute_command("EV.GET", p))["version"] == n + 1
+    assert len(answered) > 100, "too few publishes to prove anything: %d" % len(answered)
+    if segment_size:
+        assert int(rec(server.client().execute_command("EV.INFO"))["segments"]) >= 2
+
+
+def history(r, n, keys, seed, tag):
+    rng = random.Random(seed)
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        t = rng.choice(["order.created", "order.paid", "order.shipped", "audit.log"])
+        if rng.random() < 0.1:
+            pipe.execute_command("EV.PUB", t, "%s-%d" % (tag, i))
+        else:
+            pipe.execute_command("EV.PUB", t, "%s-%d" % (tag, i), "KEY", "key-%d" % rng.randrange(keys))
+    pipe.execute()
+
+
+def full_fold(server):
+    """The fold of a full replay FROM BEGINNING on order.#."""
+    r = server.client()
+    assert r.execute_command("EV.SUB", "full", "order.#", "FROM", "BEGINNING") in (0, 1)
+    evs = drain(r, "full", timeout=20)
+    assert len(evs) > 0
+    return fold(evs), evs
+
+
+def test_snapshot_and_del_survive_kill9(server):
+    r = server.client()
+    history(r, 300, 30, 1, "h")
+    s = rec(r.execute_command("EV.SNAPSHOT", "keep", "order.#"))
+    gone = rec(r.execute_command("EV.SNAPSHOT", "gone", "audit.#"))
+    assert gone["keys"] > 0
+    assert r.execute_command("EV.SNAPSHOT", "DEL", "gone") == 1
+    kill9(server)
+    server.start()
+    r = server.client()
+    x = snapshot_named(r, "keep")
+    assert x is not None and {k: x[k] for k in s} == s
+    assert snapshot_named(r, "gone") is None
+    # a replacement answered just before a kill is the one that stays
+    history(r, 50, 40, 2, "more")
+    s2 = rec(r.execute_command("EV.SNAPSHOT", "keep", "order.paid"))
+    kill9(server)
+    server.start()
+    x = snapshot_named(server.client(), "keep")
+    assert {k: x[k] for k in s2} == s2 and x["position"] > s["position"]
+
+
+def test_kill9_between_snapshot_and_sub(server):
+    r = server.client()
+    history(r, 2000, 200, 3, "h")
+    snap = rec(r.execute_command("EV.SNAPSHOT", "orders", "order.#"))
+    history(r, 300, 250, 4, "after")
+    kill9(server)
+    server.start()
+    r = server.client()
+    assert r.execute_command("EV.SUB", "boot", "order.#", "FROM", "SNAPSHOT", "orders") == 1
+    boot = drain(r, "boot", timeout=20)
+    assert len(set(positions(boot))) == len(boot)
+    want, full = full_fold(server)
+    assert fold(boot) == want
+    assert sum(1 for e in boot if int(e["position"]) <= snap["position"]) == snap["keys"]
+
+
+def test_kill9_between_sub_and_reads(server):
+    r = server.client()
+    history(r, 2000, 200, 5, "h")
+    rec(r.execute_command("EV.SNAPSHOT", "orders", "order.#"))
+    history(r, 300, 250, 6, "after")
+    assert r.execute_command("EV.SUB", "boot", "order.#", "FROM", "SNAPSHOT", "orders") == 1
+    kill9(server)
+    server.start()
+    r = server.client()
+    s = subinfo(r, "boot")
+    assert s is not None, "the subscription answered before the kill is gone"
+    assert s["replays"] == 1, "the snapshot part of the subscription is gone: %r" % s
+    boot = drain(r, "boot", timeout=20)
+    assert len(set(positions(boot))) == len(boot)
+    want, _ = full_fold(server)
+    assert fold(boot) == want
+
+
+def test_kill9_during_bootstrap_reads(server):
+    r = server.client()
+    history(r, 2000, 300, 7, "h")
+    rec(r.execute_command("EV.SNAPSHOT", "orders", "order.#"))
+    history(r, 300, 350, 8, "after")
+    assert r.execute_command("EV.SUB", "boot", "order.#", "FROM", "SNAPSHOT", "orders",
+                             "ACKWAIT", 300) == 1
+    seen, first = [], set()
+    for rnd in range(3):
+        # read a part, ack half of it, publish a bit, then die
+        for _ in range(3):
+            evs = read(r, "boot", "c", 40)
+            seen += evs
+            for e in evs:
+                if int(e["deliveries"]) == 1:
+                    p = int(e["position"])
+                    assert p not in first, "position %d delivered for the first time twice" % p
+                    first.add(p)
+            if evs:
+                r.execute_command("EV.ACK", "boot", *positions(evs[::2]))
+        history(r, 50, 400, 10 + rnd, "live%d" % rnd)
+        kill9(server)
+        server.start()
+        r = server.client()
+        assert subinfo(r, "boot") is not None
+    rest = drain(r, "boot", timeout=20)
+    for e in rest:
+        if int(e["deliveries"]) == 1:
+            p = int(e["position"])
+            assert p not in first, "position %d delivered for the first time twice" % p
+            first.add(p)
+    want, _ = full_fold(server)
+    assert fold(seen + rest) == want
+
+
+def test_schedule_survives_kill9(server):
+    r = server.client()
+    assert r.execute_command("EV.SUB", "proj", "x.y") == 1
+    assert r.execute_command("EV.SCHEDULE", "REPLAY", "daily", "order.#", "LAST", "24h",
+                             "INTO", "proj", "EVERY", "24h", "AT", "02:00") == 1
+    assert r.execute_command("EV.SCHEDULE", "SNAPSHOT", "gone", "#", "EVERY", "1h") == 1
+    before = schedule_named(r, "daily")
+    assert r.execute_command("EV.SCHEDULE", "DEL", "gone") == 1
+    kill9(server)
+    server.start()
+    r = server.client()
+    assert schedule_named(r, "daily") == before
+    assert schedule_named(r, "gone") is None
+
+
+def test_missed_run_after_kill9_runs_once(server):
+    missed_run_runs_once(server, signal.SIGKILL)
