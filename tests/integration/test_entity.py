@@ -113,9 +113,15 @@ def test_ev_key(server):
     m = r3.execute_command("EV.KEY", "o-1")
     assert isinstance(m, dict) and m["version"] == 2 and m["position"] == p2
     assert r3.execute_command("EV.KEY", "nope") is None
-    # bad input: a clear error, not a crash
-    assert raw_err(server, "EV.KEY").startswith("ERR wrong number of arguments"), \
-        raw_err(server, "EV.KEY")
+
+
+def test_ev_key_errors(server):
+    """Bad input: a clear error (the text docs/commands.md gives), not a crash."""
+    r = server.client()
+    assert raw_err(server, "EV.KEY").startswith("ERR wrong number of arguments")
+    assert r.execute_command("EV.KEY", "k" * 1024) is None
+    assert raw_err(server, "EV.KEY", "") == "ERR key must be 1..1024 bytes"
+    assert raw_err(server, "EV.KEY", "k" * 1025) == "ERR key must be 1..1024 bytes"
     assert r.execute_command("PING") is True
 
 
@@ -196,16 +202,18 @@ def test_expect_new_key_and_conflict_texts(server):
                                    "99999999999999999999999"])
 def test_expect_bad_values(server, value):
     r = server.client()
+    # the brief's spec says `-ERR EXPECT must be an integer >= 0`; the server and
+    # docs/commands.md add the project's usual (got 'x'): the documented text
     assert raw_err(server, "EV.PUB", "t.a", "x", "KEY", "k", "EXPECT", value) == \
-        "ERR EXPECT must be an integer >= 0"
+        "ERR EXPECT must be an integer >= 0 (got '%s')" % value
     assert last_position(r) == 0
 
 
 def test_expect_without_key_and_missing_value(server):
     r = server.client()
-    assert raw_err(server, "EV.PUB", "t.a", "x", "EXPECT", 0) == "ERR EXPECT needs KEY"
-    assert raw_err(server, "EV.PUB", "t.a", "x", "EXPECT", 3, "HDR", "a", "b") == \
-        "ERR EXPECT needs KEY"
+    need_key = "ERR EXPECT needs KEY (versions are per key)"  # as documented
+    assert raw_err(server, "EV.PUB", "t.a", "x", "EXPECT", 0) == need_key
+    assert raw_err(server, "EV.PUB", "t.a", "x", "EXPECT", 3, "HDR", "a", "b") == need_key
     err = raw_err(server, "EV.PUB", "t.a", "x", "KEY", "k", "EXPECT")
     assert err.startswith("ERR "), err
     assert last_position(r) == 0
@@ -406,8 +414,20 @@ def test_snapshot_bad_names(server, name):
         assert schedules(r) == []
         return
     err = raw_err(server, "EV.SNAPSHOT", name, "order.#")
-    assert err.startswith("ERR invalid snapshot name '%s': " % name), err
+    pre = "ERR invalid snapshot name '"
+    assert err.startswith(pre) and "': " in err[len(pre):], err
+    assert shown_as(err[len(pre):err.index("': ", len(pre))], name), err
+    assert len(err[err.index("': ", len(pre)) + 3:]) > 0, err
     assert snapshots(r) == []
+
+
+def shown_as(shown, name):
+    """The name as the server's errors echo it (the project's arg_printable:
+    bytes outside printable ASCII, ' and \\ as \\xHH, a long one cut with ...)."""
+    esc = "".join(chr(b) if 32 <= b < 127 and chr(b) not in "'\\" else "\\x%02x" % b
+                  for b in name.encode())
+    return shown == esc or (shown.endswith("...") and len(shown) > 3
+                            and esc.startswith(shown[:-3]))
 
 
 def test_snapshot_name_limits_and_bad_pattern(server):
