@@ -237,6 +237,44 @@ def test_expect_dedup_retry_returns_original_position(server):
     assert p3 == p + 2 and get(r, p3)["version"] == 3
 
 
+def test_expect_counts_accepted_publishes_not_yet_synced(server):
+    """One pipeline of 200 publishes EXPECT 0..199: each is checked against the
+    publishes accepted before it, even while their fsync is still pending, so
+    all are accepted; a second pipeline from another connection that expects
+    the same versions again is refused every time."""
+    r, other = server.client(), server.client()
+    pipe = r.pipeline(transaction=False)
+    for v in range(200):
+        pipe.execute_command("EV.PUB", "acct.changed", "v%d" % v, "KEY", "p", "EXPECT", v)
+    got = pipe.execute(raise_on_error=False)
+    assert all(isinstance(p, int) for p in got), [g for g in got if not isinstance(g, int)][:3]
+    assert got == list(range(got[0], got[0] + 200))
+    pipe = other.pipeline(transaction=False)
+    for v in range(0, 200, 20):
+        pipe.execute_command("EV.PUB", "acct.changed", "late", "KEY", "p", "EXPECT", v)
+    got = pipe.execute(raise_on_error=False)
+    assert all(isinstance(e, redis.ResponseError) and "key is at 200" in str(e) for e in got), got
+    assert [e["version"] for e in range_all(r, "#", "KEY", "p")] == list(range(1, 201))
+
+
+def test_info_entity_counts_keys_and_memory(server):
+    r = server.client()
+    n, klen = 50000, 10
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        pipe.execute_command("EV.PUB", "a.b", "x", "KEY", "key-%06d" % i)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    pub(r, "a.b", "again", "KEY", "key-000001")   # not a new key
+    pub(r, "a.b", "keyless")
+    info = r.execute_command("INFO", "entity")
+    assert info["keys"] == n
+    per_key = info["keys_memory_bytes"] / n
+    # documented: about 48 bytes + the key's length per key; allow the table's slack
+    assert klen <= per_key <= 2 * (48 + klen), per_key
+
+
 def test_expect_concurrent_writers_one_winner_per_version(server):
     """8 writers, each with its own connection, loop read-version/publish
     EXPECT on one key: every version 1..N is held by exactly one event, no
