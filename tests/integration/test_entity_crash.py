@@ -220,6 +220,55 @@ def test_kill9_during_bootstrap_reads(server):
     assert fold(seen + rest) == want
 
 
+def test_sub_from_snapshot_is_atomic_under_kill9(server):
+    """EV.SUB ... FROM SNAPSHOT issued in a loop while the server is killed:
+    after the restart every subscription that exists has its whole snapshot
+    part (never a subscription without it), and every one answered exists."""
+    r = server.client()
+    history(r, 500, 60, 21, "h")
+    snap = rec(r.execute_command("EV.SNAPSHOT", "orders", "order.#"))
+    assert snap["keys"] > 20
+    answered = []
+    rng = random.Random(21)
+    for rnd in range(3):
+        stop = threading.Event()
+        errors = []
+
+        def subscriber():
+            try:
+                c = server.client(socket_timeout=5)
+                i = 0
+                while not stop.is_set():
+                    name = "r%d-s%d" % (rnd, i)
+                    assert c.execute_command("EV.SUB", name, "order.#", "FROM", "SNAPSHOT",
+                                             "orders") == 1
+                    answered.append(name)
+                    i += 1
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                pass
+            except Exception as e:
+                errors.append(repr(e))
+
+        t = threading.Thread(target=subscriber)
+        t.start()
+        time.sleep(0.3 + rng.random() * 0.4)
+        kill9(server)
+        stop.set()
+        t.join(15)
+        assert not t.is_alive() and not errors, errors
+        server.start()
+    r = server.client()
+    subs = [rec(x) for x in r.execute_command("EV.SUBS", "r*")]
+    names = {x["name"] for x in subs}
+    assert set(answered) <= names, "answered EV.SUB lost: %s" % sorted(set(answered) - names)[:5]
+    assert len(answered) >= 3, "too few subscriptions created to prove anything"
+    for x in subs:
+        assert x["replays"] == 1, "subscription %s has no snapshot part: %r" % (x["name"], x)
+    for x in subs[:10] + subs[-5:]:
+        got = drain(r, x["name"])
+        assert len(got) == snap["keys"], (x["name"], len(got))
+
+
 def test_schedule_survives_kill9(server):
     r = server.client()
     assert r.execute_command("EV.SUB", "proj", "x.y") == 1
