@@ -625,6 +625,53 @@ def test_bootstrap_unknown_snapshot_and_existing_sub(server):
     assert len(drain(r, "e")) == 3
 
 
+def test_bootstrap_live_part_uses_the_subs_own_patterns(server):
+    """A sub wider than the snapshot: the snapshot part is what the snapshot
+    holds, the live part every event after P that the sub's patterns match."""
+    r = server.client()
+    ev = history(r)
+    P = snap(r, "orders", "order.#")["position"]
+    a = pub(r, "audit.log", "after-audit", "KEY", "k1")
+    n = pub(r, "misc.thing", "after-keyless")
+    o = pub(r, "order.created", "after-order", "KEY", "k5")
+    assert r.execute_command("EV.SUB", "b", "#", "FROM", "SNAPSHOT", "orders") == 1
+    got = drain(r, "b")
+    assert positions(got) == [ev["k1b"], ev["k2a"], ev["k4a"], a, n, o]
+    assert all(p > P for p in (a, n, o))
+
+
+def test_bootstrap_keeps_its_copy_when_the_snapshot_changes(server):
+    """EV.SNAPSHOT DEL or a replacement after EV.SUB does not change what the
+    subscription delivers, also across a restart."""
+    r = server.client()
+    ev = history(r)
+    snap(r, "orders", "order.#")
+    assert r.execute_command("EV.SUB", "b1", "order.#", "FROM", "SNAPSHOT", "orders") == 1
+    assert r.execute_command("EV.SUB", "b2", "order.#", "FROM", "SNAPSHOT", "orders") == 1
+    assert r.execute_command("EV.SNAPSHOT", "DEL", "orders") == 1
+    pub(r, "order.created", "k1-new", "KEY", "k1")
+    snap(r, "orders", "audit.#")  # same name, other content
+    want = [ev["k1b"], ev["k2a"], ev["k4a"]]
+    assert positions(drain(r, "b1"))[:3] == want
+    server.restart(signal.SIGTERM)
+    r = server.client()
+    assert positions(drain(r, "b2"))[:3] == want
+
+
+def test_expect_inside_multi(server):
+    r = server.client()
+    pub(r, "t.a", "1", "KEY", "m")
+    pipe = r.pipeline(transaction=True)
+    pipe.execute_command("EV.PUB", "t.a", "2", "KEY", "m", "EXPECT", 1)
+    pipe.execute_command("EV.PUB", "t.a", "3", "KEY", "m", "EXPECT", 1)
+    pipe.execute_command("EV.PUB", "t.a", "4", "KEY", "m", "EXPECT", 2)
+    got = pipe.execute(raise_on_error=False)
+    assert isinstance(got[0], int) and isinstance(got[2], int) and got[2] == got[0] + 1
+    assert isinstance(got[1], redis.ResponseError)
+    assert "expected 1, key is at 2" in str(got[1])
+    assert [e["payload"] for e in range_all(r, "#", "KEY", "m")] == ["1", "2", "4"]
+
+
 def test_bootstrap_redelivers_unacked_snapshot_events(server):
     r = server.client()
     ev = history(r)
@@ -866,6 +913,18 @@ def test_snapshot_schedule_every_2s_replaces_its_snapshot(server):
     assert sc["runs"] >= 2 and sc["last_result"] == "ok"
 
 
+def test_schedule_replace_starts_over(server):
+    """docs/commands.md: a replaced schedule starts over (runs 0, no result)."""
+    r = server.client()
+    assert r.execute_command("EV.SCHEDULE", "SNAPSHOT", "s", "#", "EVERY", "1s") == 1
+    wait_schedule(r, "s", lambda x: x["runs"] >= 1, 4, "a run")
+    t0 = now_ms()
+    assert r.execute_command("EV.SCHEDULE", "SNAPSHOT", "s", "#", "EVERY", "1h") == 0
+    x = schedule_named(r, "s")
+    assert (x["runs"], x["last_run"], x["last_result"]) == (0, None, None)
+    assert t0 + HOUR - 5 <= x["next_run"] <= now_ms() + HOUR + 5
+
+
 def test_missed_run_after_sigterm_runs_once(server):
     missed_run_runs_once(server, signal.SIGTERM)
 
@@ -988,6 +1047,15 @@ def test_digest_md5_matches_payload(server):
     assert row == [["order-1", 1, 1, p, hashlib.md5(b'{"id": 1, "total": 9.5}').hexdigest()]]
     pub(r, "order.created", "", "KEY", "order-1")  # an empty payload is md5('')
     assert r.execute_command("EV.DIGEST", "order.#", "KEYS")[0][4] == md5(b"")
+
+
+def test_digest_resp3(server):
+    r3 = server.client(protocol=3)
+    p = pub(r3, "order.created", "x", "KEY", "k")
+    d = r3.execute_command("EV.DIGEST", "#")
+    assert isinstance(d, dict) and list(d) == ["events", "keys", "last_position", "digest"]
+    assert d["last_position"] == p and d["digest"] == md5(b"k\t1\t" + md5(b"x").encode())
+    assert r3.execute_command("EV.DIGEST", "#", "KEYS") == [["k", 1, 1, p, md5(b"x")]]
 
 
 def test_digest_errors(server):
