@@ -916,6 +916,7 @@ def test_snapshot_schedule_every_2s_replaces_its_snapshot(server):
 def test_schedule_replace_starts_over(server):
     """docs/commands.md: a replaced schedule starts over (runs 0, no result)."""
     r = server.client()
+    pub(r, "a.b", "x", "KEY", "k")  # (an empty snapshot is tested elsewhere)
     assert r.execute_command("EV.SCHEDULE", "SNAPSHOT", "s", "#", "EVERY", "1s") == 1
     wait_schedule(r, "s", lambda x: x["runs"] >= 1, 4, "a run")
     t0 = now_ms()
