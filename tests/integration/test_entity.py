@@ -741,7 +741,7 @@ def test_schedule_create_replace_del_list(server):
         ("replay", 90 * 60000, 7 * DAY, "23:59")
     assert d["state"] in (0, False)
     assert (d["next_run"] - at_base("23:59")) % (7 * DAY) == 0 and d["next_run"] > t1
-    r.execute_command("EV.SCHEDULE", "SNAPSHOT", "Aa", "#", "EVERY", "1s")
+    r.execute_command("EV.SCHEDULE", "SNAPSHOT", "Aa", "#", "EVERY", "1h")
     assert [x["name"] for x in schedules(r)] == ["Aa", "catchup", "daily"]
     assert r.execute_command("EV.SCHEDULE", "DEL", "daily") == 1
     assert r.execute_command("EV.SCHEDULE", "DEL", "daily") == 0
