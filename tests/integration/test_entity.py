@@ -275,6 +275,70 @@ def test_info_entity_counts_keys_and_memory(server):
     assert klen <= per_key <= 2 * (48 + klen), per_key
 
 
+def test_refused_publish_uses_no_version(server):
+    """A publish the type's contract refuses stores nothing: the key's version
+    does not move, and EXPECT of the old version still succeeds."""
+    r = server.client()
+    schema = '{"type": "object", "required": ["qty"]}'
+    assert r.execute_command("EV.TYPE", "SET", "order.placed", "SCHEMA", "json", schema) == "OK"
+    pub(r, "order.placed", '{"qty": 1}', "KEY", "o")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("EV.PUB", "order.placed", "{}", "KEY", "o", "EXPECT", 1)
+    assert keyinfo(r, "o")["version"] == 1
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("EV.PUB", "order.placed", "{}", "KEY", "new")
+    assert r.execute_command("EV.KEY", "new") is None
+    p = pub(r, "order.placed", '{"qty": 2}', "KEY", "o", "EXPECT", 1)
+    assert get(r, p)["version"] == 2
+
+
+@pytest.mark.tincan_args("--enable-debug-command", "yes", "--store-prealloc", "0")
+def test_disk_full_publish_uses_no_version(server):
+    """A keyed publish refused with NOSPACE leaves the key's version as it
+    was: after the disk has room again, EXPECT of the old version succeeds and
+    the versions have no gap (also after a kill -9)."""
+    r = server.client()
+    pub(r, "t.a", "v1", "KEY", "k")
+    r.execute_command("EV.FAULT", "write", 1, "ENOSPC", 0)
+    for _ in range(3):
+        err = raw_err(server, "EV.PUB", "t.a", "lost", "KEY", "k", "EXPECT", 1)
+        assert err.startswith("NOSPACE "), err
+        err = raw_err(server, "EV.PUB", "t.a", "lost", "KEY", "fresh")
+        assert err.startswith("NOSPACE "), err
+    assert keyinfo(r, "k")["version"] == 1
+    assert r.execute_command("EV.KEY", "fresh") is None
+    r.execute_command("EV.FAULT", "CLEAR")
+    p = pub(r, "t.a", "v2", "KEY", "k", "EXPECT", 1)
+    assert get(r, p)["version"] == 2
+    assert get(r, pub(r, "t.a", "f1", "KEY", "fresh", "EXPECT", 0))["version"] == 1
+    server.restart(signal.SIGKILL)
+    r = server.client()
+    assert [e["payload"] for e in range_all(r, "#", "KEY", "k")] == ["v1", "v2"]
+    assert [e["version"] for e in range_all(r, "#", "KEY", "k")] == [1, 2]
+    assert keyinfo(r, "k")["version"] == 2 and keyinfo(r, "fresh")["version"] == 1
+
+
+@pytest.mark.tincan_args("--enable-debug-command", "yes", "--store-prealloc", "0")
+def test_io_error_publish_and_restart_keep_versions_consistent(server):
+    """A keyed publish that fails with an I/O error (the store turns
+    read-only): after the restart, EV.KEY agrees with the stored events and
+    the next version follows the last stored one."""
+    r = server.client()
+    pub(r, "t.a", "v1", "KEY", "k")
+    pub(r, "t.a", "v2", "KEY", "k")
+    r.execute_command("EV.FAULT", "write", 1, "EIO", 1)
+    err = raw_err(server, "EV.PUB", "t.a", "v3", "KEY", "k", "EXPECT", 2)
+    assert err.startswith("IOERR "), err
+    assert raw_err(server, "EV.PUB", "t.a", "v3", "KEY", "k").startswith("IOERR ")
+    server.restart(signal.SIGKILL)
+    r = server.client()
+    evs = range_all(r, "#", "KEY", "k")
+    assert [e["version"] for e in evs] == list(range(1, len(evs) + 1))
+    assert keyinfo(r, "k")["version"] == len(evs) >= 2
+    p = pub(r, "t.a", "next", "KEY", "k", "EXPECT", len(evs))
+    assert get(r, p)["version"] == len(evs) + 1
+
+
 def test_expect_concurrent_writers_one_winner_per_version(server):
     """8 writers, each with its own connection, loop read-version/publish
     EXPECT on one key: every version 1..N is held by exactly one event, no
