@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 
+#include "archive_snapshot.h"
 #include "clock.h"
 #include "cmd_entity.h"
 #include "cmd_store.h"
@@ -254,6 +255,8 @@ int entity_snapshot_take(const char *name, size_t nlen, const char *pat,
              " taken in %" PRIu64 " ms (%" PRIu64 " steps back)",
              (int)nlen, name, w.n, w.upto, clock_mono_ms() - t0, w.steps);
     snap_put(sn);
+    archive_snapshot_export(sn->name, sn->name_len, sn->position, sn->pos,
+                            sn->n);
     *out = sn;
 out:
     for (uint32_t i = 0; i < w.nt; i++)
@@ -283,8 +286,10 @@ static void reply_snap(struct client *c, const struct snap *sn, int listing)
     reply_cstr(c, "time");
     reply_uint(c, sn->time_ms);
     if (listing) {
+        char buf[400];
         reply_cstr(c, "archive");
-        reply_cstr(c, "none");
+        reply_cstr(c, archive_snapshot_status(sn->name, sn->name_len, buf,
+                                              sizeof(buf)));
     }
 }
 
@@ -655,10 +660,15 @@ static int load_snapshots(char *err, size_t errlen)
             rc = -1;
         }
         free(p);
-        if (rc)
+        if (rc) {
             snap_free(sn);
-        else
+        } else {
             snap_put(sn);
+            /* exports the ones a crash or a new target left out; done
+             * ones are answered from their records at once */
+            archive_snapshot_export(sn->name, sn->name_len, sn->position,
+                                    sn->pos, sn->n);
+        }
     }
     closedir(dir);
     return rc;
