@@ -211,7 +211,8 @@ int entity_snapshot_take(const char *name, size_t nlen, const char *pat,
                  error_text(rc));
         goto out;
     }
-    qsort(w.picks, w.n, sizeof(*w.picks), by_pos);
+    if (w.n) /* picks is NULL when no key matched */
+        qsort(w.picks, w.n, sizeof(*w.picks), by_pos);
     /* only the types the snapshot holds go into it */
     uint32_t *remap = xcalloc(w.nt ? w.nt : 1, sizeof(*remap));
     sn = xcalloc(1, sizeof(*sn));
