@@ -267,9 +267,9 @@ struct archive_batch {
     uint64_t seq;      /* staged file counter */
     struct archive_batch_stats st;
     int finished;
-    char *snapshot;         /* snapshot batch: its name (NUL-terminated);
-                               NULL = an event batch */
-    uint64_t snapshot_pos;  /* the snapshot's position P */
+    char *snapshot;        /* snapshot batch: its name (NUL-terminated);
+                              NULL = an event batch */
+    uint64_t snapshot_pos; /* the snapshot's position P */
 };
 
 static uint64_t hash_type(const char *p, size_t n)
@@ -606,9 +606,9 @@ int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
 
 int archive_batch_new_snapshot(struct archive_batch **out,
                                struct archive_target *t,
-                               const struct archive_params *p,
-                               const char *name, size_t name_len,
-                               uint64_t position, char *err, size_t errlen)
+                               const struct archive_params *p, const char *name,
+                               size_t name_len, uint64_t position, char *err,
+                               size_t errlen)
 {
     struct archive_batch *b;
     int rc = archive_batch_new(&b, t, p, NULL, err, errlen);

@@ -134,9 +134,9 @@ int archive_batch_new(struct archive_batch **out, struct archive_target *t,
  * *out, or a negative code with err (the staged file could not be made). */
 int archive_batch_new_snapshot(struct archive_batch **out,
                                struct archive_target *t,
-                               const struct archive_params *p,
-                               const char *name, size_t name_len,
-                               uint64_t position, char *err, size_t errlen);
+                               const struct archive_params *p, const char *name,
+                               size_t name_len, uint64_t position, char *err,
+                               size_t errlen);
 /* Adds one event (position above every one added before). 0, or a negative
  * code with err (the staged file could not be written: ERR_IO, ERR_NOSPACE).
  * Blocks (writes). */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define CHECK_EVERY    4096 /* records read between looks at stop/supersede */
+#define EXPORT_NICE    10 /* the thread's nice value: publishing comes first */
 
 enum export_state { EXPORT_PENDING, EXPORT_DONE, EXPORT_FAILED };
 
@@ -54,19 +56,19 @@ struct job {
 struct entry {
     char name[ARCHIVE_SNAPSHOT_NAME_MAX + 1];
     size_t name_len;
-    uint64_t p;        /* of the latest export (asked for, or recorded) */
-    uint64_t seq;      /* of the latest export call; 0 = from a done record */
+    uint64_t p;   /* of the latest export (asked for, or recorded) */
+    uint64_t seq; /* of the latest export call; 0 = from a done record */
     enum export_state state;
-    char why[320];     /* EXPORT_FAILED: the reason */
+    char why[320];      /* EXPORT_FAILED: the reason */
     struct job *queued; /* waiting for the thread (owned), or NULL */
 };
 
 static struct {
-    int init;         /* lock and cond made, done records read (loop) */
-    int running;      /* the thread was started (loop) */
-    int target_set;   /* --archive-to is set */
+    int init;       /* lock and cond made, done records read (loop) */
+    int running;    /* the thread was started (loop) */
+    int target_set; /* --archive-to is set */
     uv_thread_t thread;
-    uv_mutex_t lock;  /* guards what follows */
+    uv_mutex_t lock; /* guards what follows */
     uv_cond_t cond;
     int stop;
     struct entry *entries;
@@ -75,9 +77,9 @@ static struct {
     atomic_int cancel; /* set with stop: uploads under way give up */
     struct archive_target_config tc; /* strings owned by cmd_archive.c */
     struct archive_target *target;   /* the thread's; NULL until first use */
-    char url[4096];    /* tc.url, for the done records */
-    char dir[4200];    /* <dir>/archive/snapshots */
-    char staging[4200]; /* S3: <dir>/archive/staging/snapshots */
+    char url[4096];                  /* tc.url, for the done records */
+    char dir[4200];                  /* <dir>/archive/snapshots */
+    char staging[4200];              /* S3: <dir>/archive/staging/snapshots */
 } S;
 
 /* ---- names and done records ---- */
@@ -308,8 +310,8 @@ static struct archive_target *target_for(const struct job *j)
 
 /* Adds j's events, read from the segments, to b. 0, 1 when j was dropped,
  * or a negative code with err. */
-static int read_events(const struct job *j, struct archive_batch *b,
-                       char *err, size_t errlen)
+static int read_events(const struct job *j, struct archive_batch *b, char *err,
+                       size_t errlen)
 {
     if (!j->n)
         return 0;
@@ -368,8 +370,8 @@ static void run_job(const struct job *j)
     if (!t)
         return;
     struct archive_batch *b = NULL;
-    int rc = archive_batch_new_snapshot(&b, t, NULL, j->name, j->name_len,
-                                        j->p, err, sizeof(err));
+    int rc = archive_batch_new_snapshot(&b, t, NULL, j->name, j->name_len, j->p,
+                                        err, sizeof(err));
     if (!rc)
         rc = read_events(j, b, err, sizeof(err));
     if (!rc)
@@ -405,6 +407,10 @@ static struct job *take_job(void)
 static void thread_main(void *arg)
 {
     (void)arg;
+    /* as the archiver's: encoding and compressing take what is idle */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), EXPORT_NICE) != 0)
+        log_warn("archive: snapshot export thread: setpriority: %s",
+                 strerror(errno));
     for (;;) {
         uv_mutex_lock(&S.lock);
         struct job *j;

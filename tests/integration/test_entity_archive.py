@@ -205,7 +205,7 @@ def test_snapshot_to_s3_reads_back_in_duckdb(tincan, s3server_factory, tmp_path)
                expected_rows(r, "acct.", snap["position"]))
 
 
-def test_s3_away_shows_failed_retrying_then_done(tincan, s3server_factory, tmp_path):
+def test_s3_away_shows_failed_retrying_and_a_newer_snapshot_supersedes(tincan, s3server_factory, tmp_path):
     s3 = s3server_factory()
     s = tincan("--archive-to", "s3://%s/%s" % (s3.bucket, PREFIX),
                "--archive-endpoint", s3.endpoint, env=s3.env())
@@ -221,9 +221,14 @@ def test_s3_away_shows_failed_retrying_then_done(tincan, s3server_factory, tmp_p
 
     wait_until(failing, timeout=30, what="the export to fail (last %r)" % state)
     assert state["archive"].endswith("(retrying)"), state
+    # a newer snapshot of the name supersedes the one being retried
+    publish_keyed(r, 12, 1, start=2)
+    snap2 = {text(k): v for k, v in rec(call(r, "EV.SNAPSHOT", "away", "acct.*")).items()}
+    assert snap2["position"] > snap["position"]
     s3.start()
     wait_done(r, "away", timeout=90)
     keys = [k for k in download(s3, tmp_path / "dl") if k.startswith("snapshots/")]
     assert len(keys) == 1, keys
-    check_file(tmp_path / "dl" / keys[0], snap["position"],
-               expected_rows(r, "acct.", snap["position"]))
+    assert "/snapshot-%020d-" % snap2["position"] in keys[0]
+    check_file(tmp_path / "dl" / keys[0], snap2["position"],
+               expected_rows(r, "acct.", snap2["position"]))

@@ -241,12 +241,12 @@ TEST(event_batches_keep_their_columns_and_names)
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv,
-                     (struct test[]){
-                         T(one_file_named_by_position_and_hash_with_versions),
-                         T(same_snapshot_again_is_the_same_file_and_is_skipped),
-                         T(no_keys_is_a_file_of_no_rows),
-                         T(an_event_without_version_has_a_null_version),
-                         T(event_batches_keep_their_columns_and_names),
-                         {0}});
+    return test_main(
+        argc, argv,
+        (struct test[]){T(one_file_named_by_position_and_hash_with_versions),
+                        T(same_snapshot_again_is_the_same_file_and_is_skipped),
+                        T(no_keys_is_a_file_of_no_rows),
+                        T(an_event_without_version_has_a_null_version),
+                        T(event_batches_keep_their_columns_and_names),
+                        {0}});
 }
