@@ -232,3 +232,19 @@ def test_s3_away_shows_failed_retrying_and_a_newer_snapshot_supersedes(tincan, s
     assert "/snapshot-%020d-" % snap2["position"] in keys[0]
     check_file(tmp_path / "dl" / keys[0], snap2["position"],
                expected_rows(r, "acct.", snap2["position"]))
+
+
+def test_a_scheduled_snapshot_is_archived_too(tincan, tmp_path):
+    arch = tmp_path / "arch"
+    s = tincan("--archive-to", str(arch))
+    r = s.client(decode_responses=False)
+    publish_keyed(r, 8, 2)
+    assert call(r, "EV.SCHEDULE", "SNAPSHOT", "nightly", "acct.*", "EVERY", "1s") == 1
+    wait_until(lambda: "nightly" in snapshots(r), timeout=10,
+               what="the schedule to take its snapshot")
+    call(r, "EV.SCHEDULE", "DEL", "nightly")
+    got = wait_done(r, "nightly")
+    files = files_of(arch, "nightly")
+    assert files, files
+    newest = max(files, key=lambda p: FILE_RE.match(Path(p).name).group(1))
+    check_file(newest, got["position"], expected_rows(r, "acct.", got["position"]))
