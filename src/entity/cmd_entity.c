@@ -8,7 +8,9 @@
  *     is taken as it is; otherwise the key's earlier events are followed
  *     through the previous-position chain in their records until one
  *     matches. Taking it costs O(keys) in memory, plus one read per step
- *     back; the file (snapshot.h) is written before the reply;
+ *     back; the file (snapshot.h) is written before the reply, and with
+ *     an archive target the snapshot is queued for its Parquet export
+ *     (archive_snapshot.h: a thread of its own, never the loop);
  *   - EV.SUB ... FROM SNAPSHOT (cmd_bus.c) asks entity_snapshot_find for the
  *     positions;
  *   - EV.DIGEST reads the events of the range, O(events).
