@@ -8,7 +8,9 @@
  *     is taken as it is; otherwise the key's earlier events are followed
  *     through the previous-position chain in their records until one
  *     matches. Taking it costs O(keys) in memory, plus one read per step
- *     back; the file (snapshot.h) is written before the reply;
+ *     back; the file (snapshot.h) is written before the reply, and with
+ *     an archive target the snapshot is queued for its Parquet export
+ *     (archive_snapshot.h: a thread of its own, never the loop);
  *   - EV.SUB ... FROM SNAPSHOT (cmd_bus.c) asks entity_snapshot_find for the
  *     positions;
  *   - EV.DIGEST reads the events of the range, O(events).
@@ -24,6 +26,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 
+#include "archive_snapshot.h"
 #include "clock.h"
 #include "cmd_bus.h"
 #include "cmd_entity.h"
@@ -213,7 +216,8 @@ int entity_snapshot_take(const char *name, size_t nlen, const char *pat,
                  error_text(rc));
         goto out;
     }
-    qsort(w.picks, w.n, sizeof(*w.picks), by_pos);
+    if (w.n) /* picks is NULL when no key matched */
+        qsort(w.picks, w.n, sizeof(*w.picks), by_pos);
     /* only the types the snapshot holds go into it */
     uint32_t *remap = xcalloc(w.nt ? w.nt : 1, sizeof(*remap));
     sn = xcalloc(1, sizeof(*sn));
@@ -257,6 +261,8 @@ int entity_snapshot_take(const char *name, size_t nlen, const char *pat,
              " taken in %" PRIu64 " ms (%" PRIu64 " steps back)",
              (int)nlen, name, w.n, w.upto, clock_mono_ms() - t0, w.steps);
     snap_put(sn);
+    archive_snapshot_export(sn->name, sn->name_len, sn->position, sn->pos,
+                            sn->n);
     *out = sn;
 out:
     for (uint32_t i = 0; i < w.nt; i++)
@@ -286,8 +292,10 @@ static void reply_snap(struct client *c, const struct snap *sn, int listing)
     reply_cstr(c, "time");
     reply_uint(c, sn->time_ms);
     if (listing) {
+        char buf[400];
         reply_cstr(c, "archive");
-        reply_cstr(c, "none");
+        reply_cstr(c, archive_snapshot_status(sn->name, sn->name_len, buf,
+                                              sizeof(buf)));
     }
 }
 
@@ -908,10 +916,15 @@ static int load_snapshots(char *err, size_t errlen)
             rc = -1;
         }
         free(p);
-        if (rc)
+        if (rc) {
             snap_free(sn);
-        else
+        } else {
             snap_put(sn);
+            /* exports the ones a crash or a new target left out; done
+             * ones are answered from their records at once */
+            archive_snapshot_export(sn->name, sn->name_len, sn->position,
+                                    sn->pos, sn->n);
+        }
     }
     closedir(dir);
     return rc;
