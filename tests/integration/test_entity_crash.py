@@ -108,6 +108,66 @@ def test_versions_survive_kill9_under_load(tincan, segment_size):
         assert int(rec(server.client().execute_command("EV.INFO"))["segments"]) >= 2
 
 
+# ---------------------------------------------------------------------------
+# the key table's checkpoint is a cache: missing, damaged or stale, the
+# versions come out the same
+# ---------------------------------------------------------------------------
+
+def publish_keyed(r, n, keys, tag):
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        pipe.execute_command("EV.PUB", ("acct.opened", "acct.moved")[i % 2],
+                             "%s-%d-" % (tag, i) + "p" * 900, "KEY", "key-%d" % (i * 7 % keys))
+    pipe.execute()
+
+
+def check_key_table(r, nkeys):
+    for i in range(nkeys):
+        k = "key-%d" % i
+        evs = range_all(r, "#", "KEY", k)
+        kinfo = keyinfo(r, k)
+        assert [e["version"] for e in evs] == list(range(1, len(evs) + 1)), k
+        assert kinfo["version"] == len(evs) and kinfo["position"] == int(evs[-1]["position"])
+        assert kinfo["type"] == evs[-1]["type"]
+    assert r.execute_command("INFO", "entity")["keys"] == nkeys
+    k = keyinfo(r, "key-0")
+    p = pub(r, "acct.checked", "after", "KEY", "key-0", "EXPECT", k["version"])
+    assert rec(r.execute_command("EV.GET", p))["version"] == k["version"] + 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "flipped", "truncated", "stale"])
+def test_key_table_checkpoint_is_a_cache(tincan, damage):
+    server = tincan("--segment-size", "64kb")
+    r = server.client()
+    publish_keyed(r, 300, 30, "a")
+    ckpt = server.dir / "events" / "keys.ckpt"
+    server.stop()
+    assert ckpt.exists(), "no key table checkpoint after several seals: %s" % sorted(
+        p.name for p in (server.dir / "events").iterdir())
+    old = ckpt.read_bytes()
+    server.start()
+    publish_keyed(server.client(), 300, 30, "b")
+    server.stop()
+    data = ckpt.read_bytes()
+    assert data != old, "the checkpoint did not move on with the seals"
+    if damage == "missing":
+        ckpt.unlink()
+    elif damage == "flipped":
+        b = bytearray(data)
+        b[len(b) // 2] ^= 0x40
+        ckpt.write_bytes(bytes(b))
+    elif damage == "truncated":
+        ckpt.write_bytes(data[:len(data) // 3])
+    else:
+        ckpt.write_bytes(old)  # an older copy: more events to read after it
+    server.start()
+    check_key_table(server.client(), 30)
+    # and the table is right after a kill -9 on top of it
+    kill9(server)
+    server.start()
+    check_key_table(server.client(), 30)
+
+
 def history(r, n, keys, seed, tag):
     rng = random.Random(seed)
     pipe = r.pipeline(transaction=False)
