@@ -329,6 +329,46 @@ def test_sub_from_snapshot_is_atomic_under_kill9(server):
         assert len(got) == snap["keys"], (x["name"], len(got))
 
 
+def refused_start(server):
+    """Starts the server expecting it to refuse; its message."""
+    with pytest.raises(pytest.fail.Exception) as e:
+        server.start()
+    assert "exited with" in str(e.value), str(e.value)[:2000]
+    return str(e.value)
+
+
+@pytest.mark.parametrize("which", ["snapshot", "schedules"])
+def test_damaged_entity_file_refuses_start_and_names_it(server, which):
+    """A damaged snapshot file or schedules file (durable data, checksummed):
+    the server does not start and says which file and why, never a crash or a
+    silent loss; with the file put back it starts with everything. (Not
+    documented yet: this pins the behaviour the server has.) A *.tmp left by a
+    crash is ignored."""
+    r = server.client()
+    history(r, 100, 20, 31, "h")
+    s = rec(r.execute_command("EV.SNAPSHOT", "s1", "order.#"))
+    assert r.execute_command("EV.SCHEDULE", "SNAPSHOT", "s2", "#", "EVERY", "1h") == 1
+    sched = schedule_named(r, "s2")
+    server.stop()
+    path = server.dir / "snapshots" / "s1.snap" if which == "snapshot" \
+        else server.dir / "schedules"
+    assert path.exists(), sorted(p.name for p in server.dir.iterdir())
+    good = path.read_bytes()
+    for bad in (good[:len(good) // 2], good[:-1] + bytes([good[-1] ^ 1]), b""):
+        path.write_bytes(bad)
+        msg = refused_start(server)
+        assert str(path) in msg, msg[-2000:]
+        assert "AddressSanitizer" not in msg and "runtime error" not in msg
+    path.write_bytes(good)
+    (server.dir / "snapshots" / "s9.snap.tmp").write_bytes(b"half a snapshot")
+    server.start()
+    r = server.client()
+    x = snapshot_named(r, "s1")
+    assert x is not None and {k: x[k] for k in s} == s
+    assert snapshot_named(r, "s9") is None
+    assert schedule_named(r, "s2") == sched
+
+
 def test_schedule_survives_kill9(server):
     r = server.client()
     assert r.execute_command("EV.SUB", "proj", "x.y") == 1
