@@ -280,6 +280,35 @@ def test_kill9_during_bootstrap_reads(server):
     assert fold(seen + rest) == want
 
 
+def test_large_bootstrap_killed_halfway(server):
+    """20000 keys: a bootstrap killed after a quarter of its snapshot part
+    was read and acked delivers the rest after the restart; its fold equals a
+    full replay's, and every acked position stays acked."""
+    r = server.client()
+    history(r, 30000, 20000, 41, "h")
+    snap = rec(r.execute_command("EV.SNAPSHOT", "orders", "order.#"))
+    assert snap["keys"] > 10000
+    history(r, 2000, 21000, 42, "after")
+    assert r.execute_command("EV.SUB", "boot", "order.#", "FROM", "SNAPSHOT", "orders") == 1
+    first = []
+    while len(first) < snap["keys"] // 4:
+        evs = read(r, "boot", "c", 1000)
+        assert evs
+        r.execute_command("EV.ACK", "boot", *positions(evs))
+        first += evs
+    kill9(server)
+    server.start()
+    r = server.client()
+    rest = drain(r, "boot", timeout=60)
+    acked = set(positions(first))
+    again = [p for p in positions(rest) if p in acked]
+    assert not again, "acked positions delivered again: %s" % again[:10]
+    want, full = full_fold(server)
+    print("large bootstrap: %d keys in the snapshot, %d read before the kill, %d after; "
+          "full replay %d events" % (snap["keys"], len(first), len(rest), len(full)))
+    assert fold(first + rest) == want
+
+
 def test_sub_from_snapshot_is_atomic_under_kill9(server):
     """EV.SUB ... FROM SNAPSHOT issued in a loop while the server is killed:
     after the restart every subscription that exists has its whole snapshot
