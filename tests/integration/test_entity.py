@@ -833,6 +833,19 @@ def test_schedule_last_units(server, dur, ms):
     assert schedule_named(r, "r")["last_ms"] == ms
 
 
+@pytest.mark.parametrize("at", ["00:00", "23:59", "12:30"])
+def test_schedule_at_bounds_and_resp3(server, at):
+    r3 = server.client(protocol=3)
+    t0 = now_ms()
+    assert r3.execute_command("EV.SCHEDULE", "SNAPSHOT", "s", "#", "EVERY", "24h", "AT", at) == 1
+    t1 = now_ms()
+    x = r3.execute_command("EV.SCHEDULES")[0]
+    assert isinstance(x, dict) and x["at"] == at
+    assert x["state"] is False and x["last_ms"] is None and x["into"] is None
+    assert x["last_run"] is None and x["last_result"] is None and x["runs"] == 0
+    assert x["next_run"] in {next_slot(at_base(at), DAY, t) for t in (t0, t1)}
+
+
 @pytest.mark.parametrize("dur,ms", [("1s", 1000), ("1000ms", 1000), ("90m", 5400000),
                                     ("366d", 366 * DAY)])
 def test_schedule_every_bounds_ok(server, dur, ms):
@@ -956,9 +969,10 @@ def test_replay_schedule_window_is_last(server):
     r = server.client()
     assert r.execute_command("EV.SUB", "proj", "never.matches") == 1
     old = pub(r, "order.created", "old", "KEY", "a")
-    time.sleep(1.6)
+    time.sleep(2.6)
     new = pub(r, "order.created", "new", "KEY", "b")
-    assert r.execute_command("EV.SCHEDULE", "REPLAY", "rp", "order.#", "LAST", "1500ms",
+    # the first run, 1 s from now, looks back 2 s: new is in, old is 1.6 s out
+    assert r.execute_command("EV.SCHEDULE", "REPLAY", "rp", "order.#", "LAST", "2s",
                              "INTO", "proj", "EVERY", "1s") == 1
     got = wait_until(lambda: read(r, "proj", "c", 10, 200), timeout=4, what="replay run")
     assert old not in positions(got) and positions(got) == [new]
