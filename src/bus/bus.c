@@ -595,20 +595,35 @@ static void set_patterns(struct bus_sub *sub, const struct bus_pattern *pats,
     }
 }
 
-static void record_sub(struct bus_set *s, const struct bus_sub *sub)
+static struct bus_replay *replay_add_positions(struct bus_sub *sub, uint64_t id,
+                                               uint64_t *pos, size_t npos,
+                                               uint64_t after);
+
+/* boot: the positions replay made with the subscription, or NULL. */
+static void record_sub(struct bus_set *s, const struct bus_sub *sub,
+                       const struct bus_replay *boot)
 {
     if (!journaled(s, sub))
         return;
     struct sbuf b;
     sbuf_init(&b);
     put_str16(&b, sub->name, sub->name_len);
-    put_u8(&b, 0);
+    put_u8(&b, boot ? 2 : 0);
     put_u64(&b, sub->ackwait);
     put_u32(&b, sub->maxdeliver);
     put_u64(&b, sub->cursor);
     put_u8(&b, (uint8_t)sub->npats);
     for (size_t i = 0; i < sub->npats; i++)
         put_str8(&b, sub->pats[i].p, sub->pats[i].len);
+    if (boot) {
+        put_u64(&b, boot->id);
+        put_u32(&b, (uint32_t)boot->npos);
+        uint64_t prev = 0;
+        for (size_t i = 0; i < boot->npos; i++) {
+            put_varint(&b, boot->pos[i] - prev);
+            prev = boot->pos[i];
+        }
+    }
     s->hooks.record(s->hooks.ctx, BUS_REC_SUB, (const uint8_t *)b.data, b.len);
     sbuf_deinit(&b);
 }
@@ -632,7 +647,7 @@ int bus_sub(struct bus_set *s, const struct bus_sub_args *a,
             sub->ackwait = a->ackwait;
         if (a->maxdeliver)
             sub->maxdeliver = a->maxdeliver;
-        record_sub(s, sub);
+        record_sub(s, sub, NULL);
         *out = sub;
         return 0;
     }
@@ -654,7 +669,16 @@ int bus_sub(struct bus_set *s, const struct bus_sub_args *a,
     memmove(&s->subs[i + 1], &s->subs[i], (s->nsubs - i) * sizeof(*s->subs));
     s->subs[i] = sub;
     s->nsubs++;
-    record_sub(s, sub);
+    struct bus_replay *boot = NULL;
+    if (a->nboot) {
+        uint64_t *pos = xmalloc(a->nboot * sizeof(*pos));
+        memcpy(pos, a->boot, a->nboot * sizeof(*pos));
+        uint64_t id = a->boot_id ? a->boot_id : s->next_replay_id;
+        if (id >= s->next_replay_id)
+            s->next_replay_id = id + 1;
+        boot = replay_add_positions(sub, id, pos, a->nboot, 0);
+    }
+    record_sub(s, sub, boot);
     *out = sub;
     return 1;
 }
@@ -1232,6 +1256,28 @@ static int corrupt(char *err, size_t errlen, const char *what, const char *name,
     return ERR_CORRUPT;
 }
 
+/* Creates the subscription of a SUB record read into *ap. */
+static int recover_sub_args(struct bus_set *s, struct le_reader *r,
+                            struct bus_sub_args *ap, struct bus_pattern *pats,
+                            char *err, size_t errlen)
+{
+    struct bus_sub_args a = *ap;
+    if (r->bad || r->at != r->n || a.name_len == 0 || a.npats == 0 ||
+        !a.ackwait || a.ackwait > BUS_ACKWAIT_MAX || !a.maxdeliver ||
+        a.maxdeliver > BUS_MAXDELIVER_MAX)
+        return corrupt(err, errlen, "bad SUB", a.name, a.name_len);
+    for (size_t i = 0; i < a.npats; i++)
+        if (topic_pattern_check(pats[i].p, pats[i].len, err, errlen) < 0)
+            return corrupt(err, errlen, "bad pattern in SUB", a.name,
+                           a.name_len);
+    a.pats = pats;
+    struct bus_sub *sub;
+    if (bus_sub(s, &a, &sub, err, errlen) < 0)
+        return corrupt(err, errlen, "SUB changes durability", a.name,
+                       a.name_len);
+    return 0;
+}
+
 static int recover_sub(struct bus_set *s, struct le_reader *r, char *err,
                        size_t errlen)
 {
@@ -1248,20 +1294,28 @@ static int recover_sub(struct bus_set *s, struct le_reader *r, char *err,
         r->bad = 1;
     for (size_t i = 0; i < a.npats && !r->bad; i++)
         pats[i].p = le_read_str(r, 1, &pats[i].len);
-    if (r->bad || r->at != r->n || a.name_len == 0 || a.npats == 0 ||
-        !a.ackwait || a.ackwait > BUS_ACKWAIT_MAX || !a.maxdeliver ||
-        a.maxdeliver > BUS_MAXDELIVER_MAX)
-        return corrupt(err, errlen, "bad SUB", a.name, a.name_len);
-    for (size_t i = 0; i < a.npats; i++)
-        if (topic_pattern_check(pats[i].p, pats[i].len, err, errlen) < 0)
-            return corrupt(err, errlen, "bad pattern in SUB", a.name,
-                           a.name_len);
-    a.pats = pats;
-    struct bus_sub *sub;
-    if (bus_sub(s, &a, &sub, err, errlen) < 0)
-        return corrupt(err, errlen, "SUB changes durability", a.name,
-                       a.name_len);
-    return 0;
+    uint64_t *boot = NULL;
+    if ((flags & 2) && !r->bad) {
+        a.boot_id = le_read(r, 8);
+        a.nboot = (size_t)le_read(r, 4);
+        /* every position takes at least one byte: n is bounded by the record */
+        if (a.nboot == 0 || a.nboot > r->n - r->at || a.boot_id == 0)
+            r->bad = 1;
+        else
+            boot = xmalloc(a.nboot * sizeof(*boot));
+        uint64_t prev = 0;
+        for (size_t i = 0; i < a.nboot && !r->bad; i++) {
+            uint64_t d = get_varint(r);
+            if (d == 0 || prev + d < prev)
+                r->bad = 1; /* not ascending, or past 2^64 */
+            prev += d;
+            boot[i] = prev;
+        }
+        a.boot = boot;
+    }
+    int rc = recover_sub_args(s, r, &a, pats, err, errlen);
+    free(boot);
+    return rc;
 }
 
 static int recover_state(struct bus_set *s, struct le_reader *r, uint64_t now,
@@ -1488,7 +1542,7 @@ int bus_checkpoint(struct bus_set *s, size_t max_record,
         if (sub->ephemeral)
             continue;
         k.sub = sub;
-        record_sub(s, sub);
+        record_sub(s, sub, NULL);
         for (struct bus_replay *r = sub->replays; r && !k.rc; r = r->next)
             record_replay(s, sub, r);
         for (size_t b = 0; b < sub->nbuckets && !k.rc; b++)

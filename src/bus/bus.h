@@ -114,6 +114,13 @@ struct bus_sub_args {
     uint64_t ackwait;    /* ms, >= 1; 0 = keep (update) / default (create) */
     uint32_t maxdeliver; /* >= 1; 0 = keep / default */
     int ephemeral;       /* new subscription only */
+    /* New subscription only: a positions replay it starts with (a snapshot's
+     * events), nboot ascending distinct positions <= cursor (copied), made
+     * in the same record as the subscription so that a crash never leaves
+     * one without the other. boot_id: the replay's id (0 = the next). */
+    const uint64_t *boot;
+    size_t nboot;
+    uint64_t boot_id;
 };
 
 /* What EV.SUBS shows of one subscription. */
@@ -270,10 +277,12 @@ int bus_next_deadline(const struct bus_set *s, uint64_t *deadline);
  * Record types (the journal's type byte); integers little-endian, str8 =
  * u8 len + bytes, str16 = u16 len + bytes:
  *
- *   BUS_REC_SUB     str16 name | u8 flags (1 = ephemeral, never written) |
- *                   u64 ackwait | u32 maxdeliver | u64 cursor | u8 npats |
- *                   str8 pattern * npats
- *                   created or updated (cursor is only used on create)
+ *   BUS_REC_SUB     str16 name | u8 flags (1 = ephemeral, never written;
+ *                   2 = a boot replay follows) | u64 ackwait | u32 maxdeliver |
+ *                   u64 cursor | u8 npats | str8 pattern * npats
+ *                   [u64 replay id | u32 n | varint * n]
+ *                   created or updated (cursor and the boot replay, encoded
+ *                   as in REPLAY_POS, are only used on create)
  *   BUS_REC_UNSUB   str16 name
  *   BUS_REC_REPLAY  str16 name | u64 id | u64 after | u64 to | str8 pattern
  *                   a new replay range

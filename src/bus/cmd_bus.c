@@ -33,6 +33,7 @@
 
 #include "client.h" /* client_by_id(): is a linked connection still open */
 #include "clock.h"
+#include "cmd_entity.h"
 #include "cmd_store.h"
 #include "cmd_journal.h"
 #include "cmd_timer.h"
@@ -46,6 +47,7 @@
 #include "module.h"
 #include "net.h"
 #include "sbuf.h"
+#include "snapshot.h"
 #include "store.h"
 #include "topic.h"
 
@@ -613,6 +615,50 @@ static int is_sub_option(const struct arg *a)
            arg_is(a, "maxdeliver") || arg_is(a, "ephemeral");
 }
 
+/* FROM SNAPSHOT name: the subscription starts after the snapshot's position
+ * with the snapshot's events of the types it is bound to as its first replay
+ * (*boot, the caller's to free). Replies the error and returns -1 if there is
+ * no such snapshot or its part would not fit one journal record. */
+static int snapshot_part(struct client *c, const struct arg *name,
+                         struct bus_sub_args *a, uint64_t **boot)
+{
+    char pr[80];
+    const struct snap *sn = entity_snapshot_find(name->ptr, name->len);
+    if (!sn) {
+        reply_errorf(c, "ERR no snapshot '%s'",
+                     arg_printable(pr, sizeof(pr), name->ptr, name->len));
+        return -1;
+    }
+    uint8_t *take = xcalloc(sn->ntypes ? sn->ntypes : 1, 1);
+    for (uint32_t t = 0; t < sn->ntypes; t++)
+        for (size_t k = 0; k < a->npats && !take[t]; k++)
+            take[t] = (uint8_t)topic_match(a->pats[k].p, a->pats[k].len,
+                                           sn->types[t], sn->type_lens[t]);
+    uint64_t *pos = xmalloc((sn->n ? sn->n : 1) * sizeof(*pos)), prev = 0;
+    size_t n = 0, bytes = 0;
+    for (uint64_t i = 0; i < sn->n; i++) {
+        if (!take[sn->type[i]])
+            continue;
+        for (uint64_t d = sn->pos[i] - prev; d; d >>= 7)
+            bytes++; /* its varint in the subscription's record */
+        prev = pos[n++] = sn->pos[i];
+    }
+    free(take);
+    if (bytes + 65536 > JOURNAL_MAX_RECORD) {
+        free(pos);
+        reply_errorf(c,
+                     "ERR snapshot '%s' has %zu events for this subscription: more "
+                     "than one journal record holds (take it with a narrower pattern)",
+                     arg_printable(pr, sizeof(pr), name->ptr, name->len), n);
+        return -1;
+    }
+    a->cursor = sn->position;
+    a->boot = pos;
+    a->nboot = n;
+    *boot = pos;
+    return 0;
+}
+
 /* ---- commands ---- */
 
 /* EV.SUB name pattern [pattern ...] [FROM ...] [ACKWAIT ms] [MAXDELIVER n]
@@ -621,6 +667,7 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
 {
     struct bus_pattern pats[BUS_PATTERNS_MAX];
     struct bus_sub_args a = {0};
+    const struct arg *snap_name = NULL;
     int64_t v;
     if (store_ok(c) < 0 ||
         arg_len(c, &argv[1], "subscription name", BUS_NAME_MAX) < 0)
@@ -655,7 +702,13 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
             return;
         }
         i++;
-        if (arg_is(o, "from")) {
+        if (arg_is(o, "from") && arg_is(val, "snapshot")) {
+            if (i + 1 >= argc) {
+                reply_error(c, "ERR FROM SNAPSHOT needs a snapshot name");
+                return;
+            }
+            snap_name = &argv[++i];
+        } else if (arg_is(o, "from")) {
             if (parse_point(c, val, POINT_FROM, &a.cursor) < 0)
                 return;
         } else if (arg_is(o, "ackwait")) {
@@ -678,10 +731,14 @@ static void cmd_ev_sub(struct client *c, int argc, struct arg *argv)
     a.name = argv[1].ptr;
     a.name_len = argv[1].len;
     a.pats = pats;
+    uint64_t *boot = NULL;
+    if (snap_name && snapshot_part(c, snap_name, &a, &boot) < 0)
+        return;
     struct bus_sub *sub;
     char err[300];
     jm.hook_err = 0;
     int rc = bus_sub(set, &a, &sub, err, sizeof(err));
+    free(boot);
     if (rc < 0) {
         reply_errorf(c, "ERR %s", err);
         return;
@@ -1321,7 +1378,7 @@ static void cmd_ev_subs(struct client *c, int argc, struct arg *argv)
 
 static const struct command_spec bus_commands[] = {
     {"ev.sub", -3, CMD_WRITE, cmd_ev_sub, "bus",
-     "name pattern [pattern ...] [FROM BEGINNING|NOW|ms|@position] "
+     "name pattern [pattern ...] [FROM BEGINNING|NOW|ms|@position|SNAPSHOT name] "
      "[ACKWAIT ms] [MAXDELIVER n] [EPHEMERAL]",
      "Creates a subscription (1) or replaces its bindings and settings (0)", 1,
      1, 1},

@@ -203,6 +203,7 @@ int types_view(const char *type, size_t len, struct types_view *out)
     out->version = e->version;
     out->owner = e->owner;
     out->owner_len = e->owner_len;
+    out->state = e->kind == TYPE_STATE;
     return 1;
 }
 

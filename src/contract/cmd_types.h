@@ -42,6 +42,7 @@ struct types_view {
     uint32_t version;   /* schema changes */
     const char *owner;  /* NULL if none */
     size_t owner_len;   /* bytes */
+    int state;          /* registered STATE (the latest state of an entity) */
 };
 int types_view(const char *type, size_t len, struct types_view *out);
 

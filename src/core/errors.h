@@ -23,7 +23,8 @@
     X(ERR_PROTO,          -13, "ERR",       "Protocol error")                  \
     X(ERR_NOTYPE,         -14, "NOTYPE",    "event type is not registered")    \
     X(ERR_INVALID,        -15, "INVALID",   "payload does not match its schema") \
-    X(ERR_NOPERM,         -16, "NOPERM",    "not allowed to publish this type")
+    X(ERR_NOPERM,         -16, "NOPERM",    "not allowed to publish this type") \
+    X(ERR_CONFLICT,       -17, "CONFLICT",  "the key is not at the expected version")
 
 enum error_code {
 #define ERRORS_ENUM(name, value, prefix, text) name = value,

@@ -12,6 +12,7 @@ extern const struct module chunk_module;  /* cmd_chunk.c: CHUNK.BUCKET/PLAN */
 extern const struct module queue_module;  /* cmd_queue.c: Q.*, CHUNK.ENQUEUE */
 extern const struct module bus_module;    /* cmd_bus.c: EV.SUB/READ/ACK/... (after the store) */
 extern const struct module stream_module;  /* cmd_stream.c: X* (after the store) */
+extern const struct module entity_module;  /* cmd_entity.c: EV.KEY/SNAPSHOT/DIGEST/SCHEDULE (after the bus) */
 extern const struct module rpc_module;     /* cmd_rpc.c: RPC.* (after the queues: RPC.CAST) */
 extern const struct module archive_module; /* cmd_archive.c: --archive-to, ARCHIVE.* */
 extern const struct module http_module;    /* ops/http.c: --http-port, /healthz, /metrics (last) */
@@ -28,6 +29,7 @@ const struct module *const modules[] = {
     &queue_module,
     &bus_module,
     &stream_module,
+    &entity_module,
     &rpc_module,
     &archive_module,
     &http_module,

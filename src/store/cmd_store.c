@@ -219,9 +219,10 @@ static size_t u64_text(char *out, uint64_t v)
 
 /* The fields of an event, in reply order; a mask bit each. */
 enum field { F_POSITION, F_ID, F_ENTRY_ID, F_TYPE, F_KIND, F_TIME, F_KEY, F_HEADERS,
-             F_PAYLOAD, NFIELDS };
+             F_PAYLOAD, F_VERSION, NFIELDS };
 static const char *const field_names[NFIELDS] = {
-    "position", "id", "entry_id", "type", "kind", "time", "key", "headers", "payload"};
+    "position", "id", "entry_id", "type", "kind", "time", "key", "headers", "payload",
+    "version"};
 #define ALL_FIELDS ((1u << NFIELDS) - 1)
 
 /* Replies r as a map (RESP2: a flat array) of the fields in mask, then
@@ -272,8 +273,14 @@ static void reply_record(struct client *c, const struct segment_record *r,
             reply_hdrs(c, r);
             break;
         case F_PAYLOAD:
-        case NFIELDS:
             reply_bulk(c, r->payload, r->payload_len);
+            break;
+        case F_VERSION:
+        case NFIELDS:
+            if (r->version)
+                reply_uint(c, r->version);
+            else
+                reply_null(c);
             break;
         }
     }
@@ -295,8 +302,8 @@ static int parse_fields(struct client *c, const struct arg *v, unsigned *mask)
         if (f == NFIELDS) {
             reply_errorf(c,
                          "ERR invalid FIELDS '%s': fields are position, id, "
-                         "entry_id, type, kind, time, key, headers, payload "
-                         "(comma-separated)",
+                         "entry_id, type, kind, time, key, headers, payload, "
+                         "version (comma-separated)",
                          arg_printable(pr, sizeof(pr), v->ptr, v->len));
             return -1;
         }
@@ -327,7 +334,7 @@ static int store_ready(struct client *c)
 }
 
 /* ---- EV.PUB type payload [ID id] [KEY key] [KIND event|command]
- *             [HDR field value ...] ---- */
+ *             [EXPECT version] [HDR field value ...] ---- */
 static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
 {
     char err[300], pr[80];
@@ -344,8 +351,11 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
                      payload->len, cfg_max_payload);
         return;
     }
-    struct store_pub p = {type->ptr, type->len, NULL, 0, NULL, 0,
-                          SEGMENT_KIND_EVENT, NULL, 0, payload->ptr, payload->len, 0, 0, 0};
+    struct store_pub p = {.type = type->ptr,
+                          .type_len = type->len,
+                          .kind = SEGMENT_KIND_EVENT,
+                          .payload = payload->ptr,
+                          .payload_len = payload->len};
     struct segment_hdr hdrs[STORE_HEADERS_MAX];
     for (int i = 3; i < argc; i++) {
         const struct arg *a = &argv[i];
@@ -405,6 +415,15 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
             }
             p.key = v->ptr;
             p.key_len = v->len;
+        } else if (arg_is(a, "EXPECT")) {
+            int64_t n;
+            if (arg_parse_i64(v->ptr, v->len, &n) || n < 0) {
+                reply_errorf(c, "ERR EXPECT must be an integer >= 0 (got '%s')",
+                             arg_printable(pr, sizeof(pr), v->ptr, v->len));
+                return;
+            }
+            p.expect_set = 1;
+            p.expect = (uint64_t)n;
         } else if (arg_is(a, "KIND")) {
             if (arg_is(v, "event"))
                 p.kind = SEGMENT_KIND_EVENT;
@@ -419,6 +438,10 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
             reply_syntax_error(c, a);
             return;
         }
+    }
+    if (p.expect_set && !p.key_len) {
+        reply_error(c, "ERR EXPECT needs KEY (versions are per key)");
+        return;
     }
     /* the type's contract (registry, owner, schema): nothing is stored
      * unless it holds */
@@ -771,7 +794,8 @@ static void cmd_ev_fault(struct client *c, int argc, struct arg *argv)
 
 static const struct command_spec store_commands[] = {
     {"ev.pub", -3, CMD_WRITE | CMD_FAST, cmd_ev_pub, "store",
-     "type payload [ID id] [KEY key] [KIND event|command] [HDR field value ...]",
+     "type payload [ID id] [KEY key] [KIND event|command] [EXPECT version] "
+     "[HDR field value ...]",
      "Stores an event durably; returns its position", 0, 0, 0},
     {"ev.get", 2, CMD_READONLY | CMD_FAST, cmd_ev_get, "store", "position",
      "The event at a position, or nil", 0, 0, 0},

@@ -76,11 +76,13 @@ int segment_headers_next(const char *block, size_t len, size_t *at,
     return hdr_at(block, len, at, h);
 }
 
-/* Bytes of the fixed part of r's body: 40, or 48 when its entry id's ms part
- * differs from its time and is written after the fixed fields. */
+/* Bytes of the fixed part of r's body: 40, plus 8 when its entry id's ms part
+ * differs from its time, plus 16 when it has a version and previous position
+ * (written after the fixed fields). */
 static size_t body_fixed(const struct segment_record *r)
 {
-    return SEGMENT_BODY_FIXED + (r->entry_ms != r->time_ms ? 8u : 0u);
+    return SEGMENT_BODY_FIXED + (r->entry_ms != r->time_ms ? 8u : 0u) +
+           (r->version ? 16u : 0u);
 }
 
 size_t segment_record_size(const struct segment_record *r)
@@ -97,7 +99,8 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out)
     le_put64(b + 8, r->time_ms);
     le_put64(b + 16, r->entry_seq);
     int own_ms = r->entry_ms != r->time_ms;
-    b[24] = (uint8_t)(r->kind | (own_ms ? SEGMENT_KIND_ENTRY_MS : 0u));
+    b[24] = (uint8_t)(r->kind | (own_ms ? SEGMENT_KIND_ENTRY_MS : 0u) |
+                      (r->version ? SEGMENT_KIND_VERSION : 0u));
     b[25] = (uint8_t)r->type_len;
     le_put16(b + 26, (uint16_t)r->id_len);
     le_put16(b + 28, (uint16_t)r->key_len);
@@ -106,6 +109,10 @@ void segment_record_encode(const struct segment_record *r, uint8_t *out)
     le_put32(b + 36, (uint32_t)r->payload_len);
     if (own_ms)
         le_put64(b + SEGMENT_BODY_FIXED, r->entry_ms);
+    if (r->version) {
+        le_put64(b + SEGMENT_BODY_FIXED + (own_ms ? 8u : 0u), r->version);
+        le_put64(b + SEGMENT_BODY_FIXED + (own_ms ? 16u : 8u), r->prev);
+    }
     uint8_t *v = b + body_fixed(r);
 #define PUT(ptr, n)                                                            \
     do {                                                                       \
@@ -157,15 +164,26 @@ int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
     r->position = le_get64(b);
     r->time_ms = le_get64(b + 8);
     r->entry_seq = le_get64(b + 16);
-    r->kind = b[24] & ~SEGMENT_KIND_ENTRY_MS;
+    r->kind = b[24] & ~(SEGMENT_KIND_ENTRY_MS | SEGMENT_KIND_VERSION);
     size_t fixed = SEGMENT_BODY_FIXED;
     r->entry_ms = r->time_ms;
+    r->version = r->prev = 0;
     if (b[24] & SEGMENT_KIND_ENTRY_MS) {
-        if (len < SEGMENT_BODY_FIXED + 8 + 1)
+        if (len < fixed + 8 + 1)
             return ERR_CORRUPT;
-        r->entry_ms = le_get64(b + SEGMENT_BODY_FIXED);
+        r->entry_ms = le_get64(b + fixed);
         fixed += 8;
         if (r->entry_ms == r->time_ms)
+            return ERR_CORRUPT; /* never written that way */
+    }
+    if (b[24] & SEGMENT_KIND_VERSION) {
+        if (len < fixed + 16 + 1)
+            return ERR_CORRUPT;
+        r->version = le_get64(b + fixed);
+        r->prev = le_get64(b + fixed + 8);
+        fixed += 16;
+        if (r->version == 0 || r->prev >= r->position ||
+            (r->version == 1) != (r->prev == 0))
             return ERR_CORRUPT; /* never written that way */
     }
     r->type_len = b[25];
@@ -176,7 +194,8 @@ int segment_record_decode(const uint8_t *p, size_t n, struct segment_record *r,
     r->payload_len = le_get32(b + 36);
     uint64_t total = (uint64_t)fixed + r->type_len + r->id_len +
                      r->key_len + r->headers_len + r->payload_len;
-    if (total != len || r->type_len == 0 || r->kind > SEGMENT_KIND_COMMAND)
+    if (total != len || r->type_len == 0 || r->kind > SEGMENT_KIND_COMMAND ||
+        (r->version && !r->key_len))
         return ERR_CORRUPT;
     const char *v = (const char *)b + fixed;
     r->type = v;

@@ -23,6 +23,11 @@
  *   kind's top bit (SEGMENT_KIND_ENTRY_MS) says entry_ms is there: the ms part
  *   of the entry id when it is not time_ms (a Redis stream entry added with an
  *   explicit or future ID); without it the entry id is <time_ms>-<entry_seq>.
+ *   The next bit (SEGMENT_KIND_VERSION) says two u64 follow (after entry_ms
+ *   when both are there): the event's version within its key (1, 2, ...) and
+ *   the position of the key's previous event (0 for its first), on every
+ *   keyed event the store has written since keys got versions. The previous
+ *   positions chain each key's events, newest to oldest.
  *   headers block: nheaders x (field_len u16, field, value_len u32, value)
  *
  * A len of 0 never occurs in a valid record, so a zero-filled tail never
@@ -44,6 +49,7 @@
 
 enum segment_kind { SEGMENT_KIND_EVENT = 0, SEGMENT_KIND_COMMAND = 1 };
 #define SEGMENT_KIND_ENTRY_MS 0x80u /* flag in the kind byte, never in r->kind */
+#define SEGMENT_KIND_VERSION 0x40u  /* flag in the kind byte, never in r->kind */
 
 /* One header field/value pair (pointers borrowed). */
 struct segment_hdr {
@@ -61,6 +67,9 @@ struct segment_record {
     uint64_t entry_ms;  /* entry id is <entry_ms>-<entry_seq> within the type; */
     uint64_t entry_seq; /* entry_ms is time_ms unless a stream said otherwise */
     unsigned kind;      /* enum segment_kind */
+    uint64_t version;   /* within the key: 1, 2, ...; 0 = none (no key, or
+                           written before keys had versions) */
+    uint64_t prev;      /* with a version: the key's previous event, 0 = none */
     const char *type;
     size_t type_len;    /* 1..255 */
     const char *id;

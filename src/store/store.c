@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "fsx.h"
 #include "index.h"
+#include "keytab.h"
 #include "le.h"
 #include "log.h"
 #include "scan.h"
@@ -94,8 +95,15 @@ struct store {
     size_t lw_len;
     const uint8_t *lw_buf;
     uint64_t lw_pos, lw_after; /* the record it returned, and where it ends */
+    /* entity keys (keytab.h); at open, keys_from is the last position the
+     * table holds, and scan_from adds the keyed records after it */
+    struct keytab *keys;
+    uint64_t keys_from;
+    int keys_scanned;       /* the segment being opened was scanned */
     struct store_stats st;
 };
+
+#define KEYS_CKPT "keys.ckpt"
 
 /* ---- small helpers ---- */
 static uint64_t hash_bytes(const char *p, size_t n)
@@ -188,6 +196,76 @@ static struct gtype *type_get(struct store *s, const char *t, size_t n, int crea
         s->thash[i] = (uint32_t)s->ntypes;
     }
     return g;
+}
+
+/* ---- entity keys ---- */
+
+/* Takes a stored keyed record into the key table (at open: records are
+ * visited in position order). One written before versions existed counts as
+ * the key's next version. */
+static void key_note(struct store *s, const struct segment_record *r)
+{
+    struct keytab_ent *e = keytab_find(s->keys, r->key, r->key_len);
+    uint64_t version = r->version ? r->version : (e ? e->version : 0) + 1;
+    struct gtype *t = type_get(s, r->type, r->type_len, 1);
+    keytab_put(s->keys, r->key, r->key_len, version, r->position,
+               (uint32_t)(t - s->types));
+}
+
+static const char *key_type_name(void *ctx, uint32_t id, size_t *len)
+{
+    struct store *s = ctx;
+    *len = s->types[id].len;
+    return s->types[id].name;
+}
+
+static uint32_t key_type_id(void *ctx, const char *name, size_t len)
+{
+    struct store *s = ctx;
+    return (uint32_t)(type_get(s, name, len, 1) - s->types);
+}
+
+/* The key table as of position upto, into keys.ckpt (a cache: a failure is
+ * only logged, the next start reads more records). */
+static void keys_save(struct store *s, uint64_t upto)
+{
+    char path[4200], why[300];
+    snprintf(path, sizeof(path), "%s/%s", s->dir, KEYS_CKPT);
+    int rc = keytab_save(s->keys, upto, s->dir, path, key_type_name, s, why,
+                         sizeof(why));
+    if (rc)
+        log_warn("store: saving the key table failed: %s (rebuilt from the "
+                 "events at next start)", why);
+}
+
+int store_key(struct store *s, const char *key, size_t n, struct store_key *out)
+{
+    const struct keytab_ent *e = keytab_find(s->keys, key, n);
+    if (!e)
+        return 0;
+    const struct gtype *t = &s->types[e->type];
+    *out = (struct store_key){key, n, e->version, e->pos, t->name, t->len};
+    return 1;
+}
+
+void store_keys(struct store *s, int (*fn)(void *ctx, const struct store_key *k),
+                void *ctx)
+{
+    size_t n = keytab_count(s->keys);
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        const struct keytab_ent *e = keytab_at(s->keys, i, &key);
+        const struct gtype *t = &s->types[e->type];
+        struct store_key k = {key, e->klen, e->version, e->pos, t->name, t->len};
+        if (fn(ctx, &k))
+            return;
+    }
+}
+
+void store_keys_stats(const struct store *s, uint64_t *keys, uint64_t *bytes)
+{
+    *keys = keytab_count(s->keys);
+    *bytes = keytab_bytes(s->keys);
 }
 
 /* Folds a segment's per-type summary into the global one (segments in order). */
@@ -464,8 +542,10 @@ int store_has(struct store *s, uint64_t pos)
 
 /* Adds every good record from off on to g->ix; *stop = where it stopped
  * (file_size if the data ended cleanly). */
-static int scan_from(struct seg *g, uint64_t off, uint64_t file_size, uint64_t *stop)
+static int scan_from(struct store *s, struct seg *g, uint64_t off,
+                     uint64_t file_size, uint64_t *stop)
 {
+    s->keys_scanned = 1;
     uint8_t *buf = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -495,6 +575,8 @@ static int scan_from(struct seg *g, uint64_t off, uint64_t file_size, uint64_t *
                 goto out;
             }
             index_add(&g->ix, &r, (uint32_t)(off + at), (uint32_t)used);
+            if (r.key_len && r.position > s->keys_from)
+                key_note(s, &r);
             prev = r.position;
             at += used;
             if (at == n)
@@ -606,7 +688,7 @@ static int scan_segment(struct store *s, struct seg *g, uint64_t file_size,
     uint64_t off = SEGMENT_HEADER_SIZE;
     for (;;) {
         uint64_t stop;
-        int rc = scan_from(g, off, file_size, &stop);
+        int rc = scan_from(s, g, off, file_size, &stop);
         if (rc) {
             snprintf(err, errlen, "segment %s: read failed: %s", name, strerror(-rc));
             return ERR_IO;
@@ -752,6 +834,35 @@ static int open_sealed(struct store *s, struct seg *g, uint64_t file_size, char 
     return 0;
 }
 
+/* Adds the keyed records of g after position after to the key table (a
+ * sealed segment opened from its index, when the key table's checkpoint is
+ * older than the segment). */
+static int keys_catch_up(struct store *s, struct seg *g, uint64_t after)
+{
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    uint64_t off = index_offset_before(&g->ix, after + 1);
+    struct rwin w = {NULL, 0, 0, READ_CHUNK, 0, &buf, &cap};
+    while (off < g->size) {
+        struct segment_record r;
+        size_t used;
+        rc = read_at(&w, g, off, &r, &used);
+        if (rc == ERR_CORRUPT) { /* a quarantined range: skip to the next */
+            rc = 0;
+            off++;
+            continue;
+        }
+        if (rc)
+            break;
+        if (r.key_len && r.position > after)
+            key_note(s, &r);
+        off += used;
+    }
+    free(buf);
+    return rc;
+}
+
 static void dedup_rebuild(struct store *s, uint64_t now)
 {
     if (!s->cfg.dedup_window_ms)
@@ -806,6 +917,17 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
     rc = scan_list_segments(s->dir, &bases, &nb, err, errlen);
     if (rc)
         goto err_free;
+    /* the key table: its checkpoint, then the keyed records after it */
+    s->keys = keytab_new();
+    char kpath[4200], kwhy[300];
+    snprintf(kpath, sizeof(kpath), "%s/%s", s->dir, KEYS_CKPT);
+    rc = keytab_load(s->keys, kpath, &s->keys_from, key_type_id, s, kwhy,
+                     sizeof(kwhy));
+    if (rc && rc != ERR_NOTFOUND)
+        log_warn("store: %s: rebuilding the key table from the events", kwhy);
+    if (rc)
+        s->keys_from = 0;
+    uint64_t keys_ckpt = s->keys_from;
     uint64_t cut = 0;
     for (size_t i = 0; i < nb; i++) {
         int is_open = i + 1 == nb;
@@ -856,12 +978,20 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
             rc = ERR_CORRUPT;
             goto err_free;
         }
+        s->keys_scanned = 0;
         if (is_open)
             rc = scan_segment(s, g, (uint64_t)size, 1, &cut, err, errlen);
         else
             rc = open_sealed(s, g, (uint64_t)size, err, errlen);
+        if (!rc && !s->keys_scanned && g->ix.count && g->ix.last_pos > s->keys_from) {
+            rc = keys_catch_up(s, g, s->keys_from);
+            if (rc)
+                snprintf(err, errlen, "segment %s: reading its keys failed", name);
+        }
         if (rc)
             goto err_free;
+        if (g->ix.count && g->ix.last_pos > s->keys_from)
+            s->keys_from = g->ix.last_pos;
         if (i > 0 && g->ix.count && s->segs[i - 1].ix.count &&
             g->ix.first_pos <= s->segs[i - 1].ix.last_pos) {
             snprintf(err, errlen, "segment %s: positions overlap the previous one",
@@ -887,6 +1017,21 @@ int store_open(struct store **out, const struct store_config *cfg, uint64_t now_
     }
     if (s->next_pos < last->base)
         s->next_pos = last->base;
+    if (keys_ckpt >= s->next_pos) {
+        /* a checkpoint newer than the events (they were restored from an
+         * older copy): read every keyed event again */
+        log_warn("store: the key table checkpoint is past the last event: "
+                 "rebuilding it from the events");
+        keytab_clear(s->keys);
+        rc = 0;
+        for (size_t i = 0; i < s->nsegs && !rc; i++)
+            if (s->segs[i].ix.count)
+                rc = keys_catch_up(s, &s->segs[i], 0);
+        if (rc) {
+            snprintf(err, errlen, "reading the keys of the events failed");
+            goto err_free;
+        }
+    }
     /* positions that might have been handed out for the bytes cut (torn, or
      * zeros where a power loss took acknowledged --fsync everysec events)
      * are never given to other events */
@@ -940,6 +1085,7 @@ void store_close(struct store *s)
     free(s->types);
     free(s->thash);
     free(s->wbuf);
+    keytab_free(s->keys);
     free(s->dir);
     free(s);
 }
@@ -970,6 +1116,8 @@ static int seal(struct store *s, char *err, size_t errlen)
     if (saved)
         log_warn("store: saving index %s failed: %s (rebuilt at next start)", name,
                  strerror(-saved));
+    if (g->ix.count)
+        keys_save(s, g->ix.last_pos);
     /* the old segment stays the open one (with its in-memory index) until the
      * new one exists: a failed create (disk full) leaves everything as it was */
     rc = seg_create(s, s->next_pos, err, errlen);
@@ -1109,6 +1257,15 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
             return 0;
         }
     }
+    /* the key's next version (and its optimistic check) */
+    const struct keytab_ent *ke =
+        pub->key_len ? keytab_find(s->keys, pub->key, pub->key_len) : NULL;
+    uint64_t at_version = ke ? ke->version : 0;
+    if (pub->key_len && pub->expect_set && pub->expect != at_version) {
+        snprintf(err, errlen, "expected %" PRIu64 ", key is at %" PRIu64,
+                 pub->expect, at_version);
+        return ERR_CONFLICT;
+    }
     uint64_t time = now_ms > s->last_time ? now_ms : s->last_time;
     struct gtype *t = type_get(s, pub->type, pub->type_len, 0);
     uint64_t ems = time, eseq = 0;
@@ -1142,6 +1299,8 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
         .id_len = pub->id_len,
         .key = pub->key,
         .key_len = pub->key_len,
+        .version = pub->key_len ? at_version + 1 : 0,
+        .prev = ke ? ke->pos : 0,
         .nheaders = (unsigned)pub->nhdrs,
         .payload = pub->payload,
         .payload_len = pub->payload_len,
@@ -1219,6 +1378,9 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
     t->last_seq = r.entry_seq;
     t->last_ms = r.entry_ms;
     t->last_ms_known = 1;
+    if (pub->key_len)
+        keytab_put(s->keys, pub->key, pub->key_len, r.version, r.position,
+                   (uint32_t)(t - s->types));
     s->last_time = time;
     s->next_pos++;
     dd_add(s, pub->id, pub->id_len, r.position, time);

@@ -69,6 +69,10 @@ struct store_pub {
      * the store picks <max(time, last ms)>-<next seq> after the type's last. */
     int entry_id_set;
     uint64_t entry_ms, entry_seq;
+    /* With a key: the publish is refused with ERR_CONFLICT ("expected N, key
+     * is at M") unless the key's version is expect (0 = a new key). */
+    int expect_set;
+    uint64_t expect;
 };
 
 struct store_stats {
@@ -97,8 +101,9 @@ void store_close(struct store *s);
 
 /* Appends one event at time max(now_ms, last time). On success 0, *pos, and
  * *dup = 1 if pub->id was seen within the dedup window (then *pos is the
- * original position and nothing is written). Errors: ERR_READONLY,
- * ERR_NOSPACE, ERR_IO with text in err. Does not sync. May seal the segment
+ * original position and nothing is written, whatever expect says). A keyed
+ * event gets its key's next version (keytab.h). Errors: ERR_CONFLICT,
+ * ERR_READONLY, ERR_NOSPACE, ERR_IO with text in err. Does not sync. May seal the segment
  * (which fsyncs it and writes its index: blocks for that). */
 int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
                  uint64_t *pos, int *dup, char *err, size_t errlen);
@@ -181,6 +186,24 @@ int store_type_rank(struct store *s, const char *type, size_t n, uint64_t pos,
  * or negative (I/O). */
 int store_type_nth(struct store *s, const char *type, size_t n, uint64_t k,
                    uint64_t *pos);
+
+/* ---- entity keys: every key's latest version (keytab.h) ---- */
+struct store_key {
+    const char *key;    /* borrowed from the store until its next append */
+    size_t key_len;
+    uint64_t version;   /* of the key's latest event */
+    uint64_t pos;       /* its position */
+    const char *type;   /* its type (store-owned) */
+    size_t type_len;
+};
+/* 1 with *out for a key that has events, else 0. */
+int store_key(struct store *s, const char *key, size_t n, struct store_key *out);
+/* Calls fn for every key, in the order keys were first published; fn
+ * returns 0 to go on, 1 to stop. No append may happen during the walk. */
+void store_keys(struct store *s, int (*fn)(void *ctx, const struct store_key *k),
+                void *ctx);
+/* Keys and the bytes their table holds in memory. */
+void store_keys_stats(const struct store *s, uint64_t *keys, uint64_t *bytes);
 
 /* Summary of one type over the whole store. */
 struct store_type_info {

@@ -111,7 +111,8 @@ def test_range_fields_projection(server, proto):
         call(r, "EV.PUB", "t.x", "p%d" % i, "KEY", "k", "HDR", "h", "v")
     full = [rec(e) for e in call(r, "EV.RANGE", "t.x")]
     assert list(full[0]) == ["position", "id", "entry_id", "type", "kind", "time",
-                             "key", "headers", "payload"]
+                             "key", "headers", "payload", "version"]
+    assert [e["version"] for e in full] == [1, 2, 3, 4, 5]
     # canonical order whatever the order asked, any case
     got = [rec(e) for e in call(r, "EV.RANGE", "t.x", "FIELDS", "PAYLOAD,position")]
     assert got == [{"position": i, "payload": "p%d" % i} for i in range(1, 6)]
@@ -119,6 +120,8 @@ def test_range_fields_projection(server, proto):
                                  "FIELDS", "entry_id,key,headers")]
     assert [list(e) for e in got] == [["entry_id", "key", "headers"]] * 2
     assert got[0]["entry_id"] == full[4]["entry_id"] and got[0]["key"] == "k"
+    got = [rec(e) for e in call(r, "EV.RANGE", "t.x", "FIELDS", "version,key")]
+    assert got == [{"key": "k", "version": i} for i in range(1, 6)]
     for bad in ("bogus", "position,", ",payload", "position,,payload", ""):
         with pytest.raises(redis.ResponseError) as e:
             call(r, "EV.RANGE", "t.x", "FIELDS", bad)

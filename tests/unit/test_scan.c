@@ -31,7 +31,7 @@ static struct store *open_store(uint64_t segsize)
 static uint64_t pub(struct store *s, const char *type, const char *payload)
 {
     struct store_pub p = {type, strlen(type), NULL, 0,       NULL,           0,
-                          0,    NULL,         0,    payload, strlen(payload), 0, 0, 0};
+                          0,    NULL,         0,    payload, strlen(payload), 0, 0, 0, 0, 0};
     uint64_t pos = 0;
     int dup = 0;
     char err[256];

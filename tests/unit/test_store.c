@@ -52,7 +52,7 @@ static uint64_t pub(struct store *s, const char *type, const char *id,
 {
     struct segment_hdr h = {"h", 1, "v", 1};
     struct store_pub p = {type, strlen(type), id, id ? strlen(id) : 0, "k", 1, 0,
-                          &h, 1, payload, strlen(payload), 0, 0, 0};
+                          &h, 1, payload, strlen(payload), 0, 0, 0, 0, 0};
     uint64_t pos = 0;
     int dup = 0;
     char err[256];
@@ -177,7 +177,7 @@ TEST(publish_get_reopen)
     ASSERT_EQ_U64(2, pub(s, "order.paid", NULL, "p2", 5000));
     ASSERT_EQ_U64(3, pub(s, "order.created", NULL, "p3", 4000)); /* clock back */
     /* a known id returns the original position and writes nothing */
-    struct store_pub p = {"x", 1, "a", 1, NULL, 0, 0, NULL, 0, "zz", 2, 0, 0, 0};
+    struct store_pub p = {"x", 1, "a", 1, NULL, 0, 0, NULL, 0, "zz", 2, 0, 0, 0, 0, 0};
     uint64_t pos;
     int dup;
     char err[200];
@@ -518,7 +518,7 @@ TEST(write_failure_is_sticky_readonly)
     struct store *s = open_store(1 << 20, 0);
     pub(s, "t", NULL, "one", 1000);
     fsx_fault_fail(FSX_WRITE, 1, EIO, 1);
-    struct store_pub p = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1, 0, 0, 0};
+    struct store_pub p = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1, 0, 0, 0, 0, 0};
     uint64_t pos;
     int dup;
     char err[200];
@@ -545,7 +545,7 @@ TEST(disk_full_resumes)
     pub(s, "t", NULL, "one", 1000);
     fsx_fault_short_write(1, 10);            /* 10 bytes of zeros get in */
     fsx_fault_fail(FSX_WRITE, 2, ENOSPC, 0); /* then every write fails */
-    struct store_pub p = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1, 0, 0, 0};
+    struct store_pub p = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1, 0, 0, 0, 0, 0};
     uint64_t pos;
     int dup, rc = 0;
     uint64_t ok = 0;
@@ -584,7 +584,7 @@ TEST(disk_full_at_seal)
     uint64_t segs = st.segments;
     /* append until the next one would seal, with every open failing */
     fsx_fault_fail(FSX_OPEN, 1, ENOSPC, 0);
-    struct store_pub sp = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1, 0, 0, 0};
+    struct store_pub sp = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, "x", 1, 0, 0, 0, 0, 0};
     uint64_t pos;
     int dup, nospace = 0;
     char err[200];
@@ -660,7 +660,7 @@ TEST(fault_sweep)
         for (int i = 1; i <= 40; i++) {
             snprintf(payload, sizeof(payload), "ev-%d", i);
             struct store_pub p = {"t", 1, NULL, 0, NULL, 0, 0, NULL, 0, payload,
-                                  strlen(payload), 0, 0, 0};
+                                  strlen(payload), 0, 0, 0, 0, 0};
             uint64_t pos;
             int dup;
             int rc = store_append(s, &p, 1000, &pos, &dup, err, sizeof(err));
