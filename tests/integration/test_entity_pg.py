@@ -1,0 +1,243 @@
+"""Entity state (issue 17) against a real PostgreSQL: the examples of
+docs/entity.md (examples/entity/) run as documented against the real server.
+
+  add_item.py     concurrent writers on one order with EXPECT: every item lands,
+                  versions 1..n without gaps
+  projection.py   folds order.* events into a PostgreSQL table (psycopg2)
+  drift.py        compares that table with EV.DIGEST, row by row and in total
+
+The expected state is computed here independently, from EV.RANGE (versions
+counted per key over all types, md5 of the payload bytes), and compared with
+the table, with EV.DIGEST and with the SQL formula of docs/commands.md. Then
+rows are damaged, deleted and added in PostgreSQL and drift.py must name
+exactly those keys with the right percentage; an EV.REPLAY into the
+projection's subscription repairs all but the row the store never had.
+
+PostgreSQL: pg_helpers.PG, a throwaway cluster on a unix socket in a temp
+dir. Every process has a timeout.
+"""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import psycopg2
+import pytest
+
+from conftest import REPO
+from pg_helpers import pg_fixture
+
+EXAMPLES = REPO / "examples" / "entity"
+RUN_TIMEOUT = 120.0  # s, for one example run
+PATTERN_TYPES = ("order.created", "order.paid", "order.shipped")
+
+pg = pytest.fixture(scope="module")(pg_fixture)
+
+
+@pytest.fixture
+def db(pg):
+    """The module's cluster with no orders table (each test starts empty)."""
+    pg.sql("DROP TABLE IF EXISTS orders")
+    return pg
+
+
+def fields(flat):
+    """A RESP2 map reply as a dict."""
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+def run(name, *args):
+    """Runs an example; returns (exit status, stdout lines, stderr text)."""
+    p = subprocess.run([sys.executable, str(EXAMPLES / name)] + [str(a) for a in args],
+                       stdin=subprocess.DEVNULL, capture_output=True, cwd=str(REPO),
+                       timeout=RUN_TIMEOUT)
+    return p.returncode, p.stdout.decode().splitlines(), p.stderr.decode(errors="replace")
+
+
+def project(server, pg):
+    rc, out, err = run("projection.py", server.host, server.port, pg.dsn, "--drain")
+    assert rc == 0 and err == "", err
+    assert len(out) == 1 and out[0].startswith("applied "), out
+    return int(out[0].split()[1])
+
+
+def drift(server, pg, *opts):
+    """drift.py's exit status, its drifted (reason, key) pairs and its last line."""
+    rc, out, err = run("drift.py", server.host, server.port, pg.dsn, *opts)
+    assert err == "" and rc in (0, 1), (rc, err)
+    pairs = [tuple(line.split("\t")[:2]) for line in out if "\t" in line]
+    return rc, sorted(pairs), out
+
+
+def publish_orders(r, n_orders=120):
+    """order.* events for n_orders keys (1 to 3 each, non-ASCII payloads and
+    keys) plus events the drift check must ignore: keyless order events, another
+    type on the same keys, a three-word order type. Returns the keys."""
+    keys = ["o-%03d" % i for i in range(n_orders - 3)] + ["O-upper", "o-é", "o-日本"]
+    pipe = r.pipeline(transaction=False)
+    for i, key in enumerate(keys):
+        for step in PATTERN_TYPES[:1 + i % 3]:
+            body = {"id": key, "status": step.split(".")[1], "note": "café ☕ %d" % i}
+            pipe.execute_command("EV.PUB", step, json.dumps(body, ensure_ascii=False),
+                                 "KEY", key)
+        if i % 10 == 0:
+            pipe.execute_command("EV.PUB", "customer.noted", "{}", "KEY", key)
+        if i % 15 == 0:
+            pipe.execute_command("EV.PUB", "order.item.added", "{}", "KEY", key)
+    for i in range(5):
+        pipe.execute_command("EV.PUB", "order.created", '{"anonymous": %d}' % i)
+    pipe.execute()
+    return keys
+
+
+def expected_state(r):
+    """key -> (version, position, md5 of payload) of the latest order.* event,
+    computed from the whole history: versions counted here over every type."""
+    seen, state, start = {}, {}, 1
+    while True:
+        page = r.execute_command("EV.RANGE", "#", "FROM", "@%d" % start, "COUNT", 10000,
+                                 "FIELDS", "position,type,key,payload,version")
+        if not page:
+            return state
+        for flat in page:
+            e = fields(flat)
+            key = e["key"]
+            if key is None:
+                assert e["version"] is None
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            assert e["version"] == seen[key], e
+            words = e["type"].split(".")
+            if len(words) == 2 and words[0] == "order":
+                state[key] = (e["version"], e["position"],
+                              hashlib.md5(e["payload"].encode()).hexdigest())
+        start = e["position"] + 1
+
+
+def total_digest(state):
+    lines = ["%s\t%d\t%s" % (k, v, m) for k, (v, _p, m) in
+             sorted(state.items(), key=lambda kv: kv[0].encode())]
+    return hashlib.md5("\n".join(lines).encode()).hexdigest()
+
+
+def table(pg):
+    with psycopg2.connect(pg.dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT key, version, position, md5(payload) FROM orders")
+        rows = {k: (v, p, m) for k, v, p, m in cur}
+    conn.close()
+    return rows
+
+
+def test_concurrent_writers_with_expect_lose_no_item(server):
+    r = server.client()
+    procs = [subprocess.Popen([sys.executable, str(EXAMPLES / "add_item.py"), server.host,
+                               str(server.port), "o-hot"] + ["w%d-%d" % (w, i) for i in range(8)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=str(REPO))
+             for w in range(4)]
+    versions = []
+    for p in procs:
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        assert p.returncode == 0 and err == b"", err.decode(errors="replace")
+        versions += [int(line.split()[1][1:]) for line in out.decode().splitlines()]
+    # every publish got its own version: exactly one writer won each
+    assert sorted(versions) == list(range(1, 33))
+    events = [fields(e) for e in r.execute_command("EV.RANGE", "order.*", "KEY", "o-hot",
+                                                   "COUNT", 100, "FIELDS", "version,payload")]
+    assert [e["version"] for e in events] == list(range(1, 33))
+    final = json.loads(events[-1]["payload"])
+    assert sorted(final["items"]) == sorted("w%d-%d" % (w, i) for w in range(4) for i in range(8))
+    # each writer's items keep that writer's order
+    for w in range(4):
+        mine = [x for x in final["items"] if x.startswith("w%d-" % w)]
+        assert mine == ["w%d-%d" % (w, i) for i in range(8)]
+    key = fields(r.execute_command("EV.KEY", "o-hot"))
+    assert key["version"] == 32 and key["type"] == "order.item_added"
+
+
+def test_projection_has_no_drift(server, db):
+    r = server.client()
+    keys = publish_orders(r)
+    want = expected_state(r)
+    assert sorted(want) == sorted(keys)
+    applied = project(server, db)
+    assert applied == sum(1 + i % 3 for i in range(len(keys))) + 5  # the keyless too
+    assert table(db) == want
+
+    rc, pairs, out = drift(server, db)
+    assert rc == 0 and pairs == []
+    assert out[-1] == "drift: 0.00%% (0 of %d keys)" % len(keys)
+    digest = total_digest(want)
+    events = sum(1 + i % 3 for i in range(len(keys)))
+    assert out[-3] == "store: %d keys, %d events, digest %s" % (len(keys), events, digest)
+    assert out[-2] == "table: %d rows, digest %s" % (len(keys), digest)
+    total = fields(r.execute_command("EV.DIGEST", "order.*"))
+    assert total["digest"] == digest and total["keys"] == len(keys)
+    assert total["last_position"] == max(p for _v, p, _m in want.values())
+    # the SQL formula of docs/commands.md, as written there
+    sql = db.sql("SELECT md5(string_agg(key || E'\\t' || version || E'\\t' || md5(payload), "
+                 "E'\\n' ORDER BY key COLLATE \"C\")) FROM orders")
+    assert sql.strip() == digest
+    # a second run of the worker finds nothing new
+    assert project(server, db) == 0
+
+
+def test_drift_names_the_damaged_rows_and_replay_repairs_them(server, db):
+    r = server.client()
+    keys = publish_orders(r)
+    project(server, db)
+    changed, wrong_version, deleted = keys[3:5], keys[10], keys[20:23]
+    db.sql("UPDATE orders SET payload = payload || ' ' WHERE key IN ('%s')"
+           % "', '".join(changed))
+    db.sql("UPDATE orders SET version = version - 1 WHERE key = '%s'" % wrong_version)
+    db.sql("DELETE FROM orders WHERE key IN ('%s')" % "', '".join(deleted))
+    db.sql("INSERT INTO orders VALUES ('o-ghost', 1, 1, '{}')")
+
+    rc, pairs, out = drift(server, db)
+    assert rc == 1
+    assert pairs == sorted([("differs", k) for k in changed + [wrong_version]] +
+                           [("missing", k) for k in deleted] + [("extra", "o-ghost")])
+    n = len(keys) + 1
+    assert out[-1] == "drift: %.2f%% (7 of %d keys)" % (700.0 / n, n)
+    store_line, table_line = out[-3], out[-2]
+    assert store_line.split()[-1] != table_line.split()[-1]  # the totals differ too
+    assert table_line.startswith("table: %d rows" % (len(keys) - 3 + 1))
+    # a threshold above the drift passes, one just below fails
+    assert drift(server, db, "--max-drift", "%.2f" % (700.0 / n + 0.01))[0] == 0
+    assert drift(server, db, "--max-drift", "%.2f" % (700.0 / n - 0.01))[0] == 1
+
+    # anti-entropy: replay the history into the projection's subscription
+    r.execute_command("EV.REPLAY", "orders.pg", "order.*", "FROM", "BEGINNING")
+    project(server, db)
+    rc, pairs, out = drift(server, db)
+    assert rc == 1 and pairs == [("extra", "o-ghost")]
+    assert out[-1] == "drift: %.2f%% (1 of %d keys)" % (100.0 / n, n)
+    db.sql("DELETE FROM orders WHERE key = 'o-ghost'")
+    assert drift(server, db)[0] == 0
+    assert table(db) == expected_state(r)
+
+
+def test_events_after_to_are_lag_not_drift(server, db):
+    r = server.client()
+    keys = publish_orders(r, n_orders=30)
+    project(server, db)
+    caught_up = fields(r.execute_command("EV.INFO"))["last_position"]
+    for key in keys[:2] + ["o-new1", "o-new2", "o-new3"]:
+        r.execute_command("EV.PUB", "order.paid", '{"late": true}', "KEY", key)
+    rc, pairs, _out = drift(server, db)
+    assert rc == 1 and pairs == sorted([("differs", k) for k in keys[:2]] +
+                                       [("missing", k) for k in ("o-new1", "o-new2", "o-new3")])
+    rc, pairs, out = drift(server, db, "--to", caught_up)
+    assert rc == 0 and pairs == [] and out[-1] == "drift: 0.00%% (0 of %d keys)" % len(keys)
+    assert project(server, db) == 5
+    assert drift(server, db)[0] == 0
+
+
+def test_docs_quote_the_examples_as_they_are():
+    """docs/entity.md shows each example file whole, in a code block of its own,
+    so the guide cannot drift from the code this file runs."""
+    doc = (REPO / "docs" / "entity.md").read_text()
+    for name in ("add_item.py", "projection.py", "drift.py"):
+        text = (EXAMPLES / name).read_text()
+        assert "`examples/entity/%s`\n\n```python\n%s```\n" % (name, text) in doc, name
