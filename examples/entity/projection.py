@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """A projection worker: folds tincan's `order.*` events into a PostgreSQL table.
 
-    python3 examples/entity/projection.py host port dsn [--drain]
+    python3 examples/entity/projection.py host port dsn [--snapshot name] [--drain]
 
 dsn is a libpq connection string, e.g. "host=/run/postgresql dbname=shop".
-The worker reads the durable subscription `orders.pg` (made on first start,
-from the beginning of history; a restarted worker goes on where it left off)
-and keeps, per order id (the event's KEY), the latest event:
+The worker reads the durable subscription `orders.pg`, made on first start
+from the beginning of history, or with --snapshot from that snapshot and the
+events after it (a new service needs no full replay); a restarted worker goes
+on where it left off. It keeps, per order id (the event's KEY), the latest event:
 
     orders (key text PRIMARY KEY, version bigint, position bigint, payload text)
 
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("host")
     ap.add_argument("port", type=int)
     ap.add_argument("dsn")
+    ap.add_argument("--snapshot", help="start a new subscription from this snapshot")
     ap.add_argument("--drain", action="store_true", help="exit when caught up")
     args = ap.parse_args()
     # BLOCK 1000 below: the socket timeout must be longer than that.
@@ -67,7 +69,8 @@ def main():
     db = psycopg2.connect(args.dsn)
     with db, db.cursor() as cur:
         cur.execute(SCHEMA)
-    r.execute_command("EV.SUB", SUB, PATTERN, "FROM", "BEGINNING")  # 0 if it exists
+    start = ["SNAPSHOT", args.snapshot] if args.snapshot else ["BEGINNING"]
+    r.execute_command("EV.SUB", SUB, PATTERN, "FROM", *start)  # 0 if it exists
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
     applied = 0
     try:

@@ -55,8 +55,8 @@ def run(name, *args):
     return p.returncode, p.stdout.decode().splitlines(), p.stderr.decode(errors="replace")
 
 
-def project(server, pg):
-    rc, out, err = run("projection.py", server.host, server.port, pg.dsn, "--drain")
+def project(server, pg, *opts):
+    rc, out, err = run("projection.py", server.host, server.port, pg.dsn, "--drain", *opts)
     assert rc == 0 and err == "", err
     assert len(out) == 1 and out[0].startswith("applied "), out
     return int(out[0].split()[1])
@@ -232,6 +232,26 @@ def test_events_after_to_are_lag_not_drift(server, db):
     assert rc == 0 and pairs == [] and out[-1] == "drift: 0.00%% (0 of %d keys)" % len(keys)
     assert project(server, db) == 5
     assert drift(server, db)[0] == 0
+
+
+def test_new_service_bootstraps_from_a_snapshot(server, db):
+    """The new-service recipe: a snapshot, more events, then a projection that
+    starts from the snapshot reads one event per key plus the later ones and
+    ends in the same state as a full replay."""
+    r = server.client()
+    keys = publish_orders(r, n_orders=60)
+    snap = fields(r.execute_command("EV.SNAPSHOT", "orders.daily", "order.*"))
+    assert snap["keys"] == len(keys)
+    later = keys[:4] + ["o-after"]
+    for key in later:
+        r.execute_command("EV.PUB", "order.shipped", '{"after": true}', "KEY", key)
+    r.execute_command("EV.PUB", "order.created", '{"anonymous": true}')
+    assert project(server, db, "--snapshot", "orders.daily") == len(keys) + len(later) + 1
+    assert table(db) == expected_state(r)
+    assert drift(server, db)[0] == 0
+    rc, out, err = run("projection.py", server.host, server.port, db.dsn, "--drain",
+                       "--snapshot", "no-such")
+    assert rc != 0 and "no snapshot 'no-such'" in err
 
 
 def test_docs_quote_the_examples_as_they_are():
