@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Drift check: compares projection.py's orders table with the event store.
 
-    python3 examples/entity/drift.py host port dsn [--max-drift pct] [--to position]
+    python3 examples/entity/drift.py host port dsn [--max-drift pct]
+                                     [--from position] [--to position]
 
 Row by row: `EV.DIGEST order.* KEYS` gives per key the version, position and
 md5 of the latest order.* event; PostgreSQL gives the same three of each row
@@ -11,11 +12,13 @@ three (`differs`). Drift = drifted keys / keys on either side, in percent.
 Then the totals: `EV.DIGEST order.*` against one SQL query over the table; they
 are equal exactly when no key has drifted.
 
---to position bounds the store side (EV.DIGEST ... TO @position): pass the
-position the projection has read up to, so that events published after it
-are not counted as drift. Prints one line per drifted key, the digests and
-the drift; exits 1 when the drift exceeds --max-drift (default 0), else 0.
-See docs/entity.md.
+--from position checks only keys changed since then: the store's events from
+that position on (EV.DIGEST ... FROM @position) against the rows with a
+position at or after it (a row left behind shows as `missing`). --to position
+bounds the store side (EV.DIGEST ... TO @position): pass the position the
+projection has read up to, so that events published after it are not counted
+as drift. Prints one line per drifted key, the digests and the drift; exits 1
+when the drift exceeds --max-drift (default 0), else 0. See docs/entity.md.
 """
 
 import argparse
@@ -25,10 +28,10 @@ import redis
 
 PATTERN = "order.*"
 
-ROWS = "SELECT key, version, position, md5(payload) FROM orders"
+ROWS = "SELECT key, version, position, md5(payload) FROM orders WHERE position >= %s"
 TOTAL = """SELECT count(*), md5(coalesce(string_agg(
     key || E'\\t' || version || E'\\t' || md5(payload), E'\\n' ORDER BY key COLLATE "C"), ''))
-    FROM orders"""
+    FROM orders WHERE position >= %s"""
 
 
 def fields(flat):
@@ -57,18 +60,22 @@ def main():
     ap.add_argument("port", type=int)
     ap.add_argument("dsn")
     ap.add_argument("--max-drift", type=float, default=0.0, help="percent (default 0)")
+    ap.add_argument("--from", dest="start", type=int, default=1,
+                    help="only keys with events from this position on")
     ap.add_argument("--to", type=int, help="only events up to this position")
     args = ap.parse_args()
-    bound = ["TO", "@%d" % args.to] if args.to is not None else []
+    bound = ["FROM", "@%d" % args.start]
+    if args.to is not None:
+        bound += ["TO", "@%d" % args.to]
     r = redis.Redis(host=args.host, port=args.port, decode_responses=True, socket_timeout=60)
     store = {k: (version, position, md5) for k, _count, version, position, md5 in
              r.execute_command("EV.DIGEST", PATTERN, *bound, "KEYS")}
     total = fields(r.execute_command("EV.DIGEST", PATTERN, *bound))
     db = psycopg2.connect(args.dsn)
     with db, db.cursor() as cur:  # one read-only transaction
-        cur.execute(ROWS)
+        cur.execute(ROWS, (args.start,))
         table = {k: (version, position, md5) for k, version, position, md5 in cur}
-        cur.execute(TOTAL)
+        cur.execute(TOTAL, (args.start,))
         rows, digest = cur.fetchone()
 
     drifted = compare(store, table)

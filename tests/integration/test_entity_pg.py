@@ -234,6 +234,26 @@ def test_events_after_to_are_lag_not_drift(server, db):
     assert drift(server, db)[0] == 0
 
 
+def test_from_checks_only_keys_changed_since(server, db):
+    r = server.client()
+    keys = publish_orders(r, n_orders=40)
+    project(server, db)
+    since = fields(r.execute_command("EV.INFO"))["last_position"] + 1
+    for key in keys[:3] + ["o-new"]:
+        r.execute_command("EV.PUB", "order.paid", '{"again": true}', "KEY", key)
+    project(server, db)
+    db.sql("DELETE FROM orders WHERE key = '%s'" % keys[0])
+    # as if the worker had missed keys[1]'s new event: its row is still the old one
+    db.sql("UPDATE orders SET version = version - 1, position = 1 WHERE key = '%s'" % keys[1])
+    db.sql("UPDATE orders SET payload = '{}' WHERE key = '%s'" % keys[30])  # older than since
+    rc, pairs, out = drift(server, db, "--from", since)
+    assert rc == 1 and pairs == [("missing", keys[0]), ("missing", keys[1])]
+    assert out[-1] == "drift: 50.00% (2 of 4 keys)"
+    rc, pairs, _out = drift(server, db)
+    assert rc == 1 and pairs == sorted([("missing", keys[0]), ("differs", keys[1]),
+                                        ("differs", keys[30])])
+
+
 def test_new_service_bootstraps_from_a_snapshot(server, db):
     """The new-service recipe: a snapshot, more events, then a projection that
     starts from the snapshot reads one event per key plus the later ones and
