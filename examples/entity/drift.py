@@ -9,8 +9,9 @@ md5 of the latest order.* event; PostgreSQL gives the same three of each row
 (md5(payload)). A key has drifted when the table lacks it (`missing`), holds it
 while the store has no order.* event for it (`extra`), or differs in any of the
 three (`differs`). Drift = drifted keys / keys on either side, in percent.
-Then the totals: `EV.DIGEST order.*` against one SQL query over the table; they
-are equal exactly when no key has drifted.
+Then the totals: `EV.DIGEST order.*` against one SQL query over the table;
+equal when no key has drifted (they hash keys, versions and payloads, not
+positions), so one value per side is a cheap first check.
 
 --from position checks only keys changed since then: the store's events from
 that position on (EV.DIGEST ... FROM @position) against the rows with a
