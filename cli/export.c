@@ -264,7 +264,7 @@ int cli_export(int argc, char **argv)
         staging = tmpstage;
     }
     struct archive_target_config tc = {to,   endpoint, region, NULL,
-                                       NULL, staging,  NULL};
+                                       NULL, staging,  NULL,   NULL};
     struct archive_target *t = NULL;
     struct scan *sc = NULL;
     struct archive_batch *b = NULL;

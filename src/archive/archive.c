@@ -108,9 +108,10 @@ int archive_target_open(struct archive_target **out,
         while (n > 1 && t->url[n - 1] == '/')
             n--;
         t->root = xmemdup(t->url, n);
-        size_t sl = n + 16;
+        const char *sub = cfg->staging_name ? cfg->staging_name : ".staging";
+        size_t sl = n + strlen(sub) + 2;
         t->staging = xmalloc(sl);
-        snprintf(t->staging, sl, "%s/.staging", t->root);
+        snprintf(t->staging, sl, "%s/%s", t->root, sub);
     } else {
         snprintf(err, errlen,
                  "archive target must be a directory or s3://bucket/prefix "
@@ -205,11 +206,14 @@ void archive_params_init(struct archive_params *p, uint64_t file_bytes)
 }
 
 /* ---- batches ---- */
+/* The event columns, then version: event files have the first
+ * NCOLS_EVENTS, snapshot files all NCOLS_SNAPSHOT. */
 static const struct parquet_column columns[] = {
     {"position", PARQUET_INT64, 0, 1},     {"id", PARQUET_STRING, 0, 0},
     {"type", PARQUET_STRING, 0, 0},        {"kind", PARQUET_STRING, 0, 0},
     {"time", PARQUET_TIMESTAMP_MS, 0, 1},  {"key", PARQUET_STRING, 1, 0},
     {"headers", PARQUET_MAP_STRING, 0, 0}, {"payload", PARQUET_BINARY, 0, 0},
+    {"version", PARQUET_INT64, 1, 1},
 };
 enum {
     COL_POSITION,
@@ -219,7 +223,10 @@ enum {
     COL_TIME,
     COL_KEY,
     COL_HEADERS,
-    COL_PAYLOAD
+    COL_PAYLOAD,
+    COL_VERSION,
+    NCOLS_EVENTS = COL_VERSION,
+    NCOLS_SNAPSHOT
 };
 
 /* A finished (or open) file of a group. */
@@ -260,6 +267,9 @@ struct archive_batch {
     uint64_t seq;      /* staged file counter */
     struct archive_batch_stats st;
     int finished;
+    char *snapshot;        /* snapshot batch: its name (NUL-terminated);
+                              NULL = an event batch */
+    uint64_t snapshot_pos; /* the snapshot's position P */
 };
 
 static uint64_t hash_type(const char *p, size_t n)
@@ -366,8 +376,9 @@ static int group_open_file(struct archive_batch *b, struct group *g, char *err,
     b->st.files++;
     struct parquet_options po = {(size_t)b->p.row_group_bytes,
                                  (size_t)b->p.page_bytes, b->p.zstd_level};
-    int rc = parquet_writer_new(&g->w, columns, ARRAY_LEN(columns), &po,
-                                group_write, g, err, errlen);
+    int rc = parquet_writer_new(&g->w, columns,
+                                b->snapshot ? NCOLS_SNAPSHOT : NCOLS_EVENTS,
+                                &po, group_write, g, err, errlen);
     if (rc) {
         g->w = NULL;
         return rc;
@@ -406,11 +417,16 @@ static int group_finish_file(struct archive_batch *b, struct group *g,
     for (int i = 0; i < ARCHIVE_HASH_HEX / 2; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     char key[1024];
-    snprintf(key, sizeof(key),
-             "events/date=%s/type=%.*s/part-%020" PRIu64 "-%020" PRIu64
-             "-%s.parquet",
-             b->date, (int)g->type_len, g->type, g->first_pos, g->last_pos,
-             hex);
+    if (b->snapshot)
+        snprintf(key, sizeof(key),
+                 "snapshots/name=%s/snapshot-%020" PRIu64 "-%s.parquet",
+                 b->snapshot, b->snapshot_pos, hex);
+    else
+        snprintf(key, sizeof(key),
+                 "events/date=%s/type=%.*s/part-%020" PRIu64 "-%020" PRIu64
+                 "-%s.parquet",
+                 b->date, (int)g->type_len, g->type, g->first_pos, g->last_pos,
+                 hex);
     f->key = xstrdup(key);
     f->bytes = g->bytes;
     b->st.staged_bytes += g->bytes;
@@ -465,37 +481,40 @@ static int flush_largest(struct archive_batch *b, char *err, size_t errlen)
     return rc;
 }
 
-int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
-                      char *err, size_t errlen)
+/* The group of type (made if new). */
+static struct group *group_for(struct archive_batch *b, const char *type,
+                               size_t n)
 {
-    if (b->f.pattern &&
-        !topic_match(b->f.pattern, b->f.pattern_len, r->type, r->type_len))
-        return 0;
-    if ((b->f.from_time && r->time_ms < b->f.from_time) ||
-        (b->f.to_time && r->time_ms > b->f.to_time))
-        return 0;
-    int rc;
-    uint64_t day = r->time_ms / MS_PER_DAY;
-    if (day != b->day) {
-        if ((rc = finish_groups(b, err, errlen)))
-            return rc;
-        set_day(b, day);
-    }
-    struct group **slot = slot_for(b, r->type, r->type_len);
+    struct group **slot = slot_for(b, type, n);
     struct group *g = *slot;
     if (!g) {
         g = xcalloc(1, sizeof(*g));
-        memcpy(g->type, r->type, r->type_len);
-        g->type_len = r->type_len;
+        memcpy(g->type, type, n);
+        g->type_len = n;
         g->fd = -1;
         *slot = g;
         if (++b->ngroups * 2 > b->nslots)
             grow_slots(b);
     }
-    if (!g->w && (rc = group_open_file(b, g, err, errlen)))
-        return rc;
+    return g;
+}
 
-    struct parquet_writer *w = g->w;
+/* 1 when the batch's filter passes r over. */
+static int filtered_out(const struct archive_batch *b,
+                        const struct segment_record *r)
+{
+    if (b->f.pattern &&
+        !topic_match(b->f.pattern, b->f.pattern_len, r->type, r->type_len))
+        return 1;
+    return (b->f.from_time && r->time_ms < b->f.from_time) ||
+           (b->f.to_time && r->time_ms > b->f.to_time);
+}
+
+/* Puts r's values into the current row of w (version only in a snapshot's
+ * file). */
+static void put_event(struct parquet_writer *w, const struct segment_record *r,
+                      int with_version)
+{
     char gen[32];
     parquet_put_i64(w, COL_POSITION, (int64_t)r->position);
     if (r->id_len)
@@ -521,6 +540,37 @@ int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
             (struct parquet_kv){h.field, h.field_len, h.value, h.value_len};
     parquet_put_map(w, COL_HEADERS, kv, nkv);
     parquet_put_bytes(w, COL_PAYLOAD, r->payload, r->payload_len);
+    if (!with_version)
+        return;
+    if (r->version)
+        parquet_put_i64(w, COL_VERSION, (int64_t)r->version);
+    else
+        parquet_put_null(w, COL_VERSION);
+}
+
+int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
+                      char *err, size_t errlen)
+{
+    int rc;
+    struct group *g;
+    if (b->snapshot) {
+        g = group_for(b, "", 0); /* one file, opened by new_snapshot */
+    } else {
+        if (filtered_out(b, r))
+            return 0;
+        uint64_t day = r->time_ms / MS_PER_DAY;
+        if (day != b->day) {
+            if ((rc = finish_groups(b, err, errlen)))
+                return rc;
+            set_day(b, day);
+        }
+        g = group_for(b, r->type, r->type_len);
+    }
+    if (!g->w && (rc = group_open_file(b, g, err, errlen)))
+        return rc;
+
+    struct parquet_writer *w = g->w;
+    put_event(w, r, b->snapshot != NULL);
     rc = parquet_end_row(w, err, errlen);
     if (!rc && g->werr)
         rc = g->werr;
@@ -545,12 +595,33 @@ int archive_batch_add(struct archive_batch *b, const struct segment_record *r,
     g->buffered = now;
     /* Cut at file_bytes, counting buffered values at a guessed 3:1 (they are
      * not compressed yet); a function of the events alone, so a re-run cuts
-     * at the same rows. */
-    if (parquet_bytes_written(w) + now / 3 >= b->p.file_bytes)
+     * at the same rows. A snapshot is one file, never cut. */
+    if (!b->snapshot && parquet_bytes_written(w) + now / 3 >= b->p.file_bytes)
         return group_finish_file(b, g, err, errlen);
     while (b->buffered > b->p.buffer_bytes)
         if ((rc = flush_largest(b, err, errlen)))
             return rc < 0 ? rc : 0;
+    return 0;
+}
+
+int archive_batch_new_snapshot(struct archive_batch **out,
+                               struct archive_target *t,
+                               const struct archive_params *p, const char *name,
+                               size_t name_len, uint64_t position, char *err,
+                               size_t errlen)
+{
+    struct archive_batch *b;
+    int rc = archive_batch_new(&b, t, p, NULL, err, errlen);
+    if (rc)
+        return rc;
+    b->snapshot = xmemdup(name, name_len);
+    b->snapshot_pos = position;
+    /* opened now, so that a snapshot of no keys is a file of no rows */
+    if ((rc = group_open_file(b, group_for(b, "", 0), err, errlen))) {
+        archive_batch_free(b);
+        return rc;
+    }
+    *out = b;
     return 0;
 }
 
@@ -676,5 +747,6 @@ void archive_batch_free(struct archive_batch *b)
     free(b->files);
     free(b->slots);
     free(b->pattern);
+    free(b->snapshot);
     free(b);
 }

@@ -23,6 +23,15 @@
  * directories; S3: upload unless an object of that name and size is there)
  * and can be called again after it failed: it goes on with what is left.
  *
+ * A snapshot batch (archive_batch_new_snapshot) instead writes every event
+ * added into one file, never cut, named by the snapshot's name and position
+ * P and by its bytes:
+ *
+ *   <target>/snapshots/name=<name>/snapshot-<P>-<content hash>.parquet
+ *
+ * with one column more, version INT64 (the event's version within its key;
+ * null when it has none).
+ *
  * Column values: position INT64, id STRING (server-generated ids as
  * "tc-<position>"), type STRING, kind STRING ("event"/"command"), time
  * TIMESTAMP(ms, UTC), key STRING (null when absent), headers MAP<STRING,
@@ -51,9 +60,12 @@ struct archive_target_config {
     const char *secret_key;   /* NULL = $AWS_SECRET_ACCESS_KEY */
     const char *staging;      /* directory for files before upload (S3 only;
                                  created); a directory target stages inside
-                                 itself, in DIR/.staging, so renames stay on
-                                 one filesystem */
+                                 itself, in DIR/<staging_name>, so renames
+                                 stay on one filesystem */
     const atomic_int *cancel; /* S3: uploads stop once it is non-zero */
+    const char *staging_name; /* directory target: its staging directory
+                                 below DIR; NULL = ".staging" (one per
+                                 thread writing to the target) */
 };
 
 /* What shapes the bytes of the files (so the same for a batch and its
@@ -115,6 +127,16 @@ struct archive_batch_stats {
 int archive_batch_new(struct archive_batch **out, struct archive_target *t,
                       const struct archive_params *p,
                       const struct archive_filter *f, char *err, size_t errlen);
+/* A snapshot batch: every event added goes, in the order added, into one
+ * file snapshots/name=<name>/snapshot-<position as 20 digits>-<hash>.parquet
+ * (the filter and params.file_bytes do not apply). The file is started here,
+ * so a batch with no events gives a file of no rows. name is copied. 0 with
+ * *out, or a negative code with err (the staged file could not be made). */
+int archive_batch_new_snapshot(struct archive_batch **out,
+                               struct archive_target *t,
+                               const struct archive_params *p, const char *name,
+                               size_t name_len, uint64_t position, char *err,
+                               size_t errlen);
 /* Adds one event (position above every one added before). 0, or a negative
  * code with err (the staged file could not be written: ERR_IO, ERR_NOSPACE).
  * Blocks (writes). */

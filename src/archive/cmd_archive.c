@@ -29,6 +29,8 @@
  *   zstd_level u32 | url | crc u32
  * A state file for another --archive-to is left alone and the cursor starts
  * at 0: a new target gets all of history. */
+#include "cmd_archive.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,6 +44,7 @@
 #include <uv.h>
 
 #include "archive.h"
+#include "archive_snapshot.h"
 #include "client.h"
 #include "clock.h"
 #include "cmd_store.h"
@@ -463,6 +466,19 @@ static void thread_main(void *arg)
 }
 
 /* ---- the loop side ---- */
+int archive_config_target(struct archive_target_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!cfg_to || !cfg_to[0])
+        return 0;
+    out->url = cfg_to;
+    out->endpoint = cfg_endpoint[0] ? cfg_endpoint : NULL;
+    out->region = cfg_region[0] ? cfg_region : NULL;
+    out->access_key = cfg_access_key[0] ? cfg_access_key : NULL;
+    out->secret_key = cfg_secret_key[0] ? cfg_secret_key : NULL;
+    return 1;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     (void)t;
@@ -490,14 +506,10 @@ static int archive_start(char *err, size_t errlen)
                  strerror(-rc));
         return -1;
     }
-    struct archive_target_config tc = {
-        cfg_to,
-        cfg_endpoint[0] ? cfg_endpoint : NULL,
-        cfg_region[0] ? cfg_region : NULL,
-        cfg_access_key[0] ? cfg_access_key : NULL,
-        cfg_secret_key[0] ? cfg_secret_key : NULL,
-        staging,
-        &A.cancel};
+    struct archive_target_config tc;
+    archive_config_target(&tc);
+    tc.staging = staging;
+    tc.cancel = &A.cancel;
     if (archive_target_open(&A.target, &tc, why, sizeof(why))) {
         snprintf(err, errlen, "--archive-to %s: %s", cfg_to, why);
         return -1;
@@ -535,6 +547,7 @@ static int archive_start(char *err, size_t errlen)
 
 static void archive_stop(void)
 {
+    archive_snapshot_stop();
     if (!A.on)
         return;
     uv_mutex_lock(&A.lock);

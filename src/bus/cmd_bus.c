@@ -1243,6 +1243,40 @@ static void cmd_ev_replay(struct client *c, int argc, struct arg *argv)
     after_change();
 }
 
+int bus_sub_exists(const char *name, size_t len)
+{
+    return set && bus_find(set, name, len) != NULL;
+}
+
+int bus_replay_recent(const char *name, size_t len, const char *pat, size_t plen,
+                      uint64_t from_ms, char *err, size_t errlen)
+{
+    struct bus_sub *sub = set ? bus_find(set, name, len) : NULL;
+    if (!sub) {
+        snprintf(err, errlen, "no such subscription '%.*s'",
+                 (int)(len > 200 ? 200 : len), name);
+        return ERR_NOSUB;
+    }
+    int rc = journal_error(jm.j);
+    if (rc) {
+        snprintf(err, errlen, "bus journal is read-only (%s)", error_text(rc));
+        return rc;
+    }
+    uint64_t visible = store_visible(), after = position_before(from_ms);
+    if (after > visible)
+        after = visible;
+    struct bus_pattern p = {pat, plen};
+    jm.hook_err = 0;
+    bus_replay(set, sub, &p, after, visible);
+    stats.replays++;
+    wake = 1;
+    rc = jm.hook_err;
+    if (rc)
+        snprintf(err, errlen, "bus journal append failed (%s)", error_text(rc));
+    after_change();
+    return rc;
+}
+
 static size_t waiters_of(const char *name, size_t len)
 {
     size_t n = 0;

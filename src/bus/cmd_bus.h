@@ -1,12 +1,15 @@
-/* cmd_bus.h - what the bus module offers other modules (the type manifest).
+/* cmd_bus.h - what the bus module offers other modules (the type manifest,
+ * the entity schedules).
  *
  * cmd_bus.c owns the server's one set of subscriptions. Other modules may
- * look at them through this, on the loop thread; they never change them.
+ * look at them through this, on the loop thread; they change them only
+ * through bus_replay_recent.
  * It is not the subscription logic (bus.h) and parses nothing. */
 #ifndef TINCAN_CMD_BUS_H
 #define TINCAN_CMD_BUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bus.h"
 
@@ -29,5 +32,15 @@ struct bus_lag {
 };
 void bus_sub_lag(const struct bus_sub_info *info, uint64_t now_wall_ms,
                  struct bus_lag *out);
+
+/* 1 if a subscription of that name exists. */
+int bus_sub_exists(const char *name, size_t len);
+/* What EV.REPLAY name pattern FROM from_ms does, for a scheduled replay:
+ * events matching pattern with time >= from_ms, up to what is visible now,
+ * are delivered again into the subscription (durably, journaled like the
+ * command; no reply waits for it). 0, ERR_NOSUB, or the journal's error
+ * with why in err. */
+int bus_replay_recent(const char *name, size_t len, const char *pat, size_t plen,
+                      uint64_t from_ms, char *err, size_t errlen);
 
 #endif

@@ -8,7 +8,9 @@
  *     is taken as it is; otherwise the key's earlier events are followed
  *     through the previous-position chain in their records until one
  *     matches. Taking it costs O(keys) in memory, plus one read per step
- *     back; the file (snapshot.h) is written before the reply;
+ *     back; the file (snapshot.h) is written before the reply, and with
+ *     an archive target the snapshot is queued for its Parquet export
+ *     (archive_snapshot.h: a thread of its own, never the loop);
  *   - EV.SUB ... FROM SNAPSHOT (cmd_bus.c) asks entity_snapshot_find for the
  *     positions;
  *   - EV.DIGEST reads the events of the range, O(events).
@@ -24,9 +26,12 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 
+#include "archive_snapshot.h"
 #include "clock.h"
+#include "cmd_bus.h"
 #include "cmd_entity.h"
 #include "cmd_store.h"
+#include "cmd_timer.h"
 #include "cmd_types.h"
 #include "command.h"
 #include "common.h"
@@ -36,6 +41,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
+#include "schedule.h"
 #include "sbuf.h"
 #include "snapshot.h"
 #include "store.h"
@@ -210,7 +216,8 @@ int entity_snapshot_take(const char *name, size_t nlen, const char *pat,
                  error_text(rc));
         goto out;
     }
-    qsort(w.picks, w.n, sizeof(*w.picks), by_pos);
+    if (w.n) /* picks is NULL when no key matched */
+        qsort(w.picks, w.n, sizeof(*w.picks), by_pos);
     /* only the types the snapshot holds go into it */
     uint32_t *remap = xcalloc(w.nt ? w.nt : 1, sizeof(*remap));
     sn = xcalloc(1, sizeof(*sn));
@@ -254,6 +261,8 @@ int entity_snapshot_take(const char *name, size_t nlen, const char *pat,
              " taken in %" PRIu64 " ms (%" PRIu64 " steps back)",
              (int)nlen, name, w.n, w.upto, clock_mono_ms() - t0, w.steps);
     snap_put(sn);
+    archive_snapshot_export(sn->name, sn->name_len, sn->position, sn->pos,
+                            sn->n);
     *out = sn;
 out:
     for (uint32_t i = 0; i < w.nt; i++)
@@ -283,15 +292,17 @@ static void reply_snap(struct client *c, const struct snap *sn, int listing)
     reply_cstr(c, "time");
     reply_uint(c, sn->time_ms);
     if (listing) {
+        char buf[400];
         reply_cstr(c, "archive");
-        reply_cstr(c, "none");
+        reply_cstr(c, archive_snapshot_status(sn->name, sn->name_len, buf,
+                                              sizeof(buf)));
     }
 }
 
 static int check_name(struct client *c, const struct arg *a, const char *what)
 {
     char why[120], pr[80];
-    if (snap_name_check(a->ptr, a->len, why, sizeof(why)) == 0)
+    if (sched_name_check(a->ptr, a->len, why, sizeof(why)) == 0)
         return 0;
     reply_errorf(c, "ERR invalid %s name '%s': %s", what,
                  arg_printable(pr, sizeof(pr), a->ptr, a->len), why);
@@ -619,6 +630,256 @@ static void cmd_ev_digest(struct client *c, int argc, struct arg *argv)
     EVP_MD_CTX_free(d.md);
 }
 
+/* ---- schedules ---- */
+
+static struct sched_set scheds;
+static char sched_path[4200];
+static uv_timer_t *sched_timer;
+#define SCHED_TICK_MAX 60000 /* ms: the wall clock is looked at again at least this often */
+
+static int sched_save(char *err, size_t errlen)
+{
+    uint8_t *p;
+    size_t n;
+    sched_set_encode(&scheds, &p, &n);
+    int rc = fsx_replace(config_dir, sched_path, p, n, err, errlen);
+    free(p);
+    return rc;
+}
+
+static void on_sched(uv_timer_t *t);
+
+/* The timer at the earliest next run (on the wall clock, so re-armed at
+ * least every minute in case the clock moved). */
+static void sched_arm(void)
+{
+    uint64_t next = sched_earliest(&scheds), now = clock_wall_ms();
+    if (next == UINT64_MAX) {
+        cmd_timer_arm(sched_timer, on_sched, NULL);
+        return;
+    }
+    uint64_t wait = next > now ? next - now : 0;
+    if (wait > SCHED_TICK_MAX)
+        wait = SCHED_TICK_MAX;
+    uint64_t deadline = clock_mono_ms() + wait;
+    cmd_timer_arm(sched_timer, on_sched, &deadline);
+}
+
+/* Runs one schedule now; its outcome (NULL = ok) goes into err. */
+static const char *sched_run(const struct sched *s, uint64_t now, char *err,
+                             size_t errlen)
+{
+    int rc;
+    if (s->kind == SCHED_SNAPSHOT) {
+        const struct snap *sn;
+        rc = entity_snapshot_take(s->name, s->name_len, s->pattern, s->pattern_len,
+                                  s->state, &sn, err, errlen);
+    } else {
+        uint64_t from = now > s->last_ms ? now - s->last_ms : 0;
+        rc = bus_replay_recent(s->into, s->into_len, s->pattern, s->pattern_len,
+                               from, err, errlen);
+    }
+    if (!rc)
+        return NULL;
+    log_warn("entity: schedule '%s' failed: %s", s->name, err);
+    return err;
+}
+
+static void on_sched(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = clock_wall_ms();
+    struct sched **due = xmalloc((sched_set_count(&scheds) + 1) * sizeof(*due));
+    size_t n = sched_due(&scheds, now, due);
+    for (size_t i = 0; i < n; i++) {
+        char err[300];
+        sched_ran(due[i], now, sched_run(due[i], now, err, sizeof(err)));
+    }
+    free(due);
+    if (n) {
+        char err[300];
+        if (sched_save(err, sizeof(err)))
+            log_ratelimited(LOG_ERROR, "entity: saving the schedules failed: %s "
+                            "(a restart may run them again)", err);
+    }
+    sched_arm();
+}
+
+/* EV.SCHEDULE SNAPSHOT name pattern [STATE] EVERY dur [AT hh:mm]
+ * EV.SCHEDULE REPLAY name pattern LAST dur INTO sub EVERY dur [AT hh:mm]
+ * EV.SCHEDULE DEL name */
+static void cmd_ev_schedule(struct client *c, int argc, struct arg *argv)
+{
+    char why[200], pr[80], err[300];
+    if (arg_is(&argv[1], "DEL")) {
+        if (argc != 3) {
+            reply_error(c, "ERR EV.SCHEDULE DEL takes one schedule name");
+            return;
+        }
+        int found = sched_set_del(&scheds, argv[2].ptr, argv[2].len);
+        if (found && sched_save(err, sizeof(err))) {
+            reply_errorf(c, "IOERR saving the schedules: %s", err);
+            return;
+        }
+        sched_arm();
+        reply_int(c, found);
+        return;
+    }
+    struct sched_spec sp = {.at = SCHED_AT_NONE};
+    if (arg_is(&argv[1], "SNAPSHOT"))
+        sp.kind = SCHED_SNAPSHOT;
+    else if (arg_is(&argv[1], "REPLAY"))
+        sp.kind = SCHED_REPLAY;
+    else {
+        reply_error(c, "ERR EV.SCHEDULE needs SNAPSHOT, REPLAY or DEL");
+        return;
+    }
+    if (argc < 4) {
+        reply_errorf(c, "ERR wrong number of arguments for 'ev.schedule' command");
+        return;
+    }
+    if (check_name(c, &argv[2], "schedule") < 0 || check_pattern(c, &argv[3]) < 0)
+        return;
+    sp.name = argv[2].ptr;
+    sp.name_len = argv[2].len;
+    sp.pattern = argv[3].ptr;
+    sp.pattern_len = argv[3].len;
+    for (int i = 4; i < argc; i++) {
+        const struct arg *o = &argv[i];
+        if (sp.kind == SCHED_SNAPSHOT && arg_is(o, "STATE")) {
+            sp.state = 1;
+            continue;
+        }
+        int every = arg_is(o, "EVERY"), last = arg_is(o, "LAST"),
+            into = arg_is(o, "INTO"), at = arg_is(o, "AT");
+        if ((!every && !at && (sp.kind == SCHED_SNAPSHOT || (!last && !into))) ||
+            i + 1 >= argc) {
+            reply_syntax_error(c, o);
+            return;
+        }
+        const struct arg *v = &argv[++i];
+        int rc = 0;
+        const char *what = every ? "EVERY" : last ? "LAST" : "AT";
+        if (every)
+            rc = sched_parse_dur(v->ptr, v->len, SCHED_EVERY_MIN_MS,
+                                 SCHED_EVERY_MAX_MS, &sp.every_ms, why, sizeof(why));
+        else if (last)
+            rc = sched_parse_dur(v->ptr, v->len, SCHED_LAST_MIN_MS,
+                                 SCHED_LAST_MAX_MS, &sp.last_ms, why, sizeof(why));
+        else if (at)
+            rc = sched_parse_at(v->ptr, v->len, &sp.at, why, sizeof(why));
+        else if (!bus_sub_exists(v->ptr, v->len)) {
+            reply_errorf(c, "NOSUB no such subscription '%s'",
+                         arg_printable(pr, sizeof(pr), v->ptr, v->len));
+            return;
+        } else {
+            sp.into = v->ptr;
+            sp.into_len = v->len;
+        }
+        if (rc) {
+            reply_errorf(c, "ERR invalid %s '%s': %s", what,
+                         arg_printable(pr, sizeof(pr), v->ptr, v->len), why);
+            return;
+        }
+    }
+    if (!sp.every_ms || (sp.kind == SCHED_REPLAY && (!sp.last_ms || !sp.into))) {
+        reply_errorf(c, "ERR EV.SCHEDULE %s needs %s", sp.kind == SCHED_REPLAY ? "REPLAY" : "SNAPSHOT",
+                     sp.kind == SCHED_REPLAY ? "LAST dur, INTO subscription and EVERY dur"
+                                             : "EVERY dur");
+        return;
+    }
+    int rc = sched_set_put(&scheds, &sp, clock_wall_ms(), why, sizeof(why));
+    if (rc < 0) {
+        reply_error_code(c, rc, why);
+        return;
+    }
+    if (sched_save(err, sizeof(err))) {
+        reply_errorf(c, "IOERR saving the schedules: %s", err);
+        return;
+    }
+    sched_arm();
+    reply_int(c, rc);
+}
+
+static void reply_time_or_null(struct client *c, uint64_t ms)
+{
+    if (ms)
+        reply_uint(c, ms);
+    else
+        reply_null(c);
+}
+
+/* EV.SCHEDULES */
+static void cmd_ev_schedules(struct client *c, int argc, struct arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    size_t n = sched_set_count(&scheds);
+    reply_array(c, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct sched *s = sched_set_at(&scheds, i);
+        reply_map(c, 12);
+        reply_cstr(c, "name");
+        reply_bulk(c, s->name, s->name_len);
+        reply_cstr(c, "kind");
+        reply_cstr(c, s->kind == SCHED_SNAPSHOT ? "snapshot" : "replay");
+        reply_cstr(c, "pattern");
+        reply_bulk(c, s->pattern, s->pattern_len);
+        reply_cstr(c, "state");
+        reply_bool(c, s->state);
+        reply_cstr(c, "last_ms");
+        reply_time_or_null(c, s->kind == SCHED_REPLAY ? s->last_ms : 0);
+        reply_cstr(c, "into");
+        if (s->into)
+            reply_bulk(c, s->into, s->into_len);
+        else
+            reply_null(c);
+        reply_cstr(c, "every_ms");
+        reply_uint(c, s->every_ms);
+        reply_cstr(c, "at");
+        if (s->at == SCHED_AT_NONE) {
+            reply_null(c);
+        } else {
+            char at[6];
+            sched_format_at(s->at, at);
+            reply_bulk(c, at, 5);
+        }
+        reply_cstr(c, "last_run");
+        reply_time_or_null(c, s->last_run);
+        reply_cstr(c, "next_run");
+        reply_uint(c, s->next_run);
+        reply_cstr(c, "runs");
+        reply_uint(c, s->runs);
+        reply_cstr(c, "last_result");
+        if (s->last_result)
+            reply_cstr(c, s->last_result);
+        else
+            reply_null(c);
+    }
+}
+
+static int load_schedules(char *err, size_t errlen)
+{
+    snprintf(sched_path, sizeof(sched_path), "%s/schedules", config_dir);
+    int fd = fsx_open(sched_path, O_RDONLY, 0);
+    if (fd == -ENOENT)
+        return 0;
+    off_t size = fd >= 0 ? fsx_size(fd) : -1;
+    uint8_t *p = size >= 0 ? xmalloc((size_t)size + 1) : NULL;
+    int rc = p ? fsx_pread_all(fd, p, (size_t)size, 0) : fd;
+    if (fd >= 0)
+        fsx_close(fd);
+    char why[200];
+    if (rc) {
+        snprintf(err, errlen, "reading %s: %s", sched_path, strerror(-rc));
+    } else if (sched_set_decode(&scheds, p, (size_t)size, why, sizeof(why))) {
+        snprintf(err, errlen, "%s: %s", sched_path, why);
+        rc = -1;
+    }
+    free(p);
+    return rc ? -1 : 0;
+}
+
 /* ---- start, stop, INFO, metrics ---- */
 
 static int load_snapshots(char *err, size_t errlen)
@@ -655,10 +916,15 @@ static int load_snapshots(char *err, size_t errlen)
             rc = -1;
         }
         free(p);
-        if (rc)
+        if (rc) {
             snap_free(sn);
-        else
+        } else {
             snap_put(sn);
+            /* exports the ones a crash or a new target left out; done
+             * ones are answered from their records at once */
+            archive_snapshot_export(sn->name, sn->name_len, sn->position,
+                                    sn->pos, sn->n);
+        }
     }
     closedir(dir);
     return rc;
@@ -672,11 +938,20 @@ static int entity_start(char *err, size_t errlen)
         snprintf(err, errlen, "mkdir %s: %s", snap_dir, strerror(-rc));
         return -1;
     }
-    return load_snapshots(err, errlen);
+    if (load_snapshots(err, errlen) < 0)
+        return -1;
+    sched_set_init(&scheds);
+    if (load_schedules(err, errlen) < 0)
+        return -1;
+    sched_timer = cmd_timer_new();
+    sched_arm(); /* runs at once what came due while the server was down */
+    return 0;
 }
 
 static void entity_stop(void)
 {
+    cmd_timer_free(&sched_timer);
+    sched_set_deinit(&scheds);
     for (size_t i = 0; i < nsnaps; i++)
         snap_free(snaps[i]);
     free(snaps);
@@ -692,8 +967,8 @@ static void entity_info(struct sbuf *out, const char *section)
     if (store_default())
         store_keys_stats(store_default(), &keys, &bytes);
     sbuf_addf(out, "keys:%" PRIu64 "\r\nkeys_memory_bytes:%" PRIu64 "\r\n"
-                   "snapshots:%zu\r\n",
-              keys, bytes, nsnaps);
+                   "snapshots:%zu\r\nschedules:%zu\r\n",
+              keys, bytes, nsnaps, sched_set_count(&scheds));
 }
 
 static void entity_metrics(struct metrics *m)
@@ -707,6 +982,8 @@ static void entity_metrics(struct metrics *m)
                 "Bytes the key table holds in memory.", (double)bytes);
     metrics_set(m, "tincan_entity_snapshots", METRICS_GAUGE, "Snapshots kept.",
                 (double)nsnaps);
+    metrics_set(m, "tincan_entity_schedules", METRICS_GAUGE,
+                "Schedules (EV.SCHEDULE).", (double)sched_set_count(&scheds));
 }
 
 static const struct command_spec entity_commands[] = {
@@ -717,6 +994,14 @@ static const struct command_spec entity_commands[] = {
      "Records the latest matching event of every key, as of now", 0, 0, 0},
     {"ev.snapshots", 1, CMD_READONLY, cmd_ev_snapshots, "entity", "",
      "Lists the snapshots", 0, 0, 0},
+    {"ev.schedule", -3, CMD_WRITE, cmd_ev_schedule, "entity",
+     "SNAPSHOT name pattern [STATE] EVERY dur [AT hh:mm] | REPLAY name pattern "
+     "LAST dur INTO subscription EVERY dur [AT hh:mm] | DEL name",
+     "Takes a snapshot or replays recent events into a subscription on a "
+     "schedule",
+     0, 0, 0},
+    {"ev.schedules", 1, CMD_READONLY, cmd_ev_schedules, "entity", "",
+     "Lists the schedules with their last and next runs", 0, 0, 0},
     {"ev.digest", -2, CMD_READONLY, cmd_ev_digest, "entity",
      "pattern [FROM ms|@position] [TO ms|@position] [KEYS]",
      "Per-key (or total) count, version, position and payload md5, to check "

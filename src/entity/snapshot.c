@@ -8,35 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define FIXED 48u /* bytes before the name */
-
-int snap_name_check(const char *p, size_t n, char *why, size_t whylen)
-{
-    if (n == 0 || n > SNAP_NAME_MAX) {
-        snprintf(why, whylen, "must be 1 to %d bytes", SNAP_NAME_MAX);
-        return -1;
-    }
-    if (p[0] == '.') {
-        snprintf(why, whylen, "must not start with '.'");
-        return -1;
-    }
-    if (n == 3 && strncasecmp(p, "del", 3) == 0) {
-        snprintf(why, whylen, "DEL is the subcommand");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == ':' ||
-              ch == '-')) {
-            snprintf(why, whylen, "only letters, digits and _ . : - are allowed");
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static void put(struct sbuf *b, uint64_t v, size_t k)
 {

@@ -15,9 +15,9 @@
  *   time_ms u64 | n u64 | ntypes u32 | 0 u32 | name str16 | pattern str8 |
  *   ntypes x type str8 | n x (position u64, type u32) | crc32c u32
  *
- * Names are 1..SNAP_NAME_MAX bytes of [A-Za-z0-9_.:-], not starting with '.',
- * and never "DEL" (EV.SNAPSHOT DEL name): safe as file names. Schedules use
- * the same rule.
+ * Names follow sched_name_check (schedule.h: 1..200 bytes of [A-Za-z0-9_.:-],
+ * not starting with '.', never "DEL"), so they are safe as file names and a
+ * snapshot schedule is named after its snapshot.
  *
  * Memory: 12 bytes a key while the snapshot is loaded. No I/O here. */
 #ifndef TINCAN_SNAPSHOT_H
@@ -28,7 +28,6 @@
 
 #include "sbuf.h"
 
-#define SNAP_NAME_MAX 200
 #define SNAP_MAGIC "TINCANSN"
 #define SNAP_VERSION 1u
 
@@ -48,8 +47,6 @@ struct snap {
     uint32_t ntypes;
 };
 
-/* 0 if p[0..n) is a valid snapshot/schedule name, else -1 with why. */
-int snap_name_check(const char *p, size_t n, char *why, size_t whylen);
 /* Appends the file's bytes. */
 void snap_encode(const struct snap *sn, struct sbuf *out);
 /* Decodes a file into *sn (owned: snap_free). 0 or ERR_CORRUPT with why. */

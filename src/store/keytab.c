@@ -58,6 +58,8 @@ void keytab_clear(struct keytab *kt)
     kt->n = kt->alen = 0;
     if (kt->slots)
         memset(kt->slots, 0, kt->nslots * sizeof(*kt->slots));
+    else if (kt->nslots)
+        kt->slots = xcalloc(kt->nslots, sizeof(*kt->slots)); /* a failed load */
 }
 
 size_t keytab_count(const struct keytab *kt)
@@ -94,18 +96,31 @@ static size_t slot_of(const struct keytab *kt, const char *k, size_t n, uint64_t
     }
 }
 
+#define PREFETCH_AHEAD 8 /* keys whose slot is asked for before it is written */
+
 static void rehash(struct keytab *kt, size_t nslots)
 {
     free(kt->slots);
     kt->slots = xcalloc(nslots, sizeof(*kt->slots));
     kt->nslots = nslots;
-    for (size_t i = 0; i < kt->n; i++) {
-        const struct keytab_ent *e = &kt->ents[i];
-        uint64_t h = key_hash(kt->arena + e->koff, e->klen);
-        size_t mask = nslots - 1, at = (size_t)h & mask;
-        while (kt->slots[at])
-            at = (at + 1) & mask;
-        kt->slots[at] = (h >> 32) << 32 | (uint64_t)(i + 1);
+    size_t mask = nslots - 1;
+    uint64_t ring[PREFETCH_AHEAD];
+    /* slots are random accesses: each key's is fetched a few keys ahead */
+    for (size_t i = 0; i < kt->n + PREFETCH_AHEAD; i++) {
+        if (i >= PREFETCH_AHEAD) {
+            size_t k = i - PREFETCH_AHEAD;
+            uint64_t h = ring[k % PREFETCH_AHEAD];
+            size_t at = (size_t)h & mask;
+            while (kt->slots[at])
+                at = (at + 1) & mask;
+            kt->slots[at] = (h >> 32) << 32 | (uint64_t)(k + 1);
+        }
+        if (i < kt->n) {
+            const struct keytab_ent *e = &kt->ents[i];
+            uint64_t h = key_hash(kt->arena + e->koff, e->klen);
+            ring[i % PREFETCH_AHEAD] = h;
+            __builtin_prefetch(&kt->slots[(size_t)h & mask], 1);
+        }
     }
 }
 
@@ -251,12 +266,15 @@ int keytab_load(struct keytab *kt, const char *path, uint64_t *upto,
         rc = corrupt(err, errlen, path, "counts do not fit the file");
         goto out;
     }
-    /* room for every key at once: no rehash or regrowth while loading */
+    /* room for every key at once: no regrowth while loading */
     size_t want = 1024;
     while (want < nkeys * 2)
         want *= 2;
-    if (want > kt->nslots)
-        rehash(kt, want);
+    if (want > kt->nslots) {
+        free(kt->slots);
+        kt->slots = NULL;
+        kt->nslots = want;
+    }
     if (nkeys > kt->cap) {
         kt->cap = (size_t)nkeys;
         kt->ents = xrealloc(kt->ents, kt->cap * sizeof(*kt->ents));
@@ -285,8 +303,14 @@ int keytab_load(struct keytab *kt, const char *path, uint64_t *upto,
             rc = corrupt(err, errlen, path, "bad entry");
             goto out;
         }
-        keytab_put(kt, key, klen, version, pos, ids[t]);
+        /* keys are distinct in a checkpoint: appended, indexed below */
+        memcpy(kt->arena + kt->alen, key, klen);
+        kt->ents[kt->n++] = (struct keytab_ent){version, pos, kt->alen,
+                                                (uint32_t)klen, ids[t]};
+        kt->alen += klen;
     }
+    if (!r.bad)
+        rehash(kt, kt->nslots);
     if (r.at != n || keytab_count(kt) != nkeys) {
         keytab_clear(kt);
         rc = corrupt(err, errlen, path, "entries do not add up");

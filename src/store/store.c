@@ -1258,7 +1258,7 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
         }
     }
     /* the key's next version (and its optimistic check) */
-    const struct keytab_ent *ke =
+    struct keytab_ent *ke =
         pub->key_len ? keytab_find(s->keys, pub->key, pub->key_len) : NULL;
     uint64_t at_version = ke ? ke->version : 0;
     if (pub->key_len && pub->expect_set && pub->expect != at_version) {
@@ -1378,9 +1378,15 @@ int store_append(struct store *s, const struct store_pub *pub, uint64_t now_ms,
     t->last_seq = r.entry_seq;
     t->last_ms = r.entry_ms;
     t->last_ms_known = 1;
-    if (pub->key_len)
+    if (ke) { /* found above; nothing was added to the table since */
+        struct keytab_ent *e = ke;
+        e->version = r.version;
+        e->pos = r.position;
+        e->type = (uint32_t)(t - s->types);
+    } else if (pub->key_len) {
         keytab_put(s->keys, pub->key, pub->key_len, r.version, r.position,
                    (uint32_t)(t - s->types));
+    }
     s->last_time = time;
     s->next_pos++;
     dd_add(s, pub->id, pub->id_len, r.position, time);
