@@ -11,7 +11,8 @@ counted per key over all types, md5 of the payload bytes), and compared with
 the table, with EV.DIGEST and with the SQL formula of docs/commands.md. Then
 rows are damaged, deleted and added in PostgreSQL and drift.py must name
 exactly those keys with the right percentage; an EV.REPLAY into the
-projection's subscription repairs all but the row the store never had.
+projection's subscription repairs all but the row the store never had, and so
+does a scheduled replay (EV.SCHEDULE REPLAY ... INTO).
 
 PostgreSQL: pg_helpers.PG, a throwaway cluster on a unix socket in a temp
 dir. Every process has a timeout.
@@ -25,7 +26,7 @@ import sys
 import psycopg2
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_until
 from pg_helpers import pg_fixture
 
 EXAMPLES = REPO / "examples" / "entity"
@@ -252,6 +253,30 @@ def test_from_checks_only_keys_changed_since(server, db):
     rc, pairs, _out = drift(server, db)
     assert rc == 1 and pairs == sorted([("missing", keys[0]), ("differs", keys[1]),
                                         ("differs", keys[30])])
+
+
+def test_scheduled_replay_heals_the_projection(server, db):
+    """Anti-entropy: a REPLAY schedule into the projection's subscription
+    gives the worker the last hour again, which rewrites lost and damaged rows."""
+    r = server.client()
+    keys = publish_orders(r, n_orders=30)
+    project(server, db)
+    db.sql("DELETE FROM orders WHERE key IN ('%s', '%s')" % (keys[2], keys[7]))
+    db.sql("UPDATE orders SET payload = '{}' WHERE key = '%s'" % keys[11])
+    assert drift(server, db)[1] == sorted([("missing", keys[2]), ("missing", keys[7]),
+                                           ("differs", keys[11])])
+    assert r.execute_command("EV.SCHEDULE", "REPLAY", "orders.resync", "order.*", "LAST",
+                             "1h", "INTO", "orders.pg", "EVERY", "1s") == 1
+
+    def schedule():
+        return fields(r.execute_command("EV.SCHEDULES")[0])
+    wait_until(lambda: schedule()["runs"] >= 1, timeout=10, what="a scheduled replay")
+    assert schedule()["last_result"] == "ok"
+    # stop the runs, or the worker would never be caught up
+    assert r.execute_command("EV.SCHEDULE", "DEL", "orders.resync") == 1
+    assert project(server, db) >= len(keys)
+    assert drift(server, db)[0] == 0
+    assert table(db) == expected_state(r)
 
 
 def test_new_service_bootstraps_from_a_snapshot(server, db):
