@@ -8,10 +8,11 @@ For each item: read the order's latest state (EV.KEY gives its version and
 the position of its latest event, EV.GET that event, whose JSON payload is the
 whole order), add the item, and publish the new state as `order.item_added`
 with KEY order-id EXPECT version. If another writer published in between, the
-server answers -CONFLICT and stores nothing: read again and retry, after a
-short random pause, at most MAX_TRIES times. A new order (version 0) starts as
-{"id": order-id, "items": []}. Prints the version and position of each
-publish. Not a framework: one order, no reconnects. See docs/entity.md.
+server answers -CONFLICT and stores nothing: read again and retry after a
+short random pause, for at most GIVE_UP seconds. A new order (version 0) starts
+as {"id": order-id, "items": []}. Prints the version and position of each
+publish and how many retries it took. Not a framework: one order, no
+reconnects. See docs/entity.md.
 """
 
 import json
@@ -21,7 +22,7 @@ import time
 
 import redis
 
-MAX_TRIES = 50
+GIVE_UP = 10.0  # s
 
 
 def fields(flat):
@@ -41,20 +42,23 @@ def read_order(r, key):
 
 
 def add_item(r, key, item):
-    """Publishes the order with item added; returns (version, position)."""
-    for attempt in range(MAX_TRIES):
+    """Publishes the order with item added; returns (version, position, retries)."""
+    deadline = time.monotonic() + GIVE_UP
+    retries = 0
+    while time.monotonic() < deadline:
         version, order = read_order(r, key)
         if order is not None:
             order["items"].append(item)
             try:
                 position = r.execute_command("EV.PUB", "order.item_added", json.dumps(order),
                                              "KEY", key, "EXPECT", version)
-                return version + 1, position
+                return version + 1, position, retries
             except redis.ResponseError as e:
                 if not str(e).startswith("CONFLICT"):
                     raise
-        time.sleep(random.uniform(0, 0.001 * (attempt + 1)))  # let the winner finish
-    raise SystemExit("%s: gave up after %d conflicts" % (key, MAX_TRIES))
+        retries += 1
+        time.sleep(random.uniform(0, 0.002))  # let the winner finish
+    raise SystemExit("%s: gave up after %d retries in %.0f s" % (key, retries, GIVE_UP))
 
 
 def main():
@@ -63,7 +67,7 @@ def main():
     host, port, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     r = redis.Redis(host=host, port=port, decode_responses=True, socket_timeout=10)
     for item in sys.argv[4:]:
-        print("%s v%d @%d" % ((key,) + add_item(r, key, item)), flush=True)
+        print("%s v%d @%d (%d retries)" % ((key,) + add_item(r, key, item)), flush=True)
 
 
 if __name__ == "__main__":
