@@ -100,6 +100,7 @@ struct store {
     struct keytab *keys;
     uint64_t keys_from;
     int keys_scanned;       /* the segment being opened was scanned */
+    struct gtype *keys_type; /* key_note's last type (NULL after types move) */
     struct store_stats st;
 };
 
@@ -173,6 +174,7 @@ static struct gtype *type_get(struct store *s, const char *t, size_t n, int crea
     if (s->ntypes == s->captypes) {
         s->captypes = s->captypes ? s->captypes * 2 : 16;
         s->types = xrealloc(s->types, s->captypes * sizeof(*s->types));
+        s->keys_type = NULL; /* pointed into the old array */
     }
     struct gtype *g = &s->types[s->ntypes++];
     memset(g, 0, sizeof(*g));
@@ -207,9 +209,17 @@ static void key_note(struct store *s, const struct segment_record *r)
 {
     struct keytab_ent *e = keytab_find(s->keys, r->key, r->key_len);
     uint64_t version = r->version ? r->version : (e ? e->version : 0) + 1;
-    struct gtype *t = type_get(s, r->type, r->type_len, 1);
-    keytab_put(s->keys, r->key, r->key_len, version, r->position,
-               (uint32_t)(t - s->types));
+    struct gtype *t = s->keys_type; /* runs of one type are the common case */
+    if (!t || t->len != r->type_len || memcmp(t->name, r->type, r->type_len) != 0)
+        t = s->keys_type = type_get(s, r->type, r->type_len, 1);
+    if (e) {
+        e->version = version;
+        e->pos = r->position;
+        e->type = (uint32_t)(t - s->types);
+    } else {
+        keytab_put(s->keys, r->key, r->key_len, version, r->position,
+                   (uint32_t)(t - s->types));
+    }
 }
 
 static const char *key_type_name(void *ctx, uint32_t id, size_t *len)
