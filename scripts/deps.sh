@@ -48,6 +48,9 @@ WHAT=${1:-all}
 # in tests/integration/test_prometheus.py and answers PromQL about it.
 # nats-server is a bench package: the RPC rows (bench/bench_rpc.py) set tincan's
 # RPC.CALL against NATS request/reply (core NATS, no JetStream).
+# python3-psycopg2 is a test package: the entity examples (examples/entity/:
+# a projection worker and a drift check) write and read a PostgreSQL table with
+# it, run by tests/integration/test_entity_pg.py.
 TABLE='
 gcc                     build   always
 make                    build   always
@@ -80,6 +83,7 @@ tcl                     test    always
 dpkg-dev                test    always
 python3-boto3           test    always
 python3-protobuf        test    always
+python3-psycopg2        test    always
 nodejs                  test    no-node
 npm                     test    no-npm
 postgresql              test    always
