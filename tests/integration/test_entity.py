@@ -1,24 +1,33 @@
 """Entity state (issue 17) through the protocol, against the real server:
 per-key versions and EXPECT, EV.KEY, snapshots, EV.SUB ... FROM SNAPSHOT,
-schedules and EV.DIGEST. The kill -9 cases are in test_entity_crash.py.
+schedules and EV.DIGEST. The kill -9 and damaged-file cases are in
+test_entity_crash.py.
 
 What is proved here, each by a real reply:
   - every keyed event gets version = the key's previous version + 1, across
     types; keyless events have version null; `version` is the last field of
     EV.GET / EV.RANGE / EV.REVRANGE records (EV.READ: of the event part, before
     `deliveries`), FIELDS version works; versions continue after a SIGTERM
-    restart and after segment seals;
+    restart and after segment seals; EV.KEY and INFO entity (memory per key);
   - EXPECT: 0 on a new key, the exact -CONFLICT texts, nothing stored on a
-    conflict, the argument errors, a dedup retry returns the first position, and
+    conflict, the argument errors, a dedup retry returns the first position,
+    pipelined publishes count ones still waiting for fsync, MULTI, a publish
+    refused by a contract, a full disk or an I/O error uses no version, and
     8 concurrent writers on one key get every version 1..N exactly once;
   - snapshots hold the latest *matching* event per key (STATE: of a STATE
     type), are replaced, deleted, listed, refuse bad names, survive a restart;
-  - FROM SNAPSHOT delivers the snapshot part, then everything after P: its fold
-    equals the fold of a full replay, also with publishes during the bootstrap;
-  - schedules: create/replace/DEL/list, next_run, every error in the spec, a
-    replay schedule every 2 s delivers, a missed run after a stop runs once;
-  - EV.DIGEST: counts, versions, positions and md5s recomputed in Python.
+  - FROM SNAPSHOT delivers the snapshot part, then everything after P that
+    the sub's patterns match: its fold equals the fold of a full replay, also
+    with publishes during the bootstrap; it keeps its copy when the snapshot
+    is dropped; unacked snapshot events are redelivered;
+  - schedules: create/replace/DEL/list, next_run with and without AT, every
+    error, a replay schedule every 2 s delivers (LAST bounds it), a snapshot
+    schedule replaces its snapshot, a missed run after a stop runs once;
+  - EV.DIGEST: counts, versions, positions and md5s recomputed in Python
+    (bytewise key order, binary keys and payloads), FROM/TO, RESP3.
 
+Where the brief's spec and docs/commands.md word an error differently, the
+tests follow docs/commands.md and say so next to the assertion.
 Every wait is bounded (entity_helpers.WAIT, wait_until timeouts).
 """
 

@@ -1,16 +1,22 @@
-"""Entity state (issue 17) across kill -9: the server is killed with SIGKILL
-at the moments that matter and restarted on the same data dir.
+"""Entity state (issue 17) across kill -9 and damaged files: the server is
+killed with SIGKILL at the moments that matter and restarted on the same
+data dir.
 
   - versions: publishers on a few keys while the server is killed; after each
     restart every key's events hold versions 1..n with no gap and no reuse,
     every answered publish is there with the version its key had, and new
     publishes (EXPECT n) continue at n + 1; also across segment seals;
+  - the key table checkpoint is a cache: missing, flipped, truncated or an
+    older copy, the versions, positions and types come out the same;
   - a snapshot, a DEL and a schedule answered just before the kill are there
-    (or gone) after it;
+    (or gone) after it; a damaged snapshot or schedules file stops the start
+    with the file's name (and the start works again with the file put back);
   - a bootstrap (EV.SUB FROM SNAPSHOT) with a kill between EV.SNAPSHOT and
-    EV.SUB, between EV.SUB and the reads, and in the middle of the reads: its
-    fold (key -> newest payload) equals the fold of a full replay FROM
-    BEGINNING of the same history, and no first delivery repeats;
+    EV.SUB, between EV.SUB and the reads, and in the middle of the reads
+    (also of a 20000-key snapshot): its fold (key -> newest payload) equals
+    the fold of a full replay FROM BEGINNING of the same history, no first
+    delivery repeats, nothing acked comes back; EV.SUB FROM SNAPSHOT in a
+    loop under kill -9 never leaves a subscription without its snapshot part;
   - a schedule whose runs were missed while the server was dead runs once
     right after the start.
 
