@@ -602,6 +602,85 @@ def expected_snapshot(events, pattern, upto):
     return sorted(best.values(), key=lambda e: int(e["position"]))
 
 
+def snapshot_part(r, name, pattern="#"):
+    """The positions a snapshot holds, read back through an ephemeral
+    bootstrap (its deliveries at or before P)."""
+    sn = snapshot_named(r, name)
+    sub = "peek-%s" % name
+    assert r.execute_command("EV.SUB", sub, pattern, "FROM", "SNAPSHOT", name, "EPHEMERAL") == 1
+    got = [e for e in drain(r, sub) if int(e["position"]) <= sn["position"]]
+    r.execute_command("EV.UNSUB", sub)
+    return got
+
+
+@pytest.mark.tincan_args("--segment-size", "64kb")
+def test_snapshot_follows_keys_back_across_sealed_segments(server):
+    """Keys whose matching event lies many events and several sealed segments
+    back: the snapshot still finds it, before and after a restart."""
+    r = server.client()
+    pad = "p" * 1000
+    want = {}
+    for k in range(5):
+        want["k%d" % k] = pub(r, "order.created", "o%d" % k, "KEY", "k%d" % k)
+    pipe = r.pipeline(transaction=False)
+    for i in range(500):  # ~500 KB of audit events on the same keys after them
+        pipe.execute_command("EV.PUB", "audit.log", pad, "KEY", "k%d" % (i % 5))
+    pipe.execute()
+    assert int(rec(r.execute_command("EV.INFO"))["segments"]) >= 6
+    for rnd in range(2):
+        name = "s%d" % rnd
+        sn = snap(r, name, "order.#")
+        assert sn["keys"] == 5
+        got = snapshot_part(r, name)
+        assert positions(got) == sorted(want.values())
+        assert [e["version"] for e in got] == [1] * 5
+        server.restart(signal.SIGTERM)
+        r = server.client()
+        assert positions(snapshot_part(r, name)) == sorted(want.values())
+
+
+def test_snapshots_under_concurrent_publishes_are_consistent(server):
+    """Snapshots taken while 3 connections publish: each holds, for every key,
+    exactly the latest matching event at or before its P (a key's newer events,
+    accepted but maybe not durable yet, are after P and not in it)."""
+    stop = threading.Event()
+    errors = []
+
+    def publisher(i):
+        try:
+            c = server.client()
+            n = 0
+            while not stop.is_set() and n < 3000:
+                t = ("order.created", "order.paid", "audit.log")[n % 3]
+                pub(c, t, "w%d-%d" % (i, n), "KEY", "key-%d" % ((n * 7 + i) % 50))
+                n += 1
+        except Exception as e:
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=publisher, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    r = server.client()
+    taken = []
+    deadline = time.monotonic() + 15
+    while len(taken) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        taken.append(snap(r, "c%d" % len(taken), "order.#"))
+    stop.set()
+    for t in ts:
+        t.join(15)
+        assert not t.is_alive()
+    assert not errors, errors
+    assert len(taken) == 8
+    every = range_all(r)
+    for sn in taken:
+        want = expected_snapshot(every, "order.#", sn["position"])
+        got = snapshot_part(r, sn["name"])
+        assert positions(got) == [int(e["position"]) for e in want], sn
+        assert sn["keys"] == len(want)
+    assert taken[-1]["position"] > taken[0]["position"], "publishes did not run during it"
+
+
 def test_bootstrap_snapshot_part_then_live_part(server):
     r = server.client()
     publish_history(r, 600, 40, seed=1)
@@ -1087,6 +1166,29 @@ def test_digest_total_and_keys_recomputed(server):
     keyed = sum(1 for e in every if e[b"key"] is not None)
     assert dict(zip(*[iter(rb.execute_command("EV.DIGEST", "#"))] * 2))[b"events"] == keyed
     assert keyed < len(every)
+
+
+@pytest.mark.tincan_args("--segment-size", "64kb")
+def test_digest_across_sealed_segments_and_restart(server):
+    rb = server.client(decode_responses=False)
+    pipe = rb.pipeline(transaction=False)
+    for i in range(600):
+        pipe.execute_command("EV.PUB", ("order.created", "audit.log")[i % 2],
+                             b"%d-" % i + b"x" * 700, "KEY", b"k%d" % (i % 37))
+    pipe.execute()
+    assert int(dict(zip(*[iter(rb.execute_command("EV.INFO"))] * 2))[b"segments"]) >= 5
+    every = [dict(zip(e[::2], e[1::2])) for e in
+             rb.execute_command("EV.RANGE", "#", "COUNT", 10000)]
+    per = expect_digest(every, "order.#")
+    want = total_of(per)
+    raw = rb.execute_command("EV.DIGEST", "order.#")
+    assert dict(zip(raw[::2], raw[1::2])) == want
+    server.restart(signal.SIGKILL)
+    rb = server.client(decode_responses=False)
+    raw = rb.execute_command("EV.DIGEST", "order.#")
+    assert dict(zip(raw[::2], raw[1::2])) == want
+    got = rb.execute_command("EV.DIGEST", "order.#", "KEYS")
+    assert got == [[k, v[0], v[1], v[2], v[3].encode()] for k, v in sorted(per.items())]
 
 
 def test_digest_of_nothing(server):
