@@ -102,6 +102,25 @@ def test_ev_read_deliveries_carry_the_version(server):
     assert [rec(e)["version"] for e in raw] == [1, 2, None]
 
 
+def test_dead_letters_and_replays_carry_the_version(server):
+    r = server.client()
+    assert r.execute_command("EV.SUB", "s", "#", "FROM", "BEGINNING", "MAXDELIVER", 1,
+                             "ACKWAIT", 100) == 1
+    p1 = pub(r, "a.b", "1", "KEY", "x")
+    p2 = pub(r, "a.b", "2", "KEY", "x")
+    assert positions(read(r, "s", "c", 10)) == [p1, p2]
+    dead = wait_until(lambda: (lambda d: d if len(d) == 2 else None)(
+        r.execute_command("EV.DEAD", "s")), timeout=5, what="two dead letters")
+    for d in dead:
+        assert fields(d) == fields(r.execute_command("EV.GET", rec(d)["position"])) + \
+            ["deliveries", "reason"], d
+    assert [rec(d)["version"] for d in dead] == [1, 2]
+    assert r.execute_command("EV.SUB", "rp", "never.matches") == 1
+    r.execute_command("EV.REPLAY", "rp", "#")
+    got = read(r, "rp", "c", 10)
+    assert [(e["position"], e["version"]) for e in got] == [(p1, 1), (p2, 2)]
+
+
 def test_ev_key(server):
     r = server.client()
     assert r.execute_command("EV.KEY", "never") is None
@@ -284,6 +303,11 @@ def test_info_entity_counts_keys_and_memory(server):
     per_key = info["keys_memory_bytes"] / n
     # documented: about 48 bytes + the key's length per key; allow the table's slack
     assert klen <= per_key <= 2 * (48 + klen), per_key
+    server.restart(signal.SIGKILL)
+    r = server.client()
+    assert r.execute_command("INFO", "entity")["keys"] == n
+    assert keyinfo(r, "key-000001")["version"] == 2
+    assert all(keyinfo(r, "key-%06d" % i)["version"] == 1 for i in range(2, n, 997))
 
 
 def test_refused_publish_uses_no_version(server):
