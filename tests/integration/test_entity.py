@@ -581,6 +581,19 @@ def test_snapshot_name_limits_and_bad_pattern(server):
     assert [x["name"] for x in snapshots(r)] == [ok]
 
 
+@pytest.mark.parametrize("fsync", ["everysec", "no"])
+def test_snapshot_makes_the_last_position_durable_first(tincan, fsync):
+    """P is the last stored position when EV.SNAPSHOT runs, made durable
+    first, whatever the fsync setting: the events just published are in it."""
+    server = tincan("--fsync", fsync)
+    r = server.client()
+    ps = [pub(r, "order.created", "o%d" % i, "KEY", "k%d" % i) for i in range(5)]
+    s = snap(r, "now", "order.#")
+    assert s["position"] == ps[-1] == last_position(r)
+    assert s["keys"] == 5
+    assert positions(snapshot_part(r, "now")) == ps
+
+
 def test_snapshot_survives_restart(server):
     r = server.client()
     ev = history(r)
