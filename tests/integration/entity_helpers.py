@@ -172,7 +172,7 @@ def next_slot(base, every, now):
     return base + ((now - base) // every + 1) * every
 
 
-def missed_run_runs_once(server, sig):
+def missed_run_runs_once(server, sig, at=None):
     """A schedule EVERY 2s; the server is down for ~6.3 s (3 slots missed) and
     comes back just after a slot: right after start the schedule has run once
     more (not 3 times), next_run is the first slot after now, and it keeps
@@ -181,7 +181,9 @@ def missed_run_runs_once(server, sig):
     assert r.execute_command("EV.SUB", "proj", "never.matches") == 1
     pub(r, "order.created", "a", "KEY", "a")
     assert r.execute_command("EV.SCHEDULE", "REPLAY", "rp", "order.#", "LAST", "1h",
-                             "INTO", "proj", "EVERY", "2s") == 1
+                             "INTO", "proj", "EVERY", "2s", *(("AT", at) if at else ())) == 1
+    if at:  # the grid starts at AT on 1970-01-01
+        assert schedule_named(r, "rp")["next_run"] % 2000 == 0
     # stop right after a run, so no run can happen between the read and the stop
     s = wait_schedule(r, "rp", lambda x: x["runs"] >= 1, 6, "the first run")
     s = wait_schedule(r, "rp", lambda x: x["runs"] > s["runs"], 6, "the second run")

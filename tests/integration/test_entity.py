@@ -1131,8 +1131,9 @@ def test_schedule_replace_starts_over(server):
     assert t0 + HOUR - 5 <= x["next_run"] <= now_ms() + HOUR + 5
 
 
-def test_missed_run_after_sigterm_runs_once(server):
-    missed_run_runs_once(server, signal.SIGTERM)
+@pytest.mark.parametrize("at", [None, "00:00"])
+def test_missed_run_after_sigterm_runs_once(server, at):
+    missed_run_runs_once(server, signal.SIGTERM, at)
 
 
 # ---------------------------------------------------------------------------
