@@ -1297,3 +1297,41 @@ def test_digest_errors(server):
                  ("EV.DIGEST", "#", "KEYS", "KEYS", "x")):
         assert raw_err(server, *args).startswith("ERR"), args
     assert r.execute_command("PING") is True
+
+
+# ---------------------------------------------------------------------------
+# random bad input
+# ---------------------------------------------------------------------------
+
+def test_random_arguments_never_crash(server):
+    """2000 commands of the entity surface with random words from a
+    vocabulary of valid and broken pieces: every reply is a reply (a value or
+    an error line), the server stays up, and no sanitizer report (the fixture
+    checks its stderr at teardown)."""
+    import random
+    rng = random.Random(1717)
+    r = server.client()
+    assert r.execute_command("EV.SUB", "s", "#") == 1
+    for i in range(20):
+        pub(r, "order.created", "p%d" % i, "KEY", "k%d" % (i % 4))
+    words = ["SNAPSHOT", "REPLAY", "DEL", "EVERY", "AT", "LAST", "INTO", "STATE", "KEYS",
+             "FROM", "TO", "EXPECT", "KEY", "ID", "HDR", "s", "#", "order.#", "a..b", "*",
+             "1s", "0s", "24h", "02:00", "25:00", "1ms", "3660d", "@1", "@0", "@x", "0",
+             "-1", "18446744073709551615", "18446744073709551616", "", "x" * 300, "\xff",
+             "k1", "snap", ".x", "DEL", "order.created", "1", "2", "NOW", "BEGINNING"]
+    cmds = ["EV.SNAPSHOT", "EV.SNAPSHOTS", "EV.SCHEDULE", "EV.SCHEDULES", "EV.DIGEST",
+            "EV.KEY", "EV.PUB", "EV.SUB"]
+    with server.raw(timeout=10) as c:
+        for i in range(2000):
+            cmd = rng.choice(cmds)
+            args = [rng.choice(words) for _ in range(rng.randrange(0, 9))]
+            if cmd == "EV.SUB":
+                args = ["b%d" % i] + args[:1] + ["FROM", "SNAPSHOT"] + args[1:]
+            reply = c.cmd(cmd, *args)
+            assert reply[:1] in b"+-:$*%_#,(~>|=!", (cmd, args, reply[:100])
+    r = server.client()
+    assert r.execute_command("PING") is True
+    for x in schedules(r):  # no schedule may stay that runs every second
+        r.execute_command("EV.SCHEDULE", "DEL", x["name"])
+    assert server.alive()
+
