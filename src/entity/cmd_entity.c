@@ -899,8 +899,8 @@ static int load_snapshots(char *err, size_t errlen)
         snprintf(path, sizeof(path), "%s/%s", snap_dir, de->d_name);
         int fd = fsx_open(path, O_RDONLY, 0);
         off_t size = fd >= 0 ? fsx_size(fd) : -1;
-        uint8_t *p = size > 0 ? xmalloc((size_t)size) : NULL;
-        int r = p ? fsx_pread_all(fd, p, (size_t)size, 0) : -EIO;
+        uint8_t *p = size >= 0 ? xmalloc((size_t)size + 1) : NULL;
+        int r = p ? fsx_pread_all(fd, p, (size_t)size, 0) : fd < 0 ? fd : -EIO;
         if (fd >= 0)
             fsx_close(fd);
         struct snap *sn = xcalloc(1, sizeof(*sn));
