@@ -13,7 +13,7 @@
  *           [--payload BYTES] [--key K] [--count N] [--pipeline N]
  *           [--publishers N] [--type T] [--payload-kind fixed|json]
  *           [--payload-file PATH]
- *           [--from POSITION] [--to POSITION]
+ *           [--from POSITION] [--to POSITION] [--keys N] [--expect yes]
  *
  * Modes (one "op" is the unit the rate is given in):
  *   queue-tincan     Q.PUSH q p; Q.POP q LEASE 60000; Q.ACK id      op = cycle
@@ -36,6 +36,12 @@
  *                    COUNT 100 BLOCK 100 and EV.ACK, until --count events
  *                    were consumed                                    op = event
  *
+ * --keys N (publish-tincan): every event gets KEY <--key>:<client>:<i>; the
+ * clients share N distinct keys (each owns N / --clients of them and writes
+ * them round robin), so a run touches N entities. --expect yes adds EXPECT v
+ * with the key's current version (known, since only its owner writes it:
+ * the keys must be new, so give each run its own --key prefix); a CONFLICT
+ * reply is an error of the run.
  * --payload-file PATH (publish modes): every event's payload is the file's
  * bytes (at most 1 MiB; binary is fine), e.g. a protobuf message.
  * --payload-kind json (publish modes): instead of --payload bytes of 'x',
@@ -92,6 +98,8 @@ struct opts {
     bool json_payload;
     const char *payload_file;
     long long from, to;
+    long keys;
+    bool expect;
 };
 
 static struct opts o = {
@@ -671,10 +679,31 @@ static void *run_publish(void *arg)
         own = malloc(o.payload_len);
         pub[2] = own, xadd[4] = own;
     }
+    /* keyed: EV.PUB type payload KEY k [EXPECT v], k and v per event */
+    long per = o.keys / o.clients > 0 ? o.keys / o.clients : 1;
+    char kbuf[160], vbuf[24];
+    const char *kpub[] = {"EV.PUB", o.type, own ? own : payload,
+                          "KEY",    kbuf,   "EXPECT", vbuf};
+    size_t kpub_l[7] = {6, strlen(o.type), o.payload_len, 3, 0, 6, 0};
+    int kargc = o.expect ? 7 : 5;
+    long long kseq = 0; /* this client's keyed events so far */
     while (c && share > 0 && running()) {
         int n = share < o.pipeline ? (int)share : o.pipeline;
         bool ok;
-        if (own) { /* hiredis copies each command when appended */
+        if (tincan && o.keys) {
+            ok = true;
+            for (int i = 0; i < n && ok; i++, kseq++) {
+                if (own)
+                    json_payload(own, o.payload_len, seq++, &rng);
+                kpub_l[4] = (size_t)snprintf(kbuf, sizeof kbuf, "%s:%d:%lld", o.key,
+                                             cl->index, kseq % per);
+                kpub_l[6] = (size_t)snprintf(vbuf, sizeof vbuf, "%lld", kseq / per);
+                ok = redisAppendCommandArgv(c, kargc, kpub, kpub_l) == REDIS_OK;
+            }
+            if (!ok)
+                fail("append", c->errstr);
+            ok = ok && resp_pipeline(c, -n, 0, NULL, NULL);
+        } else if (own) { /* hiredis copies each command when appended */
             ok = true;
             for (int i = 0; i < n && ok; i++) {
                 json_payload(own, o.payload_len, seq++, &rng);
@@ -835,7 +864,7 @@ static void usage(void)
     fprintf(stderr, "usage: loadgen MODE --port N [--host H] [--clients N] [--seconds S]\n"
                     "       [--payload BYTES] [--key K] [--count N] [--pipeline N]\n"
                     "       [--publishers N] [--type T] [--payload-kind fixed|json]\n"
-                    "       [--from POSITION] [--to POSITION]\n"
+                    "       [--from POSITION] [--to POSITION] [--keys N] [--expect yes]\n"
                     "       (see bench/loadgen.c)\n");
     exit(2);
 }
@@ -887,6 +916,10 @@ static void parse(int argc, char **argv)
             o.from = parse_num(v, 1, LONG_MAX);
         else if (!strcmp(k, "--to"))
             o.to = parse_num(v, 1, LONG_MAX);
+        else if (!strcmp(k, "--keys"))
+            o.keys = parse_num(v, 0, 1000000000L);
+        else if (!strcmp(k, "--expect") && !strcmp(v, "yes"))
+            o.expect = true;
         else if (!strcmp(k, "--pipeline"))
             o.pipeline = (int)parse_num(v, 1, 100000);
         else
