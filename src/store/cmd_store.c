@@ -415,6 +415,7 @@ static void cmd_ev_pub(struct client *c, int argc, struct arg *argv)
             }
             p.key = v->ptr;
             p.key_len = v->len;
+            store_key_prefetch(st, v->ptr, v->len);
         } else if (arg_is(a, "EXPECT")) {
             int64_t n;
             if (arg_parse_i64(v->ptr, v->len, &n) || n < 0) {

@@ -124,6 +124,12 @@ static void rehash(struct keytab *kt, size_t nslots)
     }
 }
 
+void keytab_prefetch(const struct keytab *kt, const char *k, size_t n)
+{
+    if (kt->nslots)
+        __builtin_prefetch(&kt->slots[(size_t)key_hash(k, n) & (kt->nslots - 1)]);
+}
+
 struct keytab_ent *keytab_find(struct keytab *kt, const char *k, size_t n)
 {
     if (!kt->n)

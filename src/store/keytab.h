@@ -46,6 +46,9 @@ struct keytab *keytab_new(void);
 void keytab_free(struct keytab *kt);
 
 /* The entry of key k, or NULL. Valid until the next keytab_put. */
+/* Starts loading the cache line keytab_find(k) reads first: called as soon
+ * as a key is known, the miss overlaps the work before the lookup. */
+void keytab_prefetch(const struct keytab *kt, const char *k, size_t n);
 struct keytab_ent *keytab_find(struct keytab *kt, const char *k, size_t n);
 /* Records an event of key k: its version, position and type (a new key is
  * added). Returns the entry. */

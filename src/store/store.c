@@ -272,6 +272,11 @@ void store_keys(struct store *s, int (*fn)(void *ctx, const struct store_key *k)
     }
 }
 
+void store_key_prefetch(const struct store *s, const char *key, size_t n)
+{
+    keytab_prefetch(s->keys, key, n);
+}
+
 void store_keys_stats(const struct store *s, uint64_t *keys, uint64_t *bytes)
 {
     *keys = keytab_count(s->keys);

@@ -203,6 +203,9 @@ int store_key(struct store *s, const char *key, size_t n, struct store_key *out)
 void store_keys(struct store *s, int (*fn)(void *ctx, const struct store_key *k),
                 void *ctx);
 /* Keys and the bytes their table holds in memory. */
+/* A hint, no effect on results: the key table's memory for key is fetched
+ * ahead (EV.PUB calls it as it parses KEY, long before store_append). */
+void store_key_prefetch(const struct store *s, const char *key, size_t n);
 void store_keys_stats(const struct store *s, uint64_t *keys, uint64_t *bytes);
 
 /* Summary of one type over the whole store. */
