@@ -5,13 +5,13 @@
 #include "errors.h"
 #include "fsx.h"
 #include "le.h"
-#include "sbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define HEADER_SIZE 40u
 
@@ -174,10 +174,27 @@ struct keytab_ent *keytab_put(struct keytab *kt, const char *k, size_t n,
 
 /* ---- the checkpoint ---- */
 
-int keytab_save(const struct keytab *kt, uint64_t upto, const char *dir,
-                const char *path,
-                const char *(*type_name)(void *ctx, uint32_t id, size_t *len),
-                void *ctx, char *err, size_t errlen)
+/* n bytes for a checkpoint, freed with free(). Past 2 MiB on huge pages
+ * where the kernel allows it (transparent huge pages in madvise mode,
+ * Debian's default): the buffer is new at each save, and faulting it in by
+ * 4 KiB pages (7,300 faults for 1M keys) cost more than the encoding. */
+static uint8_t *ckpt_alloc(size_t n)
+{
+    const size_t huge = 2u << 20;
+    if (n >= huge) {
+        size_t size = (n + huge - 1) & ~(huge - 1);
+        void *p = aligned_alloc(huge, size);
+        if (p) {
+            (void)madvise(p, size, MADV_HUGEPAGE); /* a hint: EINVAL without THP */
+            return p;
+        }
+    }
+    return xmalloc(n);
+}
+
+uint8_t *keytab_encode(const struct keytab *kt, uint64_t upto,
+                       const char *(*type_name)(void *ctx, uint32_t id, size_t *len),
+                       void *ctx, size_t *len)
 {
     /* the types the entries use, renumbered densely in first-use order */
     uint32_t maxt = 0;
@@ -185,45 +202,59 @@ int keytab_save(const struct keytab *kt, uint64_t upto, const char *dir,
         if (kt->ents[i].type > maxt)
             maxt = kt->ents[i].type;
     uint32_t *remap = xcalloc((size_t)maxt + 1, sizeof(*remap)); /* id + 1 */
+    uint32_t *order = xmalloc(((size_t)maxt + 1) * sizeof(*order));
     uint32_t ntypes = 0;
-    struct sbuf b;
-    sbuf_init(&b);
-    sbuf_reserve(&b, HEADER_SIZE + kt->n * 22 + kt->alen + 4);
-    uint8_t hdr[HEADER_SIZE] = {0};
-    sbuf_add(&b, hdr, sizeof(hdr));
+    size_t names = 0;
     for (size_t i = 0; i < kt->n; i++) {
         uint32_t t = kt->ents[i].type;
         if (remap[t])
             continue;
+        order[ntypes] = t;
         remap[t] = ++ntypes;
-        size_t len;
-        const char *name = type_name(ctx, t, &len);
-        uint8_t l = (uint8_t)len;
-        sbuf_add(&b, &l, 1);
-        sbuf_add(&b, name, l);
+        size_t l;
+        type_name(ctx, t, &l);
+        names += 1 + l;
+    }
+    size_t size = HEADER_SIZE + names + kt->n * 22 + kt->alen + 4;
+    uint8_t *buf = ckpt_alloc(size), *w = buf + HEADER_SIZE;
+    memset(buf, 0, HEADER_SIZE);
+    memcpy(buf, KEYTAB_MAGIC, 8);
+    le_put32(buf + 8, KEYTAB_VERSION);
+    le_put64(buf + 16, upto);
+    le_put64(buf + 24, kt->n);
+    le_put32(buf + 32, ntypes);
+    for (uint32_t i = 0; i < ntypes; i++) {
+        size_t l;
+        const char *name = type_name(ctx, order[i], &l);
+        *w++ = (uint8_t)l;
+        memcpy(w, name, l);
+        w += l;
     }
     for (size_t i = 0; i < kt->n; i++) {
         const struct keytab_ent *e = &kt->ents[i];
-        uint8_t f[22];
-        le_put64(f, e->version);
-        le_put64(f + 8, e->pos);
-        le_put32(f + 16, remap[e->type] - 1);
-        le_put16(f + 20, (uint16_t)e->klen);
-        sbuf_add(&b, f, sizeof(f));
-        sbuf_add(&b, kt->arena + e->koff, e->klen);
+        le_put64(w, e->version);
+        le_put64(w + 8, e->pos);
+        le_put32(w + 16, remap[e->type] - 1);
+        le_put16(w + 20, (uint16_t)e->klen);
+        memcpy(w + 22, kt->arena + e->koff, e->klen);
+        w += 22 + e->klen;
     }
+    free(order);
     free(remap);
-    uint8_t *h = (uint8_t *)b.data;
-    memcpy(h, KEYTAB_MAGIC, 8);
-    le_put32(h + 8, KEYTAB_VERSION);
-    le_put64(h + 16, upto);
-    le_put64(h + 24, kt->n);
-    le_put32(h + 32, ntypes);
-    uint8_t crc[4];
-    le_put32(crc, crc32c(0, b.data, b.len));
-    sbuf_add(&b, crc, 4);
-    int rc = fsx_replace(dir, path, b.data, b.len, err, errlen);
-    sbuf_deinit(&b);
+    le_put32(w, crc32c(0, buf, (size_t)(w - buf)));
+    *len = size;
+    return buf;
+}
+
+int keytab_save(const struct keytab *kt, uint64_t upto, const char *dir,
+                const char *path,
+                const char *(*type_name)(void *ctx, uint32_t id, size_t *len),
+                void *ctx, char *err, size_t errlen)
+{
+    size_t n;
+    uint8_t *buf = keytab_encode(kt, upto, type_name, ctx, &n);
+    int rc = fsx_replace(dir, path, buf, n, err, errlen);
+    free(buf);
     return rc;
 }
 

@@ -65,6 +65,11 @@ uint64_t keytab_bytes(const struct keytab *kt);
 /* Writes the table, as it is after every event up to position upto, as path
  * (durably: fsx_replace into dir). type_name(ctx, id, &len) gives the name
  * of a type id (1..255 bytes). 0 or -errno with why in err. Blocks. */
+/* The checkpoint's bytes (what keytab_save writes), *len of them, to free();
+ * no I/O, so a caller can write them from another thread. */
+uint8_t *keytab_encode(const struct keytab *kt, uint64_t upto,
+                       const char *(*type_name)(void *ctx, uint32_t id, size_t *len),
+                       void *ctx, size_t *len);
 int keytab_save(const struct keytab *kt, uint64_t upto, const char *dir,
                 const char *path,
                 const char *(*type_name)(void *ctx, uint32_t id, size_t *len),
