@@ -278,8 +278,17 @@ static void keys_join(struct store *s)
  * after does). */
 static void keys_save(struct store *s, uint64_t upto)
 {
-    if (!keytab_count(s->keys))
+    if (!keytab_count(s->keys)) {
+        /* a few bytes, written here: without it every start would read
+         * every segment for keys that are not there */
+        char path[4200], why[300];
+        snprintf(path, sizeof(path), "%s/%s", s->dir, KEYS_CKPT);
+        if (keytab_save(s->keys, upto, s->dir, path, key_type_name, s, why,
+                        sizeof(why)))
+            log_warn("store: saving the key table failed: %s (rebuilt from the "
+                     "events at next start)", why);
         return;
+    }
     if (s->keys_writing) {
         if (!atomic_load(&s->keys_written))
             return;
