@@ -24,8 +24,26 @@ void index_init(struct index *ix, uint64_t base)
     ix->fd = -1;
 }
 
+/* Blocks of one type's postings read from a sealed segment's file, aligned
+ * to WIN_POSTINGS; the least recently used of WIN_SLOTS is replaced. */
+#define WIN_POSTINGS 256
+#define WIN_SLOTS 4
+
+struct index_window {
+    struct {
+        const struct index_type *t; /* NULL: empty */
+        uint64_t i0;                /* first posting held */
+        uint32_t n;                 /* postings held */
+        uint32_t used;              /* clock of the last use */
+        uint32_t before;            /* rel of posting i0 - 1 (i0 > 0) */
+        struct index_posting p[WIN_POSTINGS];
+    } b[WIN_SLOTS];
+    uint32_t clock;
+};
+
 void index_deinit(struct index *ix)
 {
+    free(ix->win);
     for (size_t i = 0; i < ix->ntypes; i++)
         free(ix->types[i].post);
     free(ix->types);
@@ -281,24 +299,19 @@ int index_load(struct index *ix, const char *path, uint64_t seg_size, char *err,
     if (rc)
         goto err_close;
     ix->fd = fd;
+    ix->win = xcalloc(1, sizeof(*ix->win));
     return 0;
 err_close:
     fsx_close(fd);
     return rc;
 }
 
-int index_postings(const struct index *ix, const struct index_type *t, uint64_t i,
-                   size_t n, struct index_posting *out)
+static int read_postings(const struct index *ix, const struct index_type *t, uint64_t i,
+                         size_t n, struct index_posting *out)
 {
-    if (i + n > t->count)
-        return ERR_CORRUPT;
-    if (t->post) {
-        memcpy(out, t->post + i, n * sizeof(*out));
-        return 0;
-    }
-    uint8_t raw[8 * 256];
+    uint8_t raw[8 * (WIN_POSTINGS + 1)]; /* a block and the posting before it */
     while (n) {
-        size_t k = n < 256 ? n : 256;
+        size_t k = n < WIN_POSTINGS + 1 ? n : WIN_POSTINGS + 1;
         int rc = fsx_pread_all(ix->fd, raw, k * 8, (off_t)(t->file_off + i * 8));
         if (rc)
             return rc;
@@ -313,14 +326,120 @@ int index_postings(const struct index *ix, const struct index_type *t, uint64_t 
     return 0;
 }
 
+/* The slot of the block of t's postings holding posting i (i < t->count),
+ * read if it is not held; 0 or the read's error. */
+static int block_of(const struct index *ix, const struct index_type *t, uint64_t i,
+                    unsigned *slot)
+{
+    struct index_window *w = ix->win;
+    uint64_t i0 = i - i % WIN_POSTINGS;
+    unsigned old = 0;
+    for (unsigned k = 0; k < WIN_SLOTS; k++) {
+        if (w->b[k].t == t && w->b[k].i0 == i0) {
+            w->b[k].used = ++w->clock;
+            *slot = k;
+            return 0;
+        }
+        if (w->b[k].used < w->b[old].used)
+            old = k;
+    }
+    uint32_t n = (uint32_t)(t->count - i0 < WIN_POSTINGS ? t->count - i0 : WIN_POSTINGS);
+    w->b[old].t = NULL;
+    /* with the posting before the block: whether a rel below the block's
+     * first is answered by it (the one before is below rel) */
+    struct index_posting buf[WIN_POSTINGS + 1];
+    int rc = read_postings(ix, t, i0 ? i0 - 1 : 0, n + (i0 > 0), buf);
+    if (rc)
+        return rc;
+    memcpy(w->b[old].p, buf + (i0 > 0), n * sizeof(*buf));
+    w->b[old].before = i0 ? buf[0].rel : 0;
+    w->b[old].t = t;
+    w->b[old].i0 = i0;
+    w->b[old].n = n;
+    w->b[old].used = ++w->clock;
+    *slot = old;
+    return 0;
+}
+
+int index_postings(const struct index *ix, const struct index_type *t, uint64_t i,
+                   size_t n, struct index_posting *out)
+{
+    if (i + n > t->count)
+        return ERR_CORRUPT;
+    if (t->post) {
+        memcpy(out, t->post + i, n * sizeof(*out));
+        return 0;
+    }
+    if (n == 1 && ix->win) {
+        unsigned k;
+        int rc = block_of(ix, t, i, &k);
+        if (!rc)
+            *out = ix->win->b[k].p[i - ix->win->b[k].i0];
+        return rc;
+    }
+    return read_postings(ix, t, i, n, out);
+}
+
+/* First i in [lo, hi) of p with p[i].rel >= rel (hi if none). */
+static uint64_t lower_in(const struct index_posting *p, uint64_t lo, uint64_t hi,
+                         uint32_t rel)
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (p[mid].rel < rel)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int index_postings_lower(const struct index *ix, const struct index_type *t,
                          uint32_t rel, uint64_t *i)
 {
+    if (t->post) {
+        *i = lower_in(t->post, 0, t->count, rel);
+        return 0;
+    }
+    if (!t->count) {
+        *i = 0;
+        return 0;
+    }
+    struct index_window *w = ix->win;
+    if (w) {
+        /* a block of t already held that answers it, else the block after
+         * the nearest one below rel (one read: a walk forward) */
+        int below = -1;
+        for (int pass = 0; pass < 2; pass++) {
+            for (unsigned k = 0; k < WIN_SLOTS; k++) {
+                if (w->b[k].t != t || !w->b[k].n)
+                    continue;
+                const struct index_posting *p = w->b[k].p;
+                uint64_t i0 = w->b[k].i0, n = w->b[k].n;
+                if (i0 > 0 && rel <= w->b[k].before)
+                    continue; /* the answer is in an earlier block */
+                if (rel <= p[n - 1].rel || i0 + n == t->count) {
+                    w->b[k].used = ++w->clock;
+                    *i = i0 + lower_in(p, 0, n, rel);
+                    return 0;
+                }
+                if (below < 0 || w->b[below].i0 < i0)
+                    below = (int)k;
+            }
+            if (pass || below < 0)
+                break;
+            unsigned next; /* read it: the loop's second pass answers from it */
+            int rc = block_of(ix, t, w->b[below].i0 + w->b[below].n, &next);
+            if (rc)
+                return rc;
+            below = -1;
+        }
+    }
     uint64_t lo = 0, hi = t->count;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         struct index_posting p;
-        int rc = index_postings(ix, t, mid, 1, &p);
+        int rc = read_postings(ix, t, mid, 1, &p);
         if (rc)
             return rc;
         if (p.rel < rel)
@@ -329,6 +448,10 @@ int index_postings_lower(const struct index *ix, const struct index_type *t,
             hi = mid;
     }
     *i = lo;
+    if (w && lo < t->count) { /* hold its block for the next call */
+        unsigned k;
+        return block_of(ix, t, lo, &k);
+    }
     return 0;
 }
 

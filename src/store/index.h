@@ -67,6 +67,7 @@ struct index {
     struct index_type *types;       /* owned */
     size_t ntypes, captypes;
     int fd;               /* sealed: the index file, for postings; else -1 */
+    struct index_window *win; /* sealed: postings read lately (owned) */
     int sparse_next;      /* 1: the next record gets a sparse entry (it
                              follows a skipped, quarantined range) */
 };
@@ -95,7 +96,11 @@ int index_decode(struct index *ix, const uint8_t *p, size_t n, uint64_t seg_size
 int index_load(struct index *ix, const char *path, uint64_t seg_size, char *err,
                size_t errlen);
 
-/* Reads n postings of t starting at i into out; 0 or -errno/ERR_CORRUPT. */
+/* Reads n postings of t starting at i into out; 0 or -errno/ERR_CORRUPT.
+ * A sealed segment keeps the last few blocks of postings it read (a few KiB
+ * per segment read), so a reader walking a type one event at a time (the
+ * bus's store_next_match) costs one pread per block, not a binary search of
+ * preads per event. */
 int index_postings(const struct index *ix, const struct index_type *t, uint64_t i,
                    size_t n, struct index_posting *out);
 /* First posting index i of t with rel >= rel (t->count if none). */
