@@ -51,7 +51,11 @@ COUNT 100 / EV.ACK until a read comes back empty.
    (SIGTERM) and after kill -9 (1,000 keyed events are published first, so
    the kill lands on a store that was being written). The key table comes
    from its checkpoint (written when a segment seals) plus a scan of the
-   open segment, so the time follows segment-size, not history.
+   open segment, so that part follows segment-size, not history. A third
+   start (clean stop, --dedup-window 0) leaves out the dedup window's
+   rebuild: at start the store reads back every event of the last
+   dedup-window (600 s), and here that is all 10M, minutes old; a store
+   whose history is older than the window opens in about that time.
 4. Memory per key (informative, no peer):
    a. INFO entity keys_memory_bytes / keys: what the key table says it
       holds (its arrays and key bytes, capacity included).
@@ -86,7 +90,10 @@ filled with 10M keyed 100-byte events over 1M keys (scaled; `--fsync no` for the
 the bootstrap ratio is the time to drain a new subscription `FROM BEGINNING` over the time
 to drain one `FROM SNAPSHOT` (EV.SUB to the last EV.ACK; the snapshot itself is timed
 apart, as a service bootstraps from one already taken; the full replay runs once, or
-is cut at BENCH_RUN_TIMEOUT, which its note then says). Memory per key is the key table's
+is cut at BENCH_RUN_TIMEOUT, which its note then says). Restarts: after a clean stop,
+after kill -9, and with `--dedup-window 0`, which skips the dedup window's rebuild (at
+start the store reads back every event of the last 600 s: here all of them, minutes
+old), so that row is the open time of a store whose history is older. Memory per key is the key table's
 own count (`INFO entity`) and the RSS of that server minus one holding as many unkeyed
 events."""
 
@@ -304,47 +311,58 @@ def bootstrap_rows(ctx, srv, n, keys):
 
 
 def restart_rows(ctx, data, n, keys):
-    starts = {"clean": [], "kill": []}
-    opens = {"clean": [], "kill": []}
+    starts = {"clean": [], "kill": [], "nodedup": []}
+    opens = {"clean": [], "kill": [], "nodedup": []}
     events = {}
+
+    def note(how, srv):
+        """Records a start's times; returns the events it holds."""
+        starts[how].append(round(srv.start_ms))
+        info = ev_info(srv)
+        opens[how].append(int(info["open_ms"]))
+        events.setdefault(how, int(info["events"]))
+        return int(info["events"])
+
     for i in range(ctx.rounds):
-        with ctx.tincan(["--dir", data]) as t:  # after the clean stop before it
-            starts["clean"].append(round(t.start_ms))
-            info = ev_info(t)
-            opens["clean"].append(int(info["open_ms"]))
-            events.setdefault("clean", int(info["events"]))
-            ctx.loadgen("publish-tincan", t, clients=1, pipeline=64, count=KILL_EVENTS,
+        with ctx.tincan(["--dir", data]) as srv:  # after the clean stop before it
+            note("clean", srv)
+            ctx.loadgen("publish-tincan", srv, clients=1, pipeline=64, count=KILL_EVENTS,
                         payload=PAYLOAD, type=TYPE, keys=KILL_EVENTS, key=fresh("kill"),
                         seconds=LIMIT)
-            os.kill(t.pid, signal.SIGKILL)
-            t.proc.wait()
-        with ctx.tincan(["--dir", data]) as t:  # after kill -9 (stopped cleanly)
-            starts["kill"].append(round(t.start_ms))
-            info = ev_info(t)
-            opens["kill"].append(int(info["open_ms"]))
-            events.setdefault("kill", int(info["events"]))
-            if int(info["events"]) != n + (i + 1) * KILL_EVENTS:
-                raise RuntimeError("after kill -9: %s events, want %d" % (
-                    info["events"], n + (i + 1) * KILL_EVENTS))
+            os.kill(srv.pid, signal.SIGKILL)
+            srv.proc.wait()
+        with ctx.tincan(["--dir", data]) as srv:  # after kill -9; stopped cleanly
+            got = note("kill", srv)
+        if got != n + (i + 1) * KILL_EVENTS:
+            raise RuntimeError("after kill -9: %d events, want %d" % (
+                got, n + (i + 1) * KILL_EVENTS))
+        with ctx.tincan(["--dir", data, "--dedup-window", "0"]) as srv:
+            note("nodedup", srv)
     rows = []
-    for how, label in (("clean", "after a clean stop"),
-                       ("kill", "after kill -9 (1,000 events just published)")):
+    for how, label, extra, note in (
+            ("clean", "after a clean stop", "", ""),
+            ("kill", "after kill -9 (1,000 events just published)", "", ""),
+            ("nodedup", "clean stop, --dedup-window 0", " --dedup-window 0",
+             "; without the dedup window's rebuild, which reads back every event of "
+             "the last dedup-window (600 s): here all of them, as they are minutes "
+             "old; the open time of a store whose events are older than that")):
         ev = events[how]
         rows.append(Row(
             name="restart until ready, %d keyed events / %d keys, %s" % (ev, keys, label),
-            command="tincan-server --dir <the bootstrap data>: exec until the readiness "
-                    "line (polled every 5 ms)",
+            command="tincan-server --dir <the bootstrap data>%s: exec until the "
+                    "readiness line (polled every 5 ms)" % extra,
             tincan=starts[how], peer=[], peer_name=NO_PEER, unit="ms",
             higher_is_better=False,
             target_text="< 1000 ms at 10M events"))
         rows.append(Row(
             name="store open at restart (EV.INFO open_ms), %d keyed events, %s" % (
                 ev, label),
-            command="tincan-server --dir <the bootstrap data>; EV.INFO open_ms",
+            command="tincan-server --dir <the bootstrap data>%s; EV.INFO open_ms" % extra,
             tincan=opens[how], peer=[], peer_name=NO_PEER, unit="ms",
             higher_is_better=False,
             target_text="< 1000 ms at 10M events",
-            notes="the key table from its checkpoint plus a scan of the open segment"))
+            notes="the segment indexes, the key table from its checkpoint, a scan of "
+                  "the open segment" + note))
         print("  %-44s ready %s ms, open %s ms" % (
             "restart, " + how, starts[how], opens[how]), flush=True)
     return rows
