@@ -22,6 +22,7 @@ void index_init(struct index *ix, uint64_t base)
     ix->base = base;
     ix->end = SEGMENT_HEADER_SIZE;
     ix->fd = -1;
+    ix->ids_known = 1; /* index_add counts them from here */
 }
 
 /* Blocks of one type's postings read from a sealed segment's file, aligned
@@ -79,6 +80,7 @@ void index_add(struct index *ix, const struct segment_record *r, uint32_t offset
         ix->first_time = r->time_ms;
     }
     ix->count++;
+    ix->ids += r->id_len > 0;
     ix->last_pos = r->position;
     ix->last_time = r->time_ms;
     ix->end = (uint64_t)offset + size;
@@ -120,6 +122,7 @@ void index_encode(const struct index *ix, uint8_t **out, size_t *len)
     le_put64(p + 32, ix->count);
     le_put64(p + 40, ix->nsparse);
     le_put64(p + 48, ix->ntypes);
+    le_put64(p + 56, ix->ids_known ? 1ull << 63 | ix->ids : 0);
     size_t o = HDR;
     for (size_t i = 0; i < ix->nsparse; i++, o += SPARSE_SZ) {
         le_put64(p + o, ix->sparse[i].position);
@@ -205,6 +208,9 @@ int index_decode(struct index *ix, const uint8_t *p, size_t n, uint64_t seg_size
     uint64_t count = le_get64(p + 32);
     uint64_t nsparse = le_get64(p + 40);
     uint64_t ntypes = le_get64(p + 48);
+    uint64_t ids = le_get64(p + 56);
+    ix->ids_known = (int)(ids >> 63);
+    ix->ids = ids & ~(1ull << 63);
     size_t body = n - 4;
     if (nsparse > (body - HDR) / SPARSE_SZ || ntypes > body / TYPE_FIXED ||
         count > body / 8)

@@ -10,7 +10,9 @@
  *
  *   index file (little-endian), whole file checked by the trailing crc32c:
  *   header 64: magic "TINCANIX" | version u32 | 0 u32 | base u64 |
- *              segment bytes u64 | count u64 | nsparse u64 | ntypes u64 | 0 u64
+ *              segment bytes u64 | count u64 | nsparse u64 | ntypes u64 |
+ *              ids u64 (bit 63 set: the low bits count the records with a
+ *              client ID; 0: not counted, files written before)
  *   sparse:    nsparse x (position u64, time_ms u64, offset u32, 0 u32)
  *   types:     ntypes x (name_len u8, 7 x 0, count u64, first_pos u64,
  *              last_pos u64, first_time u64, last_time u64, last_seq u64,
@@ -70,6 +72,8 @@ struct index {
     struct index_window *win; /* sealed: postings read lately (owned) */
     int sparse_next;      /* 1: the next record gets a sparse entry (it
                              follows a skipped, quarantined range) */
+    uint64_t ids;         /* records with a client ID (when ids_known) */
+    int ids_known;        /* 0: from an index file that did not count them */
 };
 
 void index_init(struct index *ix, uint64_t base);

@@ -949,6 +949,8 @@ static void dedup_rebuild(struct store *s, uint64_t now)
         struct seg *g = &s->segs[i];
         if (!g->ix.count || g->ix.last_time < cutoff)
             continue;
+        if (g->ix.ids_known && !g->ix.ids)
+            continue; /* nothing to remember: its index counted no ID */
         uint64_t off = index_offset_before(&g->ix, index_pos_for_time(&g->ix, cutoff));
         struct rwin w = {NULL, 0, 0, 1u << 20, 0, &buf, &cap};
         for (;;) {

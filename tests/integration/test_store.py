@@ -64,6 +64,38 @@ def test_dedup_returns_original_position(server):
     assert call(r, "EV.PUB", "t.a", "again", "ID", "same") == a
 
 
+@pytest.mark.tincan_args("--segment-size", "64kb")
+def test_dedup_across_sealed_segments_after_restart(server):
+    """IDs in some sealed segments, none in others (those the start skips:
+    their index counted no ID): after a clean restart and after kill -9 every
+    ID still returns its original position, in old and new segments alike."""
+    r = server.client()
+    ids = {}
+    for rnd in range(6):
+        pipe = r.pipeline(transaction=False)
+        for i in range(150):  # ~1 segment of events without an ID
+            pipe.execute_command("EV.PUB", "t.plain", "p" * 400)
+        pipe.execute()
+        if rnd % 2 == 0:
+            for i in range(5):
+                name = "id-%d-%d" % (rnd, i)
+                ids[name] = call(r, "EV.PUB", "t.a", "x" * 300, "ID", name)
+    def info(field):
+        got = rec(call(r, "EV.INFO"))
+        return int({(k.decode() if isinstance(k, bytes) else k): v
+                    for k, v in got.items()}[field])
+
+    assert info("segments") >= 6
+    for how in (None, signal.SIGKILL):
+        server.restart(how or signal.SIGTERM)
+        r = server.client()
+        before = info("next_position")
+        for name, pos in ids.items():
+            assert call(r, "EV.PUB", "t.a", "again", "ID", name) == pos, name
+        assert info("next_position") == before
+        assert call(r, "EV.PUB", "t.a", "new", "ID", "fresh-%s" % how) == before
+
+
 def test_entry_ids_increase_per_type(server):
     r = server.client()
     for i in range(50):
