@@ -90,11 +90,11 @@ with the server) does not blur. The bootstrap, restart and memory rows run on on
 filled with 10M keyed 100-byte events over 1M keys (scaled; `--fsync no` for the fill):
 the bootstrap ratio is the time to drain a new subscription `FROM BEGINNING` over the time
 to drain one `FROM SNAPSHOT` (EV.SUB to the last EV.ACK; the snapshot itself is timed
-apart, as a service bootstraps from one already taken; the full replay runs once, or
-is cut at BENCH_RUN_TIMEOUT, which its note then says). Restarts: after a clean stop,
-after kill -9, and with `--dedup-window 0`, which skips the dedup window's rebuild (at
-start the store reads back every event of the last 600 s: here all of them, minutes
-old), so that row is the open time of a store whose history is older. Memory per key is the key table's
+apart, as a service bootstraps from one already taken; a replay cut at
+BENCH_RUN_TIMEOUT says so in its note). Restarts: after a clean stop, after kill -9,
+and with `--dedup-window 0` (no dedup rebuild at all; since the index counts each
+segment's client IDs, the default start skips these ID-less segments too, so the rows
+agree within noise). Memory per key is the key table's
 own count (`INFO entity`) and the RSS of that server minus one holding as many unkeyed
 events."""
 
