@@ -153,6 +153,15 @@ class Server:
                 self.proc.wait()
 
 
+def rss_kib(pid):
+    """VmRSS of a process, in KiB (0 if /proc has no such line)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def ping_ok(host, port, timeout=0.5):
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:

@@ -74,7 +74,7 @@ import time
 
 import redis
 
-from bench import Row, RUN_TIMEOUT
+from bench import Row, RUN_TIMEOUT, rss_kib
 
 TITLE = "Entity state (issue 17)"
 ABOUT = """\
@@ -141,14 +141,6 @@ def cpu_s(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def publish(ctx, srv, count, pipeline, keys=0, expect=False, cpu=None):

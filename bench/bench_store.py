@@ -27,14 +27,6 @@ EVENTS = int(os.environ.get("BENCH_STORE_EVENTS", "10000000"))
 TITLE = "Event store (issue 3)"
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def ev_info(srv, field):
     """One EV.INFO field (RESP2 flat array) through a raw socket."""
     with socket.create_connection((srv.host, srv.port), timeout=30) as s:
@@ -106,7 +98,7 @@ def run(ctx):
 
 
 def memory_and_restart(ctx):
-    from bench import Row
+    from bench import Row, rss_kib
     n = ctx.scaled(EVENTS)
     with ctx.tincan(["--fsync", "no"]) as t, ctx.redis() as r:
         ctx.redis_benchmark(t, ["EV.PUB", "bench.created", PAYLOAD], requests=n,

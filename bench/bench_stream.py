@@ -103,14 +103,6 @@ def warnings(srv):
     return [l for l in lines if " # " in l or " ! " in l]
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 _round = [0]
 
 
@@ -171,6 +163,7 @@ def run(ctx):
 
 def fill_rss(ctx, srv, n):
     """XADDs n entries to one stream; (RSS KiB, fill rate)."""
+    from bench import rss_kib
     res = ctx.loadgen("publish-redis", srv, key="s", count=n, clients=4,
                       pipeline=256, seconds=1200)
     got = cmd(srv, "XLEN", "s")
