@@ -400,6 +400,24 @@ static uint64_t lower_in(const struct index_posting *p, uint64_t lo, uint64_t hi
     return lo;
 }
 
+/* Whether block k of w answers the lower bound of rel in t: 0 with *i; 1 if
+ * the answer lies after it (the block is wholly below rel); -1 if it is not
+ * t's or the answer lies before it. */
+static int block_answers(struct index_window *w, unsigned k, const struct index_type *t,
+                         uint32_t rel, uint64_t *i)
+{
+    if (w->b[k].t != t || !w->b[k].n)
+        return -1;
+    uint64_t i0 = w->b[k].i0, n = w->b[k].n;
+    if (i0 > 0 && rel <= w->b[k].before)
+        return -1;
+    if (rel > w->b[k].p[n - 1].rel && i0 + n < t->count)
+        return 1;
+    w->b[k].used = ++w->clock;
+    *i = i0 + lower_in(w->b[k].p, 0, n, rel);
+    return 0;
+}
+
 int index_postings_lower(const struct index *ix, const struct index_type *t,
                          uint32_t rel, uint64_t *i)
 {
@@ -414,31 +432,22 @@ int index_postings_lower(const struct index *ix, const struct index_type *t,
     struct index_window *w = ix->win;
     if (w) {
         /* a block of t already held that answers it, else the block after
-         * the nearest one below rel (one read: a walk forward) */
+         * the nearest one wholly below rel (one read: a walk forward) */
         int below = -1;
-        for (int pass = 0; pass < 2; pass++) {
-            for (unsigned k = 0; k < WIN_SLOTS; k++) {
-                if (w->b[k].t != t || !w->b[k].n)
-                    continue;
-                const struct index_posting *p = w->b[k].p;
-                uint64_t i0 = w->b[k].i0, n = w->b[k].n;
-                if (i0 > 0 && rel <= w->b[k].before)
-                    continue; /* the answer is in an earlier block */
-                if (rel <= p[n - 1].rel || i0 + n == t->count) {
-                    w->b[k].used = ++w->clock;
-                    *i = i0 + lower_in(p, 0, n, rel);
-                    return 0;
-                }
-                if (below < 0 || w->b[below].i0 < i0)
-                    below = (int)k;
-            }
-            if (pass || below < 0)
-                break;
-            unsigned next; /* read it: the loop's second pass answers from it */
+        for (unsigned k = 0; k < WIN_SLOTS; k++) {
+            int at = block_answers(w, k, t, rel, i);
+            if (at == 0)
+                return 0;
+            if (at > 0 && (below < 0 || w->b[below].i0 < w->b[k].i0))
+                below = (int)k;
+        }
+        if (below >= 0) {
+            unsigned next;
             int rc = block_of(ix, t, w->b[below].i0 + w->b[below].n, &next);
             if (rc)
                 return rc;
-            below = -1;
+            if (block_answers(w, next, t, rel, i) == 0)
+                return 0;
         }
     }
     uint64_t lo = 0, hi = t->count;
