@@ -257,13 +257,9 @@ static void *keys_write(void *arg)
     return NULL;
 }
 
-/* Waits for the checkpoint thread (if one runs) and frees its buffer. */
-static void keys_join(struct store *s)
+/* After a checkpoint write: its failure logged, its buffer freed. */
+static void keys_written_done(struct store *s)
 {
-    if (!s->keys_writing)
-        return;
-    pthread_join(s->keys_thread, NULL);
-    s->keys_writing = 0;
     if (s->keys_rc)
         log_warn("store: saving the key table failed: %s (rebuilt from the "
                  "events at next start)", s->keys_why);
@@ -271,24 +267,24 @@ static void keys_join(struct store *s)
     s->keys_buf = NULL;
 }
 
+/* Waits for the checkpoint thread (if one runs). */
+static void keys_join(struct store *s)
+{
+    if (!s->keys_writing)
+        return;
+    pthread_join(s->keys_thread, NULL);
+    s->keys_writing = 0;
+    keys_written_done(s);
+}
+
 /* The key table as of position upto, into keys.ckpt (a cache: a failure is
  * only logged, the next start reads more records). The write and its fsync
  * (~0.2 s for 1M keys) run on a thread of their own, so a seal does not stop
  * the loop for them; while one runs, the next seal saves nothing (the one
- * after does). */
+ * after does). An empty table (a store without keyed events) is a few bytes,
+ * written here: without it every start would read every segment for keys. */
 static void keys_save(struct store *s, uint64_t upto)
 {
-    if (!keytab_count(s->keys)) {
-        /* a few bytes, written here: without it every start would read
-         * every segment for keys that are not there */
-        char path[4200], why[300];
-        snprintf(path, sizeof(path), "%s/%s", s->dir, KEYS_CKPT);
-        if (keytab_save(s->keys, upto, s->dir, path, key_type_name, s, why,
-                        sizeof(why)))
-            log_warn("store: saving the key table failed: %s (rebuilt from the "
-                     "events at next start)", why);
-        return;
-    }
     if (s->keys_writing) {
         if (!atomic_load(&s->keys_written))
             return;
@@ -296,16 +292,13 @@ static void keys_save(struct store *s, uint64_t upto)
     }
     s->keys_buf = keytab_encode(s->keys, upto, key_type_name, s, &s->keys_len);
     atomic_store(&s->keys_written, 0);
-    s->keys_writing = 1;
-    if (pthread_create(&s->keys_thread, NULL, keys_write, s) != 0) {
-        s->keys_writing = 0;
-        keys_write(s); /* no thread: write it here */
-        if (s->keys_rc)
-            log_warn("store: saving the key table failed: %s (rebuilt from the "
-                     "events at next start)", s->keys_why);
-        free(s->keys_buf);
-        s->keys_buf = NULL;
+    if (keytab_count(s->keys) &&
+        pthread_create(&s->keys_thread, NULL, keys_write, s) == 0) {
+        s->keys_writing = 1;
+        return;
     }
+    keys_write(s);
+    keys_written_done(s);
 }
 
 int store_key(struct store *s, const char *key, size_t n, struct store_key *out)
